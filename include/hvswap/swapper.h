@@ -1,0 +1,82 @@
+/*
+ * swapper.h - public API of the hvswap swapper library.
+ *
+ * A swapper demand-pages guest memory regions with userfaultfd and keeps
+ * their resident size under a limit by writing pages to swap devices through
+ * an asynchronous I/O engine.  It knows nothing about KVM: any thread that
+ * touches a registered region (a vCPU inside KVM_RUN, a device-emulation
+ * thread, a test thread) is served the same way.
+ *
+ * Errors are -errno.  swapper_strerror() names swapper-specific conditions.
+ */
+#ifndef HVSWAP_SWAPPER_H
+#define HVSWAP_SWAPPER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "hvswap/gmem.h"
+
+struct swapper;
+struct io_engine;
+struct json_object;
+
+#define SWAPPER_MAX_DEVS 8
+
+struct swapper_dev_config {
+	const char *path;       /* NULL: an unlinked temp file in tmpdir */
+	uint64_t size;          /* bytes; 0 with a path = the file's size */
+	int prio;               /* higher is used first */
+};
+
+/* What the swapper does when no swap slot is free (see docs/swapper.md). */
+enum swapper_full_policy {
+	SWAP_FULL_OVERCOMMIT = 0,   /* keep running above the limit, warn */
+	SWAP_FULL_STOP = 1,         /* call fatal(): the VM stops cleanly */
+};
+
+struct swapper_config {
+	uint64_t mem_limit;         /* resident bytes; 0 = no limit */
+	struct swapper_dev_config devs[SWAPPER_MAX_DEVS];
+	unsigned int nr_devs;       /* 0: one temp device of swap_size */
+	const char *tmpdir;         /* for temp swap files (NULL: /var/tmp) */
+	uint64_t swap_size;         /* temp device size (0: 2 x guest RAM) */
+	const char *io_engine;      /* "libaio" (default), "sync", "io_uring" */
+	struct io_engine *engine;   /* tests: use this engine (owned by swapper) */
+	unsigned int queue_depth;   /* I/O engine depth (0: 128) */
+	unsigned int write_batch;   /* pages per eviction write (0: 64) */
+	bool allow_buffered;        /* tests on tmpfs: no O_DIRECT */
+	bool no_move;               /* force the WP+copy eviction path */
+	bool no_wp;                 /* force "no write tracking" */
+	enum swapper_full_policy on_full;
+	/* Called once, from a swapper thread, when it cannot go on without
+	 * losing guest data (read error after retries, swap full with STOP). */
+	void (*fatal)(void *opaque, int err, const char *msg);
+	void *opaque;
+};
+
+int swapper_create(const struct swapper_config *cfg, struct swapper **out);
+/* Register a guest memory region (before swapper_start). gpa is only used to
+ * name pages in messages and stats ("gfn"). */
+int swapper_add_region(struct swapper *s, struct gmem *m, uint64_t gpa);
+int swapper_start(struct swapper *s);
+/* Stop threads, wait for all I/O, release everything.  Safe with faults and
+ * I/O in flight; threads blocked on a fault are released by the uffd close. */
+void swapper_destroy(struct swapper *s);
+
+/* Change the resident limit at run time (0 = none). */
+int swapper_set_limit(struct swapper *s, uint64_t bytes);
+/* Evict everything evictable now and wait for the writes. */
+int swapper_trim(struct swapper *s);
+
+/* Statistics */
+struct json_object *swapper_stats_json(struct swapper *s);
+/* One line: resident, swapped, faults/s, etc. (for a live TTY status). */
+void swapper_status_line(struct swapper *s, char *buf, size_t len);
+uint64_t swapper_resident_pages(struct swapper *s);
+
+/* Kernel feature report (uffd features, ioctls), for --version -v / logs. */
+void swapper_print_features(struct swapper *s, FILE *f);
+
+#endif

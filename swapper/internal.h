@@ -1,0 +1,213 @@
+/*
+ * internal.h - the swapper object, shared by swapper.c (lifecycle, stats),
+ * fault.c (fault service + read completion), reclaim.c (eviction + write
+ * completion) and the policies.  Private to swapper/.
+ *
+ * LOCK ORDER (outer to inner):
+ *   page lock (striped, s->locks[idx & mask])  - at most one held at a time
+ *     -> s->buf_lock  (staging + bounce free lists, pending faults)
+ *     -> swap_dev's internal allocator mutex
+ *   s->rc_lock (reclaim thread wake-up, retry list) is taken with no page
+ *   lock held, except rc_kick() which only signals (never waits) under it.
+ * No swapper lock is held across a blocking wait other than rc_lock's
+ * condition wait.  uffd ioctls are issued under the page lock: they never
+ * block on our threads (sources are always populated host memory).
+ *
+ * Buffer ownership: a staging buffer belongs to the write batch (or the
+ * retry list entry, or the reclaim round) that filled it, NOT to the page;
+ * the page word only references it while STAGED.  A bounce buffer belongs to
+ * its read (struct rd) from submission to completion.
+ */
+#ifndef HVSWAP_SWAPPER_INTERNAL_H
+#define HVSWAP_SWAPPER_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "hist.h"
+#include "hvswap/swapper.h"
+#include "io.h"
+#include "page.h"
+#include "swap_dev.h"
+#include "uffd.h"
+
+#define PAGE_SIZE_4K 4096ull
+#define SWAPPER_MAX_REGIONS 8
+#define NR_PAGE_LOCKS 4096u
+#define READ_TRIES 3
+#define WRITE_FAIL_LIMIT 16
+
+struct swapper;
+
+struct region {
+	struct gmem *mem;
+	uint8_t *host;
+	uint64_t gpa;
+	uint64_t npages;
+	uint64_t first;         /* first global page index */
+};
+
+/* One eviction write: a contiguous run of slots on one device. */
+struct wbatch {
+	struct io_req req;
+	struct swapper *s;
+	unsigned int dev;
+	uint64_t slot;          /* first device slot */
+	unsigned int n;
+	uint64_t idx[IO_MAX_IOV];
+	uint32_t buf[IO_MAX_IOV];
+	bool page_ref[IO_MAX_IOV];   /* page took a slot reference */
+	struct iovec iov[IO_MAX_IOV];
+};
+
+/* One swap-in read, tied to bounce buffer `bounce`. */
+struct rd {
+	struct io_req req;
+	struct iovec iov;
+	struct swapper *s;
+	uint64_t idx;
+	uint64_t gslot;
+	uint32_t bounce;
+	bool write_fault;
+	int tries;
+	uint64_t t0;            /* when the fault was received */
+};
+
+struct pending_fault {
+	uint64_t idx;
+	bool write;
+	uint64_t t0;
+};
+
+/* A staged page whose write failed: to be written again (elsewhere). */
+struct retry_ent {
+	uint64_t idx;
+	uint32_t buf;
+};
+
+struct swapper_counters {
+	_Atomic uint64_t faults_zero, faults_swap, faults_staging, faults_dup,
+		faults_spurious, faults_wp, faults_pending;
+	_Atomic uint64_t evict_written, evict_clean, evict_zero, evict_moveback;
+	_Atomic uint64_t bytes_read, bytes_written, reads, writes;
+	_Atomic uint64_t read_errors, read_retries, write_errors, slots_retired;
+	_Atomic uint64_t swap_full_events;
+	_Atomic uint64_t resident, staged, max_resident, reading;
+};
+
+struct policy_ops;
+
+struct swapper {
+	struct swapper_config cfg;
+	struct uffd_caps caps;
+	int uffd;
+	bool use_move;          /* UFFDIO_MOVE eviction (else WP+copy+drop) */
+	bool use_wp;            /* write tracking with uffd-wp */
+	int stop_efd;           /* wakes the fault thread for shutdown */
+
+	struct region regions[SWAPPER_MAX_REGIONS];
+	unsigned int nr_regions;
+	uint64_t npages;
+	_Atomic uint64_t *pages;        /* page words; see page.h */
+	pthread_mutex_t locks[NR_PAGE_LOCKS];
+
+	struct swap_dev *devs[SWAPPER_MAX_DEVS];
+	unsigned int nr_devs;
+	struct io_engine *io;
+
+	/* staging (eviction) and bounce (swap-in) buffers */
+	uint8_t *staging;
+	uint32_t nstaging;
+	uint8_t *bounce;
+	uint32_t nbounce;
+	struct rd *rds;                 /* one per bounce buffer */
+	pthread_mutex_t buf_lock;
+	uint32_t *stage_free;           /* protected by buf_lock */
+	uint32_t nstage_free;           /* protected by buf_lock */
+	uint32_t *bounce_free;          /* protected by buf_lock */
+	uint32_t nbounce_free;          /* protected by buf_lock */
+	struct pending_fault *pending;  /* protected by buf_lock (ring) */
+	uint32_t pend_head, pend_len, pend_cap;  /* protected by buf_lock */
+
+	/* reclaim */
+	pthread_t fault_thread, reclaim_thread;
+	bool threads_started;
+	pthread_mutex_t rc_lock;
+	pthread_cond_t rc_cond;         /* reclaim wake-up */
+	pthread_cond_t rc_done;         /* writes/trim progress */
+	bool rc_stop;                   /* protected by rc_lock */
+	bool rc_trim;                   /* protected by rc_lock */
+	uint64_t trim_gen, trim_done_gen;   /* protected by rc_lock */
+	struct retry_ent *retry;        /* protected by rc_lock */
+	uint32_t nretry, retry_cap;     /* protected by rc_lock */
+	_Atomic bool rc_wanted;
+	_Atomic uint64_t writes_inflight;
+	_Atomic unsigned int write_fail_streak; /* consecutive failed retries */
+	bool swap_full;                 /* reclaim thread only */
+
+	_Atomic uint64_t limit_pages, low_wmark;
+
+	const struct policy_ops *pol;
+	void *pol_state;
+
+	_Atomic bool fatal_sent;
+	_Atomic bool closing;           /* destroy in progress: no new I/O */
+	struct swapper_counters c;
+	struct hist fault_lat;          /* fault message -> resolved */
+	struct hist read_lat, write_lat;
+};
+
+/* Policy interface: picks eviction victims among resident pages.  The core
+ * keeps the REF bit in the page word (set on fault-in and on write faults);
+ * a policy may keep its own state too.  Called only from the reclaim thread. */
+struct policy_ops {
+	const char *name;
+	int (*init)(struct swapper *s, void **state);
+	void (*fini)(void *state);
+	/* Fill out[] with up to n candidate page indices; returns the count.
+	 * Candidates are hints: the caller re-checks them under the page lock. */
+	unsigned int (*select)(struct swapper *s, void *state, uint64_t *out,
+			       unsigned int n);
+};
+
+extern const struct policy_ops policy_clock_ops;
+
+/* swapper.c helpers */
+static inline pthread_mutex_t *page_lock(struct swapper *s, uint64_t idx)
+{
+	return &s->locks[idx & (NR_PAGE_LOCKS - 1)];
+}
+void *page_host(struct swapper *s, uint64_t idx);
+uint64_t page_gfn(struct swapper *s, uint64_t idx);
+int addr_to_idx(struct swapper *s, uint64_t addr, uint64_t *idx);
+void swapper_fatal(struct swapper *s, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+struct swap_dev *slot_dev(struct swapper *s, uint64_t g);
+void slot_put(struct swapper *s, uint64_t g);
+void resident_inc(struct swapper *s);
+
+/* buffers (swapper.c) */
+int staging_get(struct swapper *s, uint32_t *buf);
+void staging_put(struct swapper *s, uint32_t buf);
+static inline void *staging_ptr(struct swapper *s, uint32_t b)
+{
+	return s->staging + (uint64_t)b * PAGE_SIZE_4K;
+}
+static inline void *bounce_ptr(struct swapper *s, uint32_t b)
+{
+	return s->bounce + (uint64_t)b * PAGE_SIZE_4K;
+}
+
+/* fault.c */
+void *fault_thread_main(void *arg);
+void fault_handle(struct swapper *s, uint64_t addr, bool write, bool wp,
+		  uint64_t t0);
+
+/* reclaim.c */
+void *reclaim_thread_main(void *arg);
+void rc_kick(struct swapper *s);
+
+#endif

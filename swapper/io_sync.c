@@ -1,0 +1,155 @@
+/*
+ * io_sync.c - the "sync" I/O engine: one worker thread doing preadv/pwritev,
+ * one request at a time, in submission order.  A baseline for comparison and
+ * a fallback where neither AIO nor io_uring is usable.
+ *
+ * Owns: a FIFO of accepted requests (linked through req->eng_next) and the
+ * worker thread, which also runs every completion.
+ *
+ * Lock order: only s->lock, never held across the I/O or done().
+ *
+ * Invariants:
+ *  - pending == queued requests + the one being served (if any);
+ *    pending <= queue_depth.
+ *  - the worker exits only when stopping and the queue is empty; destroy
+ *    sets stopping only after pending has dropped to 0.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <sys/uio.h>
+
+#include "io.h"
+
+struct sync_engine {
+	struct io_engine base;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t work;       /* queue non-empty or stopping */
+	pthread_cond_t idle;       /* pending dropped to 0 */
+	struct io_req *head, *tail; /* protected by lock */
+	unsigned int pending;      /* protected by lock */
+	bool stopping;             /* protected by lock */
+};
+
+static struct sync_engine *to_sync(struct io_engine *e)
+{
+	return (struct sync_engine *)e;
+}
+
+static int sync_submit(struct io_engine *e, struct io_req **reqs, int n)
+{
+	struct sync_engine *s = to_sync(e);
+	int i;
+
+	pthread_mutex_lock(&s->lock);
+	for (i = 0; i < n && s->pending < s->base.queue_depth; i++) {
+		reqs[i]->eng_next = NULL;
+		if (s->tail)
+			s->tail->eng_next = reqs[i];
+		else
+			s->head = reqs[i];
+		s->tail = reqs[i];
+		s->pending++;
+	}
+	if (i)
+		pthread_cond_signal(&s->work);
+	pthread_mutex_unlock(&s->lock);
+	return i ? i : -EAGAIN;
+}
+
+static ssize_t do_io(const struct io_req *r)
+{
+	ssize_t ret;
+
+	do {
+		if (r->op == IO_READ)
+			ret = preadv(r->fd, r->iov, r->iovcnt, (off_t)r->off);
+		else
+			ret = pwritev(r->fd, r->iov, r->iovcnt, (off_t)r->off);
+	} while (ret < 0 && errno == EINTR);
+	return ret < 0 ? -errno : ret;
+}
+
+/* Pop the next request; NULL when the worker should exit. */
+static struct io_req *next_req(struct sync_engine *s)
+{
+	struct io_req *r;
+
+	pthread_mutex_lock(&s->lock);
+	while (!s->head && !s->stopping)
+		pthread_cond_wait(&s->work, &s->lock);
+	r = s->head;
+	if (r) {
+		s->head = r->eng_next;
+		if (!s->head)
+			s->tail = NULL;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return r;
+}
+
+static void *worker(void *arg)
+{
+	struct sync_engine *s = arg;
+	struct io_req *r;
+
+	while ((r = next_req(s))) {
+		r->done(r, do_io(r));
+		pthread_mutex_lock(&s->lock);
+		if (--s->pending == 0)
+			pthread_cond_broadcast(&s->idle);
+		pthread_mutex_unlock(&s->lock);
+	}
+	return NULL;
+}
+
+static void sync_destroy(struct io_engine *e)
+{
+	struct sync_engine *s = to_sync(e);
+
+	pthread_mutex_lock(&s->lock);
+	while (s->pending)
+		pthread_cond_wait(&s->idle, &s->lock);
+	s->stopping = true;
+	pthread_cond_signal(&s->work);
+	pthread_mutex_unlock(&s->lock);
+	pthread_join(s->thread, NULL);
+	pthread_cond_destroy(&s->idle);
+	pthread_cond_destroy(&s->work);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+static const struct io_engine_ops sync_ops = {
+	.name = "sync",
+	.submit = sync_submit,
+	.destroy = sync_destroy,
+};
+
+int io_sync_create(unsigned int queue_depth, struct io_engine **out)
+{
+	struct sync_engine *s = calloc(1, sizeof(*s));
+	int ret;
+
+	if (!s)
+		return -ENOMEM;
+	s->base.ops = &sync_ops;
+	s->base.queue_depth = queue_depth;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->work, NULL);
+	pthread_cond_init(&s->idle, NULL);
+	ret = -pthread_create(&s->thread, NULL, worker, s);
+	if (ret)
+		goto err_free;
+	*out = &s->base;
+	return 0;
+
+err_free:
+	pthread_cond_destroy(&s->idle);
+	pthread_cond_destroy(&s->work);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+	return ret;
+}

@@ -1,0 +1,84 @@
+/*
+ * page.h - the per-guest-page state word (8 bytes per 4 KiB guest page).
+ *
+ *  bits 0-2   state (enum page_state)
+ *  bit  3     REF    referenced since the CLOCK hand last passed
+ *  bit  4     WP     resident and installed write-protected: unchanged since
+ *                    it was read from its slot (a write traps first)
+ *  bit  5     SLOT   the slot field holds a slot this page references
+ *  bit  6     PINNED reserved for pins (never evicted while set)
+ *  bits 8-27  buf    STAGED: staging index; READING: bounce index
+ *  bits 28-63 slot   global slot id (device << 32 | slot)
+ *
+ * State transitions (all under the page's lock, see swapper.c):
+ *
+ *   NONE --fault--> RESIDENT --evict(dirty)--> STAGED --write ok--> SWAPPED
+ *     ^               |  ^  \--evict(clean)-----------------------> SWAPPED
+ *     |               |  |   \-evict(zero)--> ZERO --fault--> RESIDENT
+ *     |               |  +--fault (copy from staging)-- STAGED
+ *     |               |  +--read done-- READING <--fault-- SWAPPED
+ *     |               |                   |write error: stays STAGED, retried
+ *  (ZERO behaves like NONE)               |read error: retried, then fatal
+ */
+#ifndef HVSWAP_SWAPPER_PAGE_H
+#define HVSWAP_SWAPPER_PAGE_H
+
+#include <stdint.h>
+
+enum page_state {
+	PS_NONE = 0,     /* never touched: a fault maps the zero page */
+	PS_RESIDENT = 1, /* mapped in guest memory */
+	PS_ZERO = 2,     /* evicted while all-zero: no I/O, faults as zero */
+	PS_STAGED = 3,   /* moved to the staging area, write pending/in flight */
+	PS_SWAPPED = 4,  /* only on swap, at `slot` */
+	PS_READING = 5,  /* read from `slot` into bounce `buf` in flight */
+};
+
+#define PG_STATE_MASK  0x7ull
+#define PG_REF         (1ull << 3)
+#define PG_WP          (1ull << 4)
+#define PG_SLOT        (1ull << 5)
+#define PG_PINNED      (1ull << 6)
+#define PG_BUF_SHIFT   8
+#define PG_BUF_MASK    (0xfffffull << PG_BUF_SHIFT)
+#define PG_SLOT_SHIFT  28
+#define PG_MAX_BUF     0xfffffu
+
+static inline enum page_state pg_state(uint64_t w)
+{
+	return (enum page_state)(w & PG_STATE_MASK);
+}
+
+static inline uint64_t pg_slot(uint64_t w)
+{
+	return w >> PG_SLOT_SHIFT;
+}
+
+static inline uint32_t pg_buf(uint64_t w)
+{
+	return (uint32_t)((w & PG_BUF_MASK) >> PG_BUF_SHIFT);
+}
+
+static inline uint64_t pg_make(enum page_state st, uint64_t flags, uint32_t buf,
+			       uint64_t slot)
+{
+	return (uint64_t)st | flags | ((uint64_t)buf << PG_BUF_SHIFT) |
+	       (slot << PG_SLOT_SHIFT);
+}
+
+/* Global slot ids: device index in the high bits. */
+#define SLOT_DEV_SHIFT 32
+static inline uint64_t gslot(unsigned int dev, uint64_t slot)
+{
+	return ((uint64_t)dev << SLOT_DEV_SHIFT) | slot;
+}
+static inline unsigned int gslot_dev(uint64_t g)
+{
+	return (unsigned int)(g >> SLOT_DEV_SHIFT);
+}
+static inline uint64_t gslot_off(uint64_t g)
+{
+	return g & ((1ull << SLOT_DEV_SHIFT) - 1);
+}
+
+#endif

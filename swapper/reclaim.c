@@ -1,0 +1,521 @@
+/*
+ * reclaim.c - eviction: the reclaim thread, write batching, write completion.
+ *
+ * A round: the policy proposes victims; each is re-checked under its page
+ * lock and taken out of the guest ATOMICALLY - UFFDIO_MOVE into the staging
+ * area (a racing guest write either lands before the move, and is moved with
+ * the page, or faults after it and is served from staging) - then:
+ *   clean (WP-installed and still holding its slot)  -> drop, no I/O
+ *   all zeros                                        -> ZERO, no I/O
+ *   otherwise                                        -> STAGED, written in a
+ *     batch: contiguous slots from swap_slot_alloc(), one vectored write.
+ * Clean pages are dropped with MADV_DONTNEED instead of a move: they are
+ * write-protected, so a write would trap to the fault thread, which needs the
+ * page lock we hold.
+ *
+ * Write completion (engine thread), per page, under its lock:
+ *   ok,  page still STAGED           -> SWAPPED (the slot is its copy)
+ *   ok,  page faulted back meanwhile -> nothing (a WP copy keeps the slot)
+ *   err, page still STAGED           -> keep it staged, queue a retry on a
+ *                                       new slot; the failed slots retire
+ *   err, page faulted back           -> it loses its claim on the slot
+ * The batch holds its own reference on each slot while the write is in
+ * flight, so a slot is never reused under an I/O.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "hvswap/log.h"
+#include "internal.h"
+
+#define MAX_SELECT 256
+
+static uint64_t used_pages(struct swapper *s)
+{
+	return atomic_load(&s->c.resident) + atomic_load(&s->c.staged);
+}
+
+void rc_kick(struct swapper *s)
+{
+	uint64_t low = atomic_load(&s->low_wmark);
+
+	if (!low || used_pages(s) < low || atomic_load(&s->rc_wanted))
+		return;
+	atomic_store(&s->rc_wanted, true);
+	pthread_mutex_lock(&s->rc_lock);
+	pthread_cond_signal(&s->rc_cond);
+	pthread_mutex_unlock(&s->rc_lock);
+}
+
+static bool page_is_zero(const void *p)
+{
+	const uint64_t *q = p;
+	unsigned int i;
+
+	for (i = 0; i < PAGE_SIZE_4K / 8; i += 8) {
+		if (q[i] | q[i + 1] | q[i + 2] | q[i + 3] | q[i + 4] | q[i + 5] |
+		    q[i + 6] | q[i + 7])
+			return false;
+	}
+	return true;
+}
+
+static void release_staging(struct swapper *s, uint32_t b)
+{
+	madvise(staging_ptr(s, b), PAGE_SIZE_4K, MADV_DONTNEED);
+	staging_put(s, b);
+	pthread_mutex_lock(&s->rc_lock);
+	pthread_cond_broadcast(&s->rc_done);
+	pthread_mutex_unlock(&s->rc_lock);
+}
+
+/* Pick the device for new slots: highest priority with room. */
+static int alloc_slots(struct swapper *s, unsigned int n, unsigned int *dev,
+		       uint64_t *first)
+{
+	unsigned int i;
+	int r;
+
+	for (i = 0; i < s->nr_devs; i++) {
+		r = swap_slot_alloc(s->devs[i], n, first);
+		if (r > 0) {
+			*dev = i;
+			return r;
+		}
+	}
+	return -ENOSPC;
+}
+
+static uint64_t free_slots(struct swapper *s)
+{
+	struct swap_dev_usage u;
+	uint64_t f = 0;
+	unsigned int i;
+
+	for (i = 0; i < s->nr_devs; i++) {
+		swap_dev_usage(s->devs[i], &u);
+		f += u.nslots - 1 - u.used - u.bad;
+	}
+	return f;
+}
+
+static void wb_done(struct io_req *req, ssize_t res);
+
+/* Put a staged page back into the guest (no slot could be had). */
+static void move_back(struct swapper *s, uint64_t idx, uint32_t b)
+{
+	pthread_mutex_t *l = page_lock(s, idx);
+	uint64_t w;
+
+	pthread_mutex_lock(l);
+	w = atomic_load(&s->pages[idx]);
+	if (pg_state(w) == PS_STAGED && pg_buf(w) == b) {
+		if (uffd_copy(s->uffd, page_host(s, idx), staging_ptr(s, b),
+			      PAGE_SIZE_4K, false, false) < 0) {
+			pthread_mutex_unlock(l);
+			swapper_fatal(s, -EIO, "cannot restore staged gfn 0x%llx",
+				      (unsigned long long)page_gfn(s, idx));
+			return;
+		}
+		atomic_store(&s->pages[idx], pg_make(PS_RESIDENT, PG_REF, 0, 0));
+		atomic_fetch_sub(&s->c.staged, 1);
+		resident_inc(s);
+		atomic_fetch_add(&s->c.evict_moveback, 1);
+	}
+	pthread_mutex_unlock(l);
+	release_staging(s, b);
+}
+
+/*
+ * Write staged pages ents[0..n) in batches of contiguous slots.  Pages that
+ * were faulted back before their batch is built are skipped and their staging
+ * buffers released.  Returns the number of pages left unwritten for lack of
+ * slots (they were moved back into the guest).
+ */
+static unsigned int write_staged(struct swapper *s, struct retry_ent *ents,
+				 unsigned int n)
+{
+	unsigned int i = 0, k, dev, left = 0;
+	uint64_t first;
+	int got;
+
+	while (i < n) {
+		struct wbatch *wb;
+		unsigned int want = n - i;
+
+		if (want > s->cfg.write_batch)
+			want = s->cfg.write_batch;
+		got = alloc_slots(s, want, &dev, &first);
+		if (got < 0) {
+			for (; i < n; i++, left++)
+				move_back(s, ents[i].idx, ents[i].buf);
+			break;
+		}
+		wb = calloc(1, sizeof(*wb));
+		if (!wb) {
+			for (k = 0; k < (unsigned int)got; k++)
+				swap_slot_put(s->devs[dev], first + k);
+			for (; i < n; i++, left++)
+				move_back(s, ents[i].idx, ents[i].buf);
+			break;
+		}
+		wb->s = s;
+		wb->dev = dev;
+		wb->slot = first;
+		for (k = 0; k < (unsigned int)got; k++, i++) {
+			pthread_mutex_t *l = page_lock(s, ents[i].idx);
+			uint64_t g = gslot(dev, first + k), w;
+
+			wb->idx[k] = ents[i].idx;
+			wb->buf[k] = ents[i].buf;
+			wb->iov[k].iov_base = staging_ptr(s, ents[i].buf);
+			wb->iov[k].iov_len = PAGE_SIZE_4K;
+			pthread_mutex_lock(l);
+			w = atomic_load(&s->pages[ents[i].idx]);
+			if (pg_state(w) == PS_STAGED && pg_buf(w) == ents[i].buf) {
+				/* The page's reference is the one alloc gave;
+				 * the batch takes another for the I/O. */
+				swap_slot_dup(s->devs[dev], first + k);
+				atomic_store(&s->pages[ents[i].idx],
+					     pg_make(PS_STAGED, PG_SLOT, ents[i].buf, g));
+				wb->page_ref[k] = true;
+			}
+			/* else: faulted back already; the data in staging is
+			 * still written (keeps the run contiguous) and the
+			 * slot is freed at completion. */
+			pthread_mutex_unlock(l);
+		}
+		wb->n = (unsigned int)got;
+		wb->req.op = IO_WRITE;
+		wb->req.fd = swap_dev_fd(s->devs[dev]);
+		wb->req.off = first * PAGE_SIZE_4K;
+		wb->req.iov = wb->iov;
+		wb->req.iovcnt = got;
+		wb->req.done = wb_done;
+		wb->req.priv = wb;
+		atomic_fetch_add(&s->writes_inflight, 1);
+		struct io_req *rq = &wb->req;
+		if (io_engine_submit(s->io, &rq, 1) != 1) {
+			/* Not accepted: no completion will run; fail it here. */
+			wb_done(&wb->req, -EIO);
+		}
+	}
+	return left;
+}
+
+static void retry_add(struct swapper *s, uint64_t idx, uint32_t b)
+{
+	pthread_mutex_lock(&s->rc_lock);
+	if (s->nretry == s->retry_cap) {
+		uint32_t cap = s->retry_cap ? 2 * s->retry_cap : 64;
+		struct retry_ent *r = realloc(s->retry, cap * sizeof(*r));
+
+		if (!r) {
+			pthread_mutex_unlock(&s->rc_lock);
+			move_back(s, idx, b);
+			return;
+		}
+		s->retry = r;
+		s->retry_cap = cap;
+	}
+	s->retry[s->nretry++] = (struct retry_ent){ idx, b };
+	atomic_store(&s->rc_wanted, true);
+	pthread_cond_signal(&s->rc_cond);
+	pthread_mutex_unlock(&s->rc_lock);
+}
+
+static void wb_page_done(struct wbatch *wb, unsigned int k, bool ok)
+{
+	struct swapper *s = wb->s;
+	uint64_t g = gslot(wb->dev, wb->slot + k), w;
+	pthread_mutex_t *l = page_lock(s, wb->idx[k]);
+	bool keep_buf = false;
+
+	pthread_mutex_lock(l);
+	w = atomic_load(&s->pages[wb->idx[k]]);
+	if (pg_state(w) == PS_STAGED && pg_buf(w) == wb->buf[k]) {
+		if (ok) {
+			atomic_store(&s->pages[wb->idx[k]],
+				     pg_make(PS_SWAPPED, PG_SLOT, 0, g));
+			atomic_fetch_sub(&s->c.staged, 1);
+			atomic_fetch_add(&s->c.evict_written, 1);
+		} else {
+			atomic_store(&s->pages[wb->idx[k]],
+				     pg_make(PS_STAGED, 0, wb->buf[k], 0));
+			keep_buf = true;
+		}
+	} else if (!ok && (w & PG_SLOT) && pg_slot(w) == g) {
+		/* Faulted back with a claim on the failed slot: drop it. */
+		atomic_store(&s->pages[wb->idx[k]], w & ~(PG_SLOT | PG_WP));
+	}
+	pthread_mutex_unlock(l);
+	if (keep_buf)
+		retry_add(s, wb->idx[k], wb->buf[k]);
+	else
+		release_staging(s, wb->buf[k]);
+}
+
+static void wb_done(struct io_req *req, ssize_t res)
+{
+	struct wbatch *wb = req->priv;
+	struct swapper *s = wb->s;
+	bool ok = res == (ssize_t)(wb->n * PAGE_SIZE_4K);
+	unsigned int k;
+
+	hist_record(&s->write_lat, io_now_ns() - req->submit_ns);
+	if (ok) {
+		atomic_store(&s->write_fail_streak, 0);
+		atomic_fetch_add(&s->c.writes, 1);
+		atomic_fetch_add(&s->c.bytes_written, wb->n * PAGE_SIZE_4K);
+	} else {
+		atomic_fetch_add(&s->c.write_errors, 1);
+		log_warn("swap write of %u pages at slot %llu on %s failed (%s): "
+			 "slots retired, pages kept in staging and retried",
+			 wb->n, (unsigned long long)wb->slot,
+			 swap_dev_path(s->devs[wb->dev]),
+			 res < 0 ? strerror((int)-res) : "short write");
+	}
+	for (k = 0; k < wb->n; k++)
+		wb_page_done(wb, k, ok);
+	/* Drop the batch's (I/O) references.  A failed slot is retired: it is
+	 * dead whatever its count, so the page claims dropped above need no
+	 * puts of their own. */
+	for (k = 0; k < wb->n; k++) {
+		if (ok) {
+			swap_slot_put(s->devs[wb->dev], wb->slot + k);
+		} else {
+			swap_slot_retire(s->devs[wb->dev], wb->slot + k);
+			atomic_fetch_add(&s->c.slots_retired, 1);
+		}
+	}
+	free(wb);
+	atomic_fetch_sub(&s->writes_inflight, 1);
+	pthread_mutex_lock(&s->rc_lock);
+	pthread_cond_broadcast(&s->rc_done);
+	pthread_mutex_unlock(&s->rc_lock);
+}
+
+/* Evict one victim (page lock taken here).  Returns 1 if the page went to
+ * staging as dirty (ent filled), 0 if dropped or skipped, -EAGAIN when no
+ * staging buffer is free. */
+static int evict_one(struct swapper *s, uint64_t idx, struct retry_ent *ent)
+{
+	pthread_mutex_t *l = page_lock(s, idx);
+	void *host = page_host(s, idx);
+	uint64_t w;
+	uint32_t b;
+	int64_t moved;
+	int r = 0;
+
+	pthread_mutex_lock(l);
+	w = atomic_load(&s->pages[idx]);
+	if (pg_state(w) != PS_RESIDENT || (w & PG_PINNED))
+		goto out;
+	if ((w & PG_WP) && (w & PG_SLOT)) {
+		madvise(host, PAGE_SIZE_4K, MADV_DONTNEED);
+		atomic_store(&s->pages[idx], pg_make(PS_SWAPPED, PG_SLOT, 0, pg_slot(w)));
+		atomic_fetch_sub(&s->c.resident, 1);
+		atomic_fetch_add(&s->c.evict_clean, 1);
+		goto out;
+	}
+	if (staging_get(s, &b) < 0) {
+		r = -EAGAIN;
+		goto out;
+	}
+	moved = uffd_move(s->uffd, staging_ptr(s, b), host, PAGE_SIZE_4K, true);
+	if (moved != (int64_t)PAGE_SIZE_4K) {
+		log_warn("UFFDIO_MOVE of gfn 0x%llx failed: %s",
+			 (unsigned long long)page_gfn(s, idx),
+			 moved < 0 ? strerror((int)-moved) : "hole");
+		staging_put(s, b);
+		goto out;
+	}
+	if (w & PG_SLOT)        /* stale claim (no WP tracking): drop it */
+		slot_put(s, pg_slot(w));
+	atomic_fetch_sub(&s->c.resident, 1);
+	if (page_is_zero(staging_ptr(s, b))) {
+		atomic_store(&s->pages[idx], pg_make(PS_ZERO, 0, 0, 0));
+		atomic_fetch_add(&s->c.evict_zero, 1);
+		pthread_mutex_unlock(l);
+		release_staging(s, b);
+		return 0;
+	}
+	atomic_store(&s->pages[idx], pg_make(PS_STAGED, 0, b, 0));
+	atomic_fetch_add(&s->c.staged, 1);
+	*ent = (struct retry_ent){ idx, b };
+	r = 1;
+out:
+	pthread_mutex_unlock(l);
+	return r;
+}
+
+/* Wait (bounded) until some staging buffer or write completes. */
+static void wait_progress(struct swapper *s, long ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += ms * 1000000L;
+	ts.tv_sec += ts.tv_nsec / 1000000000L;
+	ts.tv_nsec %= 1000000000L;
+	pthread_mutex_lock(&s->rc_lock);
+	if (!s->rc_stop)
+		pthread_cond_timedwait(&s->rc_done, &s->rc_lock, &ts);
+	pthread_mutex_unlock(&s->rc_lock);
+}
+
+static void handle_swap_full(struct swapper *s)
+{
+	atomic_fetch_add(&s->c.swap_full_events, 1);
+	if (s->cfg.on_full == SWAP_FULL_STOP) {
+		swapper_fatal(s, -ENOSPC, "swap space is full; stopping (--swap-full stop)");
+		return;
+	}
+	if (!s->swap_full)
+		log_warn("swap space is full: running above the memory limit "
+			 "(resident %llu pages, limit %llu)",
+			 (unsigned long long)atomic_load(&s->c.resident),
+			 (unsigned long long)atomic_load(&s->limit_pages));
+	s->swap_full = true;
+}
+
+static void drain_retries(struct swapper *s)
+{
+	struct retry_ent *ents;
+	unsigned int n, i;
+
+	pthread_mutex_lock(&s->rc_lock);
+	ents = s->retry;
+	n = s->nretry;
+	s->retry = NULL;
+	s->nretry = s->retry_cap = 0;
+	pthread_mutex_unlock(&s->rc_lock);
+	if (!n)
+		return;
+	if (++s->write_fail_streak > WRITE_FAIL_LIMIT) {
+		log_err("swap writes keep failing: %u pages kept in memory", n);
+		for (i = 0; i < n; i++)
+			move_back(s, ents[i].idx, ents[i].buf);
+	} else {
+		write_staged(s, ents, n);
+	}
+	free(ents);
+}
+
+/* One reclaim round: returns the number of pages taken out of the guest, or
+ * -1 when the policy found nothing evictable. */
+static int reclaim_round(struct swapper *s, unsigned int want)
+{
+	uint64_t victims[MAX_SELECT];
+	struct retry_ent dirty[MAX_SELECT];
+	unsigned int nv, i, nd = 0, out = 0;
+	uint64_t fs = free_slots(s);
+	int r = 0;
+
+	if (want > MAX_SELECT)
+		want = MAX_SELECT;
+	if (fs < want)
+		want = (unsigned int)fs;
+	if (!want) {
+		handle_swap_full(s);
+		return 0;
+	}
+	s->swap_full = false;
+	nv = s->pol->select(s, s->pol_state, victims, want);
+	if (!nv)
+		return -1;
+	for (i = 0; i < nv; i++) {
+		r = evict_one(s, victims[i], &dirty[nd]);
+		if (r == -EAGAIN)
+			break;
+		out++;
+		if (r == 1)
+			nd++;
+	}
+	if (nd)
+		write_staged(s, dirty, nd);
+	if (r == -EAGAIN && nd == 0)
+		wait_progress(s, 5);
+	return (int)out;
+}
+
+static bool should_reclaim(struct swapper *s, uint64_t *target)
+{
+	uint64_t low = atomic_load(&s->low_wmark), used = used_pages(s);
+	bool trim;
+
+	pthread_mutex_lock(&s->rc_lock);
+	trim = s->rc_trim;
+	pthread_mutex_unlock(&s->rc_lock);
+	if (trim) {
+		*target = 0;
+		return atomic_load(&s->c.resident) > 0;
+	}
+	if (!low || used < low)
+		return false;
+	*target = low > s->cfg.write_batch ? low - s->cfg.write_batch : 0;
+	return true;
+}
+
+static void finish_trim(struct swapper *s)
+{
+	pthread_mutex_lock(&s->rc_lock);
+	if (s->rc_trim) {
+		s->rc_trim = false;
+		s->trim_done_gen = s->trim_gen;
+		pthread_cond_broadcast(&s->rc_done);
+	}
+	pthread_mutex_unlock(&s->rc_lock);
+}
+
+void *reclaim_thread_main(void *arg)
+{
+	struct swapper *s = arg;
+	uint64_t target;
+
+	for (;;) {
+		pthread_mutex_lock(&s->rc_lock);
+		while (!s->rc_stop && !atomic_load(&s->rc_wanted) && !s->rc_trim &&
+		       !s->nretry)
+			pthread_cond_wait(&s->rc_cond, &s->rc_lock);
+		if (s->rc_stop) {
+			pthread_mutex_unlock(&s->rc_lock);
+			break;
+		}
+		atomic_store(&s->rc_wanted, false);
+		pthread_mutex_unlock(&s->rc_lock);
+
+		drain_retries(s);
+		while (should_reclaim(s, &target)) {
+			uint64_t used = used_pages(s);
+			int got;
+
+			if (used <= target && target)
+				break;
+			got = reclaim_round(s, (unsigned int)(used - target > MAX_SELECT ?
+						MAX_SELECT : used - target ? used - target : 1));
+			if (got < 0)
+				break;          /* nothing evictable */
+			if (!got) {
+				if (s->swap_full) {
+					wait_progress(s, 100);
+					break;
+				}
+				if (!atomic_load(&s->c.resident))
+					break;
+				wait_progress(s, 1);
+			}
+			pthread_mutex_lock(&s->rc_lock);
+			got = s->rc_stop;
+			pthread_mutex_unlock(&s->rc_lock);
+			if (got)
+				break;
+		}
+		if (atomic_load(&s->c.resident) == 0 || !should_reclaim(s, &target))
+			finish_trim(s);
+	}
+	return NULL;
+}

@@ -1,0 +1,556 @@
+/*
+ * swap_dev.c - a swap device and its slot allocator.
+ *
+ * Owns: the device fd (an unlinked temp file, a regular file or a block
+ * device, opened O_DIRECT), a one-byte count per slot (the swap map: 0 free,
+ * 1..0xFE references, 0xFF bad or reserved) and a small record per cluster
+ * of 256 slots (how many of its slots are not free, and a free-list link).
+ * Metadata is ~1 byte per 4 KiB slot plus 8 bytes per 1 MiB cluster.
+ *
+ * Locking: one mutex, d->lock, protects the swap map, the cluster records,
+ * the free-cluster list, the current cluster and the counters.  It is a leaf
+ * lock: nothing else is taken under it.  Allocation may scan the whole map
+ * when no empty cluster is left (O(nslots) under the lock, fragmented case
+ * only).
+ *
+ * Invariants (under d->lock):
+ *  - cl[c].inuse == number of slots of cluster c whose map byte != 0;
+ *  - map[0] == SWAP_SLOT_BAD (reserved, not counted in d->bad), so cluster 0
+ *    is never empty and slot 0 is never handed out;
+ *  - used == slots with a count 1..COUNT_MAX, bad == retired slots;
+ *  - every cluster with inuse == 0, other than cur, is on the free list;
+ *    the list may also hold stale entries (clusters that became non-empty by
+ *    a retire while listed); free_pop() skips them; on_list prevents
+ *    double insertion.
+ *  - cur_next is the fill point of the current cluster: the next batch tries
+ *    slots [cur_next, cur_next + n) of cur.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "hvswap/log.h"
+#include "swap_dev.h"
+
+#define CL_NONE UINT32_MAX
+#define MIN_SLOTS (2 * SWAP_CLUSTER_SLOTS)
+
+struct cluster {
+	uint16_t inuse;            /* protected by lock */
+	uint16_t on_list;          /* protected by lock */
+	uint32_t next;             /* free-list link, protected by lock */
+};
+
+struct swap_dev {
+	int fd;
+	int prio;
+	bool direct;
+	char *path;
+	uint64_t nslots;
+	uint32_t nclusters;
+	pthread_mutex_t lock;
+	uint8_t *map;              /* protected by lock */
+	struct cluster *cl;        /* protected by lock */
+	uint32_t free_head, free_tail; /* protected by lock */
+	uint32_t cur, cur_next;    /* protected by lock */
+	uint32_t scan;             /* next-fit cursor of the scan, protected by lock */
+	uint64_t used, bad;        /* protected by lock */
+};
+
+/* ---- cluster bookkeeping (callers hold d->lock) ---- */
+
+static uint32_t cl_slots(const struct swap_dev *d, uint32_t c)
+{
+	uint64_t left = d->nslots - (uint64_t)c * SWAP_CLUSTER_SLOTS;
+
+	return left < SWAP_CLUSTER_SLOTS ? (uint32_t)left : SWAP_CLUSTER_SLOTS;
+}
+
+static void free_push(struct swap_dev *d, uint32_t c)
+{
+	if (d->cl[c].on_list)
+		return;
+	d->cl[c].on_list = 1;
+	d->cl[c].next = CL_NONE;
+	if (d->free_tail == CL_NONE)
+		d->free_head = c;
+	else
+		d->cl[d->free_tail].next = c;
+	d->free_tail = c;
+}
+
+static uint32_t free_pop(struct swap_dev *d)
+{
+	uint32_t c;
+
+	while ((c = d->free_head) != CL_NONE) {
+		d->free_head = d->cl[c].next;
+		if (d->free_head == CL_NONE)
+			d->free_tail = CL_NONE;
+		d->cl[c].on_list = 0;
+		if (d->cl[c].inuse == 0)
+			return c;
+	}
+	return CL_NONE;
+}
+
+static void set_cur(struct swap_dev *d, uint32_t c)
+{
+	uint32_t old = d->cur;
+
+	d->cur = c;
+	d->cur_next = 0;
+	if (old != CL_NONE && old != c && d->cl[old].inuse == 0)
+		free_push(d, old);
+}
+
+static void take(struct swap_dev *d, uint64_t first, unsigned int n)
+{
+	memset(d->map + first, 1, n);
+	d->cl[first / SWAP_CLUSTER_SLOTS].inuse += (uint16_t)n;
+	d->used += n;
+}
+
+static void release(struct swap_dev *d, uint64_t slot)
+{
+	uint32_t c = (uint32_t)(slot / SWAP_CLUSTER_SLOTS);
+
+	d->map[slot] = 0;
+	d->used--;
+	if (--d->cl[c].inuse)
+		return;
+	if (c == d->cur)
+		d->cur_next = 0;
+	else
+		free_push(d, c);
+}
+
+static bool run_free(const struct swap_dev *d, uint64_t first, unsigned int n)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		if (d->map[first + i])
+			return false;
+	}
+	return true;
+}
+
+/* ---- allocation policy (callers hold d->lock) ---- */
+
+static int alloc_cur(struct swap_dev *d, unsigned int n, uint64_t *first)
+{
+	uint64_t base;
+
+	if (d->cur == CL_NONE || d->cur_next + n > cl_slots(d, d->cur))
+		return 0;
+	base = (uint64_t)d->cur * SWAP_CLUSTER_SLOTS + d->cur_next;
+	if (!run_free(d, base, n))
+		return 0;
+	take(d, base, n);
+	d->cur_next += n;
+	*first = base;
+	return (int)n;
+}
+
+static int alloc_empty(struct swap_dev *d, unsigned int n, uint64_t *first)
+{
+	uint32_t c = free_pop(d);
+
+	if (c == CL_NONE)
+		return 0;
+	set_cur(d, c);
+	if (n > cl_slots(d, c))
+		n = cl_slots(d, c);
+	*first = (uint64_t)c * SWAP_CLUSTER_SLOTS;
+	take(d, *first, n);
+	d->cur_next = n;
+	return (int)n;
+}
+
+/* Longest run of free slots in cluster c, stopping early at n; 0 if none. */
+static unsigned int best_run(const struct swap_dev *d, uint32_t c,
+			     unsigned int n, uint64_t *start)
+{
+	uint64_t base = (uint64_t)c * SWAP_CLUSTER_SLOTS;
+	unsigned int i, len = 0, best = 0, cs = cl_slots(d, c);
+
+	for (i = 0; i < cs && best < n; i++) {
+		len = d->map[base + i] ? 0 : len + 1;
+		if (len > best) {
+			best = len;
+			*start = base + i + 1 - len;
+		}
+	}
+	return best;
+}
+
+/* Fragmented case: first run of n anywhere, else the longest shorter one. */
+static int alloc_scan(struct swap_dev *d, unsigned int n, uint64_t *first)
+{
+	unsigned int best = 0, len;
+	uint32_t i, c;
+	uint64_t start = 0;
+
+	for (i = 0; i < d->nclusters && best < n; i++) {
+		c = (d->scan + i) % d->nclusters;
+		if (d->cl[c].inuse == cl_slots(d, c))
+			continue;
+		len = best_run(d, c, n, &start);
+		if (len > best) {
+			best = len;
+			*first = start;
+			d->scan = c;
+		}
+	}
+	if (!best)
+		return 0;
+	take(d, *first, best);
+	return (int)best;
+}
+
+int swap_slot_alloc(struct swap_dev *d, unsigned int n, uint64_t *first)
+{
+	int ret;
+
+	if (n == 0 || n > SWAP_ALLOC_MAX || !first)
+		return -EINVAL;
+	pthread_mutex_lock(&d->lock);
+	ret = alloc_cur(d, n, first);
+	if (!ret)
+		ret = alloc_empty(d, n, first);
+	if (!ret)
+		ret = alloc_scan(d, n, first);
+	pthread_mutex_unlock(&d->lock);
+	return ret ? ret : -ENOSPC;
+}
+
+/* ---- references ---- */
+
+static bool slot_ok(const struct swap_dev *d, uint64_t slot, const char *fn)
+{
+	if (slot != 0 && slot < d->nslots)
+		return true;
+	log_err("%s: slot %llu out of range (1..%llu)", fn,
+		(unsigned long long)slot, (unsigned long long)(d->nslots - 1));
+	return false;
+}
+
+int swap_slot_dup(struct swap_dev *d, uint64_t slot)
+{
+	int ret = 0;
+	uint8_t v;
+
+	if (slot == 0 || slot >= d->nslots)
+		return -EINVAL;
+	pthread_mutex_lock(&d->lock);
+	v = d->map[slot];
+	if (v == 0 || v == SWAP_SLOT_BAD)
+		ret = -EINVAL;
+	else if (v == SWAP_SLOT_COUNT_MAX)
+		ret = -EOVERFLOW;
+	else
+		d->map[slot] = v + 1;
+	pthread_mutex_unlock(&d->lock);
+	return ret;
+}
+
+void swap_slot_put(struct swap_dev *d, uint64_t slot)
+{
+	uint8_t v;
+
+	if (!slot_ok(d, slot, __func__))
+		return;
+	pthread_mutex_lock(&d->lock);
+	v = d->map[slot];
+	if (v == 1)
+		release(d, slot);
+	else if (v != 0 && v != SWAP_SLOT_BAD)
+		d->map[slot] = v - 1;
+	pthread_mutex_unlock(&d->lock);
+	if (v == 0)
+		log_err("swap_slot_put: slot %llu is already free",
+			(unsigned long long)slot);
+}
+
+void swap_slot_retire(struct swap_dev *d, uint64_t slot)
+{
+	uint8_t v;
+
+	if (!slot_ok(d, slot, __func__))
+		return;
+	pthread_mutex_lock(&d->lock);
+	v = d->map[slot];
+	if (v != SWAP_SLOT_BAD) {
+		if (v == 0)
+			d->cl[slot / SWAP_CLUSTER_SLOTS].inuse++;
+		else
+			d->used--;
+		d->map[slot] = SWAP_SLOT_BAD;
+		d->bad++;
+	}
+	pthread_mutex_unlock(&d->lock);
+}
+
+unsigned int swap_slot_count(struct swap_dev *d, uint64_t slot)
+{
+	unsigned int v;
+
+	if (slot == 0 || slot >= d->nslots)
+		return SWAP_SLOT_BAD;
+	pthread_mutex_lock(&d->lock);
+	v = d->map[slot];
+	pthread_mutex_unlock(&d->lock);
+	return v;
+}
+
+void swap_dev_usage(struct swap_dev *d, struct swap_dev_usage *u)
+{
+	uint32_t c;
+
+	pthread_mutex_lock(&d->lock);
+	u->nslots = d->nslots;
+	u->used = d->used;
+	u->bad = d->bad;
+	u->free_clusters = 0;
+	for (c = 0; c < d->nclusters; c++)
+		u->free_clusters += d->cl[c].inuse == 0;
+	pthread_mutex_unlock(&d->lock);
+}
+
+size_t swap_dev_metadata_bytes(const struct swap_dev *d)
+{
+	return sizeof(*d) + d->nslots +
+	       (size_t)d->nclusters * sizeof(struct cluster) +
+	       strlen(d->path) + 1;
+}
+
+int swap_dev_fd(const struct swap_dev *d) { return d->fd; }
+uint64_t swap_dev_nslots(const struct swap_dev *d) { return d->nslots; }
+const char *swap_dev_path(const struct swap_dev *d) { return d->path; }
+int swap_dev_prio(const struct swap_dev *d) { return d->prio; }
+bool swap_dev_direct(const struct swap_dev *d) { return d->direct; }
+
+/* ---- opening ---- */
+
+static int meta_init(struct swap_dev *d)
+{
+	uint32_t c;
+
+	d->nclusters = (uint32_t)((d->nslots + SWAP_CLUSTER_SLOTS - 1) /
+				  SWAP_CLUSTER_SLOTS);
+	d->map = calloc(d->nslots, 1);
+	d->cl = calloc(d->nclusters, sizeof(*d->cl));
+	if (!d->map || !d->cl)
+		return -ENOMEM;
+	d->free_head = d->free_tail = CL_NONE;
+	d->map[0] = SWAP_SLOT_BAD;           /* reserved */
+	d->cl[0].inuse = 1;
+	d->cur = 0;                          /* start filling at slot 1 */
+	d->cur_next = 1;
+	for (c = 1; c < d->nclusters; c++)
+		free_push(d, c);
+	return 0;
+}
+
+static int check_size(const char *what, uint64_t size)
+{
+	if (size / SWAP_SLOT_SIZE >= MIN_SLOTS)
+		return 0;
+	log_err("swap device %s: size %llu bytes is too small (minimum %u bytes, "
+		"two clusters)", what, (unsigned long long)size,
+		MIN_SLOTS * SWAP_SLOT_SIZE);
+	return -EINVAL;
+}
+
+/* Give the file its size, with real blocks (so writes never hit ENOSPC). */
+static int size_file(int fd, const char *what, uint64_t size)
+{
+	int ret;
+
+	if (ftruncate(fd, (off_t)size) < 0) {
+		ret = -errno;
+		log_err("swap file %s: cannot size to %llu bytes: %s", what,
+			(unsigned long long)size, strerror(errno));
+		return ret;
+	}
+	if (fallocate(fd, 0, 0, (off_t)size) == 0)
+		return 0;
+	if (errno == EOPNOTSUPP) {
+		log_warn("swap file %s: fallocate unsupported, file is sparse", what);
+		return 0;
+	}
+	ret = -errno;
+	log_err("swap file %s: cannot reserve %llu bytes: %s", what,
+		(unsigned long long)size, strerror(errno));
+	return ret;
+}
+
+static int set_direct(struct swap_dev *d, const struct swap_dev_config *cfg)
+{
+	int fl = fcntl(d->fd, F_GETFL);
+
+	if (fl >= 0 && fcntl(d->fd, F_SETFL, fl | O_DIRECT) == 0) {
+		d->direct = true;
+		return 0;
+	}
+	if (errno == EINVAL && cfg->allow_buffered) {
+		log_warn("swap device %s: no O_DIRECT here, using buffered I/O",
+			 d->path);
+		return 0;
+	}
+	log_err("swap device %s: the filesystem refuses O_DIRECT (%s); put the "
+		"swap file elsewhere or allow buffered I/O", d->path, strerror(errno));
+	return -EINVAL;
+}
+
+static int create_tmp(struct swap_dev *d, const char *dir)
+{
+	char *tmpl;
+	int ret;
+
+	d->fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (d->fd >= 0)
+		return asprintf(&d->path, "%s/(O_TMPFILE)", dir) < 0 ? -ENOMEM : 0;
+	if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+		goto err;
+	if (asprintf(&tmpl, "%s/hvswap-swap-XXXXXX", dir) < 0)
+		return -ENOMEM;
+	d->fd = mkostemp(tmpl, O_CLOEXEC);       /* mode 0600 */
+	if (d->fd < 0) {
+		free(tmpl);
+		goto err;
+	}
+	unlink(tmpl);
+	d->path = tmpl;
+	return 0;
+err:
+	ret = -errno;
+	log_err("cannot create a temp swap file in %s: %s", dir, strerror(-ret));
+	return ret;
+}
+
+static int open_temp(struct swap_dev *d, const struct swap_dev_config *cfg)
+{
+	const char *dir = cfg->tmpdir;
+	int ret;
+
+	if (!dir || !*dir)
+		dir = getenv("TMPDIR");
+	if (!dir || !*dir)
+		dir = "/var/tmp";
+	if (!cfg->size) {
+		log_err("a temp swap file needs a size (swap_dev_config.size)");
+		return -EINVAL;
+	}
+	ret = check_size(dir, cfg->size);
+	if (ret)
+		return ret;
+	ret = create_tmp(d, dir);
+	if (ret)
+		return ret;
+	ret = size_file(d->fd, d->path, cfg->size);
+	if (ret)
+		return ret;
+	d->nslots = cfg->size / SWAP_SLOT_SIZE;
+	return set_direct(d, cfg);
+}
+
+static int dev_size(struct swap_dev *d, const struct stat *st, uint64_t *size)
+{
+	int ret;
+
+	if (S_ISREG(st->st_mode)) {
+		*size = (uint64_t)st->st_size;
+		return 0;
+	}
+	if (S_ISBLK(st->st_mode)) {
+		if (ioctl(d->fd, BLKGETSIZE64, size) == 0)
+			return 0;
+		ret = -errno;
+		log_err("swap device %s: BLKGETSIZE64: %s", d->path, strerror(-ret));
+		return ret;
+	}
+	log_err("swap device %s: not a regular file or block device", d->path);
+	return -EINVAL;
+}
+
+static int open_existing(struct swap_dev *d, const struct swap_dev_config *cfg)
+{
+	uint64_t size, have;
+	struct stat st;
+	int ret;
+
+	d->path = strdup(cfg->path);
+	if (!d->path)
+		return -ENOMEM;
+	d->fd = open(cfg->path, O_RDWR | O_CLOEXEC);
+	if (d->fd < 0 || fstat(d->fd, &st) < 0) {
+		ret = -errno;
+		log_err("swap device %s: %s", cfg->path, strerror(errno));
+		return ret;
+	}
+	ret = dev_size(d, &st, &have);
+	if (ret)
+		return ret;
+	size = cfg->size ? cfg->size : have;
+	ret = check_size(d->path, size);
+	if (!ret && size > have && S_ISBLK(st.st_mode)) {
+		log_err("swap device %s: size %llu exceeds the device (%llu)",
+			d->path, (unsigned long long)size, (unsigned long long)have);
+		ret = -EINVAL;
+	} else if (!ret && size > have) {
+		ret = size_file(d->fd, d->path, size);
+	}
+	if (ret)
+		return ret;
+	d->nslots = size / SWAP_SLOT_SIZE;
+	return set_direct(d, cfg);
+}
+
+int swap_dev_open(const struct swap_dev_config *cfg, struct swap_dev **out)
+{
+	struct swap_dev *d;
+	int ret;
+
+	if (!cfg || !out)
+		return -EINVAL;
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	d->fd = -1;
+	d->prio = cfg->prio;
+	pthread_mutex_init(&d->lock, NULL);
+	ret = cfg->path ? open_existing(d, cfg) : open_temp(d, cfg);
+	if (ret)
+		goto err_close;
+	ret = meta_init(d);
+	if (ret)
+		goto err_close;
+	*out = d;
+	return 0;
+
+err_close:
+	swap_dev_close(d);
+	return ret;
+}
+
+void swap_dev_close(struct swap_dev *d)
+{
+	if (!d)
+		return;
+	if (d->fd >= 0)
+		close(d->fd);
+	pthread_mutex_destroy(&d->lock);
+	free(d->map);
+	free(d->cl);
+	free(d->path);
+	free(d);
+}

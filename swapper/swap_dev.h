@@ -1,0 +1,79 @@
+/*
+ * swap_dev.h - a swap device (temp file, regular file or block device) and
+ * its slot allocator (private to swapper/ and tests).
+ *
+ * A slot is one 4 KiB page of the device; slot N lives at byte N * 4096.
+ * Slot 0 is reserved and never handed out, so 0 can mean "no slot".
+ * Each slot has a count: 0 = free, 1..SWAP_SLOT_COUNT_MAX = references,
+ * SWAP_SLOT_BAD = retired after an I/O error, never handed out again.
+ * All functions are thread-safe.
+ */
+#ifndef HVSWAP_SWAPPER_SWAP_DEV_H
+#define HVSWAP_SWAPPER_SWAP_DEV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SWAP_SLOT_SIZE       4096u
+#define SWAP_CLUSTER_SLOTS   256u     /* like Linux's SWAPFILE_CLUSTER */
+#define SWAP_SLOT_COUNT_MAX  0xFEu
+#define SWAP_SLOT_BAD        0xFFu
+#define SWAP_ALLOC_MAX       256u
+
+struct swap_dev_config {
+	const char *path;      /* NULL: create an unlinked temp swap file */
+	const char *tmpdir;    /* NULL: $TMPDIR or /var/tmp */
+	uint64_t size;         /* bytes; required for a temp file; for an
+				  existing file/blockdev 0 = use its size */
+	int prio;
+	bool allow_buffered;   /* if the fs refuses O_DIRECT, go buffered
+				  (tests on tmpfs) instead of failing */
+};
+
+struct swap_dev;
+
+/* 0 or -errno (with a log_err() saying why). */
+int swap_dev_open(const struct swap_dev_config *cfg, struct swap_dev **out);
+void swap_dev_close(struct swap_dev *d);
+
+int swap_dev_fd(const struct swap_dev *d);
+uint64_t swap_dev_nslots(const struct swap_dev *d);
+const char *swap_dev_path(const struct swap_dev *d);
+int swap_dev_prio(const struct swap_dev *d);
+/* True if the device is opened with O_DIRECT (false only with allow_buffered). */
+bool swap_dev_direct(const struct swap_dev *d);
+
+/*
+ * Allocate up to n (1..SWAP_ALLOC_MAX) contiguous slots.  Returns the count
+ * allocated (>= 1) with *first set, or -ENOSPC (-EINVAL for a bad n).
+ * Each allocated slot gets count 1.  Policy: continue the current cluster
+ * if the whole run fits at its fill point, else carve from an empty cluster
+ * (so a batch of evictions is one sequential write), else the first run of n
+ * free slots anywhere, else the longest shorter run.
+ */
+int swap_slot_alloc(struct swap_dev *d, unsigned int n, uint64_t *first);
+/* count++ (sharing, in-flight I/O refs); -EINVAL if free/bad/out of range,
+ * -EOVERFLOW at SWAP_SLOT_COUNT_MAX. */
+int swap_slot_dup(struct swap_dev *d, uint64_t slot);
+/* count--; at 0 the slot becomes free.  A put on a bad slot is ignored (its
+ * other holders still drop their references after a retire). */
+void swap_slot_put(struct swap_dev *d, uint64_t slot);
+/* Mark bad (after a write error): never handed out again; drops the
+ * caller's reference (the slot is dead even if its count was > 1). */
+void swap_slot_retire(struct swap_dev *d, uint64_t slot);
+/* 0 free, 1..SWAP_SLOT_COUNT_MAX, or SWAP_SLOT_BAD (also for slot 0 and
+ * out-of-range slots). */
+unsigned int swap_slot_count(struct swap_dev *d, uint64_t slot);
+
+struct swap_dev_usage {
+	uint64_t nslots;        /* all slots, including reserved slot 0 */
+	uint64_t used;          /* slots with a count of 1..COUNT_MAX */
+	uint64_t bad;           /* retired slots */
+	uint64_t free_clusters; /* clusters with no used, bad or reserved slot */
+};
+void swap_dev_usage(struct swap_dev *d, struct swap_dev_usage *u);
+/* Bytes of allocator metadata held in memory for this device. */
+size_t swap_dev_metadata_bytes(const struct swap_dev *d);
+
+#endif

@@ -1,0 +1,37 @@
+/*
+ * uffd.h - thin wrappers around userfaultfd(2); nothing else in hvswap
+ * issues uffd ioctls.  All return 0 / bytes on success, -errno on failure.
+ */
+#ifndef HVSWAP_SWAPPER_UFFD_H
+#define HVSWAP_SWAPPER_UFFD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "compat.h"
+
+struct uffd_caps {
+	uint64_t features;      /* UFFDIO_API features the kernel offers */
+	bool move;              /* UFFDIO_MOVE (6.8+) */
+	bool wp;                /* write-protect on anonymous memory (5.7+) */
+};
+
+/* Probe the kernel with a throw-away uffd.  -ENOSYS/-EPERM when userfaultfd
+ * is unavailable (hint: vm.unprivileged_userfaultfd, seccomp, containers). */
+int uffd_probe(struct uffd_caps *caps);
+/* Open a uffd (O_CLOEXEC|O_NONBLOCK) and enable `features`. */
+int uffd_open(uint64_t features);
+/* Register [addr, addr+len); modes: UFFDIO_REGISTER_MODE_*.  *ioctls gets
+ * the ioctl mask the kernel grants for the range. */
+int uffd_register(int fd, void *addr, uint64_t len, uint64_t modes,
+		  uint64_t *ioctls);
+int uffd_copy(int fd, void *dst, const void *src, uint64_t len, bool wp,
+	      bool dontwake);
+int uffd_zeropage(int fd, void *dst, uint64_t len, bool dontwake);
+/* Returns bytes moved (>= 0) or -errno. */
+int64_t uffd_move(int fd, void *dst, void *src, uint64_t len, bool dontwake);
+int uffd_writeprotect(int fd, void *addr, uint64_t len, bool protect,
+		      bool dontwake);
+int uffd_wake(int fd, void *addr, uint64_t len);
+
+#endif

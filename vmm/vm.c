@@ -1,0 +1,338 @@
+/*
+ * vm.c - VM lifecycle: KVM VM, memory slots, vCPUs, devices, swapper.
+ *
+ * Owns: struct vm and everything hanging off it.
+ * Lock order: vm->lock is a leaf (never held across KVM_RUN, swapper calls or
+ * blocking I/O other than printing).
+ * Invariants: once `stopping` is set it is never cleared; `status`/`reason`
+ * are written only by the first vm_stop().
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hvswap/guest_abi.h"
+#include "hvswap/log.h"
+#include "hvswap/swapper.h"
+#include "vm.h"
+#include "x86.h"
+
+#define SLOT_SYS 0
+#define SLOT_RAM 1
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void swapper_fatal(void *opaque, int err, const char *msg)
+{
+	vm_stop(opaque, VM_STATUS_CRASH, "swapper: %s", msg);
+}
+
+static int setup_memory(struct vm *vm, char *err, size_t errlen)
+{
+	int r;
+
+	r = gmem_create(GMEM_ANON, HV_SYS_AREA_SIZE, "hvswap-sys", &vm->sys);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot map the system area: %s", strerror(-r));
+		return r;
+	}
+	r = gmem_create(vm->cfg.backing, vm->cfg.mem_size, "hvswap-ram", &vm->ram);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot map %llu bytes of guest RAM: %s",
+			 (unsigned long long)vm->cfg.mem_size, strerror(-r));
+		return r;
+	}
+	r = x86_build_sysarea(vm->sys->host, HV_RAM_BASE + vm->cfg.mem_size);
+	if (r < 0) {
+		snprintf(err, errlen, "guest RAM too large to map (max %llu GiB)",
+			 (unsigned long long)(x86_max_mapped_end() >> 30) - 1);
+		return r;
+	}
+	r = kvm_set_user_memory(vm->fd, SLOT_SYS, 0, HV_SYS_AREA_SIZE,
+				vm->sys->host, 0);
+	if (r >= 0)
+		r = kvm_set_user_memory(vm->fd, SLOT_RAM, HV_RAM_BASE,
+					vm->cfg.mem_size, vm->ram->host, 0);
+	if (r < 0)
+		snprintf(err, errlen, "KVM_SET_USER_MEMORY_REGION: %s", strerror(-r));
+	return r;
+}
+
+static int setup_swapper(struct vm *vm, char *err, size_t errlen)
+{
+	struct swapper_config sc = *vm->cfg.swap;
+	int r;
+
+	sc.fatal = swapper_fatal;
+	sc.opaque = vm;
+	r = swapper_create(&sc, &vm->swapper);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot start the swapper: %s", strerror(-r));
+		return r;
+	}
+	r = swapper_add_region(vm->swapper, vm->ram, HV_RAM_BASE);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot register guest RAM with the swapper: %s",
+			 strerror(-r));
+		return r;
+	}
+	/* Fault service must run before anything touches guest RAM (even the
+	 * image load). */
+	r = swapper_start(vm->swapper);
+	if (r < 0)
+		snprintf(err, errlen, "cannot start the swapper threads: %s",
+			 strerror(-r));
+	return r;
+}
+
+static int check_caps(struct vm *vm, char *err, size_t errlen)
+{
+	static const struct { long cap; const char *name; } need[] = {
+		{ KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY" },
+		{ KVM_CAP_SYNC_MMU, "KVM_CAP_SYNC_MMU" },
+		{ KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT" },
+		{ KVM_CAP_GET_TSC_KHZ, "KVM_CAP_GET_TSC_KHZ" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
+		if (kvm_check_cap(&vm->kvm, need[i].cap) <= 0) {
+			snprintf(err, errlen, "KVM lacks %s", need[i].name);
+			return -ENOTSUP;
+		}
+	}
+	return 0;
+}
+
+int vm_create(const struct vm_config *cfg, struct vm **out, char *err, size_t errlen)
+{
+	struct vm *vm;
+	unsigned int i;
+	int r;
+
+	vm = calloc(1, sizeof(*vm));
+	if (!vm)
+		return -ENOMEM;
+	vm->cfg = *cfg;
+	vm->fd = -1;
+	vm->kvm.fd = -1;
+	vm->nr_vcpus = cfg->nr_vcpus;
+	pthread_mutex_init(&vm->lock, NULL);
+	pthread_cond_init(&vm->cond, NULL);
+
+	r = kvm_sys_open(&vm->kvm, "/dev/kvm");
+	if (r < 0) {
+		snprintf(err, errlen, "cannot open /dev/kvm: %s%s", strerror(-r),
+			 r == -EACCES ? " (are you in the kvm group, or root?)" :
+			 r == -ENOENT ? " (is KVM enabled on this host?)" : "");
+		goto fail;
+	}
+	r = check_caps(vm, err, errlen);
+	if (r < 0)
+		goto fail;
+	vm->fd = kvm_create_vm(&vm->kvm);
+	if (vm->fd < 0) {
+		r = vm->fd;
+		snprintf(err, errlen, "KVM_CREATE_VM: %s", strerror(-r));
+		goto fail;
+	}
+	r = setup_memory(vm, err, errlen);
+	if (r < 0)
+		goto fail;
+	if (cfg->swap) {
+		r = setup_swapper(vm, err, errlen);
+		if (r < 0)
+			goto fail;
+	}
+	r = hcall_register(vm);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot register hypercall device: %s", strerror(-r));
+		goto fail;
+	}
+	vm->vcpus = calloc(vm->nr_vcpus, sizeof(*vm->vcpus));
+	if (!vm->vcpus) {
+		r = -ENOMEM;
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	for (i = 0; i < vm->nr_vcpus; i++) {
+		vm->vcpus[i].fd = -1;
+		r = vcpu_init(vm, &vm->vcpus[i], i);
+		if (r < 0) {
+			snprintf(err, errlen, "cannot create vCPU %u: %s", i, strerror(-r));
+			goto fail;
+		}
+	}
+	*out = vm;
+	return 0;
+
+fail:
+	vm_destroy(vm);
+	return r;
+}
+
+int vm_load_image(struct vm *vm, const void *image, size_t size)
+{
+	if (size == 0 || size > HV_GUEST_MAX_IMAGE || size > vm->cfg.mem_size)
+		return -E2BIG;
+	/* Goes through the swapper like any other first touch. */
+	memcpy(vm->ram->host, image, size);
+	return 0;
+}
+
+int vm_start(struct vm *vm)
+{
+	unsigned int i;
+	int r;
+
+	vm->start_ns = now_ns();
+	pthread_mutex_lock(&vm->lock);
+	vm->active = vm->nr_vcpus;
+	pthread_mutex_unlock(&vm->lock);
+	for (i = 0; i < vm->nr_vcpus; i++) {
+		r = vcpu_start(&vm->vcpus[i]);
+		if (r < 0) {
+			vm_stop(vm, VM_STATUS_CRASH, "cannot start vCPU %u: %s", i,
+				strerror(-r));
+			return r;
+		}
+	}
+	return 0;
+}
+
+void vm_stop(struct vm *vm, int status, const char *fmt, ...)
+{
+	unsigned int i;
+	va_list ap;
+
+	pthread_mutex_lock(&vm->lock);
+	if (atomic_load(&vm->stopping)) {
+		pthread_mutex_unlock(&vm->lock);
+		return;
+	}
+	vm->status = status;
+	if (fmt) {
+		va_start(ap, fmt);
+		vsnprintf(vm->reason, sizeof(vm->reason), fmt, ap);
+		va_end(ap);
+	}
+	vm->end_ns = now_ns();
+	atomic_store(&vm->stopping, true);
+	pthread_cond_broadcast(&vm->cond);
+	pthread_mutex_unlock(&vm->lock);
+	for (i = 0; i < vm->nr_vcpus; i++)
+		vcpu_kick(&vm->vcpus[i]);
+}
+
+static bool all_vcpus_returned(struct vm *vm)
+{
+	bool r;
+
+	pthread_mutex_lock(&vm->lock);
+	r = vm->running == 0;
+	pthread_mutex_unlock(&vm->lock);
+	return r;
+}
+
+int vm_wait(struct vm *vm, double timeout_s, void (*tick)(struct vm *, void *),
+	    void *tick_arg)
+{
+	struct timespec ts = { 0, 100 * 1000 * 1000 };
+	uint64_t deadline = timeout_s > 0 ?
+		vm->start_ns + (uint64_t)(timeout_s * 1e9) : UINT64_MAX;
+	sigset_t set;
+	int sig, status;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	while (!atomic_load(&vm->stopping)) {
+		sig = sigtimedwait(&set, NULL, &ts);
+		if (sig == SIGINT || sig == SIGTERM)
+			vm_stop(vm, VM_STATUS_INTERRUPTED, "interrupted by signal %d", sig);
+		else if (now_ns() >= deadline)
+			vm_stop(vm, VM_STATUS_TIMEOUT, "guest timed out after %g s",
+				timeout_s);
+		if (tick)
+			tick(vm, tick_arg);
+	}
+	/* vCPUs were kicked; wait for them to leave KVM_RUN. */
+	while (!all_vcpus_returned(vm)) {
+		struct timespec small = { 0, 10 * 1000 * 1000 };
+
+		nanosleep(&small, NULL);
+	}
+	pthread_mutex_lock(&vm->lock);
+	status = vm->status;
+	pthread_mutex_unlock(&vm->lock);
+	return status;
+}
+
+void vm_destroy(struct vm *vm)
+{
+	unsigned int i;
+
+	if (!vm)
+		return;
+	if (vm->vcpus) {
+		if (!atomic_load(&vm->stopping))
+			vm_stop(vm, VM_STATUS_CRASH, NULL);
+		for (i = 0; i < vm->nr_vcpus; i++)
+			vcpu_fini(&vm->vcpus[i]);
+		free(vm->vcpus);
+	}
+	/* The swapper goes after the vCPUs (nothing faults any more) and
+	 * before the memory it serves. */
+	swapper_destroy(vm->swapper);
+	if (vm->fd >= 0)
+		close(vm->fd);
+	gmem_destroy(vm->ram);
+	gmem_destroy(vm->sys);
+	kvm_sys_close(&vm->kvm);
+	pthread_cond_destroy(&vm->cond);
+	pthread_mutex_destroy(&vm->lock);
+	free(vm);
+}
+
+void *vm_ram_ptr(struct vm *vm, uint64_t gpa, uint64_t len)
+{
+	uint64_t off;
+
+	if (gpa < HV_RAM_BASE)
+		return NULL;
+	off = gpa - HV_RAM_BASE;
+	if (off > vm->cfg.mem_size || len > vm->cfg.mem_size - off)
+		return NULL;
+	return (uint8_t *)vm->ram->host + off;
+}
+
+void vm_record_metric(struct vm *vm, unsigned int vcpu, const char *name,
+		      double value)
+{
+	unsigned int i;
+
+	pthread_mutex_lock(&vm->lock);
+	for (i = 0; i < vm->nr_metrics; i++) {
+		if (!strcmp(vm->metrics[i].name, name))
+			break;
+	}
+	if (i < VM_MAX_METRICS) {
+		snprintf(vm->metrics[i].name, sizeof(vm->metrics[i].name), "%s", name);
+		vm->metrics[i].value = value;
+		vm->metrics[i].vcpu = vcpu;
+		if (i == vm->nr_metrics)
+			vm->nr_metrics++;
+	}
+	pthread_mutex_unlock(&vm->lock);
+}

@@ -1,0 +1,120 @@
+/*
+ * vm.h - one virtual machine: memory, vCPUs, devices, and its lifecycle.
+ *
+ * Lifecycle: vm_create() -> vm_load_image() -> vm_start() -> vm_wait() ->
+ * vm_destroy().  Every init step has a matching teardown run in reverse.
+ *
+ * Lock order: vm->lock is a leaf for the VMM (never held while calling into
+ * the swapper or KVM_RUN).
+ */
+#ifndef HVSWAP_VMM_VM_H
+#define HVSWAP_VMM_VM_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hvswap/gmem.h"
+#include "iobus.h"
+#include "kvm.h"
+
+struct swapper;
+struct swapper_config;
+
+/* Process exit statuses that are hvswap's own (the guest's pass through). */
+enum {
+	VM_STATUS_USAGE = 2,        /* bad command line */
+	VM_STATUS_ENV = 3,          /* cannot set up (no /dev/kvm, swap dev...) */
+	VM_STATUS_TIMEOUT = 124,    /* --timeout expired */
+	VM_STATUS_CRASH = 125,      /* guest crashed or VMM/swapper fatal error */
+	VM_STATUS_INTERRUPTED = 130,
+};
+
+struct vm_config {
+	uint64_t mem_size;          /* guest RAM bytes (2 MiB multiple) */
+	unsigned int nr_vcpus;
+	enum gmem_backing backing;
+	const char *guest_args;     /* string handed to HV_HC_GET_ARGS */
+	const struct swapper_config *swap;  /* NULL: no swapper */
+	bool quiet;                 /* suppress guest print output */
+};
+
+struct vcpu {
+	struct vm *vm;
+	unsigned int id;
+	int fd;
+	struct kvm_run *run;
+	pthread_t thread;
+	_Atomic bool thread_started;
+	_Atomic bool parked;        /* called HV_HC_VCPU_DONE */
+};
+
+struct vm_metric {
+	char name[64];
+	double value;
+	unsigned int vcpu;
+};
+
+#define VM_MAX_METRICS 128
+
+struct vm {
+	struct vm_config cfg;
+	struct kvm_sys kvm;
+	int fd;
+	struct gmem *sys;           /* system area [0, 2 MiB) */
+	struct gmem *ram;           /* guest RAM [HV_RAM_BASE, +mem_size) */
+	struct swapper *swapper;    /* NULL when swap is off */
+	struct iobus pio, mmio;
+	unsigned int nr_vcpus;
+	struct vcpu *vcpus;
+	uint64_t tsc_khz;
+	uint64_t start_ns, end_ns;
+
+	_Atomic bool stopping;      /* set once; vCPUs leave KVM_RUN */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	/* protected by lock */
+	int status;                 /* exit status once stopping */
+	char reason[512];           /* why the VM stopped, if not a guest exit */
+	unsigned int running;       /* vCPU threads not yet returned */
+	unsigned int active;        /* vCPUs not parked (barrier quorum) */
+	unsigned int barrier_arrived;
+	uint64_t barrier_gen;
+	struct vm_metric metrics[VM_MAX_METRICS];
+	unsigned int nr_metrics;
+};
+
+int vm_create(const struct vm_config *cfg, struct vm **out, char *err, size_t errlen);
+int vm_load_image(struct vm *vm, const void *image, size_t size);
+int vm_start(struct vm *vm);
+/* Wait for the VM to stop; timeout_s <= 0 waits forever.  Also stops it on
+ * SIGINT/SIGTERM (which the caller must have blocked in all threads).
+ * `tick` runs about every 100 ms on the waiting thread (stats, status line). */
+int vm_wait(struct vm *vm, double timeout_s, void (*tick)(struct vm *, void *),
+	    void *tick_arg);
+void vm_destroy(struct vm *vm);
+
+/* Stop the VM (first caller wins): status and a printf-style reason. */
+void vm_stop(struct vm *vm, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Host pointer for guest-physical [gpa, gpa+len) if it lies inside guest
+ * RAM, else NULL.  Guest-supplied pointers are only ever resolved here. */
+void *vm_ram_ptr(struct vm *vm, uint64_t gpa, uint64_t len);
+
+void vm_record_metric(struct vm *vm, unsigned int vcpu, const char *name,
+		      double value);
+
+/* Implemented in vcpu.c */
+int vcpu_init(struct vm *vm, struct vcpu *v, unsigned int id);
+void vcpu_fini(struct vcpu *v);
+int vcpu_start(struct vcpu *v);
+void vcpu_kick(struct vcpu *v);
+void vcpu_dump(struct vcpu *v, char *buf, size_t len);
+
+/* Implemented in hcall.c: registers the hypercall and exception ports. */
+int hcall_register(struct vm *vm);
+
+#endif
