@@ -22,6 +22,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -125,43 +126,198 @@ static int rd_submit(struct swapper *s, struct rd *rd)
 	return io_engine_submit(s->io, &req, 1) == 1 ? 0 : -EIO;
 }
 
-/* Page lock held, state SWAPPED. */
-static void start_read(struct swapper *s, uint64_t idx, uint64_t w, bool write,
-		       uint64_t t0)
+/* Page lock held, state SWAPPED: take a bounce buffer and mark the page
+ * READING.  -EAGAIN when no buffer is free. */
+static int claim_read(struct swapper *s, uint64_t idx, uint64_t w, bool write,
+		      uint64_t t0, bool ra, uint32_t *bp)
 {
 	struct rd *rd;
 	uint32_t b;
-	int r;
 
-	if (bounce_get(s, &b) < 0) {
-		if (pending_add(s, idx, write, t0) < 0)
-			swapper_fatal(s, -ENOSPC, "too many concurrent swap-in faults");
-		atomic_fetch_add(&s->c.faults_pending, 1);
-		return;
-	}
+	if (bounce_get(s, &b) < 0)
+		return -EAGAIN;
 	rd = &s->rds[b];
 	rd->s = s;
 	rd->idx = idx;
 	rd->gslot = pg_slot(w);
 	rd->bounce = b;
 	rd->write_fault = write;
+	rd->readahead = ra;
 	rd->tries = 0;
 	rd->t0 = t0;
 	atomic_store(&s->pages[idx], (w & ~(PG_STATE_MASK | PG_BUF_MASK)) |
 		     PS_READING | ((uint64_t)b << PG_BUF_SHIFT));
 	atomic_fetch_add(&s->c.reading, 1);
-	r = rd_submit(s, rd);
-	if (r < 0) {
-		/* Submission refused: no completion will run.  The data is
-		 * still on swap; report rather than spin. */
-		atomic_store(&s->pages[idx], w);
-		atomic_fetch_sub(&s->c.reading, 1);
-		pthread_mutex_lock(&s->buf_lock);
-		s->bounce_free[s->nbounce_free++] = b;
-		pthread_mutex_unlock(&s->buf_lock);
-		swapper_fatal(s, r, "cannot submit swap-in read for gfn 0x%llx",
-			      (unsigned long long)page_gfn(s, idx));
+	*bp = b;
+	return 0;
+}
+
+/* Undo claim_read() for a read that will not run (page lock taken here). */
+static void unclaim_read(struct swapper *s, struct rd *rd)
+{
+	pthread_mutex_t *l = page_lock(s, rd->idx);
+	uint64_t w;
+
+	pthread_mutex_lock(l);
+	w = atomic_load(&s->pages[rd->idx]);
+	atomic_store(&s->pages[rd->idx], (w & ~(PG_STATE_MASK | PG_BUF_MASK)) |
+		     PS_SWAPPED);
+	pthread_mutex_unlock(l);
+	atomic_fetch_sub(&s->c.reading, 1);
+	pthread_mutex_lock(&s->buf_lock);
+	s->bounce_free[s->nbounce_free++] = rd->bounce;
+	pthread_mutex_unlock(&s->buf_lock);
+}
+
+/*
+ * Readahead window for a fault at idx.  Swap-in readahead pays off because
+ * pages evicted together were written to consecutive slots; a stream is a
+ * sequence of faults each landing just past the previous one's window.
+ * A few streams are tracked (vCPUs scanning their own ranges); a fault that
+ * continues no stream starts one with the minimum window.
+ */
+static unsigned int ra_window(struct swapper *s, uint64_t idx)
+{
+	unsigned int i, victim = 0, win = 1;
+
+	pthread_mutex_lock(&s->ra_lock);
+	for (i = 0; i < RA_STREAMS; i++) {
+		struct ra_stream *st = &s->ra[i];
+
+		if (idx > st->last && idx - st->last <= 2ull * st->win) {
+			st->win = st->win * 2 > RA_MAX ? RA_MAX : st->win * 2;
+			st->last = idx;
+			st->age = ++s->ra_clock;
+			win = st->win;
+			goto out;
+		}
+		if (st->age < s->ra[victim].age)
+			victim = i;
 	}
+	s->ra[victim] = (struct ra_stream){ .last = idx, .win = 1,
+					    .age = ++s->ra_clock };
+out:
+	pthread_mutex_unlock(&s->ra_lock);
+	return win;
+}
+
+static void rg_done(struct io_req *req, ssize_t res);
+
+static struct rgroup *rg_new(struct swapper *s, uint32_t b)
+{
+	struct rgroup *g = calloc(1, sizeof(*g));
+
+	if (g) {
+		g->s = s;
+		g->bounce[g->n++] = b;
+	}
+	return g;
+}
+
+static void rg_prepare(struct swapper *s, struct rgroup *g)
+{
+	struct rd *rd0 = &s->rds[g->bounce[0]];
+	struct io_req *req = &g->req;
+	unsigned int i;
+
+	for (i = 0; i < g->n; i++) {
+		g->iov[i].iov_base = bounce_ptr(s, g->bounce[i]);
+		g->iov[i].iov_len = PAGE_SIZE_4K;
+	}
+	req->op = IO_READ;
+	req->fd = swap_dev_fd(slot_dev(s, rd0->gslot));
+	req->off = gslot_off(rd0->gslot) * PAGE_SIZE_4K;
+	req->iov = g->iov;
+	req->iovcnt = (int)g->n;
+	req->done = rg_done;
+	req->priv = g;
+}
+
+/* Claim readahead page j if it is on swap (its lock taken here alone). */
+static bool ra_claim(struct swapper *s, uint64_t j, uint64_t t0, uint32_t *b,
+		     uint64_t *slot)
+{
+	pthread_mutex_t *l = page_lock(s, j);
+	uint64_t w;
+	bool ok = false;
+
+	pthread_mutex_lock(l);
+	w = atomic_load(&s->pages[j]);
+	if (pg_state(w) == PS_SWAPPED && claim_read(s, j, w, false, t0, true, b) == 0) {
+		*slot = pg_slot(w);
+		ok = true;
+	}
+	pthread_mutex_unlock(l);
+	return ok;
+}
+
+/*
+ * Submit the read claimed for the faulting page (bounce b0) plus readahead
+ * of the next pages of the window that are on swap.  Pages in consecutive
+ * slots share one vectored read; all reads go down in one submission.
+ * Called with no page lock held.
+ */
+static void submit_read(struct swapper *s, uint64_t idx, uint32_t b0)
+{
+	struct rd *rd0 = &s->rds[b0];
+	unsigned int win = ra_window(s, idx), i, ng = 0, k;
+	struct rgroup *groups[RA_MAX], *cur;
+	struct io_req *reqs[RA_MAX];
+	uint64_t prev = rd0->gslot;
+	int acc;
+
+	cur = rg_new(s, b0);
+	if (!cur)
+		goto fail_one;
+	for (i = 1; i < win; i++) {
+		uint64_t j = idx + i, slot;
+		uint32_t b;
+
+		if (j >= s->npages || (uint8_t *)page_host(s, j) !=
+		    (uint8_t *)page_host(s, idx) + i * PAGE_SIZE_4K)
+			break;
+		if (!ra_claim(s, j, rd0->t0, &b, &slot))
+			continue;
+		atomic_fetch_add(&s->c.readahead, 1);
+		if (slot == prev + 1 && gslot_dev(slot) == gslot_dev(prev)) {
+			cur->bounce[cur->n++] = b;
+		} else {
+			struct rgroup *g = rg_new(s, b);
+
+			if (!g) {
+				unclaim_read(s, &s->rds[b]);
+				break;
+			}
+			groups[ng++] = cur;
+			cur = g;
+		}
+		prev = slot;
+	}
+	groups[ng++] = cur;
+	for (k = 0; k < ng; k++) {
+		rg_prepare(s, groups[k]);
+		reqs[k] = &groups[k]->req;
+	}
+	acc = io_engine_submit(s->io, reqs, (int)ng);
+	if (acc < 0)
+		acc = 0;
+	/* Groups not accepted get no completion: undo their claims.  If the
+	 * faulting page's own read was refused, its data is on swap and
+	 * cannot be had: stop rather than map anything else. */
+	for (k = (unsigned int)acc; k < ng; k++) {
+		for (i = 0; i < groups[k]->n; i++)
+			unclaim_read(s, &s->rds[groups[k]->bounce[i]]);
+		free(groups[k]);
+	}
+	if (acc == 0)
+		swapper_fatal(s, -EIO, "cannot submit swap-in read for gfn 0x%llx",
+			      (unsigned long long)page_gfn(s, idx));
+	return;
+
+fail_one:
+	unclaim_read(s, rd0);
+	swapper_fatal(s, -ENOMEM, "cannot submit swap-in read for gfn 0x%llx",
+		      (unsigned long long)page_gfn(s, idx));
 }
 
 static void wp_fault(struct swapper *s, uint64_t idx, uint64_t w)
@@ -190,7 +346,8 @@ void fault_handle(struct swapper *s, uint64_t addr, bool write, bool wp,
 {
 	pthread_mutex_t *l;
 	uint64_t idx, w;
-	bool done = true;
+	bool done = true, submit = false;
+	uint32_t b = 0;
 
 	if (addr_to_idx(s, addr, &idx) < 0) {
 		log_err("fault at 0x%llx outside every region", (unsigned long long)addr);
@@ -218,7 +375,13 @@ void fault_handle(struct swapper *s, uint64_t addr, bool write, bool wp,
 		from_staging(s, idx, w, write);
 		break;
 	case PS_SWAPPED:
-		start_read(s, idx, w, write, t0);
+		if (claim_read(s, idx, w, write, t0, false, &b) < 0) {
+			if (pending_add(s, idx, write, t0) < 0)
+				swapper_fatal(s, -ENOSPC, "too many concurrent swap-in faults");
+			atomic_fetch_add(&s->c.faults_pending, 1);
+		} else {
+			submit = true;
+		}
 		done = false;
 		break;
 	case PS_READING:
@@ -227,6 +390,8 @@ void fault_handle(struct swapper *s, uint64_t addr, bool write, bool wp,
 		break;
 	}
 	pthread_mutex_unlock(l);
+	if (submit)
+		submit_read(s, idx, b);
 	if (done)
 		hist_record(&s->fault_lat, io_now_ns() - t0);
 	rc_kick(s);
@@ -282,6 +447,8 @@ static void rd_install(struct swapper *s, struct rd *rd, uint64_t w)
 		     pg_make(PS_RESIDENT, resident_flags(s, keep, PG_SLOT), 0,
 			     keep ? rd->gslot : 0));
 	resident_inc(s);
+	if (rd->readahead)
+		return;
 	atomic_fetch_add(&s->c.faults_swap, 1);
 	hist_record(&s->fault_lat, io_now_ns() - rd->t0);
 }
@@ -309,10 +476,12 @@ static void rd_done(struct io_req *req, ssize_t res)
 			return;         /* the bounce buffer stays with the read */
 		}
 		/* The data stays on swap (state SWAPPED); the guest must not
-		 * run on without it. */
+		 * run on without it.  A readahead page nobody asked for just
+		 * stays on swap: a real fault will try again. */
 		atomic_store(&s->pages[rd->idx], (w & ~(PG_STATE_MASK | PG_BUF_MASK)) |
 			     PS_SWAPPED);
-		swapper_fatal(s, res < 0 ? (int)res : -EIO,
+		if (!rd->readahead)
+			swapper_fatal(s, res < 0 ? (int)res : -EIO,
 			      "unrecoverable read error on guest page gfn 0x%llx "
 			      "(slot %llu of %s): %s after %d tries; stopping",
 			      (unsigned long long)page_gfn(s, rd->idx),
@@ -322,6 +491,25 @@ static void rd_done(struct io_req *req, ssize_t res)
 	}
 	pthread_mutex_unlock(l);
 	rd_finish(s, rd);
+}
+
+/* Completion of a (readahead) group read: install every page; on error,
+ * each page falls back to its own single-page read with retries. */
+static void rg_done(struct io_req *req, ssize_t res)
+{
+	struct rgroup *g = req->priv;
+	struct swapper *s = g->s;
+	bool ok = res == (ssize_t)(g->n * PAGE_SIZE_4K);
+	unsigned int i;
+
+	for (i = 0; i < g->n; i++) {
+		struct rd *rd = &s->rds[g->bounce[i]];
+
+		rd->req.priv = rd;
+		rd->req.submit_ns = req->submit_ns;
+		rd_done(&rd->req, ok ? (ssize_t)PAGE_SIZE_4K : -EIO);
+	}
+	free(g);
 }
 
 #define MSG_BATCH 64

@@ -39,6 +39,8 @@
 #define NR_PAGE_LOCKS 4096u
 #define READ_TRIES 3
 #define WRITE_FAIL_LIMIT 16
+#define PG_EVICT_RUN 64          /* pages per eviction range operation */
+#define RA_MAX 32                /* swap-in readahead window, pages */
 
 struct swapper;
 
@@ -72,9 +74,26 @@ struct rd {
 	uint64_t gslot;
 	uint32_t bounce;
 	bool write_fault;
+	bool readahead;         /* not faulted on: a failure is not fatal */
 	int tries;
 	uint64_t t0;            /* when the fault was received */
 };
+
+/* One swap-in I/O covering consecutive slots (a fault plus readahead). */
+struct rgroup {
+	struct io_req req;
+	struct swapper *s;
+	unsigned int n;
+	uint32_t bounce[RA_MAX];
+	struct iovec iov[RA_MAX];
+};
+
+struct ra_stream {
+	uint64_t last;          /* last faulting page index of the stream */
+	uint64_t age;
+	unsigned int win;
+};
+#define RA_STREAMS 8
 
 struct pending_fault {
 	uint64_t idx;
@@ -94,7 +113,7 @@ struct swapper_counters {
 	_Atomic uint64_t evict_written, evict_clean, evict_zero, evict_moveback;
 	_Atomic uint64_t bytes_read, bytes_written, reads, writes;
 	_Atomic uint64_t read_errors, read_retries, write_errors, slots_retired;
-	_Atomic uint64_t swap_full_events;
+	_Atomic uint64_t swap_full_events, readahead;
 	_Atomic uint64_t resident, staged, max_resident, reading;
 };
 
@@ -125,8 +144,9 @@ struct swapper {
 	uint32_t nbounce;
 	struct rd *rds;                 /* one per bounce buffer */
 	pthread_mutex_t buf_lock;
-	uint32_t *stage_free;           /* protected by buf_lock */
+	uint64_t *stage_map;            /* bit set = in use; protected by buf_lock */
 	uint32_t nstage_free;           /* protected by buf_lock */
+	uint32_t stage_hint;            /* next-fit start; protected by buf_lock */
 	uint32_t *bounce_free;          /* protected by buf_lock */
 	uint32_t nbounce_free;          /* protected by buf_lock */
 	struct pending_fault *pending;  /* protected by buf_lock (ring) */
@@ -149,6 +169,10 @@ struct swapper {
 	bool swap_full;                 /* reclaim thread only */
 
 	_Atomic uint64_t limit_pages, low_wmark;
+
+	pthread_mutex_t ra_lock;        /* leaf */
+	struct ra_stream ra[RA_STREAMS];    /* protected by ra_lock */
+	uint64_t ra_clock;              /* protected by ra_lock */
 
 	const struct policy_ops *pol;
 	void *pol_state;
@@ -190,7 +214,9 @@ void slot_put(struct swapper *s, uint64_t g);
 void resident_inc(struct swapper *s);
 
 /* buffers (swapper.c) */
-int staging_get(struct swapper *s, uint32_t *buf);
+/* n contiguous staging buffers (first-fit from a rotating hint); -EAGAIN
+ * when no such run is free. */
+int staging_get_run(struct swapper *s, uint32_t n, uint32_t *first);
 void staging_put(struct swapper *s, uint32_t buf);
 static inline void *staging_ptr(struct swapper *s, uint32_t b)
 {

@@ -298,58 +298,135 @@ static void wb_done(struct io_req *req, ssize_t res)
 	pthread_mutex_unlock(&s->rc_lock);
 }
 
-/* Evict one victim (page lock taken here).  Returns 1 if the page went to
- * staging as dirty (ent filled), 0 if dropped or skipped, -EAGAIN when no
- * staging buffer is free. */
-static int evict_one(struct swapper *s, uint64_t idx, struct retry_ent *ent)
-{
-	pthread_mutex_t *l = page_lock(s, idx);
-	void *host = page_host(s, idx);
-	uint64_t w;
-	uint32_t b;
-	int64_t moved;
-	int r = 0;
+enum evict_class { EV_SKIP, EV_CLEAN, EV_DIRTY };
 
-	pthread_mutex_lock(l);
-	w = atomic_load(&s->pages[idx]);
+static enum evict_class classify(uint64_t w)
+{
 	if (pg_state(w) != PS_RESIDENT || (w & PG_PINNED))
-		goto out;
-	if ((w & PG_WP) && (w & PG_SLOT)) {
-		madvise(host, PAGE_SIZE_4K, MADV_DONTNEED);
-		atomic_store(&s->pages[idx], pg_make(PS_SWAPPED, PG_SLOT, 0, pg_slot(w)));
+		return EV_SKIP;
+	return (w & PG_WP) && (w & PG_SLOT) ? EV_CLEAN : EV_DIRTY;
+}
+
+/* Clean pages [start, start+m): identical to their slots and
+ * write-protected, so they are dropped without I/O.  Page locks held. */
+static void evict_clean(struct swapper *s, uint64_t start, unsigned int m,
+			const uint64_t *w)
+{
+	unsigned int i;
+
+	madvise(page_host(s, start), m * PAGE_SIZE_4K, MADV_DONTNEED);
+	for (i = 0; i < m; i++) {
+		atomic_store(&s->pages[start + i],
+			     pg_make(PS_SWAPPED, PG_SLOT, 0, pg_slot(w[i])));
 		atomic_fetch_sub(&s->c.resident, 1);
-		atomic_fetch_add(&s->c.evict_clean, 1);
-		goto out;
 	}
-	if (staging_get(s, &b) < 0) {
-		r = -EAGAIN;
-		goto out;
+	atomic_fetch_add(&s->c.evict_clean, m);
+}
+
+/* Take [start, start+m) out of the guest into staging [b, b+m).  Returns the
+ * number of pages taken (a prefix). */
+static unsigned int take_out(struct swapper *s, uint64_t start, unsigned int m,
+			     uint32_t b)
+{
+	void *host = page_host(s, start);
+	int64_t moved;
+	int r;
+
+	if (s->use_move) {
+		moved = uffd_move(s->uffd, staging_ptr(s, b), host, m * PAGE_SIZE_4K, true);
+		if (moved < 0) {
+			log_warn("UFFDIO_MOVE of gfn 0x%llx+%u failed: %s",
+				 (unsigned long long)page_gfn(s, start), m,
+				 strerror((int)-moved));
+			return 0;
+		}
+		return (unsigned int)((uint64_t)moved / PAGE_SIZE_4K);
 	}
-	moved = uffd_move(s->uffd, staging_ptr(s, b), host, PAGE_SIZE_4K, true);
-	if (moved != (int64_t)PAGE_SIZE_4K) {
-		log_warn("UFFDIO_MOVE of gfn 0x%llx failed: %s",
-			 (unsigned long long)page_gfn(s, idx),
-			 moved < 0 ? strerror((int)-moved) : "hole");
-		staging_put(s, b);
-		goto out;
-	}
-	if (w & PG_SLOT)        /* stale claim (no WP tracking): drop it */
-		slot_put(s, pg_slot(w));
-	atomic_fetch_sub(&s->c.resident, 1);
-	if (page_is_zero(staging_ptr(s, b))) {
-		atomic_store(&s->pages[idx], pg_make(PS_ZERO, 0, 0, 0));
-		atomic_fetch_add(&s->c.evict_zero, 1);
-		pthread_mutex_unlock(l);
-		release_staging(s, b);
+	/* Fallback without MOVE: write-protect first, so a racing guest
+	 * write traps (to a fault thread that needs our page locks) instead
+	 * of landing after the copy; then copy and drop. */
+	r = uffd_writeprotect(s->uffd, host, m * PAGE_SIZE_4K, true, true);
+	if (r < 0) {
+		log_warn("write-protect for eviction failed: %s", strerror(-r));
 		return 0;
 	}
-	atomic_store(&s->pages[idx], pg_make(PS_STAGED, 0, b, 0));
-	atomic_fetch_add(&s->c.staged, 1);
-	*ent = (struct retry_ent){ idx, b };
-	r = 1;
-out:
-	pthread_mutex_unlock(l);
-	return r;
+	memcpy(staging_ptr(s, b), host, m * PAGE_SIZE_4K);
+	madvise(host, m * PAGE_SIZE_4K, MADV_DONTNEED);
+	return m;
+}
+
+/* Dirty pages [start, start+m): to staging, then ZERO or STAGED (queued in
+ * dirty[]).  Page locks held.  -EAGAIN when staging is full. */
+static int evict_dirty(struct swapper *s, uint64_t start, unsigned int m,
+		       const uint64_t *w, struct retry_ent *dirty, unsigned int *nd)
+{
+	unsigned int i, got;
+	uint32_t b;
+
+	if (staging_get_run(s, m, &b) < 0)
+		return -EAGAIN;
+	got = take_out(s, start, m, b);
+	for (i = got; i < m; i++)
+		staging_put(s, b + i);
+	for (i = 0; i < got; i++) {
+		uint64_t idx = start + i;
+
+		if (w[i] & PG_SLOT)     /* stale claim (written since): drop */
+			slot_put(s, pg_slot(w[i]));
+		atomic_fetch_sub(&s->c.resident, 1);
+		if (page_is_zero(staging_ptr(s, b + i))) {
+			atomic_store(&s->pages[idx], pg_make(PS_ZERO, 0, 0, 0));
+			atomic_fetch_add(&s->c.evict_zero, 1);
+			release_staging(s, b + i);
+			continue;
+		}
+		atomic_store(&s->pages[idx], pg_make(PS_STAGED, 0, b + i, 0));
+		atomic_fetch_add(&s->c.staged, 1);
+		dirty[(*nd)++] = (struct retry_ent){ idx, b + i };
+	}
+	return (int)got;
+}
+
+/*
+ * Evict the contiguous run [first, first+n) (one region, n <= PG_EVICT_RUN,
+ * page-lock stripes ascending).  The reclaim thread is the only thread that
+ * holds more than one page lock, and it takes them in ascending stripe
+ * order, so this cannot deadlock with threads holding one.  Holding the
+ * whole run lets one madvise/UFFDIO_MOVE cover it (one KVM invalidation
+ * instead of one per page).  Returns pages taken out, or -EAGAIN.
+ */
+static int evict_run(struct swapper *s, uint64_t first, unsigned int n,
+		     struct retry_ent *dirty, unsigned int *nd)
+{
+	uint64_t w[PG_EVICT_RUN];
+	unsigned int k, j;
+	int out = 0, r;
+
+	for (k = 0; k < n; k++) {
+		pthread_mutex_lock(page_lock(s, first + k));
+		w[k] = atomic_load(&s->pages[first + k]);
+	}
+	for (k = 0; k < n; k = j) {
+		enum evict_class c = classify(w[k]);
+
+		for (j = k + 1; j < n && classify(w[j]) == c; j++)
+			;
+		if (c == EV_CLEAN) {
+			evict_clean(s, first + k, j - k, w + k);
+			out += (int)(j - k);
+		} else if (c == EV_DIRTY) {
+			r = evict_dirty(s, first + k, j - k, w + k, dirty, nd);
+			if (r < 0) {
+				if (!out)
+					out = r;
+				break;
+			}
+			out += r;
+		}
+	}
+	for (k = n; k-- > 0;)
+		pthread_mutex_unlock(page_lock(s, first + k));
+	return out;
 }
 
 /* Wait (bounded) until some staging buffer or write completes. */
@@ -405,15 +482,23 @@ static void drain_retries(struct swapper *s)
 	free(ents);
 }
 
+static bool run_breaks(struct swapper *s, uint64_t prev, uint64_t idx,
+		       unsigned int len)
+{
+	return idx != prev + 1 || len == PG_EVICT_RUN ||
+	       (idx & (NR_PAGE_LOCKS - 1)) == 0 ||
+	       (uint8_t *)page_host(s, idx) != (uint8_t *)page_host(s, prev) + PAGE_SIZE_4K;
+}
+
 /* One reclaim round: returns the number of pages taken out of the guest, or
  * -1 when the policy found nothing evictable. */
 static int reclaim_round(struct swapper *s, unsigned int want)
 {
 	uint64_t victims[MAX_SELECT];
 	struct retry_ent dirty[MAX_SELECT];
-	unsigned int nv, i, nd = 0, out = 0;
+	unsigned int nv, i, len, nd = 0;
 	uint64_t fs = free_slots(s);
-	int r = 0;
+	int out = 0, r = 0;
 
 	if (want > MAX_SELECT)
 		want = MAX_SELECT;
@@ -427,19 +512,20 @@ static int reclaim_round(struct swapper *s, unsigned int want)
 	nv = s->pol->select(s, s->pol_state, victims, want);
 	if (!nv)
 		return -1;
-	for (i = 0; i < nv; i++) {
-		r = evict_one(s, victims[i], &dirty[nd]);
+	for (i = 0; i < nv; i += len) {
+		for (len = 1; i + len < nv &&
+		     !run_breaks(s, victims[i + len - 1], victims[i + len], len); len++)
+			;
+		r = evict_run(s, victims[i], len, dirty, &nd);
 		if (r == -EAGAIN)
 			break;
-		out++;
-		if (r == 1)
-			nd++;
+		out += r;
 	}
 	if (nd)
 		write_staged(s, dirty, nd);
 	if (r == -EAGAIN && nd == 0)
 		wait_progress(s, 5);
-	return (int)out;
+	return out;
 }
 
 static bool should_reclaim(struct swapper *s, uint64_t *target)

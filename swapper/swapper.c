@@ -24,7 +24,7 @@
 #define DEFAULT_QD 128
 #define DEFAULT_BATCH 64
 #define NSTAGING 4096
-#define NBOUNCE 256
+#define NBOUNCE 1024
 
 /* ---- helpers shared with fault.c / reclaim.c ---- */
 
@@ -103,15 +103,41 @@ void resident_inc(struct swapper *s)
 		;
 }
 
-int staging_get(struct swapper *s, uint32_t *buf)
+static bool stage_used(struct swapper *s, uint32_t b)
 {
+	return s->stage_map[b / 64] & (1ull << (b % 64));
+}
+
+int staging_get_run(struct swapper *s, uint32_t n, uint32_t *first)
+{
+	uint32_t start, i, run = 0, tried;
 	int r = -EAGAIN;
 
 	pthread_mutex_lock(&s->buf_lock);
-	if (s->nstage_free) {
-		*buf = s->stage_free[--s->nstage_free];
-		r = 0;
+	if (n == 0 || n > s->nstage_free)
+		goto out;
+	start = s->stage_hint % s->nstaging;
+	for (tried = 0; tried < s->nstaging + n; tried++) {
+		i = (start + tried) % s->nstaging;
+		if (i == 0)
+			run = 0;        /* runs do not wrap around */
+		if (stage_used(s, i)) {
+			run = 0;
+			continue;
+		}
+		if (++run == n) {
+			uint32_t b, f = i + 1 - n;
+
+			for (b = f; b <= i; b++)
+				s->stage_map[b / 64] |= 1ull << (b % 64);
+			s->nstage_free -= n;
+			s->stage_hint = i + 1;
+			*first = f;
+			r = 0;
+			break;
+		}
 	}
+out:
 	pthread_mutex_unlock(&s->buf_lock);
 	return r;
 }
@@ -119,7 +145,8 @@ int staging_get(struct swapper *s, uint32_t *buf)
 void staging_put(struct swapper *s, uint32_t buf)
 {
 	pthread_mutex_lock(&s->buf_lock);
-	s->stage_free[s->nstage_free++] = buf;
+	s->stage_map[buf / 64] &= ~(1ull << (buf % 64));
+	s->nstage_free++;
 	pthread_mutex_unlock(&s->buf_lock);
 }
 
@@ -175,16 +202,15 @@ static int setup_buffers(struct swapper *s)
 	s->nbounce = NBOUNCE;
 	s->staging = map_buffers(s->nstaging);
 	s->bounce = map_buffers(s->nbounce);
-	s->stage_free = calloc(s->nstaging, sizeof(uint32_t));
+	s->stage_map = calloc(s->nstaging / 64, sizeof(uint64_t));
 	s->bounce_free = calloc(s->nbounce, sizeof(uint32_t));
 	s->rds = calloc(s->nbounce, sizeof(*s->rds));
 	s->pend_cap = 65536;
 	s->pending = calloc(s->pend_cap, sizeof(*s->pending));
-	if (!s->staging || !s->bounce || !s->stage_free || !s->bounce_free ||
+	if (!s->staging || !s->bounce || !s->stage_map || !s->bounce_free ||
 	    !s->rds || !s->pending)
 		return -ENOMEM;
-	for (i = 0; i < s->nstaging; i++)
-		s->stage_free[s->nstage_free++] = s->nstaging - 1 - i;
+	s->nstage_free = s->nstaging;
 	for (i = 0; i < s->nbounce; i++)
 		s->bounce_free[s->nbounce_free++] = s->nbounce - 1 - i;
 	/* Bounce buffers are DMA targets: populate them now, once. */
@@ -265,6 +291,7 @@ int swapper_create(const struct swapper_config *cfg, struct swapper **out)
 	for (i = 0; i < NR_PAGE_LOCKS; i++)
 		pthread_mutex_init(&s->locks[i], NULL);
 	pthread_mutex_init(&s->buf_lock, NULL);
+	pthread_mutex_init(&s->ra_lock, NULL);
 	pthread_mutex_init(&s->rc_lock, NULL);
 	pthread_cond_init(&s->rc_cond, NULL);
 	pthread_cond_init(&s->rc_done, NULL);
@@ -427,7 +454,7 @@ void swapper_destroy(struct swapper *s)
 		munmap(s->staging, (size_t)s->nstaging * PAGE_SIZE_4K);
 	if (s->bounce)
 		munmap(s->bounce, (size_t)s->nbounce * PAGE_SIZE_4K);
-	free(s->stage_free);
+	free(s->stage_map);
 	free(s->bounce_free);
 	free(s->rds);
 	free(s->pending);
@@ -436,6 +463,7 @@ void swapper_destroy(struct swapper *s)
 	for (i = 0; i < NR_PAGE_LOCKS; i++)
 		pthread_mutex_destroy(&s->locks[i]);
 	pthread_mutex_destroy(&s->buf_lock);
+	pthread_mutex_destroy(&s->ra_lock);
 	pthread_mutex_destroy(&s->rc_lock);
 	pthread_cond_destroy(&s->rc_cond);
 	pthread_cond_destroy(&s->rc_done);
@@ -503,6 +531,7 @@ static struct json_object *counters_json(struct swapper *s)
 	J_U64(f, "spurious", atomic_load(&c->faults_spurious));
 	J_U64(f, "write_protect", atomic_load(&c->faults_wp));
 	J_U64(f, "queued_for_buffer", atomic_load(&c->faults_pending));
+	J_U64(f, "readahead_pages", atomic_load(&c->readahead));
 	json_object_object_add(o, "faults", f);
 	J_U64(e, "written", atomic_load(&c->evict_written));
 	J_U64(e, "clean_dropped", atomic_load(&c->evict_clean));

@@ -244,9 +244,13 @@ static void exc_port(struct vcpu *v, uint64_t addr, uint8_t *data, uint32_t len,
 			"vcpu %u unreadable", v->id);
 		return;
 	}
-	if (regs.rsp >= X86_KSTACK_BASE &&
-	    regs.rsp + sizeof(frame) <= X86_KSTACK_TOP)
-		memcpy(frame, (uint8_t *)vm->sys->host + regs.rsp, sizeof(frame));
+	/* The frame is 6 or 7 words (with an error code) below the stack top. */
+	if (regs.rsp >= X86_KSTACK_BASE && regs.rsp < X86_KSTACK_TOP) {
+		uint64_t n = (X86_KSTACK_TOP - regs.rsp) / 8;
+
+		memcpy(frame, (uint8_t *)vm->sys->host + regs.rsp,
+		       (n < 7 ? n : 7) * 8);
+	}
 	f = frame;
 	if (x86_exception_has_error_code(vec))
 		err = f[i++];
