@@ -229,6 +229,7 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 	o->vm.nr_vcpus = 1;
 	o->vm.backing = GMEM_ANON;
 	optind = 1;
+	opterr = 0;             /* we print one line ourselves */
 	/* '+': stop at the guest name; what follows belongs to the guest. */
 	while ((c = getopt_long(argc, argv, "+qvh", lopts, NULL)) != -1) {
 		if (c == 'q') {
@@ -239,7 +240,12 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 			usage(stdout);
 			return 1;
 		} else if (c == '?') {
-			fprintf(stderr, "hvswap: see 'hvswap --help'\n");
+			if (optopt)
+				fprintf(stderr, "hvswap: run: invalid option '-%c' (see 'hvswap --help')\n",
+					optopt);
+			else
+				fprintf(stderr, "hvswap: run: unrecognized option '%s' (see 'hvswap --help')\n",
+					argv[optind - 1]);
 			return -VM_STATUS_USAGE;
 		} else {
 			r = parse_opt(o, c, optarg);

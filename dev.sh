@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# dev.sh - the one entry point for setting up, building, testing and demoing
+# hvswap.  Run as root (apt-get, /dev/kvm):
+#
+#   ./dev.sh deps                 install the Debian packages the build needs
+#   ./dev.sh build [asan|tsan]    configure + build into build/ (build-asan/...)
+#   ./dev.sh test  [asan|tsan]    deps + build + ctest (exit non-zero on failure)
+#   ./dev.sh demo                 deps + build + the main job, stats in results/
+set -euo pipefail
+
+# The demo job: hvswap run arguments (stats go to $DEMO_STATS).
+DEMO_STATS=results/demo-stats.json
+DEMO_ARGS=(--mem 2G --mem-limit 512M --vcpus 2 integrity passes=2)
+
+PACKAGES=(cmake gcc make pkg-config libaio-dev liburing-dev libjson-c-dev
+	  libcmocka-dev python3)
+
+cd "$(dirname "$(readlink -f "$0")")"
+JOBS=${JOBS:-$(nproc)}
+
+log() { echo "dev.sh: $*" >&2; }
+die() { log "$*"; exit 1; }
+
+cmd_deps() {
+	local missing=() p
+	for p in "${PACKAGES[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+			grep -q "install ok installed" || missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	[ "$(id -u)" -eq 0 ] || die "missing packages (${missing[*]}): run as root"
+	log "installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q
+	apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+# build_dir VARIANT: the build directory of "", asan or tsan.
+build_dir() {
+	case "${1:-}" in
+	"") echo build ;;
+	asan|tsan) echo "build-$1" ;;
+	*) die "unknown build variant '$1' (asan or tsan)" ;;
+	esac
+}
+
+cmd_build() {
+	local variant=${1:-} dir opts=(-DHV_WERROR=ON)
+	dir=$(build_dir "$variant")
+	case "$variant" in
+	asan) opts+=(-DHV_ASAN=ON) ;;
+	tsan) opts+=(-DHV_TSAN=ON) ;;
+	esac
+	cmake -S . -B "$dir" "${opts[@]}" >/dev/null
+	cmake --build "$dir" -j "$JOBS"
+}
+
+cmd_test() {
+	local variant=${1:-} dir
+	dir=$(build_dir "$variant")
+	cmd_deps
+	cmd_build "$variant"
+	case "$variant" in
+	asan) export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+	      export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} ;;
+	tsan) export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1} ;;
+	esac
+	(cd "$dir" && ctest --output-on-failure -j "${CTEST_JOBS:-2}")
+}
+
+cmd_demo() {
+	local rc=0
+	cmd_deps
+	cmd_build
+	mkdir -p "$(dirname "$DEMO_STATS")"
+	log "running: hvswap run --stats $DEMO_STATS ${DEMO_ARGS[*]}"
+	build/vmm/hvswap run --stats "$DEMO_STATS" "${DEMO_ARGS[@]}" || rc=$?
+	log "exit status $rc; statistics in $DEMO_STATS"
+	return "$rc"
+}
+
+usage() {
+	sed -n '2,8s/^# \{0,1\}//p' "$0"
+}
+
+case "${1:-}" in
+deps)  cmd_deps ;;
+build) cmd_build "${2:-}" ;;
+test)  cmd_test "${2:-}" ;;
+demo)  cmd_demo ;;
+-h|--help|help) usage ;;
+*) usage >&2; exit 2 ;;
+esac

@@ -1,0 +1,41 @@
+# Tests of the VMM (vmm/).
+#
+# unit:        pure functions of vmm/, no KVM needed (link hvswap_vmm).
+# integration: tests/test_vmm_run.sh runs the real hvswap binary, one ctest
+#              test per case.  Cases that start a VM exit 77 (skipped) only
+#              when /dev/kvm cannot be opened; the cli case needs no KVM.
+hv_add_test(NAME test_util LABELS unit SOURCES test_util.c LIBS hvswap_vmm)
+hv_add_test(NAME test_x86 LABELS unit SOURCES test_x86.c LIBS hvswap_vmm)
+hv_add_test(NAME test_hcall LABELS unit SOURCES test_hcall.c LIBS hvswap_vmm)
+
+# The swap smoke test: integrity under a resident limit of a quarter of its
+# working set.  Sized to take ~5 s here; the larger run
+# (--mem 512M --mem-limit 128M ws=256M passes=2) takes ~40 s on this machine.
+set(HV_SWAP_SMOKE_ARGS 128M 32M 64M 1 CACHE STRING
+    "vmm_run_swap: MEM LIMIT WS PASSES [extra hvswap options]")
+
+# hv_add_run_test(CASE name TIMEOUT s ARGS ...): one case of test_vmm_run.sh.
+function(hv_add_run_test)
+  cmake_parse_arguments(R "" "NAME;CASE;TIMEOUT" "ARGS" ${ARGN})
+  add_test(NAME vmm_run_${R_NAME}
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_vmm_run.sh
+                   $<TARGET_FILE:hvswap> ${R_CASE} ${R_ARGS})
+  set_tests_properties(vmm_run_${R_NAME} PROPERTIES LABELS integration
+                       SKIP_RETURN_CODE 77 TIMEOUT ${R_TIMEOUT})
+endfunction()
+
+foreach(n 1 2 4)
+  hv_add_run_test(NAME memtouch_${n}vcpu CASE memtouch TIMEOUT 60 ARGS ${n} 256)
+  hv_add_run_test(NAME integrity_${n}vcpu CASE integrity TIMEOUT 60 ARGS ${n} 256 2)
+endforeach()
+hv_add_run_test(NAME crash_pf CASE crash TIMEOUT 60 ARGS pf "#PF" 1 0x400000000000)
+hv_add_run_test(NAME crash_pf_2vcpu CASE crash TIMEOUT 60 ARGS pf "#PF" 2 0x400000000000)
+hv_add_run_test(NAME crash_ud2 CASE crash TIMEOUT 60 ARGS ud2 "#UD")
+hv_add_run_test(NAME crash_div0 CASE crash TIMEOUT 60 ARGS div0 "#DE")
+hv_add_run_test(NAME crash_gp CASE crash TIMEOUT 60 ARGS gp "#GP")
+hv_add_run_test(NAME crash_sys CASE crash TIMEOUT 60 ARGS sys "#PF" 1 0x1000)
+hv_add_run_test(NAME badptr CASE badptr TIMEOUT 60)
+hv_add_run_test(NAME hang_timeout CASE hang TIMEOUT 30)
+hv_add_run_test(NAME cli CASE cli TIMEOUT 60)
+hv_add_run_test(NAME swap CASE swap TIMEOUT 300 ARGS ${HV_SWAP_SMOKE_ARGS})
+hv_add_run_test(NAME memfd CASE memfd TIMEOUT 60)
