@@ -56,7 +56,10 @@ static void map_zero(struct swapper *s, uint64_t idx, bool write)
 
 static void from_staging(struct swapper *s, uint64_t idx, uint64_t w, bool write)
 {
-	bool keep = s->use_wp && (w & PG_SLOT) && !write;
+	/* Never install it as a clean copy of its slot: the slot's write is
+	 * still pending or in flight, so a clean eviction now would let a
+	 * swap-in read the slot before the write lands (or after it fails). */
+	bool keep = false;
 	uint64_t slot = pg_slot(w);
 	int r;
 
@@ -68,7 +71,7 @@ static void from_staging(struct swapper *s, uint64_t idx, uint64_t w, bool write
 		return;
 	}
 	if (!keep && (w & PG_SLOT))
-		slot_put(s, slot);
+		page_slot_drop(s, idx, slot);
 	atomic_store(&s->pages[idx], pg_make(PS_RESIDENT, resident_flags(s, keep, PG_SLOT),
 					     0, keep ? slot : 0));
 	atomic_fetch_sub(&s->c.staged, 1);
@@ -143,6 +146,8 @@ static int claim_read(struct swapper *s, uint64_t idx, uint64_t w, bool write,
 	rd->bounce = b;
 	rd->write_fault = write;
 	rd->readahead = ra;
+	rd->mig = false;
+	rd->mig_to = -1;
 	rd->tries = 0;
 	rd->t0 = t0;
 	atomic_store(&s->pages[idx], (w & ~(PG_STATE_MASK | PG_BUF_MASK)) |
@@ -261,11 +266,15 @@ static void submit_read(struct swapper *s, uint64_t idx, uint32_t b0)
 {
 	struct rd *rd0 = &s->rds[b0];
 	unsigned int win = ra_window(s, idx), i, ng = 0, k;
+	uint64_t lim = atomic_load(&s->limit_pages);
 	struct rgroup *groups[RA_MAX], *cur;
 	struct io_req *reqs[RA_MAX];
 	uint64_t prev = rd0->gslot;
 	int acc;
 
+	/* Reclaim is behind: do not add readahead pages to the overshoot. */
+	if (lim && atomic_load(&s->c.resident) + atomic_load(&s->c.staged) >= lim)
+		win = 1;
 	cur = rg_new(s, b0);
 	if (!cur)
 		goto fail_one;
@@ -299,18 +308,25 @@ static void submit_read(struct swapper *s, uint64_t idx, uint32_t b0)
 		reqs[k] = &groups[k]->req;
 	}
 	acc = io_engine_submit(s->io, reqs, (int)ng);
-	if (acc < 0)
-		acc = 0;
-	/* Groups not accepted get no completion: undo their claims.  If the
-	 * faulting page's own read was refused, its data is on swap and
-	 * cannot be had: stop rather than map anything else. */
-	for (k = (unsigned int)acc; k < ng; k++) {
+	/* Groups not accepted get no completion: undo their claims.  A full
+	 * queue (-EAGAIN) is back-pressure: the fault waits in the pending
+	 * queue for the next completion.  Any other refusal of the faulting
+	 * page's own read means its data cannot be had: stop rather than map
+	 * anything else. */
+	for (k = acc > 0 ? (unsigned int)acc : 0; k < ng; k++) {
 		for (i = 0; i < groups[k]->n; i++)
 			unclaim_read(s, &s->rds[groups[k]->bounce[i]]);
 		free(groups[k]);
 	}
-	if (acc == 0)
-		swapper_fatal(s, -EIO, "cannot submit swap-in read for gfn 0x%llx",
+	if (acc == -EAGAIN) {
+		if (pending_add(s, idx, rd0->write_fault, rd0->t0) == 0) {
+			atomic_fetch_add(&s->c.faults_pending, 1);
+			return;
+		}
+	}
+	if (acc <= 0)
+		swapper_fatal(s, acc < 0 ? acc : -EIO,
+			      "cannot submit swap-in read for gfn 0x%llx",
 			      (unsigned long long)page_gfn(s, idx));
 	return;
 
@@ -332,7 +348,7 @@ static void wp_fault(struct swapper *s, uint64_t idx, uint64_t w)
 		return;
 	}
 	if (w & PG_SLOT)
-		slot_put(s, pg_slot(w));
+		page_slot_drop(s, idx, pg_slot(w));
 	atomic_store(&s->pages[idx], pg_make(PS_RESIDENT, PG_REF, 0, 0));
 	r = uffd_writeprotect(s->uffd, host, PAGE_SIZE_4K, false, false);
 	if (r < 0 && r != -ENOENT)
@@ -385,6 +401,8 @@ void fault_handle(struct swapper *s, uint64_t addr, bool write, bool wp,
 		done = false;
 		break;
 	case PS_READING:
+		/* Tell a migration read that the guest wants this page. */
+		atomic_store(&s->pages[idx], w | PG_WAITER);
 		atomic_fetch_add(&s->c.faults_dup, 1);
 		done = false;
 		break;
@@ -398,7 +416,7 @@ void fault_handle(struct swapper *s, uint64_t addr, bool write, bool wp,
 }
 
 /* A bounce buffer is free again: start the oldest queued fault, if any. */
-static void pending_run(struct swapper *s)
+void fault_pending_run(struct swapper *s)
 {
 	struct pending_fault pf;
 
@@ -424,12 +442,15 @@ static void rd_finish(struct swapper *s, struct rd *rd)
 	pthread_mutex_lock(&s->buf_lock);
 	s->bounce_free[s->nbounce_free++] = rd->bounce;
 	pthread_mutex_unlock(&s->buf_lock);
-	pending_run(s);
+	fault_pending_run(s);
 }
 
 static void rd_install(struct swapper *s, struct rd *rd, uint64_t w)
 {
-	bool keep = s->use_wp && !rd->write_fault;
+	/* A clean copy keeps its slot - unless the slot's device is being
+	 * drained (swapoff), whose slots must all be let go. */
+	bool keep = s->use_wp && !rd->write_fault &&
+		    !dev_draining(s, gslot_dev(rd->gslot));
 	int r;
 
 	r = uffd_copy(s->uffd, page_host(s, rd->idx), bounce_ptr(s, rd->bounce),
@@ -442,7 +463,7 @@ static void rd_install(struct swapper *s, struct rd *rd, uint64_t w)
 		return;
 	}
 	if (!keep)
-		slot_put(s, rd->gslot);
+		page_slot_drop(s, rd->idx, rd->gslot);
 	atomic_store(&s->pages[rd->idx],
 		     pg_make(PS_RESIDENT, resident_flags(s, keep, PG_SLOT), 0,
 			     keep ? rd->gslot : 0));
@@ -451,6 +472,51 @@ static void rd_install(struct swapper *s, struct rd *rd, uint64_t w)
 		return;
 	atomic_fetch_add(&s->c.faults_swap, 1);
 	hist_record(&s->fault_lat, io_now_ns() - rd->t0);
+}
+
+/*
+ * A migration read completed and no fault waits: move the data to a staging
+ * buffer, drop the old slot and queue the page to be written to the target
+ * device.  Page lock held.  -EAGAIN when no staging buffer is free (the
+ * caller installs the page into the guest instead: never lost).
+ */
+static int mig_to_staging(struct swapper *s, struct rd *rd, uint64_t w)
+{
+	uint32_t b;
+
+	if (staging_get_run(s, 1, &b) < 0)
+		return -EAGAIN;
+	memcpy(staging_ptr(s, b), bounce_ptr(s, rd->bounce), PAGE_SIZE_4K);
+	if (w & PG_SLOT)
+		page_slot_drop(s, rd->idx, pg_slot(w));
+	s->stage_owner[b] = (uint32_t)rd->idx;
+	atomic_store(&s->pages[rd->idx], pg_make(PS_STAGED, 0, b, 0));
+	atomic_fetch_add(&s->c.staged, 1);
+	mig_add(s, rd->idx, b, rd->mig_to);
+	return 0;
+}
+
+/* Start moving SWAPPED page idx off its slot (migrate.c).  Page lock held.
+ * -EAGAIN when no bounce buffer or no room in the I/O queue: the next
+ * migration pass tries again. */
+int fault_start_migration(struct swapper *s, uint64_t idx, uint64_t w, int to)
+{
+	struct rd *rd;
+	uint32_t b;
+
+	if (claim_read(s, idx, w, false, io_now_ns(), true, &b) < 0)
+		return -EAGAIN;
+	rd = &s->rds[b];
+	rd->mig = true;
+	rd->mig_to = to;
+	if (rd_submit(s, rd) == 0)
+		return 0;
+	atomic_store(&s->pages[idx], w);
+	atomic_fetch_sub(&s->c.reading, 1);
+	pthread_mutex_lock(&s->buf_lock);
+	s->bounce_free[s->nbounce_free++] = b;
+	pthread_mutex_unlock(&s->buf_lock);
+	return -EAGAIN;
 }
 
 static void rd_done(struct io_req *req, ssize_t res)
@@ -466,7 +532,8 @@ static void rd_done(struct io_req *req, ssize_t res)
 	if (res == (ssize_t)PAGE_SIZE_4K) {
 		atomic_fetch_add(&s->c.reads, 1);
 		atomic_fetch_add(&s->c.bytes_read, PAGE_SIZE_4K);
-		rd_install(s, rd, w);
+		if (!rd->mig || (w & PG_WAITER) || mig_to_staging(s, rd, w) < 0)
+			rd_install(s, rd, w);
 	} else {
 		atomic_fetch_add(&s->c.read_errors, 1);
 		if (++rd->tries < READ_TRIES && !atomic_load(&s->closing) &&
@@ -478,9 +545,13 @@ static void rd_done(struct io_req *req, ssize_t res)
 		/* The data stays on swap (state SWAPPED); the guest must not
 		 * run on without it.  A readahead page nobody asked for just
 		 * stays on swap: a real fault will try again. */
-		atomic_store(&s->pages[rd->idx], (w & ~(PG_STATE_MASK | PG_BUF_MASK)) |
-			     PS_SWAPPED);
-		if (!rd->readahead)
+		atomic_store(&s->pages[rd->idx], (w & ~(PG_STATE_MASK | PG_BUF_MASK |
+							  PG_WAITER)) | PS_SWAPPED);
+		/* Anyone who faulted while it was READING retries now, and
+		 * that fault's own read decides. */
+		if (rd->readahead)
+			uffd_wake(s->uffd, page_host(s, rd->idx), PAGE_SIZE_4K);
+		else
 			swapper_fatal(s, res < 0 ? (int)res : -EIO,
 			      "unrecoverable read error on guest page gfn 0x%llx "
 			      "(slot %llu of %s): %s after %d tries; stopping",

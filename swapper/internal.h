@@ -39,7 +39,9 @@
 #define NR_PAGE_LOCKS 4096u
 #define READ_TRIES 3
 #define WRITE_FAIL_LIMIT 16
-#define PG_EVICT_RUN 64          /* pages per eviction range operation */
+#define PG_EVICT_RUN 32          /* pages per eviction range operation (page
+                                    locks held at once: keep well under 64,
+                                    TSan's deadlock detector limit) */
 #define RA_MAX 32                /* swap-in readahead window, pages */
 
 struct swapper;
@@ -75,6 +77,8 @@ struct rd {
 	uint32_t bounce;
 	bool write_fault;
 	bool readahead;         /* not faulted on: a failure is not fatal */
+	bool mig;               /* migration read: completes into staging */
+	int mig_to;             /* target device (-1: any) */
 	int tries;
 	uint64_t t0;            /* when the fault was received */
 };
@@ -101,10 +105,12 @@ struct pending_fault {
 	uint64_t t0;
 };
 
-/* A staged page whose write failed: to be written again (elsewhere). */
+/* A staged page to be written (again): after a write error, or moved by
+ * migration (dev = target device, -1 = any). */
 struct retry_ent {
 	uint64_t idx;
 	uint32_t buf;
+	int dev;
 };
 
 struct swapper_counters {
@@ -115,6 +121,7 @@ struct swapper_counters {
 	_Atomic uint64_t read_errors, read_retries, write_errors, slots_retired;
 	_Atomic uint64_t swap_full_events, readahead;
 	_Atomic uint64_t resident, staged, max_resident, reading;
+	_Atomic uint64_t pins, migrated;
 };
 
 struct policy_ops;
@@ -133,8 +140,37 @@ struct swapper {
 	_Atomic uint64_t *pages;        /* page words; see page.h */
 	pthread_mutex_t locks[NR_PAGE_LOCKS];
 
+	/* Swap devices.  devs[i] is set before any page references a slot on
+	 * it and cleared only when none does, so slot_dev() needs no lock;
+	 * the table shape (adding, the draining flag, the allocation order)
+	 * is protected by dev_lock. */
+	pthread_rwlock_t dev_lock;
 	struct swap_dev *devs[SWAPPER_MAX_DEVS];
-	unsigned int nr_devs;
+	unsigned int nr_devs;           /* highest index in use + 1 */
+	int dev_prio[SWAPPER_MAX_DEVS];         /* protected by dev_lock */
+	bool dev_draining[SWAPPER_MAX_DEVS];    /* protected by dev_lock */
+	unsigned int dev_order[SWAPPER_MAX_DEVS];   /* by priority; dev_lock */
+	unsigned int nr_order;                  /* protected by dev_lock */
+
+	/* reverse maps (rmap.c) */
+	pthread_mutex_t rmap_lock;      /* leaf */
+	uint32_t **rmap[SWAPPER_MAX_DEVS];      /* protected by rmap_lock */
+	uint16_t *rmap_cnt[SWAPPER_MAX_DEVS];   /* owners per cluster; rmap_lock */
+	uint64_t rmap_ncl[SWAPPER_MAX_DEVS];
+	struct rmap_shared *rmap_shared;        /* protected by rmap_lock */
+	bool rmap_lost;                 /* an rmap entry could not be stored */
+	uint32_t *stage_owner;          /* staging buf -> page idx; buf_lock */
+
+	/* pins (pin.c) */
+	pthread_mutex_t pin_lock;       /* leaf */
+	struct pin_ent *pins;           /* protected by pin_lock */
+	uint64_t pin_cap, pin_used;     /* protected by pin_lock */
+	uint64_t pin_pages, pin_longterm_pages, pin_longterm_max; /* pin_lock */
+
+	/* migration (migrate.c) */
+	pthread_mutex_t mig_op_lock;    /* one migrate/compact/swapoff at a time */
+	struct retry_ent *mig;          /* protected by rc_lock */
+	uint32_t nmig, mig_cap;         /* protected by rc_lock */
 	struct io_engine *io;
 
 	/* staging (eviction) and bounce (swap-in) buffers */
@@ -227,7 +263,24 @@ static inline void *bounce_ptr(struct swapper *s, uint32_t b)
 	return s->bounce + (uint64_t)b * PAGE_SIZE_4K;
 }
 
+/* rmap.c */
+int rmap_dev_init(struct swapper *s, unsigned int dev);
+void rmap_dev_fini(struct swapper *s, unsigned int dev);
+int rmap_add(struct swapper *s, uint64_t g, uint64_t idx);
+void rmap_del(struct swapper *s, uint64_t g, uint64_t idx);
+unsigned int rmap_owners(struct swapper *s, uint64_t g, uint64_t *out,
+			 unsigned int max);
+size_t rmap_bytes(struct swapper *s);
+void page_slot_take(struct swapper *s, uint64_t idx, uint64_t g);
+void page_slot_drop(struct swapper *s, uint64_t idx, uint64_t g);
+
+/* migrate.c */
+int swapper_dev_add(struct swapper *s, struct swap_dev *d, int prio);
+bool dev_draining(struct swapper *s, unsigned int dev);
+
 /* fault.c */
+int fault_start_migration(struct swapper *s, uint64_t idx, uint64_t w, int to);
+void fault_pending_run(struct swapper *s);
 void *fault_thread_main(void *arg);
 void fault_handle(struct swapper *s, uint64_t addr, bool write, bool wp,
 		  uint64_t t0);
@@ -235,5 +288,8 @@ void fault_handle(struct swapper *s, uint64_t addr, bool write, bool wp,
 /* reclaim.c */
 void *reclaim_thread_main(void *arg);
 void rc_kick(struct swapper *s);
+void rc_kick_force(struct swapper *s);
+void mig_add(struct swapper *s, uint64_t idx, uint32_t buf, int dev);
+bool mig_pending(struct swapper *s);
 
 #endif

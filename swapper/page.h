@@ -6,7 +6,9 @@
  *  bit  4     WP     resident and installed write-protected: unchanged since
  *                    it was read from its slot (a write traps first)
  *  bit  5     SLOT   the slot field holds a slot this page references
- *  bit  6     PINNED reserved for pins (never evicted while set)
+ *  bit  6     PINNED pinned by a device (never evicted or migrated)
+ *  bit  7     WAITER READING: a fault waits for this read (a migration
+ *                    read then completes into the guest, not staging)
  *  bits 8-27  buf    STAGED: staging index; READING: bounce index
  *  bits 28-63 slot   global slot id (device << 32 | slot)
  *
@@ -39,6 +41,7 @@ enum page_state {
 #define PG_WP          (1ull << 4)
 #define PG_SLOT        (1ull << 5)
 #define PG_PINNED      (1ull << 6)
+#define PG_WAITER      (1ull << 7)
 #define PG_BUF_SHIFT   8
 #define PG_BUF_MASK    (0xfffffull << PG_BUF_SHIFT)
 #define PG_SLOT_SHIFT  28

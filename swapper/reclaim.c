@@ -72,21 +72,35 @@ static void release_staging(struct swapper *s, uint32_t b)
 	pthread_mutex_unlock(&s->rc_lock);
 }
 
-/* Pick the device for new slots: highest priority with room. */
-static int alloc_slots(struct swapper *s, unsigned int n, unsigned int *dev,
-		       uint64_t *first)
+/* Pick the device for new slots: `target` if it is usable (migration),
+ * else the highest priority device with room; draining devices never. */
+static int alloc_slots(struct swapper *s, int target, unsigned int n,
+		       unsigned int *dev, uint64_t *first)
 {
-	unsigned int i;
-	int r;
+	unsigned int i, d;
+	int r = -ENOSPC;
 
-	for (i = 0; i < s->nr_devs; i++) {
-		r = swap_slot_alloc(s->devs[i], n, first);
+	pthread_rwlock_rdlock(&s->dev_lock);
+	if (target >= 0 && target < SWAPPER_MAX_DEVS && s->devs[target] &&
+	    !s->dev_draining[target]) {
+		r = swap_slot_alloc(s->devs[target], n, first);
 		if (r > 0) {
-			*dev = i;
-			return r;
+			*dev = (unsigned int)target;
+			goto out;
 		}
 	}
-	return -ENOSPC;
+	for (i = 0; i < s->nr_order; i++) {
+		d = s->dev_order[i];
+		r = swap_slot_alloc(s->devs[d], n, first);
+		if (r > 0) {
+			*dev = d;
+			goto out;
+		}
+	}
+	r = -ENOSPC;
+out:
+	pthread_rwlock_unlock(&s->dev_lock);
+	return r;
 }
 
 static uint64_t free_slots(struct swapper *s)
@@ -95,14 +109,17 @@ static uint64_t free_slots(struct swapper *s)
 	uint64_t f = 0;
 	unsigned int i;
 
-	for (i = 0; i < s->nr_devs; i++) {
-		swap_dev_usage(s->devs[i], &u);
+	pthread_rwlock_rdlock(&s->dev_lock);
+	for (i = 0; i < s->nr_order; i++) {
+		swap_dev_usage(s->devs[s->dev_order[i]], &u);
 		f += u.nslots - 1 - u.used - u.bad;
 	}
+	pthread_rwlock_unlock(&s->dev_lock);
 	return f;
 }
 
 static void wb_done(struct io_req *req, ssize_t res);
+static void wait_progress(struct swapper *s, long ms);
 
 /* Put a staged page back into the guest (no slot could be had). */
 static void move_back(struct swapper *s, uint64_t idx, uint32_t b)
@@ -140,7 +157,7 @@ static unsigned int write_staged(struct swapper *s, struct retry_ent *ents,
 {
 	unsigned int i = 0, k, dev, left = 0;
 	uint64_t first;
-	int got;
+	int got, sr;
 
 	while (i < n) {
 		struct wbatch *wb;
@@ -148,7 +165,10 @@ static unsigned int write_staged(struct swapper *s, struct retry_ent *ents,
 
 		if (want > s->cfg.write_batch)
 			want = s->cfg.write_batch;
-		got = alloc_slots(s, want, &dev, &first);
+		for (k = 1; k < want && ents[i + k].dev == ents[i].dev; k++)
+			;
+		want = k;       /* one target device per batch */
+		got = alloc_slots(s, ents[i].dev, want, &dev, &first);
 		if (got < 0) {
 			for (; i < n; i++, left++)
 				move_back(s, ents[i].idx, ents[i].buf);
@@ -179,6 +199,7 @@ static unsigned int write_staged(struct swapper *s, struct retry_ent *ents,
 				/* The page's reference is the one alloc gave;
 				 * the batch takes another for the I/O. */
 				swap_slot_dup(s->devs[dev], first + k);
+				page_slot_take(s, ents[i].idx, g);
 				atomic_store(&s->pages[ents[i].idx],
 					     pg_make(PS_STAGED, PG_SLOT, ents[i].buf, g));
 				wb->page_ref[k] = true;
@@ -196,9 +217,17 @@ static unsigned int write_staged(struct swapper *s, struct retry_ent *ents,
 		wb->req.iovcnt = got;
 		wb->req.done = wb_done;
 		wb->req.priv = wb;
+		/* A full engine queue is back-pressure, not a write error:
+		 * keep half of it for swap-in reads and wait for room. */
+		while (atomic_load(&s->writes_inflight) >= (s->io->queue_depth + 1) / 2 &&
+		       !atomic_load(&s->closing))
+			wait_progress(s, 1);
 		atomic_fetch_add(&s->writes_inflight, 1);
 		struct io_req *rq = &wb->req;
-		if (io_engine_submit(s->io, &rq, 1) != 1) {
+		while ((sr = io_engine_submit(s->io, &rq, 1)) == -EAGAIN &&
+		       !atomic_load(&s->closing))
+			wait_progress(s, 1);
+		if (sr != 1) {
 			/* Not accepted: no completion will run; fail it here. */
 			wb_done(&wb->req, -EIO);
 		}
@@ -221,7 +250,7 @@ static void retry_add(struct swapper *s, uint64_t idx, uint32_t b)
 		s->retry = r;
 		s->retry_cap = cap;
 	}
-	s->retry[s->nretry++] = (struct retry_ent){ idx, b };
+	s->retry[s->nretry++] = (struct retry_ent){ idx, b, -1 };
 	atomic_store(&s->rc_wanted, true);
 	pthread_cond_signal(&s->rc_cond);
 	pthread_mutex_unlock(&s->rc_lock);
@@ -243,12 +272,15 @@ static void wb_page_done(struct wbatch *wb, unsigned int k, bool ok)
 			atomic_fetch_sub(&s->c.staged, 1);
 			atomic_fetch_add(&s->c.evict_written, 1);
 		} else {
+			if (w & PG_SLOT)
+				rmap_del(s, g, wb->idx[k]);
 			atomic_store(&s->pages[wb->idx[k]],
 				     pg_make(PS_STAGED, 0, wb->buf[k], 0));
 			keep_buf = true;
 		}
 	} else if (!ok && (w & PG_SLOT) && pg_slot(w) == g) {
 		/* Faulted back with a claim on the failed slot: drop it. */
+		rmap_del(s, g, wb->idx[k]);
 		atomic_store(&s->pages[wb->idx[k]], w & ~(PG_SLOT | PG_WP));
 	}
 	pthread_mutex_unlock(l);
@@ -293,6 +325,7 @@ static void wb_done(struct io_req *req, ssize_t res)
 	}
 	free(wb);
 	atomic_fetch_sub(&s->writes_inflight, 1);
+	fault_pending_run(s);   /* reads deferred by a full I/O queue */
 	pthread_mutex_lock(&s->rc_lock);
 	pthread_cond_broadcast(&s->rc_done);
 	pthread_mutex_unlock(&s->rc_lock);
@@ -344,8 +377,9 @@ static unsigned int take_out(struct swapper *s, uint64_t start, unsigned int m,
 	}
 	/* Fallback without MOVE: write-protect first, so a racing guest
 	 * write traps (to a fault thread that needs our page locks) instead
-	 * of landing after the copy; then copy and drop. */
-	r = uffd_writeprotect(s->uffd, host, m * PAGE_SIZE_4K, true, true);
+	 * of landing after the copy; then copy and drop.  (No DONTWAKE:
+	 * the kernel refuses WP|DONTWAKE with EINVAL; protecting wakes no one.) */
+	r = uffd_writeprotect(s->uffd, host, m * PAGE_SIZE_4K, true, false);
 	if (r < 0) {
 		log_warn("write-protect for eviction failed: %s", strerror(-r));
 		return 0;
@@ -372,7 +406,7 @@ static int evict_dirty(struct swapper *s, uint64_t start, unsigned int m,
 		uint64_t idx = start + i;
 
 		if (w[i] & PG_SLOT)     /* stale claim (written since): drop */
-			slot_put(s, pg_slot(w[i]));
+			page_slot_drop(s, idx, pg_slot(w[i]));
 		atomic_fetch_sub(&s->c.resident, 1);
 		if (page_is_zero(staging_ptr(s, b + i))) {
 			atomic_store(&s->pages[idx], pg_make(PS_ZERO, 0, 0, 0));
@@ -382,7 +416,8 @@ static int evict_dirty(struct swapper *s, uint64_t start, unsigned int m,
 		}
 		atomic_store(&s->pages[idx], pg_make(PS_STAGED, 0, b + i, 0));
 		atomic_fetch_add(&s->c.staged, 1);
-		dirty[(*nd)++] = (struct retry_ent){ idx, b + i };
+		s->stage_owner[b + i] = (uint32_t)idx;
+		dirty[(*nd)++] = (struct retry_ent){ idx, b + i, -1 };
 	}
 	return (int)got;
 }
@@ -457,6 +492,77 @@ static void handle_swap_full(struct swapper *s)
 			 (unsigned long long)atomic_load(&s->c.resident),
 			 (unsigned long long)atomic_load(&s->limit_pages));
 	s->swap_full = true;
+}
+
+void rc_kick_force(struct swapper *s)
+{
+	atomic_store(&s->rc_wanted, true);
+	pthread_mutex_lock(&s->rc_lock);
+	pthread_cond_signal(&s->rc_cond);
+	pthread_mutex_unlock(&s->rc_lock);
+}
+
+/* Queue a page staged by migration for writing to device `dev` (-1: any). */
+void mig_add(struct swapper *s, uint64_t idx, uint32_t b, int dev)
+{
+	pthread_mutex_lock(&s->rc_lock);
+	if (s->nmig == s->mig_cap) {
+		uint32_t cap = s->mig_cap ? 2 * s->mig_cap : 256;
+		struct retry_ent *m = realloc(s->mig, cap * sizeof(*m));
+
+		if (!m) {
+			pthread_mutex_unlock(&s->rc_lock);
+			move_back(s, idx, b);
+			return;
+		}
+		s->mig = m;
+		s->mig_cap = cap;
+	}
+	s->mig[s->nmig++] = (struct retry_ent){ idx, b, dev };
+	atomic_fetch_add(&s->c.migrated, 1);
+	atomic_store(&s->rc_wanted, true);
+	pthread_cond_signal(&s->rc_cond);
+	pthread_mutex_unlock(&s->rc_lock);
+}
+
+bool mig_pending(struct swapper *s)
+{
+	bool r;
+
+	pthread_mutex_lock(&s->rc_lock);
+	r = s->nmig != 0;
+	pthread_mutex_unlock(&s->rc_lock);
+	return r;
+}
+
+static int cmp_ent(const void *a, const void *b)
+{
+	const struct retry_ent *x = a, *y = b;
+
+	if (x->dev != y->dev)
+		return x->dev < y->dev ? -1 : 1;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/* Write pages staged by migration, grouped by target and in guest-page
+ * order (so compaction lays them out sequentially).  Pages that cannot get
+ * a slot anywhere go back into guest memory (write_staged's move_back). */
+static void drain_migrations(struct swapper *s)
+{
+	struct retry_ent *ents;
+	unsigned int n;
+
+	pthread_mutex_lock(&s->rc_lock);
+	ents = s->mig;
+	n = s->nmig;
+	s->mig = NULL;
+	s->nmig = s->mig_cap = 0;
+	pthread_mutex_unlock(&s->rc_lock);
+	if (!n)
+		return;
+	qsort(ents, n, sizeof(*ents), cmp_ent);
+	write_staged(s, ents, n);
+	free(ents);
 }
 
 static void drain_retries(struct swapper *s)
@@ -565,7 +671,7 @@ void *reclaim_thread_main(void *arg)
 	for (;;) {
 		pthread_mutex_lock(&s->rc_lock);
 		while (!s->rc_stop && !atomic_load(&s->rc_wanted) && !s->rc_trim &&
-		       !s->nretry)
+		       !s->nretry && !s->nmig)
 			pthread_cond_wait(&s->rc_cond, &s->rc_lock);
 		if (s->rc_stop) {
 			pthread_mutex_unlock(&s->rc_lock);
@@ -575,6 +681,7 @@ void *reclaim_thread_main(void *arg)
 		pthread_mutex_unlock(&s->rc_lock);
 
 		drain_retries(s);
+		drain_migrations(s);
 		while (should_reclaim(s, &target)) {
 			uint64_t used = used_pages(s);
 			int got;
@@ -600,7 +707,9 @@ void *reclaim_thread_main(void *arg)
 			if (got)
 				break;
 		}
-		if (atomic_load(&s->c.resident) == 0 || !should_reclaim(s, &target))
+		/* Swap full: a trim has done what it can (else it never ends). */
+		if (atomic_load(&s->c.resident) == 0 || s->swap_full ||
+		    !should_reclaim(s, &target))
 			finish_trim(s);
 	}
 	return NULL;

@@ -203,11 +203,12 @@ static int setup_buffers(struct swapper *s)
 	s->staging = map_buffers(s->nstaging);
 	s->bounce = map_buffers(s->nbounce);
 	s->stage_map = calloc(s->nstaging / 64, sizeof(uint64_t));
+	s->stage_owner = calloc(s->nstaging, sizeof(uint32_t));
 	s->bounce_free = calloc(s->nbounce, sizeof(uint32_t));
 	s->rds = calloc(s->nbounce, sizeof(*s->rds));
 	s->pend_cap = 65536;
 	s->pending = calloc(s->pend_cap, sizeof(*s->pending));
-	if (!s->staging || !s->bounce || !s->stage_map || !s->bounce_free ||
+	if (!s->staging || !s->bounce || !s->stage_map || !s->stage_owner || !s->bounce_free ||
 	    !s->rds || !s->pending)
 		return -ENOMEM;
 	s->nstage_free = s->nstaging;
@@ -232,6 +233,7 @@ static int setup_buffers(struct swapper *s)
 static int open_devices(struct swapper *s)
 {
 	unsigned int i, n = s->cfg.nr_devs ? s->cfg.nr_devs : 1;
+	struct swap_dev *d;
 	int r;
 
 	for (i = 0; i < n; i++) {
@@ -243,31 +245,29 @@ static int open_devices(struct swapper *s)
 			.allow_buffered = s->cfg.allow_buffered,
 		};
 
-		r = swap_dev_open(&dc, &s->devs[i]);
+		r = swap_dev_open(&dc, &d);
 		if (r < 0) {
 			log_err("cannot open swap device %s: %s",
 				dc.path ? dc.path : "(temporary file)", strerror(-r));
 			return r;
 		}
-		s->nr_devs++;
-	}
-	/* Highest priority first: alloc_slots() tries them in order. */
-	for (i = 1; i < s->nr_devs; i++) {
-		unsigned int j = i;
-
-		while (j && s->cfg.nr_devs &&
-		       s->cfg.devs[j - 1].prio < s->cfg.devs[j].prio) {
-			struct swap_dev *t = s->devs[j];
-			struct swapper_dev_config tc = s->cfg.devs[j];
-
-			s->devs[j] = s->devs[j - 1];
-			s->cfg.devs[j] = s->cfg.devs[j - 1];
-			s->devs[j - 1] = t;
-			s->cfg.devs[j - 1] = tc;
-			j--;
+		r = swapper_dev_add(s, d, dc.prio);
+		if (r < 0) {
+			swap_dev_close(d);
+			return r;
 		}
 	}
 	return 0;
+}
+
+bool dev_draining(struct swapper *s, unsigned int dev)
+{
+	bool r;
+
+	pthread_rwlock_rdlock(&s->dev_lock);
+	r = s->dev_draining[dev];
+	pthread_rwlock_unlock(&s->dev_lock);
+	return r;
 }
 
 int swapper_create(const struct swapper_config *cfg, struct swapper **out)
@@ -291,6 +291,10 @@ int swapper_create(const struct swapper_config *cfg, struct swapper **out)
 	for (i = 0; i < NR_PAGE_LOCKS; i++)
 		pthread_mutex_init(&s->locks[i], NULL);
 	pthread_mutex_init(&s->buf_lock, NULL);
+	pthread_mutex_init(&s->rmap_lock, NULL);
+	pthread_mutex_init(&s->pin_lock, NULL);
+	pthread_mutex_init(&s->mig_op_lock, NULL);
+	pthread_rwlock_init(&s->dev_lock, NULL);
 	pthread_mutex_init(&s->ra_lock, NULL);
 	pthread_mutex_init(&s->rc_lock, NULL);
 	pthread_cond_init(&s->rc_cond, NULL);
@@ -355,7 +359,7 @@ int swapper_add_region(struct swapper *s, struct gmem *m, uint64_t gpa)
 			gmem_backing_name(m->backing));
 		return -ENOTSUP;
 	}
-	if (np >= (1ull << 36))
+	if (s->npages + np >= 0xfffffff0ull)     /* rmap stores u32 indices */
 		return -E2BIG;
 	r = uffd_register(s->uffd, m->host, m->size, uffd_modes(s), &ioctls);
 	if (r < 0) {
@@ -396,6 +400,8 @@ int swapper_start(struct swapper *s)
 	if (!s->nr_regions)
 		return -EINVAL;
 	swapper_set_limit(s, s->cfg.mem_limit);
+	s->pin_longterm_max = s->cfg.max_longterm_pin_bytes ?
+		s->cfg.max_longterm_pin_bytes / PAGE_SIZE_4K : s->npages / 4;
 	r = pthread_create(&s->fault_thread, NULL, fault_thread_main, s);
 	if (r)
 		return -r;
@@ -446,8 +452,11 @@ void swapper_destroy(struct swapper *s)
 		close(s->uffd);
 	if (s->stop_efd >= 0)
 		close(s->stop_efd);
-	for (i = 0; i < s->nr_devs; i++)
-		swap_dev_close(s->devs[i]);
+	for (i = 0; i < SWAPPER_MAX_DEVS; i++) {
+		rmap_dev_fini(s, i);
+		if (s->devs[i])
+			swap_dev_close(s->devs[i]);
+	}
 	if (s->pol && s->pol_state)
 		s->pol->fini(s->pol_state);
 	if (s->staging)
@@ -459,10 +468,17 @@ void swapper_destroy(struct swapper *s)
 	free(s->rds);
 	free(s->pending);
 	free(s->retry);
+	free(s->mig);
+	free(s->pins);
+	free(s->stage_owner);
 	free((void *)s->pages);
 	for (i = 0; i < NR_PAGE_LOCKS; i++)
 		pthread_mutex_destroy(&s->locks[i]);
 	pthread_mutex_destroy(&s->buf_lock);
+	pthread_mutex_destroy(&s->rmap_lock);
+	pthread_mutex_destroy(&s->pin_lock);
+	pthread_mutex_destroy(&s->mig_op_lock);
+	pthread_rwlock_destroy(&s->dev_lock);
 	pthread_mutex_destroy(&s->ra_lock);
 	pthread_mutex_destroy(&s->rc_lock);
 	pthread_cond_destroy(&s->rc_cond);
@@ -491,8 +507,10 @@ int swapper_trim(struct swapper *s)
 	gen = ++s->trim_gen;
 	s->rc_trim = true;
 	pthread_cond_broadcast(&s->rc_cond);
+	/* staged: a failed write's pages wait for their retry */
 	while (!s->rc_stop && (s->trim_done_gen < gen ||
-			       atomic_load(&s->writes_inflight)))
+			       atomic_load(&s->writes_inflight) ||
+			       atomic_load(&s->c.staged)))
 		pthread_cond_wait(&s->rc_done, &s->rc_lock);
 	pthread_mutex_unlock(&s->rc_lock);
 	return s->rc_stop ? -ECANCELED : 0;
@@ -510,9 +528,13 @@ static size_t metadata_bytes(struct swapper *s)
 	size_t b = s->npages * sizeof(uint64_t);
 	unsigned int i;
 
-	for (i = 0; i < s->nr_devs; i++)
-		b += swap_dev_metadata_bytes(s->devs[i]);
-	return b;
+	pthread_rwlock_rdlock(&s->dev_lock);
+	for (i = 0; i < SWAPPER_MAX_DEVS; i++) {
+		if (s->devs[i])
+			b += swap_dev_metadata_bytes(s->devs[i]);
+	}
+	pthread_rwlock_unlock(&s->dev_lock);
+	return b + rmap_bytes(s);
 }
 
 #define J_U64(o, k, v) json_object_object_add(o, k, json_object_new_uint64(v))
@@ -550,6 +572,8 @@ static struct json_object *counters_json(struct swapper *s)
 	J_U64(o, "resident_pages", atomic_load(&c->resident));
 	J_U64(o, "staged_pages", atomic_load(&c->staged));
 	J_U64(o, "max_resident_pages", atomic_load(&c->max_resident));
+	J_U64(o, "pin_calls", atomic_load(&c->pins));
+	J_U64(o, "pages_migrated", atomic_load(&c->migrated));
 	return o;
 }
 
@@ -561,18 +585,26 @@ struct json_object *swapper_stats_json(struct swapper *s)
 	uint64_t used = 0;
 	unsigned int i;
 
-	for (i = 0; i < s->nr_devs; i++) {
-		struct json_object *d = json_object_new_object();
+	pthread_rwlock_rdlock(&s->dev_lock);
+	for (i = 0; i < SWAPPER_MAX_DEVS; i++) {
+		struct json_object *d;
 		struct swap_dev_usage u;
 
+		if (!s->devs[i])
+			continue;
+		d = json_object_new_object();
 		swap_dev_usage(s->devs[i], &u);
 		used += u.used;
+		json_object_object_add(d, "id", json_object_new_int((int)i));
 		json_object_object_add(d, "path", json_object_new_string(swap_dev_path(s->devs[i])));
+		json_object_object_add(d, "prio", json_object_new_int(s->dev_prio[i]));
+		json_object_object_add(d, "draining", json_object_new_boolean(s->dev_draining[i]));
 		J_U64(d, "slots", u.nslots);
 		J_U64(d, "used", u.used);
 		J_U64(d, "bad", u.bad);
 		json_object_array_add(devs, d);
 	}
+	pthread_rwlock_unlock(&s->dev_lock);
 	json_object_object_add(o, "devices", devs);
 	J_U64(o, "slots_used", used);
 	J_U64(o, "limit_pages", atomic_load(&s->limit_pages));
@@ -589,6 +621,12 @@ struct json_object *swapper_stats_json(struct swapper *s)
 	json_object_object_add(feat, "io_engine", json_object_new_string(s->io->ops->name));
 	json_object_object_add(feat, "policy", json_object_new_string(s->pol->name));
 	json_object_object_add(o, "features", feat);
+	pthread_mutex_lock(&s->pin_lock);
+	J_U64(o, "pinned_pages", s->pin_pages);
+	J_U64(o, "longterm_pinned_pages", s->pin_longterm_pages);
+	J_U64(o, "longterm_pin_limit_pages", s->pin_longterm_max);
+	pthread_mutex_unlock(&s->pin_lock);
+	json_object_object_add(o, "rmap_complete", json_object_new_boolean(!s->rmap_lost));
 	return o;
 }
 

@@ -50,6 +50,7 @@ struct swapper_config {
 	bool no_move;               /* force the WP+copy eviction path */
 	bool no_wp;                 /* force "no write tracking" */
 	enum swapper_full_policy on_full;
+	uint64_t max_longterm_pin_bytes;    /* 0: 25% of guest memory */
 	/* Called once, from a swapper thread, when it cannot go on without
 	 * losing guest data (read error after retries, swap full with STOP). */
 	void (*fatal)(void *opaque, int err, const char *msg);
@@ -69,6 +70,47 @@ void swapper_destroy(struct swapper *s);
 int swapper_set_limit(struct swapper *s, uint64_t bytes);
 /* Evict everything evictable now and wait for the writes. */
 int swapper_trim(struct swapper *s);
+
+/*
+ * Pins (get_user_pages-like, for device emulation).  Pinning faults in every
+ * page of guest-physical [gpa, gpa+len) that is swapped out or staged,
+ * synchronously from the caller's point of view, and keeps the pages
+ * resident until unpinned: pinned pages are never evicted or migrated.
+ * With `write`, each page is also made writable and dirty first (the device
+ * is about to write it; its swap copy is dropped).  Pins are counted per
+ * page (a page may be pinned several times).  `longterm` pins (a device
+ * holding memory indefinitely, as VFIO does) are accounted separately and
+ * capped by swapper_config.max_longterm_pin_bytes: -ENOSPC beyond it.
+ * On success *host points at the range in the VMM's mapping.
+ * Returns 0, -EFAULT (range not in a region), -ENOSPC, or -EIO (a page could
+ * not be read from swap; nothing is left pinned).
+ */
+int swapper_pin(struct swapper *s, uint64_t gpa, uint64_t len, bool write,
+		bool longterm, void **host);
+void swapper_unpin(struct swapper *s, uint64_t gpa, uint64_t len, bool longterm);
+
+/*
+ * Swap devices at run time.  swapon adds a device (path NULL: a temporary
+ * file of `size` bytes) and returns its id (>= 0).  swapoff removes one: no
+ * new slots are taken from it, its pages move to other devices (or back into
+ * memory when no other device has room), then it is closed.  It runs while
+ * the guest runs and races correctly with faults, evictions and teardown.
+ */
+int swapper_swapon(struct swapper *s, const char *path, uint64_t size, int prio);
+int swapper_swapoff(struct swapper *s, int dev_id);
+/* Find a device id by path (or "#N" for id N). -ENOENT if none. */
+int swapper_dev_lookup(struct swapper *s, const char *name);
+
+/*
+ * Live page migration: move every page stored on device `from` to device
+ * `to` (tiers), or, with from == to, compact the device: rewrite its pages in
+ * guest-page order into fresh clusters so swap-in readahead sees sequential
+ * slots again.  Pages mid-write-out, in staging or being faulted at that
+ * moment are handled (they finish their current state first).  Returns the
+ * number of pages moved or -errno.
+ */
+int64_t swapper_migrate(struct swapper *s, int from, int to);
+int64_t swapper_compact(struct swapper *s, int dev);
 
 /* Statistics */
 struct json_object *swapper_stats_json(struct swapper *s);

@@ -1,0 +1,242 @@
+/*
+ * pin.c - pins for device emulation (the swapper's get_user_pages/FOLL_PIN).
+ *
+ * A pinned page is resident and stays so: reclaim and migration skip pages
+ * with PG_PINNED.  Pin counts live in a small open-addressing table keyed by
+ * page index (pins are few and short; 8 bytes per guest page are not spent
+ * on them); PG_PINNED mirrors "count > 0" in the page word so the hot paths
+ * test one bit.  Long-term pins are counted separately and capped.
+ *
+ * Pinning a page that is not resident faults it in from the calling thread
+ * (it touches the page through the VMM's mapping, which goes through the
+ * userfaultfd like a guest access: swap cache, readahead, errors, all the
+ * same), then takes the pin under the page lock and re-checks.  A write pin
+ * makes the page writable and dirty first (an atomic add of 0: a write that
+ * changes nothing), so the device's DMA writes never race a clean copy.
+ *
+ * Locking: page lock -> pin_lock (leaf).  PG_PINNED changes only under both.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hvswap/log.h"
+#include "internal.h"
+
+#define PIN_TABLE_MIN 1024u
+
+struct pin_ent {
+	uint64_t idx_plus1;     /* 0 = empty, UINT64_MAX = tombstone */
+	uint32_t count;
+	uint32_t longterm;
+};
+
+static struct pin_ent *pin_slot(struct swapper *s, uint64_t idx, bool insert)
+{
+	uint64_t h = (idx * 0x9e3779b97f4a7c15ull) & (s->pin_cap - 1), i;
+	struct pin_ent *tomb = NULL;
+
+	for (i = 0; i < s->pin_cap; i++, h = (h + 1) & (s->pin_cap - 1)) {
+		struct pin_ent *e = &s->pins[h];
+
+		if (e->idx_plus1 == idx + 1)
+			return e;
+		if (e->idx_plus1 == UINT64_MAX && !tomb)
+			tomb = e;
+		if (e->idx_plus1 == 0) {
+			if (!insert)
+				return NULL;
+			e = tomb ? tomb : e;
+			memset(e, 0, sizeof(*e));
+			e->idx_plus1 = idx + 1;
+			s->pin_used++;
+			return e;
+		}
+	}
+	if (insert && tomb) {
+		memset(tomb, 0, sizeof(*tomb));
+		tomb->idx_plus1 = idx + 1;
+		s->pin_used++;
+		return tomb;
+	}
+	return NULL;
+}
+
+static int pin_grow(struct swapper *s)
+{
+	struct pin_ent *old = s->pins;
+	uint64_t ocap = s->pin_cap, i;
+
+	s->pin_cap = ocap ? 2 * ocap : PIN_TABLE_MIN;
+	s->pins = calloc(s->pin_cap, sizeof(*s->pins));
+	if (!s->pins) {
+		s->pins = old;
+		s->pin_cap = ocap;
+		return -ENOMEM;
+	}
+	s->pin_used = 0;
+	for (i = 0; i < ocap; i++) {
+		if (old[i].idx_plus1 && old[i].idx_plus1 != UINT64_MAX)
+			*pin_slot(s, old[i].idx_plus1 - 1, true) = old[i];
+	}
+	free(old);
+	return 0;
+}
+
+/* Page lock held, page RESIDENT. */
+static int pin_take(struct swapper *s, uint64_t idx, bool longterm)
+{
+	struct pin_ent *e;
+	int r = 0;
+
+	pthread_mutex_lock(&s->pin_lock);
+	if (longterm && s->pin_longterm_pages >= s->pin_longterm_max) {
+		r = -ENOSPC;
+		goto out;
+	}
+	if (2 * (s->pin_used + 1) > s->pin_cap && pin_grow(s) < 0) {
+		r = -ENOMEM;
+		goto out;
+	}
+	e = pin_slot(s, idx, true);
+	if (!e) {
+		r = -ENOMEM;
+		goto out;
+	}
+	if (e->count++ == 0) {
+		atomic_fetch_or(&s->pages[idx], PG_PINNED);
+		s->pin_pages++;
+	}
+	if (longterm && e->longterm++ == 0)
+		s->pin_longterm_pages++;
+out:
+	pthread_mutex_unlock(&s->pin_lock);
+	return r;
+}
+
+/* Page lock held. */
+static void pin_drop(struct swapper *s, uint64_t idx, bool longterm)
+{
+	struct pin_ent *e;
+
+	pthread_mutex_lock(&s->pin_lock);
+	e = s->pin_cap ? pin_slot(s, idx, false) : NULL;
+	if (!e || !e->count) {
+		pthread_mutex_unlock(&s->pin_lock);
+		log_err("unpin of gfn 0x%llx that is not pinned",
+			(unsigned long long)page_gfn(s, idx));
+		return;
+	}
+	if (longterm && e->longterm && --e->longterm == 0)
+		s->pin_longterm_pages--;
+	if (--e->count == 0) {
+		atomic_fetch_and(&s->pages[idx], ~PG_PINNED);
+		s->pin_pages--;
+		e->idx_plus1 = UINT64_MAX;
+		s->pin_used--;
+	}
+	pthread_mutex_unlock(&s->pin_lock);
+}
+
+/* Fault page idx in (and make it dirty for a write pin) from this thread. */
+static void touch(struct swapper *s, uint64_t idx, bool write)
+{
+	volatile uint64_t *p = page_host(s, idx);
+
+	if (write)
+		__atomic_fetch_add(p, 0, __ATOMIC_RELAXED);
+	else
+		(void)*p;
+}
+
+static int pin_one(struct swapper *s, uint64_t idx, bool write, bool longterm)
+{
+	pthread_mutex_t *l = page_lock(s, idx);
+	int tries, r;
+
+	for (tries = 0; tries < 1000; tries++) {
+		uint64_t w;
+
+		if (atomic_load(&s->fatal_sent) || atomic_load(&s->closing))
+			return -EIO;
+		pthread_mutex_lock(l);
+		w = atomic_load(&s->pages[idx]);
+		if (pg_state(w) == PS_RESIDENT && (!write || !(w & PG_WP))) {
+			if (write && (w & PG_SLOT)) {
+				/* Writable but still claiming a slot (no WP
+				 * tracking): the device's write makes it dirty. */
+				page_slot_drop(s, idx, pg_slot(w));
+				atomic_fetch_and(&s->pages[idx], ~PG_SLOT);
+			}
+			r = pin_take(s, idx, longterm);
+			pthread_mutex_unlock(l);
+			return r;
+		}
+		pthread_mutex_unlock(l);
+		touch(s, idx, write);
+	}
+	return -EAGAIN;
+}
+
+int swapper_pin(struct swapper *s, uint64_t gpa, uint64_t len, bool write,
+		bool longterm, void **host)
+{
+	uint64_t first, last, idx, addr;
+	unsigned int i;
+	int r;
+
+	if (!len)
+		return -EINVAL;
+	for (i = 0; i < s->nr_regions; i++) {
+		struct region *rg = &s->regions[i];
+		uint64_t end = rg->gpa + rg->npages * PAGE_SIZE_4K;
+
+		if (gpa >= rg->gpa && gpa < end && len <= end - gpa)
+			break;
+	}
+	if (i == s->nr_regions)
+		return -EFAULT;
+	addr = (uint64_t)(uintptr_t)s->regions[i].host + (gpa - s->regions[i].gpa);
+	if (addr_to_idx(s, addr, &first) < 0 ||
+	    addr_to_idx(s, addr + len - 1, &last) < 0)
+		return -EFAULT;
+	for (idx = first; idx <= last; idx++) {
+		r = pin_one(s, idx, write, longterm);
+		if (r < 0) {
+			while (idx-- > first) {
+				pthread_mutex_lock(page_lock(s, idx));
+				pin_drop(s, idx, longterm);
+				pthread_mutex_unlock(page_lock(s, idx));
+			}
+			return r;
+		}
+	}
+	atomic_fetch_add(&s->c.pins, 1);
+	if (host)
+		*host = (void *)(uintptr_t)addr;
+	return 0;
+}
+
+void swapper_unpin(struct swapper *s, uint64_t gpa, uint64_t len, bool longterm)
+{
+	uint64_t first, last, idx, addr;
+	unsigned int i;
+
+	for (i = 0; i < s->nr_regions; i++) {
+		struct region *rg = &s->regions[i];
+
+		if (gpa >= rg->gpa && gpa - rg->gpa < rg->npages * PAGE_SIZE_4K)
+			break;
+	}
+	if (i == s->nr_regions || !len)
+		return;
+	addr = (uint64_t)(uintptr_t)s->regions[i].host + (gpa - s->regions[i].gpa);
+	if (addr_to_idx(s, addr, &first) < 0 ||
+	    addr_to_idx(s, addr + len - 1, &last) < 0)
+		return;
+	for (idx = first; idx <= last; idx++) {
+		pthread_mutex_lock(page_lock(s, idx));
+		pin_drop(s, idx, longterm);
+		pthread_mutex_unlock(page_lock(s, idx));
+	}
+}

@@ -1,0 +1,254 @@
+/*
+ * rmap.c - reverse maps: from a swap slot (or a staging buffer) to the guest
+ * page(s) that use it.
+ *
+ * Owns: per device, an array of per-cluster owner tables (256 x u32, page
+ * index + 1, 0 = none), allocated the first time a slot of the cluster
+ * gets an owner and freed when its last owner goes (rmap_cnt), so memory
+ * follows the slots in use (4 bytes per used slot, rounded to clusters), and an overflow list for slots shared by
+ * several pages (RMAP_SHARED in the table; zero-page sharing and VM clones
+ * will use it).  Staging buffers have one owner each (stage_owner[]).
+ *
+ * Locking: an entry changes only under the page lock of the page being added
+ * or removed, and under rmap_lock (which also guards table allocation and the
+ * overflow list).  Readers that walk a device (migration, swapoff) take
+ * rmap_lock per cluster and re-check each owner under its page lock.
+ * Lock order: page lock -> rmap_lock (leaf).
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+#define RMAP_SHARED 0xffffffffu
+
+struct rmap_shared {
+	uint64_t gslot;
+	uint32_t n, cap;
+	uint32_t *owners;       /* page indices */
+	struct rmap_shared *next;
+};
+
+int rmap_dev_init(struct swapper *s, unsigned int dev)
+{
+	uint64_t ncl = (swap_dev_nslots(s->devs[dev]) + SWAP_CLUSTER_SLOTS - 1) /
+		       SWAP_CLUSTER_SLOTS;
+
+	s->rmap[dev] = calloc(ncl, sizeof(*s->rmap[dev]));
+	s->rmap_cnt[dev] = calloc(ncl, sizeof(*s->rmap_cnt[dev]));
+	s->rmap_ncl[dev] = ncl;
+	if (!s->rmap[dev] || !s->rmap_cnt[dev]) {
+		free(s->rmap[dev]);
+		free(s->rmap_cnt[dev]);
+		s->rmap[dev] = NULL;
+		s->rmap_cnt[dev] = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void rmap_dev_fini(struct swapper *s, unsigned int dev)
+{
+	struct rmap_shared **pp = &s->rmap_shared, *e;
+	uint64_t i;
+
+	if (!s->rmap[dev])
+		return;
+	for (i = 0; i < s->rmap_ncl[dev]; i++)
+		free(s->rmap[dev][i]);
+	free(s->rmap[dev]);
+	free(s->rmap_cnt[dev]);
+	s->rmap[dev] = NULL;
+	s->rmap_cnt[dev] = NULL;
+	while ((e = *pp)) {
+		if (gslot_dev(e->gslot) == dev) {
+			*pp = e->next;
+			free(e->owners);
+			free(e);
+		} else {
+			pp = &e->next;
+		}
+	}
+}
+
+static uint32_t *entry(struct swapper *s, uint64_t g, bool create)
+{
+	unsigned int dev = gslot_dev(g);
+	uint64_t off = gslot_off(g), cl = off / SWAP_CLUSTER_SLOTS;
+
+	if (!s->rmap[dev] || cl >= s->rmap_ncl[dev])
+		return NULL;
+	if (!s->rmap[dev][cl] && create)
+		s->rmap[dev][cl] = calloc(SWAP_CLUSTER_SLOTS, sizeof(uint32_t));
+	if (!s->rmap[dev][cl])
+		return NULL;
+	return &s->rmap[dev][cl][off % SWAP_CLUSTER_SLOTS];
+}
+
+static struct rmap_shared *shared_find(struct swapper *s, uint64_t g)
+{
+	struct rmap_shared *e;
+
+	for (e = s->rmap_shared; e; e = e->next) {
+		if (e->gslot == g)
+			return e;
+	}
+	return NULL;
+}
+
+static int shared_add(struct rmap_shared *e, uint32_t idx)
+{
+	if (e->n == e->cap) {
+		uint32_t cap = e->cap ? 2 * e->cap : 4;
+		uint32_t *o = realloc(e->owners, cap * sizeof(*o));
+
+		if (!o)
+			return -ENOMEM;
+		e->owners = o;
+		e->cap = cap;
+	}
+	e->owners[e->n++] = idx;
+	return 0;
+}
+
+/* Page idx (its lock held) now references slot g. */
+int rmap_add(struct swapper *s, uint64_t g, uint64_t idx)
+{
+	struct rmap_shared *e;
+	uint32_t *p;
+	int r = 0;
+
+	pthread_mutex_lock(&s->rmap_lock);
+	p = entry(s, g, true);
+	if (!p) {
+		r = -ENOMEM;
+	} else if (*p == 0) {
+		*p = (uint32_t)idx + 1;
+		s->rmap_cnt[gslot_dev(g)][gslot_off(g) / SWAP_CLUSTER_SLOTS]++;
+	} else if (*p != RMAP_SHARED) {
+		e = calloc(1, sizeof(*e));
+		if (!e || shared_add(e, *p - 1) < 0 || shared_add(e, (uint32_t)idx) < 0) {
+			if (e)
+				free(e->owners);
+			free(e);
+			r = -ENOMEM;
+		} else {
+			e->gslot = g;
+			e->next = s->rmap_shared;
+			s->rmap_shared = e;
+			*p = RMAP_SHARED;
+		}
+	} else {
+		r = shared_add(shared_find(s, g), (uint32_t)idx);
+	}
+	pthread_mutex_unlock(&s->rmap_lock);
+	return r;
+}
+
+/* A slot of g's cluster lost its last owner: free the cluster's table when
+ * no slot in it has one (rmap memory follows the slots in use).  rmap_lock
+ * held. */
+static void cluster_put(struct swapper *s, uint64_t g)
+{
+	unsigned int dev = gslot_dev(g);
+	uint64_t cl = gslot_off(g) / SWAP_CLUSTER_SLOTS;
+
+	if (--s->rmap_cnt[dev][cl] == 0) {
+		free(s->rmap[dev][cl]);
+		s->rmap[dev][cl] = NULL;
+	}
+}
+
+/* Page idx (its lock held) no longer references slot g. */
+void rmap_del(struct swapper *s, uint64_t g, uint64_t idx)
+{
+	struct rmap_shared **pp, *e;
+	uint32_t *p, i;
+
+	pthread_mutex_lock(&s->rmap_lock);
+	p = entry(s, g, false);
+	if (p && *p == (uint32_t)idx + 1) {
+		*p = 0;
+		cluster_put(s, g);
+	} else if (p && *p == RMAP_SHARED) {
+		for (pp = &s->rmap_shared; (e = *pp); pp = &e->next) {
+			if (e->gslot == g)
+				break;
+		}
+		for (i = 0; e && i < e->n; i++) {
+			if (e->owners[i] == (uint32_t)idx) {
+				e->owners[i] = e->owners[--e->n];
+				break;
+			}
+		}
+		if (e && e->n <= 1) {
+			*p = e->n ? e->owners[0] + 1 : 0;
+			*pp = e->next;
+			free(e->owners);
+			free(e);
+			if (!*p)
+				cluster_put(s, g);
+		}
+	}
+	pthread_mutex_unlock(&s->rmap_lock);
+}
+
+/* Owners of slot g into out[0..max); returns how many there are. */
+unsigned int rmap_owners(struct swapper *s, uint64_t g, uint64_t *out,
+			 unsigned int max)
+{
+	struct rmap_shared *e;
+	unsigned int n = 0, i;
+	uint32_t *p;
+
+	pthread_mutex_lock(&s->rmap_lock);
+	p = entry(s, g, false);
+	if (p && *p && *p != RMAP_SHARED) {
+		if (max)
+			out[0] = *p - 1;
+		n = 1;
+	} else if (p && *p == RMAP_SHARED && (e = shared_find(s, g))) {
+		for (i = 0; i < e->n; i++) {
+			if (i < max)
+				out[i] = e->owners[i];
+		}
+		n = e->n;
+	}
+	pthread_mutex_unlock(&s->rmap_lock);
+	return n;
+}
+
+size_t rmap_bytes(struct swapper *s)
+{
+	size_t b = 0;
+	unsigned int d;
+	uint64_t i;
+
+	pthread_mutex_lock(&s->rmap_lock);
+	for (d = 0; d < SWAPPER_MAX_DEVS; d++) {
+		if (!s->rmap[d])
+			continue;
+		b += s->rmap_ncl[d] * (sizeof(void *) + sizeof(uint16_t));
+		for (i = 0; i < s->rmap_ncl[d]; i++) {
+			if (s->rmap[d][i])
+				b += SWAP_CLUSTER_SLOTS * sizeof(uint32_t);
+		}
+	}
+	pthread_mutex_unlock(&s->rmap_lock);
+	return b + (size_t)s->nstaging * sizeof(uint32_t);
+}
+
+/* A page's claim on a slot: take (the allocator's reference is the page's)
+ * and drop (put the reference).  Page lock held. */
+void page_slot_take(struct swapper *s, uint64_t idx, uint64_t g)
+{
+	if (rmap_add(s, g, idx) < 0)
+		s->rmap_lost = true;    /* reported in stats; migration falls
+					   back to scanning page words */
+}
+
+void page_slot_drop(struct swapper *s, uint64_t idx, uint64_t g)
+{
+	rmap_del(s, g, idx);
+	swap_slot_put(slot_dev(s, g), gslot_off(g));
+}
