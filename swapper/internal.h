@@ -215,6 +215,7 @@ struct swapper {
 
 	_Atomic bool fatal_sent;
 	_Atomic bool closing;           /* destroy in progress: no new I/O */
+	_Atomic bool cancelled;         /* swapper_cancel(): ops return early */
 	struct swapper_counters c;
 	struct hist fault_lat;          /* fault message -> resolved */
 	struct hist read_lat, write_lat;

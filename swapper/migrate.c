@@ -87,7 +87,7 @@ int swapper_swapon(struct swapper *s, const char *path, uint64_t size, int prio)
 	struct swap_dev *d;
 	int r;
 
-	if (atomic_load(&s->closing))
+	if (atomic_load(&s->cancelled))
 		return -ECANCELED;
 	r = swap_dev_open(&dc, &d);
 	if (r < 0)
@@ -205,7 +205,7 @@ static void wait_quiet(struct swapper *s)
 	struct timespec ts = { 0, 1000000 };
 	int i;
 
-	for (i = 0; i < 10000 && !atomic_load(&s->closing); i++) {
+	for (i = 0; i < 10000 && !atomic_load(&s->cancelled); i++) {
 		if (!atomic_load(&s->c.reading) && !atomic_load(&s->writes_inflight) &&
 		    !mig_pending(s))
 			return;
@@ -224,7 +224,7 @@ static int64_t migrate_passes(struct swapper *s, int from, int to, bool sorted,
 		size_t n, i;
 		int64_t started = 0;
 
-		if (atomic_load(&s->closing) || atomic_load(&s->fatal_sent))
+		if (atomic_load(&s->cancelled) || atomic_load(&s->fatal_sent))
 			return -ECANCELED;
 		n = collect(s, (unsigned int)from, &v);
 		if (sorted)

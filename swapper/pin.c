@@ -157,8 +157,10 @@ static int pin_one(struct swapper *s, uint64_t idx, bool write, bool longterm)
 	for (tries = 0; tries < 1000; tries++) {
 		uint64_t w;
 
-		if (atomic_load(&s->fatal_sent) || atomic_load(&s->closing))
+		if (atomic_load(&s->fatal_sent))
 			return -EIO;
+		if (atomic_load(&s->cancelled))
+			return -ECANCELED;
 		pthread_mutex_lock(l);
 		w = atomic_load(&s->pages[idx]);
 		if (pg_state(w) == PS_RESIDENT && (!write || !(w & PG_WP))) {

@@ -442,6 +442,7 @@ void swapper_destroy(struct swapper *s)
 
 	if (!s)
 		return;
+	atomic_store(&s->cancelled, true);
 	atomic_store(&s->closing, true);
 	stop_threads(s);
 	/* Waits for every accepted request's completion; completions do not
@@ -486,6 +487,14 @@ void swapper_destroy(struct swapper *s)
 	free(s);
 }
 
+void swapper_cancel(struct swapper *s)
+{
+	atomic_store(&s->cancelled, true);
+	pthread_mutex_lock(&s->rc_lock);
+	pthread_cond_broadcast(&s->rc_done);
+	pthread_mutex_unlock(&s->rc_lock);
+}
+
 int swapper_set_limit(struct swapper *s, uint64_t bytes)
 {
 	uint64_t lim = bytes / PAGE_SIZE_4K, gap;
@@ -508,12 +517,13 @@ int swapper_trim(struct swapper *s)
 	s->rc_trim = true;
 	pthread_cond_broadcast(&s->rc_cond);
 	/* staged: a failed write's pages wait for their retry */
-	while (!s->rc_stop && (s->trim_done_gen < gen ||
-			       atomic_load(&s->writes_inflight) ||
-			       atomic_load(&s->c.staged)))
+	while (!s->rc_stop && !atomic_load(&s->cancelled) &&
+	       (s->trim_done_gen < gen || atomic_load(&s->writes_inflight) ||
+		atomic_load(&s->c.staged)))
 		pthread_cond_wait(&s->rc_done, &s->rc_lock);
+	gen = s->rc_stop || atomic_load(&s->cancelled);
 	pthread_mutex_unlock(&s->rc_lock);
-	return s->rc_stop ? -ECANCELED : 0;
+	return gen ? -ECANCELED : 0;
 }
 
 uint64_t swapper_resident_pages(struct swapper *s)

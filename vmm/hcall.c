@@ -111,15 +111,19 @@ static int64_t hc_get_info(struct vm *vm, const struct hv_hcall *h)
 		.ram_base = HV_RAM_BASE,
 		.ram_size = vm->cfg.mem_size,
 		.tsc_khz = vm->tsc_khz,
+		.mmio_base = vm->nr_virtio ? vm->mmio_base : 0,
+		.nr_mmio_devs = vm->nr_virtio,
 	};
+	uint64_t len = h->args[1] < sizeof(info) ? h->args[1] : sizeof(info);
 	void *buf;
 
-	if (h->args[1] < sizeof(info))
+	/* An ABI 1 guest passes the smaller struct: give it the prefix. */
+	if (len < HV_INFO_SIZE_V1)
 		return -EINVAL;
-	buf = hcall_mem_ptr(&m, h->args[0], sizeof(info));
+	buf = hcall_mem_ptr(&m, h->args[0], len);
 	if (!buf)
 		return -EFAULT;
-	memcpy(buf, &info, sizeof(info));
+	memcpy(buf, &info, len);
 	return 0;
 }
 

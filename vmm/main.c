@@ -3,6 +3,7 @@
  *
  *   hvswap run [options] GUEST [key=value ...]   run an embedded test guest
  *   hvswap list                                  list embedded guests
+ *   hvswap ctl SOCKET CMD [key=value ...]        control a running VM (ctl.h)
  *   hvswap --help | --version
  *
  * Exit status: the guest's status, or one of hvswap's own (vm.h):
@@ -21,6 +22,7 @@
 #include "hvswap/guest_abi.h"
 #include "hvswap/log.h"
 #include "hvswap/swapper.h"
+#include "ctl.h"
 #include "util.h"
 #include "vm.h"
 
@@ -35,6 +37,7 @@ struct run_opts {
 	double timeout_s;
 	const char *stats_path;
 	double stats_interval;
+	const char *ctl_path;
 	const struct hv_embedded_guest *guest;
 	char *guest_args;
 	bool tty_status;
@@ -46,6 +49,7 @@ static void usage(FILE *f)
 	fprintf(f,
 "usage: hvswap run [options] GUEST [key=value ...]\n"
 "       hvswap list\n"
+"       hvswap ctl SOCKET CMD [key=value ...]   (see 'hvswap ctl --help')\n"
 "       hvswap --help | --version\n"
 "\n"
 "run options:\n"
@@ -56,12 +60,16 @@ static void usage(FILE *f)
 "  --mem-limit SIZE      resident limit: enables the swapper (default: no swap)\n"
 "  --swap PATH           swap file or block device (repeatable; default: a\n"
 "                        temporary unlinked file)\n"
-"  --swap-size SIZE      size of the temporary swap file (default 2 x --mem)\n"
+"  --swap-size SIZE      size of the temporary swap file (default: --mem)\n"
 "  --swap-dir DIR        where the temporary swap file lives (default /var/tmp)\n"
 "  --io-engine NAME      %s (default libaio)\n"
 "  --swap-full POLICY    overcommit (default: run above the limit, warn) or stop\n"
 "  --stats FILE          write JSON statistics at exit (and every --stats-interval)\n"
 "  --stats-interval S    seconds between --stats rewrites (default: only at exit)\n"
+"  --disk PATH           virtio-blk disk backed by PATH (created if missing)\n"
+"  --disk-size SIZE      disk size: an unlinked temp file in /var/tmp, or grow\n"
+"                        --disk PATH to SIZE (a multiple of 512)\n"
+"  --ctl PATH            control socket for 'hvswap ctl' (created mode 0600)\n"
 "  -q, --quiet           do not print guest output\n"
 "  -v, --verbose         more log output (repeat for debug)\n",
 		HV_MAX_VCPUS, "libaio, sync, io_uring");
@@ -102,7 +110,7 @@ static int bad_value(const char *opt, const char *val, int r)
 enum {
 	OPT_MEM = 256, OPT_VCPUS, OPT_TIMEOUT, OPT_BACKING, OPT_LIMIT, OPT_SWAP,
 	OPT_SWAP_SIZE, OPT_SWAP_DIR, OPT_ENGINE, OPT_FULL, OPT_STATS,
-	OPT_STATS_INTERVAL,
+	OPT_STATS_INTERVAL, OPT_DISK, OPT_DISK_SIZE, OPT_CTL,
 };
 
 static int parse_opt(struct run_opts *o, int c, const char *arg)
@@ -176,9 +184,20 @@ static int parse_opt(struct run_opts *o, int c, const char *arg)
 	case OPT_STATS:
 		o->stats_path = arg;
 		return 0;
+	case OPT_DISK:
+		o->vm.disk_path = arg;
+		return 0;
+	case OPT_DISK_SIZE:
+		r = parse_size(arg, &o->vm.disk_size);
+		if (r < 0 || o->vm.disk_size == 0 || o->vm.disk_size % 512)
+			return bad_value("--disk-size", arg, r < 0 ? r : -EINVAL);
+		return 0;
 	case OPT_STATS_INTERVAL:
 		r = parse_seconds(arg, &o->stats_interval);
 		return r < 0 ? bad_value("--stats-interval", arg, r) : 0;
+	case OPT_CTL:
+		o->ctl_path = arg;
+		return 0;
 	default:
 		return -VM_STATUS_USAGE;
 	}
@@ -218,6 +237,9 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 		{ "swap-full", required_argument, NULL, OPT_FULL },
 		{ "stats", required_argument, NULL, OPT_STATS },
 		{ "stats-interval", required_argument, NULL, OPT_STATS_INTERVAL },
+		{ "disk", required_argument, NULL, OPT_DISK },
+		{ "disk-size", required_argument, NULL, OPT_DISK_SIZE },
+		{ "ctl", required_argument, NULL, OPT_CTL },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -273,7 +295,7 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 		return -VM_STATUS_USAGE;
 	}
 	if (o->swap_on && !o->swap.nr_devs && !o->swap.swap_size)
-		o->swap.swap_size = 2 * o->vm.mem_size;
+		o->swap.swap_size = o->vm.mem_size;
 	if (o->swap_on)
 		o->vm.swap = &o->swap;
 	return 0;
@@ -312,6 +334,7 @@ static int write_stats(struct vm *vm, const struct run_opts *o, int status)
 	json_object_object_add(root, "metrics", metrics_json(vm));
 	if (vm->swapper)
 		json_object_object_add(root, "swap", swapper_stats_json(vm->swapper));
+	json_object_object_add(root, "devices", vm_devices_stats_json(vm));
 	snprintf(tmp, sizeof(tmp), "%s.tmp", o->stats_path);
 	if (json_object_to_file_ext(tmp, root, JSON_C_TO_STRING_PRETTY) < 0 ||
 	    rename(tmp, o->stats_path) < 0) {
@@ -368,6 +391,7 @@ static int cmd_run(int argc, char **argv)
 {
 	struct run_opts o = { 0 };
 	struct vm *vm = NULL;
+	struct ctl *ctl = NULL;
 	char err[512] = "";
 	sigset_t set;
 	int r, status;
@@ -402,7 +426,12 @@ static int cmd_run(int argc, char **argv)
 	r = vm_start(vm);
 	if (r < 0)
 		fprintf(stderr, "hvswap: cannot start the VM: %s\n", strerror(-r));
+	else if (o.ctl_path && ctl_start(vm, o.ctl_path, &ctl, err, sizeof(err)) < 0)
+		vm_stop(vm, VM_STATUS_ENV, "%s", err);
 	status = vm_wait(vm, o.timeout_s, tick, &o);
+	/* Before the summary and the final stats: in-flight control operations
+	 * finish first, and the swapper must outlive them. */
+	ctl_stop(ctl);
 	print_summary(vm, &o, status);
 	if (o.stats_path && write_stats(vm, &o, status) < 0 && status == 0)
 		status = VM_STATUS_ENV;
@@ -433,6 +462,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "run"))
 		return cmd_run(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "ctl"))
+		return ctl_client_main(argc - 1, argv + 1);
 	fprintf(stderr, "hvswap: unknown command '%s' (see 'hvswap --help')\n", argv[1]);
 	return VM_STATUS_USAGE;
 }

@@ -8,6 +8,8 @@
  * are written only by the first vm_stop().
  */
 #include <errno.h>
+#include <inttypes.h>
+#include <json-c/json.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,6 +21,8 @@
 #include "hvswap/guest_abi.h"
 #include "hvswap/log.h"
 #include "hvswap/swapper.h"
+#include "virtio_blk.h"
+#include "virtio_mmio.h"
 #include "vm.h"
 #include "x86.h"
 
@@ -38,8 +42,14 @@ static void swapper_fatal(void *opaque, int err, const char *msg)
 	vm_stop(opaque, VM_STATUS_CRASH, "swapper: %s", msg);
 }
 
+static bool want_devices(const struct vm_config *cfg)
+{
+	return cfg->disk_path || cfg->disk_size;
+}
+
 static int setup_memory(struct vm *vm, char *err, size_t errlen)
 {
+	uint64_t mapped_end;
 	int r;
 
 	r = gmem_create(GMEM_ANON, HV_SYS_AREA_SIZE, "hvswap-sys", &vm->sys);
@@ -53,10 +63,16 @@ static int setup_memory(struct vm *vm, char *err, size_t errlen)
 			 (unsigned long long)vm->cfg.mem_size, strerror(-r));
 		return r;
 	}
-	r = x86_build_sysarea(vm->sys->host, HV_RAM_BASE + vm->cfg.mem_size);
+	/* The virtio-mmio window follows RAM (2 MiB aligned as RAM ends on a
+	 * 2 MiB boundary); it is mapped for CPL3 but has no memslot, so every
+	 * access exits to the VMM (KVM_EXIT_MMIO -> vm->mmio). */
+	vm->mmio_base = HV_RAM_BASE + vm->cfg.mem_size;
+	mapped_end = vm->mmio_base + (want_devices(&vm->cfg) ? HV_VIRTIO_WINDOW_SIZE : 0);
+	r = x86_build_sysarea(vm->sys->host, mapped_end);
 	if (r < 0) {
-		snprintf(err, errlen, "guest RAM too large to map (max %llu GiB)",
-			 (unsigned long long)(x86_max_mapped_end() >> 30) - 1);
+		snprintf(err, errlen, "guest RAM too large to map (max %llu GiB%s)",
+			 (unsigned long long)(x86_max_mapped_end() >> 30) - 1,
+			 want_devices(&vm->cfg) ? " with a disk" : "");
 		return r;
 	}
 	r = kvm_set_user_memory(vm->fd, SLOT_SYS, 0, HV_SYS_AREA_SIZE,
@@ -94,6 +110,65 @@ static int setup_swapper(struct vm *vm, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot start the swapper threads: %s",
 			 strerror(-r));
 	return r;
+}
+
+static int add_virtio(struct vm *vm, const struct virtio_dev_ops *ops, void *dev,
+		      char *err, size_t errlen)
+{
+	uint64_t base = vm->mmio_base + (uint64_t)vm->nr_virtio * HV_VIRTIO_MMIO_SIZE;
+	int r;
+
+	if (vm->nr_virtio == VM_MAX_VIRTIO)
+		r = -ENOSPC;
+	else
+		r = virtio_mmio_create(vm, base, ops, dev, &vm->virtio[vm->nr_virtio]);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot register %s: %s", ops->name, strerror(-r));
+		return r;
+	}
+	vm->nr_virtio++;
+	return 0;
+}
+
+static int setup_devices(struct vm *vm, char *err, size_t errlen)
+{
+	int r;
+
+	if (!want_devices(&vm->cfg))
+		return 0;
+	r = virtio_blk_create(vm, vm->cfg.disk_path, vm->cfg.disk_size, &vm->blk,
+			      err, errlen);
+	if (r < 0)
+		return r;
+	return add_virtio(vm, &virtio_blk_ops, vm->blk, err, errlen);
+}
+
+/* Reverse of setup_devices(); the vCPUs are gone, so no handler runs. */
+static void destroy_devices(struct vm *vm)
+{
+	uint64_t held;
+
+	while (vm->nr_virtio)
+		virtio_mmio_destroy(vm->virtio[--vm->nr_virtio]);
+	virtio_blk_destroy(vm->blk);
+	vm->blk = NULL;
+	held = atomic_load(&vm->gm.pins) - atomic_load(&vm->gm.unpins);
+	if (held)
+		log_err("devices left %" PRIu64 " guest memory pins behind", held);
+}
+
+struct json_object *vm_devices_stats_json(struct vm *vm)
+{
+	struct json_object *o = json_object_new_object(), *blk;
+
+	json_object_object_add(o, "guestmem", gm_stats_json(vm));
+	if (vm->blk) {
+		blk = virtio_blk_stats_json(vm->blk);
+		json_object_object_add(blk, "transport",
+				       virtio_mmio_stats_json(vm->virtio[0]));
+		json_object_object_add(o, "virtio_blk", blk);
+	}
+	return o;
 }
 
 static int check_caps(struct vm *vm, char *err, size_t errlen)
@@ -160,6 +235,9 @@ int vm_create(const struct vm_config *cfg, struct vm **out, char *err, size_t er
 		snprintf(err, errlen, "cannot register hypercall device: %s", strerror(-r));
 		goto fail;
 	}
+	r = setup_devices(vm, err, errlen);
+	if (r < 0)
+		goto fail;
 	vm->vcpus = calloc(vm->nr_vcpus, sizeof(*vm->vcpus));
 	if (!vm->vcpus) {
 		r = -ENOMEM;
@@ -292,6 +370,7 @@ void vm_destroy(struct vm *vm)
 			vcpu_fini(&vm->vcpus[i]);
 		free(vm->vcpus);
 	}
+	destroy_devices(vm);
 	/* The swapper goes after the vCPUs (nothing faults any more) and
 	 * before the memory it serves. */
 	swapper_destroy(vm->swapper);

@@ -17,11 +17,15 @@
 #include <stdint.h>
 
 #include "hvswap/gmem.h"
+#include "guestmem.h"
 #include "iobus.h"
 #include "kvm.h"
 
 struct swapper;
 struct swapper_config;
+struct virtio_mmio_dev;
+struct virtio_blk;
+struct json_object;
 
 /* Process exit statuses that are hvswap's own (the guest's pass through). */
 enum {
@@ -39,6 +43,11 @@ struct vm_config {
 	const char *guest_args;     /* string handed to HV_HC_GET_ARGS */
 	const struct swapper_config *swap;  /* NULL: no swapper */
 	bool quiet;                 /* suppress guest print output */
+	/* virtio-blk: a host file (created if missing, grown to disk_size if
+	 * smaller), or with only disk_size an unlinked temp file.  Neither set:
+	 * no disk and no virtio-mmio window. */
+	const char *disk_path;
+	uint64_t disk_size;         /* bytes, multiple of 512 */
 };
 
 struct vcpu {
@@ -58,6 +67,7 @@ struct vm_metric {
 };
 
 #define VM_MAX_METRICS 128
+#define VM_MAX_VIRTIO 4             /* devices in the virtio-mmio window */
 
 struct vm {
 	struct vm_config cfg;
@@ -67,6 +77,12 @@ struct vm {
 	struct gmem *ram;           /* guest RAM [HV_RAM_BASE, +mem_size) */
 	struct swapper *swapper;    /* NULL when swap is off */
 	struct iobus pio, mmio;
+	/* Devices: created before the vCPUs, destroyed after them. */
+	uint64_t mmio_base;         /* virtio-mmio window: right after RAM */
+	struct virtio_mmio_dev *virtio[VM_MAX_VIRTIO];
+	unsigned int nr_virtio;
+	struct virtio_blk *blk;
+	struct gm_stats gm;         /* guestmem.c: pins taken by devices */
 	unsigned int nr_vcpus;
 	struct vcpu *vcpus;
 	uint64_t tsc_khz;
@@ -106,6 +122,10 @@ void *vm_ram_ptr(struct vm *vm, uint64_t gpa, uint64_t len);
 
 void vm_record_metric(struct vm *vm, unsigned int vcpu, const char *name,
 		      double value);
+
+/* {"guestmem": {pins...}, "virtio_blk": {...transport and device counters}}
+ * (virtio_blk only with a disk).  Safe while the VM runs. */
+struct json_object *vm_devices_stats_json(struct vm *vm);
 
 /* Implemented in vcpu.c */
 int vcpu_init(struct vm *vm, struct vcpu *v, unsigned int id);

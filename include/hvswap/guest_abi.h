@@ -11,6 +11,10 @@
  *   [2 MiB, 2 MiB + mem)  guest RAM (the swappable region).  The guest image is
  *                         loaded at its start (HV_GUEST_LOAD_GPA), the rest is
  *                         free for workloads from align_up(_end) onwards.
+ *   [ram_end, +2 MiB)     virtio-mmio window (only when the VM has virtio
+ *                         devices): device i at mmio_base + i * HV_VIRTIO_MMIO_SIZE
+ *                         (struct hv_info).  No RAM behind it: every access is
+ *                         an MMIO exit, so use plain aligned 32-bit loads/stores.
  * Virtual = physical (identity map with 2 MiB pages, U bit set above 2 MiB).
  *
  * vCPU entry state: long mode, CPL3, RFLAGS.IOPL=3 (port I/O allowed at CPL3),
@@ -28,7 +32,7 @@
 
 #include <stdint.h>
 
-#define HV_GUEST_ABI_VERSION   1u
+#define HV_GUEST_ABI_VERSION   2u
 
 #define HV_SYS_AREA_SIZE       0x200000ull          /* 2 MiB */
 #define HV_RAM_BASE            HV_SYS_AREA_SIZE      /* guest RAM starts here */
@@ -51,7 +55,8 @@ enum hv_hcall_nr {
 	HV_HC_METRIC   = 2, /* a0=name ptr a1=name len a2=value (double bits)   */
 	HV_HC_GET_ARGS = 3, /* a0=buf a1=len: copy the NUL-terminated argument
 	                       string (truncated to len-1); ret = full length    */
-	HV_HC_GET_INFO = 4, /* a0=buf a1=len (>= sizeof(struct hv_info))       */
+	HV_HC_GET_INFO = 4, /* a0=buf a1=len (>= HV_INFO_SIZE_V1): copies
+	                       min(len, sizeof(struct hv_info)) bytes         */
 	HV_HC_BARRIER  = 5, /* block until every running vCPU has arrived      */
 	HV_HC_VCPU_DONE = 6,/* this vCPU has nothing more to do; park it       */
 	HV_HC_MAX
@@ -69,7 +74,18 @@ struct hv_info {
 	uint64_t ram_base;      /* guest-physical start of RAM (= HV_RAM_BASE) */
 	uint64_t ram_size;      /* bytes of RAM */
 	uint64_t tsc_khz;       /* TSC frequency */
+	/* ABI 2 */
+	uint64_t mmio_base;     /* first virtio-mmio device (0: none) */
+	uint32_t nr_mmio_devs;  /* devices at mmio_base + i * HV_VIRTIO_MMIO_SIZE */
+	uint32_t reserved;
 };
+
+/* Size of the ABI 1 struct hv_info: GET_INFO accepts buffers this large. */
+#define HV_INFO_SIZE_V1        32u
+
+/* The virtio-mmio window after guest RAM (guest-physical, 2 MiB aligned). */
+#define HV_VIRTIO_MMIO_SIZE    0x200u            /* per device */
+#define HV_VIRTIO_WINDOW_SIZE  0x200000ull       /* whole window */
 
 /* Limits the VMM enforces on hypercall arguments. */
 #define HV_PRINT_MAX           65536u

@@ -66,6 +66,11 @@ int swapper_start(struct swapper *s);
  * I/O in flight; threads blocked on a fault are released by the uffd close. */
 void swapper_destroy(struct swapper *s);
 
+/* Begin shutdown: long operations in other threads (swapoff, migrate,
+ * compact, trim, pin) return -ECANCELED promptly.  Call it, then join those
+ * threads, then swapper_destroy().  Faults are still served. */
+void swapper_cancel(struct swapper *s);
+
 /* Change the resident limit at run time (0 = none). */
 int swapper_set_limit(struct swapper *s, uint64_t bytes);
 /* Evict everything evictable now and wait for the writes. */

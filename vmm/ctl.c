@@ -1,0 +1,582 @@
+/*
+ * ctl.c - the control server of one VM: a unix stream socket, one server
+ * thread, and one operation thread per long request.
+ *
+ * Objects:
+ *   struct ctl         the server: listening socket, eventfd, clients, ops.
+ *   struct ctl_client  one connection: input line buffer, output queue, and
+ *                      at most one operation in flight.
+ *   struct ctl_op      one long request (ctl_cmd_slow()) running on its own
+ *                      thread; it outlives its client if the client leaves
+ *                      (the reply is then dropped).
+ *
+ * Threads and ownership: the server thread owns everything in struct ctl and
+ * the clients; it poll()s the eventfd, the listening socket and the clients.
+ * An op thread touches only its op: it writes op->reply, then sets op->done
+ * (release) and writes the eventfd; the server sees done (acquire), joins the
+ * thread and queues the reply.  No locks.
+ *
+ * Ordering: while a client has an op in flight its further requests stay in
+ * its input buffer (the server stops reading it), so replies come in request
+ * order.  Fast requests (stats, devices, set-limit) run on the server thread,
+ * so a swapoff or trim never delays another client's stats.
+ *
+ * Shutdown (ctl_stop): the server stops accepting and unlinks the socket,
+ * joins every op thread (the swapper is still alive: ctl_stop runs before
+ * vm_destroy), sends what it can of the pending replies, closes everything.
+ */
+#include <errno.h>
+#include <json-c/json.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "ctl.h"
+#include "hvswap/log.h"
+#include "vm.h"
+
+#define CTL_MAX_CLIENTS 8
+#define CTL_MAX_OPS CTL_MAX_CLIENTS
+#define CTL_MAX_OUT (4u << 20)          /* queued reply bytes per client */
+
+struct ctl_op {
+	struct vm *vm;
+	int efd;
+	struct ctl_req req;
+	pthread_t thread;
+	int client;                     /* slot, -1 once the client left */
+	uint64_t gen;                   /* that client's generation */
+	struct json_object *reply;      /* written by the op thread before done */
+	_Atomic bool done;
+};
+
+struct ctl_client {
+	int fd;                         /* -1: free slot */
+	uint64_t gen;
+	int op;                         /* index in ctl->ops, -1: none */
+	bool eof;                       /* peer closed its side */
+	bool discard;                   /* dropping an over-long line */
+	size_t in_len;
+	char in[CTL_MAX_LINE + 1];      /* a maximal line and its newline */
+	char *out;
+	size_t out_len, out_off, out_cap;
+};
+
+struct ctl {
+	struct vm *vm;
+	struct sockaddr_un addr;
+	dev_t dev;                      /* of our socket file: unlink only it */
+	ino_t ino;
+	int lfd;
+	int efd;                        /* stop request, op completions */
+	pthread_t thread;
+	_Atomic bool stop;
+	/* server thread only */
+	uint64_t next_gen;
+	struct ctl_op *ops[CTL_MAX_OPS];
+	struct ctl_client clients[CTL_MAX_CLIENTS];
+};
+
+static void wake(int efd)
+{
+	uint64_t one = 1;
+
+	if (write(efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_err("ctl: cannot signal the server thread: %s", strerror(errno));
+}
+
+/* ---- clients: output ---- */
+
+static void client_close(struct ctl *c, struct ctl_client *cl)
+{
+	if (cl->op >= 0)
+		c->ops[cl->op]->client = -1;    /* the op's reply is dropped */
+	close(cl->fd);
+	free(cl->out);
+	memset(cl, 0, sizeof(*cl));
+	cl->fd = -1;
+	cl->op = -1;
+}
+
+static void client_flush(struct ctl *c, struct ctl_client *cl)
+{
+	ssize_t n;
+
+	while (cl->out_off < cl->out_len) {
+		n = send(cl->fd, cl->out + cl->out_off, cl->out_len - cl->out_off,
+			 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (n < 0) {
+			log_debug("ctl: client gone: %s", strerror(errno));
+			client_close(c, cl);
+			return;
+		}
+		cl->out_off += (size_t)n;
+	}
+	cl->out_off = cl->out_len = 0;
+}
+
+/* Queue one reply line (consumes obj) and try to send it. */
+static void client_reply(struct ctl *c, struct ctl_client *cl, struct json_object *obj)
+{
+	const char *s = json_object_to_json_string_ext(obj,
+			JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	size_t n = strlen(s) + 1, need = cl->out_len + n;
+	char *p;
+
+	if (need > CTL_MAX_OUT) {
+		log_warn("ctl: client does not read its replies; disconnecting it");
+		client_close(c, cl);
+		goto out;
+	}
+	if (need > cl->out_cap) {
+		p = realloc(cl->out, need);
+		if (!p) {
+			client_close(c, cl);
+			goto out;
+		}
+		cl->out = p;
+		cl->out_cap = need;
+	}
+	memcpy(cl->out + cl->out_len, s, n - 1);
+	cl->out[cl->out_len + n - 1] = '\n';
+	cl->out_len = need;
+	client_flush(c, cl);
+out:
+	json_object_put(obj);
+}
+
+/* ---- operations ---- */
+
+static void *op_main(void *arg)
+{
+	struct ctl_op *op = arg;
+
+	op->reply = ctl_cmd_exec(op->vm, &op->req);
+	atomic_store_explicit(&op->done, true, memory_order_release);
+	wake(op->efd);
+	return NULL;
+}
+
+/* Run req on an op thread (takes over req's strings); false: not started. */
+static bool op_start(struct ctl *c, struct ctl_client *cl, struct ctl_req *req)
+{
+	struct ctl_op *op;
+	int i;
+
+	for (i = 0; i < CTL_MAX_OPS && c->ops[i]; i++)
+		;
+	if (i == CTL_MAX_OPS)
+		return false;
+	op = calloc(1, sizeof(*op));
+	if (!op)
+		return false;
+	*op = (struct ctl_op){ .vm = c->vm, .efd = c->efd, .req = *req,
+			       .client = (int)(cl - c->clients), .gen = cl->gen };
+	if (pthread_create(&op->thread, NULL, op_main, op)) {
+		free(op);
+		return false;
+	}
+	c->ops[i] = op;
+	cl->op = i;
+	return true;
+}
+
+static void process_lines(struct ctl *c, struct ctl_client *cl);
+
+/* Join op i (done or not) and deliver its reply to its client, if any. */
+static void op_finish(struct ctl *c, int i)
+{
+	struct ctl_op *op = c->ops[i];
+	struct ctl_client *cl = op->client >= 0 ? &c->clients[op->client] : NULL;
+
+	pthread_join(op->thread, NULL);
+	c->ops[i] = NULL;
+	ctl_req_free(&op->req);
+	if (cl && cl->fd >= 0 && cl->gen == op->gen) {
+		cl->op = -1;
+		client_reply(c, cl, op->reply);
+		if (cl->fd >= 0)
+			process_lines(c, cl);   /* requests pipelined behind it */
+	} else {
+		json_object_put(op->reply);
+	}
+	free(op);
+}
+
+static void ops_reap(struct ctl *c)
+{
+	uint64_t v;
+	int i;
+
+	if (read(c->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		log_err("ctl: eventfd read: %s", strerror(errno));
+	for (i = 0; i < CTL_MAX_OPS; i++) {
+		if (c->ops[i] && atomic_load_explicit(&c->ops[i]->done, memory_order_acquire))
+			op_finish(c, i);
+	}
+}
+
+/* ---- clients: input ---- */
+
+static void handle_line(struct ctl *c, struct ctl_client *cl, const char *line,
+			size_t len)
+{
+	struct ctl_req req;
+	char err[256];
+
+	if (ctl_req_parse(line, len, &req, err, sizeof(err)) < 0) {
+		log_debug("ctl: bad request: %s", err);
+		client_reply(c, cl, ctl_reply_error(-EINVAL, "%s", err));
+		return;
+	}
+	log_debug("ctl: %s", ctl_cmd_name(req.cmd));
+	if (!ctl_cmd_slow(c->vm, &req)) {
+		client_reply(c, cl, ctl_cmd_exec(c->vm, &req));
+		ctl_req_free(&req);
+	} else if (!op_start(c, cl, &req)) {
+		client_reply(c, cl, ctl_reply_error(-EBUSY, "%s: too many operations in "
+						    "flight, try again", ctl_cmd_name(req.cmd)));
+		ctl_req_free(&req);
+	}
+}
+
+static void consume(struct ctl_client *cl, size_t n)
+{
+	memmove(cl->in, cl->in + n, cl->in_len - n);
+	cl->in_len -= n;
+}
+
+/* Handle every complete line, stopping while an op is in flight. */
+static void process_lines(struct ctl *c, struct ctl_client *cl)
+{
+	char *nl;
+
+	/* Once stopping, nothing new starts (ops are being joined). */
+	while (cl->fd >= 0 && cl->op < 0 && cl->in_len && !atomic_load(&c->stop)) {
+		nl = memchr(cl->in, '\n', cl->in_len);
+		if (cl->discard) {
+			if (!nl) {
+				cl->in_len = 0;
+				break;
+			}
+			cl->discard = false;
+			consume(cl, (size_t)(nl - cl->in) + 1);
+		} else if (nl) {
+			handle_line(c, cl, cl->in, (size_t)(nl - cl->in));
+			if (cl->fd >= 0)
+				consume(cl, (size_t)(nl - cl->in) + 1);
+		} else if (cl->in_len == sizeof(cl->in)) {
+			client_reply(c, cl, ctl_reply_error(-E2BIG, "request longer than %d bytes",
+							    CTL_MAX_LINE));
+			cl->discard = true;
+			cl->in_len = 0;
+		} else if (cl->eof) {
+			handle_line(c, cl, cl->in, cl->in_len);  /* last line, no newline */
+			cl->in_len = 0;
+		} else {
+			break;
+		}
+	}
+	if (cl->fd >= 0 && cl->eof && cl->op < 0 && !cl->in_len && !cl->out_len)
+		client_close(c, cl);
+}
+
+static void client_read(struct ctl *c, struct ctl_client *cl)
+{
+	ssize_t n;
+
+	n = recv(cl->fd, cl->in + cl->in_len, sizeof(cl->in) - cl->in_len, MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return;
+	if (n < 0) {
+		log_debug("ctl: client read: %s", strerror(errno));
+		client_close(c, cl);
+		return;
+	}
+	if (n == 0)
+		cl->eof = true;
+	cl->in_len += (size_t)n;
+	process_lines(c, cl);
+}
+
+static void client_accept(struct ctl *c)
+{
+	static const char busy[] = "{\"ok\":false,\"error\":\"too many clients\",\"code\":-16}\n";
+	struct ctl_client *cl;
+	int fd, i;
+
+	fd = accept4(c->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0) {
+		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+			log_warn("ctl: accept: %s", strerror(errno));
+		return;
+	}
+	for (i = 0; i < CTL_MAX_CLIENTS && c->clients[i].fd >= 0; i++)
+		;
+	if (i == CTL_MAX_CLIENTS) {
+		if (send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+			log_debug("ctl: cannot tell a client we are busy");
+		close(fd);
+		return;
+	}
+	cl = &c->clients[i];
+	cl->fd = fd;
+	cl->gen = ++c->next_gen;
+	cl->op = -1;
+}
+
+/* ---- the server thread ---- */
+
+/* pfd[0] eventfd, pfd[1] listener (if open), then clients; slot[] maps. */
+static nfds_t build_pollset(struct ctl *c, struct pollfd *pfd, int *slot)
+{
+	nfds_t n = 0;
+	int i;
+
+	pfd[n++] = (struct pollfd){ .fd = c->efd, .events = POLLIN };
+	pfd[n++] = (struct pollfd){ .fd = c->lfd, .events = POLLIN };
+	for (i = 0; i < CTL_MAX_CLIENTS; i++) {
+		struct ctl_client *cl = &c->clients[i];
+		short ev = 0;
+
+		if (cl->fd < 0)
+			continue;
+		if (cl->op < 0 && !cl->eof)
+			ev |= POLLIN;
+		if (cl->out_len)
+			ev |= POLLOUT;
+		if (!ev)
+			continue;       /* else POLLHUP would spin while an op runs */
+		slot[n] = i;
+		pfd[n++] = (struct pollfd){ .fd = cl->fd, .events = ev };
+	}
+	return n;
+}
+
+static void serve_once(struct ctl *c)
+{
+	struct pollfd pfd[2 + CTL_MAX_CLIENTS];
+	int slot[2 + CTL_MAX_CLIENTS];
+	nfds_t n, i;
+
+	n = build_pollset(c, pfd, slot);
+	if (poll(pfd, n, -1) < 0) {
+		if (errno != EINTR)
+			log_err("ctl: poll: %s", strerror(errno));
+		return;
+	}
+	if (pfd[0].revents)
+		ops_reap(c);
+	for (i = 2; i < n; i++) {
+		struct ctl_client *cl = &c->clients[slot[i]];
+
+		if (cl->fd != pfd[i].fd || !pfd[i].revents)
+			continue;       /* closed (or replaced) meanwhile */
+		if (pfd[i].revents & POLLOUT)
+			client_flush(c, cl);
+		if (cl->fd >= 0 && (pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
+			client_read(c, cl);
+		if (cl->fd >= 0)
+			process_lines(c, cl);
+	}
+	if (pfd[1].revents & POLLIN)
+		client_accept(c);
+}
+
+static void unlink_ours(struct ctl *c)
+{
+	struct stat st;
+
+	if (lstat(c->addr.sun_path, &st) == 0 && st.st_dev == c->dev && st.st_ino == c->ino)
+		unlink(c->addr.sun_path);
+}
+
+/* Best effort, bounded: a client that does not read loses its reply. */
+static void flush_at_exit(struct ctl *c, struct ctl_client *cl)
+{
+	struct pollfd p = { .fd = cl->fd, .events = POLLOUT };
+	int tries = 10;
+
+	client_flush(c, cl);
+	while (cl->fd >= 0 && cl->out_len && tries-- && poll(&p, 1, 100) >= 0)
+		client_flush(c, cl);
+}
+
+static void *server_main(void *arg)
+{
+	struct ctl *c = arg;
+	int i, n = 0;
+
+	while (!atomic_load(&c->stop))
+		serve_once(c);
+	close(c->lfd);
+	unlink_ours(c);
+	for (i = 0; i < CTL_MAX_OPS; i++)
+		n += c->ops[i] != NULL;
+	if (n)
+		log_info("ctl: waiting for %d control operation(s) to finish", n);
+	for (i = 0; i < CTL_MAX_OPS; i++) {
+		if (c->ops[i])
+			op_finish(c, i);
+	}
+	for (i = 0; i < CTL_MAX_CLIENTS; i++) {
+		if (c->clients[i].fd >= 0)
+			flush_at_exit(c, &c->clients[i]);
+		if (c->clients[i].fd >= 0)
+			client_close(c, &c->clients[i]);
+	}
+	return NULL;
+}
+
+/* ---- start / stop ---- */
+
+/* A path that exists must be a stale socket (nobody accepting); remove it. */
+static int clear_path(const struct sockaddr_un *a, char *err, size_t errlen)
+{
+	struct stat st;
+	int fd, r;
+
+	if (lstat(a->sun_path, &st) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		r = -errno;
+		snprintf(err, errlen, "control socket %s: %s", a->sun_path, strerror(errno));
+		return r;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		snprintf(err, errlen, "control socket %s: exists and is not a socket",
+			 a->sun_path);
+		return -EEXIST;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto sys_err;
+	r = connect(fd, (const struct sockaddr *)a, sizeof(*a));
+	close(fd);
+	if (r == 0) {
+		snprintf(err, errlen, "control socket %s: in use by a running process",
+			 a->sun_path);
+		return -EADDRINUSE;
+	}
+	if (errno != ECONNREFUSED)
+		goto sys_err;
+	log_info("ctl: removing stale socket %s", a->sun_path);
+	if (unlink(a->sun_path) == 0 || errno == ENOENT)
+		return 0;
+sys_err:
+	r = -errno;
+	snprintf(err, errlen, "control socket %s: %s", a->sun_path, strerror(errno));
+	return r;
+}
+
+static int listen_on(struct ctl *c, char *err, size_t errlen)
+{
+	struct stat st;
+	int r;
+
+	c->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (c->lfd < 0)
+		goto sys_err;
+	/* Linux creates the socket file with the socket inode's mode (less the
+	 * umask): 0600 from the start, no window with a looser mode. */
+	if (fchmod(c->lfd, 0600) < 0)
+		goto sys_err;
+	if (bind(c->lfd, (struct sockaddr *)&c->addr, sizeof(c->addr)) < 0)
+		goto sys_err;
+	if (lstat(c->addr.sun_path, &st) < 0)
+		goto sys_err_unlink;
+	c->dev = st.st_dev;
+	c->ino = st.st_ino;
+	if ((st.st_mode & 0777) != 0600 && chmod(c->addr.sun_path, 0600) < 0)
+		goto sys_err_unlink;
+	if (listen(c->lfd, CTL_MAX_CLIENTS) < 0)
+		goto sys_err_unlink;
+	return 0;
+sys_err_unlink:
+	r = -errno;
+	unlink(c->addr.sun_path);
+	errno = -r;
+sys_err:
+	r = -errno;
+	snprintf(err, errlen, "control socket %s: %s", c->addr.sun_path, strerror(errno));
+	if (c->lfd >= 0)
+		close(c->lfd);
+	c->lfd = -1;
+	return r;
+}
+
+int ctl_start(struct vm *vm, const char *path, struct ctl **out, char *err,
+	      size_t errlen)
+{
+	struct ctl *c;
+	int i, r;
+
+	if (!*path || strlen(path) >= sizeof(c->addr.sun_path)) {
+		snprintf(err, errlen, "control socket path must be 1 to %zu bytes",
+			 sizeof(c->addr.sun_path) - 1);
+		return -ENAMETOOLONG;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		snprintf(err, errlen, "control socket: out of memory");
+		return -ENOMEM;
+	}
+	c->vm = vm;
+	c->addr.sun_family = AF_UNIX;
+	strcpy(c->addr.sun_path, path);
+	for (i = 0; i < CTL_MAX_CLIENTS; i++) {
+		c->clients[i].fd = -1;
+		c->clients[i].op = -1;
+	}
+	c->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (c->efd < 0) {
+		r = -errno;
+		snprintf(err, errlen, "control socket: eventfd: %s", strerror(errno));
+		goto free_ctl;
+	}
+	r = clear_path(&c->addr, err, errlen);
+	if (r < 0)
+		goto close_efd;
+	r = listen_on(c, err, errlen);
+	if (r < 0)
+		goto close_efd;
+	r = -pthread_create(&c->thread, NULL, server_main, c);
+	if (r < 0) {
+		snprintf(err, errlen, "control socket: cannot start its thread: %s", strerror(-r));
+		goto close_listener;
+	}
+	log_info("ctl: listening on %s", path);
+	*out = c;
+	return 0;
+close_listener:
+	close(c->lfd);
+	unlink_ours(c);
+close_efd:
+	close(c->efd);
+free_ctl:
+	free(c);
+	return r;
+}
+
+void ctl_stop(struct ctl *c)
+{
+	if (!c)
+		return;
+	atomic_store(&c->stop, true);
+	wake(c->efd);
+	pthread_join(c->thread, NULL);
+	close(c->efd);
+	free(c);
+}

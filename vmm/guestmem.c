@@ -1,0 +1,68 @@
+/*
+ * guestmem.c - devices' access to guest memory: pins (see guestmem.h).
+ *
+ * Owns: vm->gm (counters only).  No lock: the swapper serialises pins per
+ * page itself; without a swapper guest RAM never moves, so a pin is only a
+ * bounds check plus a count.
+ * Invariant: gm.pins - gm.unpins = pins currently held (0 once devices
+ * are quiesced; vm_destroy() warns otherwise).
+ */
+#include <errno.h>
+#include <json-c/json.h>
+
+#include "hvswap/guest_abi.h"
+#include "hvswap/swapper.h"
+#include "guestmem.h"
+#include "vm.h"
+
+bool gm_range_ok(struct vm *vm, uint64_t gpa, uint64_t len)
+{
+	return vm_ram_ptr(vm, gpa, len) != NULL;
+}
+
+int gm_pin(struct vm *vm, uint64_t gpa, uint64_t len, bool write, void **host)
+{
+	void *p;
+	int r = 0;
+
+	if (!len) {
+		r = -EINVAL;
+	} else if (!gm_range_ok(vm, gpa, len)) {
+		r = -EFAULT;
+	} else if (vm->swapper) {
+		r = swapper_pin(vm->swapper, gpa, len, write, false, &p);
+	} else {
+		p = vm_ram_ptr(vm, gpa, len);
+	}
+	if (r < 0) {
+		atomic_fetch_add(&vm->gm.pin_errors, 1);
+		return r;
+	}
+	atomic_fetch_add(&vm->gm.pins, 1);
+	atomic_fetch_add(&vm->gm.pinned_bytes, len);
+	*host = p;
+	return 0;
+}
+
+void gm_unpin(struct vm *vm, uint64_t gpa, uint64_t len)
+{
+	if (vm->swapper)
+		swapper_unpin(vm->swapper, gpa, len, false);
+	atomic_fetch_add(&vm->gm.unpins, 1);
+}
+
+struct json_object *gm_stats_json(struct vm *vm)
+{
+	struct json_object *o = json_object_new_object();
+	uint64_t pins = atomic_load(&vm->gm.pins);
+	uint64_t unpins = atomic_load(&vm->gm.unpins);
+
+	json_object_object_add(o, "pins", json_object_new_uint64(pins));
+	json_object_object_add(o, "unpins", json_object_new_uint64(unpins));
+	json_object_object_add(o, "active", json_object_new_uint64(pins - unpins));
+	json_object_object_add(o, "pin_errors",
+			       json_object_new_uint64(atomic_load(&vm->gm.pin_errors)));
+	json_object_object_add(o, "pinned_bytes",
+			       json_object_new_uint64(atomic_load(&vm->gm.pinned_bytes)));
+	return o;
+}

@@ -1,0 +1,453 @@
+/*
+ * virtio_mmio.c - virtio-mmio transport (version 2): registers, feature
+ * negotiation, device status, one split virtqueue, synchronous processing
+ * on QueueNotify (see virtio_mmio.h for why synchronous).
+ *
+ * Owns: struct virtio_mmio_dev (registers, queue state, counters).
+ * Lock order: d->lock -> (swapper locks, taken inside gm_pin) ; vm->lock is
+ * never taken under d->lock.  d->lock is held across a whole notify, so
+ * request handlers may block (pins that fault in from swap, file I/O).
+ * Invariants: the rings are only dereferenced between pin_rings() and
+ * unpin_rings() of one notify; the queue is `ready` only with a size that is
+ * a power of 2 <= queue_max and ring addresses inside guest RAM and aligned;
+ * once NEEDS_RESET is set no buffer is consumed until the driver resets.
+ * Everything the guest writes is hostile: bad register accesses are
+ * ignored (reads return 0) with a rate-limited warning, never a VMM crash.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hvswap/guest_abi.h"
+#include "hvswap/log.h"
+#include "guestmem.h"
+#include "ratelimit.h"
+#include "virtio_mmio.h"
+#include "vm.h"
+
+struct virtio_mmio_dev {
+	struct vm *vm;
+	uint64_t base;
+	const struct virtio_dev_ops *ops;
+	void *dev;
+	char name[48];                  /* "virtio-blk@0x40200000" */
+
+	pthread_mutex_t lock;
+	/* protected by lock */
+	uint32_t status;
+	uint32_t dev_features_sel, drv_features_sel;
+	uint64_t drv_features;
+	uint32_t queue_sel;
+	uint32_t queue_num;             /* as written by the driver */
+	bool queue_ready;
+	uint64_t desc_gpa, avail_gpa, used_gpa;
+	uint32_t isr;
+	struct virtq q;                 /* size/indices valid while ready */
+	struct virtq_chain chain;       /* scratch for one request */
+	struct ratelimit rl;
+	struct {
+		uint64_t notifies, requests, needs_reset, bad_access;
+		uint64_t ignored_notifies;
+	} st;
+};
+
+/* Rate-limited: a guest can trigger these at will. */
+#define vwarn(d, fmt, ...) do {                                         \
+	uint64_t sup_;                                                  \
+	if (!ratelimit_ok(&(d)->rl, &sup_))                             \
+		break;                                                  \
+	if (sup_)                                                       \
+		log_warn("%s: " fmt " (%" PRIu64 " warnings suppressed " \
+			 "before this one)", (d)->name, ##__VA_ARGS__, sup_); \
+	else                                                            \
+		log_warn("%s: " fmt, (d)->name, ##__VA_ARGS__);         \
+} while (0)
+
+static uint64_t offered_features(const struct virtio_mmio_dev *d)
+{
+	return d->ops->features | (1ull << VIRTIO_F_VERSION_1);
+}
+
+/* Device reset (status 0): everything back to power-on state. */
+static void reset(struct virtio_mmio_dev *d)
+{
+	d->status = 0;
+	d->dev_features_sel = d->drv_features_sel = 0;
+	d->drv_features = 0;
+	d->queue_sel = 0;
+	d->queue_num = 0;
+	d->queue_ready = false;
+	d->desc_gpa = d->avail_gpa = d->used_gpa = 0;
+	d->isr = 0;
+	memset(&d->q, 0, sizeof(d->q));
+}
+
+static void needs_reset(struct virtio_mmio_dev *d, const char *why)
+{
+	if (!(d->status & VIRTIO_STATUS_NEEDS_RESET))
+		d->st.needs_reset++;
+	d->status |= VIRTIO_STATUS_NEEDS_RESET;
+	vwarn(d, "%s: device needs reset", why);
+}
+
+/* ---- the queue --------------------------------------------------------- */
+
+static bool aligned(uint64_t v, uint64_t a)
+{
+	return (v & (a - 1)) == 0;
+}
+
+/* QueueReady = 1: validate what the driver configured. */
+static void queue_enable(struct virtio_mmio_dev *d)
+{
+	uint32_t n = d->queue_num;
+	char why[160];
+
+	if (n == 0 || n > d->ops->queue_max || (n & (n - 1))) {
+		snprintf(why, sizeof(why), "queue size %u invalid (a power of 2, "
+			 "at most %u)", n, d->ops->queue_max);
+		needs_reset(d, why);
+		return;
+	}
+	if (!aligned(d->desc_gpa, 16) || !aligned(d->avail_gpa, 2) ||
+	    !aligned(d->used_gpa, 4) ||
+	    !gm_range_ok(d->vm, d->desc_gpa, virtq_desc_bytes(n)) ||
+	    !gm_range_ok(d->vm, d->avail_gpa, virtq_avail_bytes(n)) ||
+	    !gm_range_ok(d->vm, d->used_gpa, virtq_used_bytes(n))) {
+		snprintf(why, sizeof(why), "rings desc=0x%" PRIx64 " avail=0x%"
+			 PRIx64 " used=0x%" PRIx64 " not in guest RAM or misaligned",
+			 d->desc_gpa, d->avail_gpa, d->used_gpa);
+		needs_reset(d, why);
+		return;
+	}
+	d->q = (struct virtq){ .size = n };
+	d->queue_ready = true;
+}
+
+static int pin_rings(struct virtio_mmio_dev *d)
+{
+	unsigned int n = d->q.size;
+	void *p;
+	int r;
+
+	r = gm_pin(d->vm, d->desc_gpa, virtq_desc_bytes(n), false, &p);
+	if (r < 0)
+		return r;
+	d->q.desc = p;
+	r = gm_pin(d->vm, d->avail_gpa, virtq_avail_bytes(n), false, &p);
+	if (r < 0)
+		goto unpin_desc;
+	d->q.avail = p;
+	r = gm_pin(d->vm, d->used_gpa, virtq_used_bytes(n), true, &p);
+	if (r < 0)
+		goto unpin_avail;
+	d->q.used = p;
+	return 0;
+
+unpin_avail:
+	gm_unpin(d->vm, d->avail_gpa, virtq_avail_bytes(n));
+unpin_desc:
+	gm_unpin(d->vm, d->desc_gpa, virtq_desc_bytes(n));
+	return r;
+}
+
+static void unpin_rings(struct virtio_mmio_dev *d)
+{
+	unsigned int n = d->q.size;
+
+	gm_unpin(d->vm, d->used_gpa, virtq_used_bytes(n));
+	gm_unpin(d->vm, d->avail_gpa, virtq_avail_bytes(n));
+	gm_unpin(d->vm, d->desc_gpa, virtq_desc_bytes(n));
+	d->q.desc = NULL;
+	d->q.avail = d->q.used = NULL;
+}
+
+/* Upper bound of requests per notify, so one notify cannot spin forever
+ * while other vCPUs keep feeding the ring (they notify again anyway). */
+#define MAX_REQUESTS_PER_NOTIFY 4096u
+
+/* Process every available chain.  Called with d->lock held. */
+static void process_queue(struct virtio_mmio_dev *d)
+{
+	struct virtq_limits lim = {
+		.ram_base = HV_RAM_BASE, .ram_size = d->vm->cfg.mem_size,
+		.max_bytes = d->ops->max_request_bytes,
+	};
+	unsigned int done = 0;
+	char why[96];
+	uint16_t head;
+	int r, len;
+
+	d->st.notifies++;
+	if (!d->queue_ready || !(d->status & VIRTIO_STATUS_DRIVER_OK) ||
+	    (d->status & VIRTIO_STATUS_NEEDS_RESET)) {
+		d->st.ignored_notifies++;
+		return;
+	}
+	r = pin_rings(d);
+	if (r < 0) {
+		snprintf(why, sizeof(why), "cannot pin the rings: %s", strerror(-r));
+		needs_reset(d, why);
+		return;
+	}
+	while (done < MAX_REQUESTS_PER_NOTIFY) {
+		r = virtq_pop(&d->q, &head);
+		if (r == 0)
+			break;
+		if (r < 0) {
+			needs_reset(d, virtq_strerror(r));
+			break;
+		}
+		r = virtq_walk(d->q.desc, d->q.size, head, &lim, &d->chain);
+		if (r < 0) {
+			snprintf(why, sizeof(why), "descriptor chain at head %u: %s",
+				 head, virtq_strerror(r));
+			needs_reset(d, why);
+			break;
+		}
+		d->st.requests++;
+		len = d->ops->request(d->dev, &d->chain);
+		if (len < 0) {
+			snprintf(why, sizeof(why), "request at head %u cannot be "
+				 "completed", head);
+			needs_reset(d, why);
+			break;
+		}
+		virtq_push(&d->q, head, (uint32_t)len);
+		d->isr |= 1;
+		done++;
+	}
+	unpin_rings(d);
+}
+
+/* ---- registers ---------------------------------------------------------- */
+
+static uint32_t reg_read(struct virtio_mmio_dev *d, uint32_t off)
+{
+	switch (off) {
+	case VIRTIO_MMIO_MAGIC_VALUE:
+		return VIRTIO_MMIO_MAGIC;
+	case VIRTIO_MMIO_VERSION:
+		return 2;
+	case VIRTIO_MMIO_DEVICE_ID:
+		return d->ops->device_id;
+	case VIRTIO_MMIO_VENDOR_ID:
+		return VIRTIO_MMIO_VENDOR;
+	case VIRTIO_MMIO_DEVICE_FEATURES:
+		return d->dev_features_sel > 1 ? 0 :
+			(uint32_t)(offered_features(d) >> (32 * d->dev_features_sel));
+	case VIRTIO_MMIO_QUEUE_NUM_MAX:
+		return d->queue_sel == 0 ? d->ops->queue_max : 0;
+	case VIRTIO_MMIO_QUEUE_READY:
+		return d->queue_sel == 0 && d->queue_ready;
+	case VIRTIO_MMIO_INTERRUPT_STATUS:
+		return d->isr;
+	case VIRTIO_MMIO_STATUS:
+		return d->status;
+	case VIRTIO_MMIO_CONFIG_GENERATION:
+		return 0;               /* config never changes */
+	default:
+		return 0;               /* write-only or reserved */
+	}
+}
+
+static void set_half(uint64_t *v, bool high, uint32_t val)
+{
+	if (high)
+		*v = (*v & 0xffffffffull) | ((uint64_t)val << 32);
+	else
+		*v = (*v & ~0xffffffffull) | val;
+}
+
+static void write_status(struct virtio_mmio_dev *d, uint32_t val)
+{
+	if (val == 0) {
+		reset(d);
+		return;
+	}
+	val &= 0xff & ~VIRTIO_STATUS_NEEDS_RESET;      /* device-owned bit */
+	if ((val & VIRTIO_STATUS_FEATURES_OK) &&
+	    !(d->status & VIRTIO_STATUS_FEATURES_OK)) {
+		if (!(d->drv_features & (1ull << VIRTIO_F_VERSION_1)) ||
+		    (d->drv_features & ~offered_features(d))) {
+			vwarn(d, "driver features 0x%" PRIx64 " rejected (offered 0x%"
+			     PRIx64 ", VERSION_1 required)", d->drv_features,
+			     offered_features(d));
+			val &= ~VIRTIO_STATUS_FEATURES_OK;
+		}
+	}
+	d->status = val | (d->status & VIRTIO_STATUS_NEEDS_RESET);
+}
+
+/* Queue registers other than QueueSel/NumMax apply to queue 0 only, and
+ * address/size registers only while the queue is not ready (4.2.3.2). */
+static bool queue_writable(struct virtio_mmio_dev *d, uint32_t off)
+{
+	if (d->queue_sel != 0) {
+		vwarn(d, "write to register 0x%x for queue %u, which does not exist",
+		     off, d->queue_sel);
+		return false;
+	}
+	if (d->queue_ready && off != VIRTIO_MMIO_QUEUE_READY) {
+		vwarn(d, "write to register 0x%x while the queue is ready", off);
+		return false;
+	}
+	return true;
+}
+
+static void reg_write(struct virtio_mmio_dev *d, uint32_t off, uint32_t val)
+{
+	switch (off) {
+	case VIRTIO_MMIO_DEVICE_FEATURES_SEL:
+		d->dev_features_sel = val;
+		return;
+	case VIRTIO_MMIO_DRIVER_FEATURES:
+		if (d->drv_features_sel <= 1 && !(d->status & VIRTIO_STATUS_FEATURES_OK))
+			set_half(&d->drv_features, d->drv_features_sel == 1, val);
+		return;
+	case VIRTIO_MMIO_DRIVER_FEATURES_SEL:
+		d->drv_features_sel = val;
+		return;
+	case VIRTIO_MMIO_QUEUE_SEL:
+		d->queue_sel = val;
+		return;
+	case VIRTIO_MMIO_STATUS:
+		write_status(d, val);
+		return;
+	case VIRTIO_MMIO_INTERRUPT_ACK:
+		d->isr &= ~val;
+		return;
+	case VIRTIO_MMIO_QUEUE_NOTIFY:
+		if (val == 0)
+			process_queue(d);
+		else
+			vwarn(d, "notify for queue %u, which does not exist", val);
+		return;
+	default:
+		break;
+	}
+	if (!queue_writable(d, off))
+		return;
+	switch (off) {
+	case VIRTIO_MMIO_QUEUE_NUM: d->queue_num = val; return;
+	case VIRTIO_MMIO_QUEUE_DESC_LOW: set_half(&d->desc_gpa, false, val); return;
+	case VIRTIO_MMIO_QUEUE_DESC_HIGH: set_half(&d->desc_gpa, true, val); return;
+	case VIRTIO_MMIO_QUEUE_DRIVER_LOW: set_half(&d->avail_gpa, false, val); return;
+	case VIRTIO_MMIO_QUEUE_DRIVER_HIGH: set_half(&d->avail_gpa, true, val); return;
+	case VIRTIO_MMIO_QUEUE_DEVICE_LOW: set_half(&d->used_gpa, false, val); return;
+	case VIRTIO_MMIO_QUEUE_DEVICE_HIGH: set_half(&d->used_gpa, true, val); return;
+	case VIRTIO_MMIO_QUEUE_READY:
+		if (val == 0)
+			d->queue_ready = false;
+		else if (!d->queue_ready)
+			queue_enable(d);
+		return;
+	default:
+		d->st.bad_access++;
+		vwarn(d, "write 0x%x to read-only or reserved register 0x%x", val, off);
+	}
+}
+
+static void config_access(struct virtio_mmio_dev *d, uint32_t off, uint8_t *data,
+			  uint32_t len, bool is_write)
+{
+	if (is_write) {
+		d->st.bad_access++;
+		vwarn(d, "write to read-only config space at 0x%x", off);
+		return;
+	}
+	if (off > d->ops->config_size || len > d->ops->config_size - off) {
+		memset(data, 0, len);
+		return;
+	}
+	d->ops->config_read(d->dev, off, data, len);
+}
+
+static void mmio_handler(struct vcpu *vcpu, uint64_t addr, uint8_t *data,
+			 uint32_t len, bool is_write, void *ctx)
+{
+	struct virtio_mmio_dev *d = ctx;
+	uint32_t off = (uint32_t)(addr - d->base), val;
+
+	(void)vcpu;
+	pthread_mutex_lock(&d->lock);
+	if (off >= VIRTIO_MMIO_CONFIG) {
+		config_access(d, off - VIRTIO_MMIO_CONFIG, data, len, is_write);
+	} else if (len != 4 || off % 4) {
+		d->st.bad_access++;
+		vwarn(d, "%u-byte %s at register offset 0x%x (must be 32-bit aligned)",
+		     len, is_write ? "write" : "read", off);
+		if (!is_write)
+			memset(data, 0, len);
+	} else if (is_write) {
+		memcpy(&val, data, 4);
+		reg_write(d, off, val);
+	} else {
+		val = reg_read(d, off);
+		memcpy(data, &val, 4);
+	}
+	pthread_mutex_unlock(&d->lock);
+}
+
+int virtio_mmio_create(struct vm *vm, uint64_t base, const struct virtio_dev_ops *ops,
+		       void *dev, struct virtio_mmio_dev **out)
+{
+	struct virtio_mmio_dev *d;
+	int r;
+
+	if (!ops->queue_max || ops->queue_max > VIRTQ_MAX_SIZE ||
+	    (ops->queue_max & (ops->queue_max - 1)) ||
+	    ops->config_size > HV_VIRTIO_MMIO_SIZE - VIRTIO_MMIO_CONFIG)
+		return -EINVAL;
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	d->vm = vm;
+	d->base = base;
+	d->ops = ops;
+	d->dev = dev;
+	d->rl = (struct ratelimit)RATELIMIT_INIT(5000, 10);
+	snprintf(d->name, sizeof(d->name), "%s@0x%" PRIx64, ops->name, base);
+	pthread_mutex_init(&d->lock, NULL);
+	reset(d);
+	r = iobus_register(&vm->mmio, base, HV_VIRTIO_MMIO_SIZE, mmio_handler, d,
+			   d->name);
+	if (r < 0) {
+		pthread_mutex_destroy(&d->lock);
+		free(d);
+		return r;
+	}
+	*out = d;
+	return 0;
+}
+
+void virtio_mmio_destroy(struct virtio_mmio_dev *d)
+{
+	if (!d)
+		return;
+	if (d->rl.suppressed)
+		log_warn("%s: %" PRIu64 " more warnings suppressed", d->name,
+			 d->rl.suppressed);
+	pthread_mutex_destroy(&d->lock);
+	free(d);
+}
+
+struct json_object *virtio_mmio_stats_json(struct virtio_mmio_dev *d)
+{
+	struct json_object *o = json_object_new_object();
+
+	pthread_mutex_lock(&d->lock);
+	json_object_object_add(o, "notifies", json_object_new_uint64(d->st.notifies));
+	json_object_object_add(o, "ignored_notifies",
+			       json_object_new_uint64(d->st.ignored_notifies));
+	json_object_object_add(o, "requests", json_object_new_uint64(d->st.requests));
+	json_object_object_add(o, "needs_reset", json_object_new_uint64(d->st.needs_reset));
+	json_object_object_add(o, "bad_access", json_object_new_uint64(d->st.bad_access));
+	json_object_object_add(o, "warnings", json_object_new_uint64(d->rl.total));
+	pthread_mutex_unlock(&d->lock);
+	return o;
+}
