@@ -366,7 +366,11 @@ void fault_handle(struct swapper *s, uint64_t addr, bool write, bool wp,
 	uint32_t b = 0;
 
 	if (addr_to_idx(s, addr, &idx) < 0) {
+		/* Only the staging area is registered besides guest memory, and
+		 * nothing may touch an empty staging buffer.  If something
+		 * does (a bug), unblock it rather than deadlock. */
 		log_err("fault at 0x%llx outside every region", (unsigned long long)addr);
+		uffd_zeropage(s->uffd, (void *)(uintptr_t)addr, PAGE_SIZE_4K, false);
 		return;
 	}
 	l = page_lock(s, idx);
@@ -438,6 +442,8 @@ void fault_pending_run(struct swapper *s)
 
 static void rd_finish(struct swapper *s, struct rd *rd)
 {
+	if (rd->mig)
+		atomic_fetch_sub(&s->c.mig_reads, 1);
 	atomic_fetch_sub(&s->c.reading, 1);
 	pthread_mutex_lock(&s->buf_lock);
 	s->bounce_free[s->nbounce_free++] = rd->bounce;
@@ -486,7 +492,13 @@ static int mig_to_staging(struct swapper *s, struct rd *rd, uint64_t w)
 
 	if (staging_get_run(s, 1, &b) < 0)
 		return -EAGAIN;
-	memcpy(staging_ptr(s, b), bounce_ptr(s, rd->bounce), PAGE_SIZE_4K);
+	/* The staging area is registered with the uffd (a MOVE destination):
+	 * fill an empty buffer with UFFDIO_COPY, never by touching it. */
+	if (uffd_copy(s->uffd, staging_ptr(s, b), bounce_ptr(s, rd->bounce),
+		      PAGE_SIZE_4K, false, true) < 0) {
+		staging_put(s, b);
+		return -EAGAIN;
+	}
 	if (w & PG_SLOT)
 		page_slot_drop(s, rd->idx, pg_slot(w));
 	s->stage_owner[b] = (uint32_t)rd->idx;
@@ -509,8 +521,10 @@ int fault_start_migration(struct swapper *s, uint64_t idx, uint64_t w, int to)
 	rd = &s->rds[b];
 	rd->mig = true;
 	rd->mig_to = to;
+	atomic_fetch_add(&s->c.mig_reads, 1);
 	if (rd_submit(s, rd) == 0)
 		return 0;
+	atomic_fetch_sub(&s->c.mig_reads, 1);
 	atomic_store(&s->pages[idx], w);
 	atomic_fetch_sub(&s->c.reading, 1);
 	pthread_mutex_lock(&s->buf_lock);

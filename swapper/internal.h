@@ -121,7 +121,7 @@ struct swapper_counters {
 	_Atomic uint64_t read_errors, read_retries, write_errors, slots_retired;
 	_Atomic uint64_t swap_full_events, readahead;
 	_Atomic uint64_t resident, staged, max_resident, reading;
-	_Atomic uint64_t pins, migrated;
+	_Atomic uint64_t pins, migrated, mig_reads;
 };
 
 struct policy_ops;
@@ -216,6 +216,7 @@ struct swapper {
 	_Atomic bool fatal_sent;
 	_Atomic bool closing;           /* destroy in progress: no new I/O */
 	_Atomic bool cancelled;         /* swapper_cancel(): ops return early */
+	_Atomic bool released;          /* swapper_release_faults() was called */
 	struct swapper_counters c;
 	struct hist fault_lat;          /* fault message -> resolved */
 	struct hist read_lat, write_lat;

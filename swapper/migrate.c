@@ -190,7 +190,12 @@ static int move_one(struct swapper *s, uint64_t idx, uint64_t g, int to)
 		r = 1;
 		break;
 	case PS_SWAPPED:
-		r = fault_start_migration(s, idx, w, to) == 0;
+		r = fault_start_migration(s, idx, w, to);
+		if (r == -EAGAIN) {
+			pthread_mutex_unlock(l);
+			return -EAGAIN;
+		}
+		r = r == 0;
 		break;
 	default:
 		break;          /* I/O in flight: next pass */
@@ -200,14 +205,17 @@ out:
 	return r;
 }
 
-static void wait_quiet(struct swapper *s)
+/* Wait (bounded) until at most `max` migration reads are in flight and, with
+ * max == 0, the pages they staged have been handed to the writer.  Other
+ * I/O (guest faults, evictions, a read parked by a test) is not waited for:
+ * pages it holds are simply visited again by the next pass. */
+static void wait_mig(struct swapper *s, uint64_t max)
 {
-	struct timespec ts = { 0, 1000000 };
+	struct timespec ts = { 0, 200000 };
 	int i;
 
-	for (i = 0; i < 10000 && !atomic_load(&s->cancelled); i++) {
-		if (!atomic_load(&s->c.reading) && !atomic_load(&s->writes_inflight) &&
-		    !mig_pending(s))
+	for (i = 0; i < 50000 && !atomic_load(&s->cancelled); i++) {
+		if (atomic_load(&s->c.mig_reads) <= max && (max || !mig_pending(s)))
 			return;
 		nanosleep(&ts, NULL);
 	}
@@ -229,11 +237,26 @@ static int64_t migrate_passes(struct swapper *s, int from, int to, bool sorted,
 		n = collect(s, (unsigned int)from, &v);
 		if (sorted)
 			qsort(v, n, sizeof(*v), cmp_item);
-		for (i = 0; i < n; i++)
-			started += move_one(s, v[i].idx, v[i].g, to);
+		for (i = 0; i < n && !atomic_load(&s->cancelled); i++) {
+			int r;
+
+			/* Leave most of the I/O queue to the guest's faults. */
+			wait_mig(s, s->io->queue_depth / 4);
+			r = move_one(s, v[i].idx, v[i].g, to);
+			if (r == -EAGAIN) {     /* no buffer / queue full */
+				wait_mig(s, 0);
+				r = move_one(s, v[i].idx, v[i].g, to);
+			}
+			started += r > 0;
+		}
 		free(v);
 		moved += started;
-		wait_quiet(s);
+		wait_mig(s, 0);
+		if (!started && until_empty) {
+			struct timespec ts = { 0, 2000000 };
+
+			nanosleep(&ts, NULL);   /* only I/O in flight is left */
+		}
 		if (until_empty) {
 			struct swap_dev_usage u;
 

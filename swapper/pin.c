@@ -157,7 +157,7 @@ static int pin_one(struct swapper *s, uint64_t idx, bool write, bool longterm)
 	for (tries = 0; tries < 1000; tries++) {
 		uint64_t w;
 
-		if (atomic_load(&s->fatal_sent))
+		if (atomic_load(&s->fatal_sent) || atomic_load(&s->released))
 			return -EIO;
 		if (atomic_load(&s->cancelled))
 			return -ECANCELED;

@@ -483,7 +483,10 @@ static void handle_swap_full(struct swapper *s)
 {
 	atomic_fetch_add(&s->c.swap_full_events, 1);
 	if (s->cfg.on_full == SWAP_FULL_STOP) {
-		swapper_fatal(s, -ENOSPC, "swap space is full; stopping (--swap-full stop)");
+		if (!s->swap_full)
+			swapper_fatal(s, -ENOSPC, "swap space is full; stopping "
+				      "(--swap-full stop)");
+		s->swap_full = true;
 		return;
 	}
 	if (!s->swap_full)
@@ -667,6 +670,7 @@ void *reclaim_thread_main(void *arg)
 {
 	struct swapper *s = arg;
 	uint64_t target;
+	bool stuck;
 
 	for (;;) {
 		pthread_mutex_lock(&s->rc_lock);
@@ -682,6 +686,7 @@ void *reclaim_thread_main(void *arg)
 
 		drain_retries(s);
 		drain_migrations(s);
+		stuck = false;
 		while (should_reclaim(s, &target)) {
 			uint64_t used = used_pages(s);
 			int got;
@@ -690,8 +695,17 @@ void *reclaim_thread_main(void *arg)
 				break;
 			got = reclaim_round(s, (unsigned int)(used - target > MAX_SELECT ?
 						MAX_SELECT : used - target ? used - target : 1));
+			if (got < 0 && !stuck) {
+				/* A fault may be finishing (the guest is woken
+				 * before the page word says RESIDENT): look
+				 * once more before calling it unevictable. */
+				stuck = true;
+				wait_progress(s, 1);
+				continue;
+			}
 			if (got < 0)
-				break;          /* nothing evictable */
+				break;          /* nothing evictable (pinned) */
+			stuck = false;
 			if (!got) {
 				if (s->swap_full) {
 					wait_progress(s, 100);
@@ -708,7 +722,7 @@ void *reclaim_thread_main(void *arg)
 				break;
 		}
 		/* Swap full: a trim has done what it can (else it never ends). */
-		if (atomic_load(&s->c.resident) == 0 || s->swap_full ||
+		if (atomic_load(&s->c.resident) == 0 || s->swap_full || stuck ||
 		    !should_reclaim(s, &target))
 			finish_trim(s);
 	}

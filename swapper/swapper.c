@@ -495,6 +495,17 @@ void swapper_cancel(struct swapper *s)
 	pthread_mutex_unlock(&s->rc_lock);
 }
 
+void swapper_release_faults(struct swapper *s)
+{
+	unsigned int i;
+
+	swapper_cancel(s);
+	atomic_store(&s->released, true);
+	for (i = 0; i < s->nr_regions; i++)
+		uffd_unregister(s->uffd, s->regions[i].host,
+				s->regions[i].npages * PAGE_SIZE_4K);
+}
+
 int swapper_set_limit(struct swapper *s, uint64_t bytes)
 {
 	uint64_t lim = bytes / PAGE_SIZE_4K, gap;

@@ -159,6 +159,13 @@ int uffd_writeprotect(int fd, void *addr, uint64_t len, bool protect,
 	return ioctl(fd, UFFDIO_WRITEPROTECT, &w) < 0 ? -errno : 0;
 }
 
+int uffd_unregister(int fd, void *addr, uint64_t len)
+{
+	struct uffdio_range r = { .start = (uint64_t)(uintptr_t)addr, .len = len };
+
+	return ioctl(fd, UFFDIO_UNREGISTER, &r) < 0 ? -errno : 0;
+}
+
 int uffd_wake(int fd, void *addr, uint64_t len)
 {
 	struct uffdio_range r = { .start = (uint64_t)(uintptr_t)addr, .len = len };

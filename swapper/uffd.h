@@ -33,5 +33,7 @@ int64_t uffd_move(int fd, void *dst, void *src, uint64_t len, bool dontwake);
 int uffd_writeprotect(int fd, void *addr, uint64_t len, bool protect,
 		      bool dontwake);
 int uffd_wake(int fd, void *addr, uint64_t len);
+/* Unregister a range; the kernel wakes every thread waiting on it. */
+int uffd_unregister(int fd, void *addr, uint64_t len);
 
 #endif

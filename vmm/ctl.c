@@ -21,9 +21,11 @@
  * order.  Fast requests (stats, devices, set-limit) run on the server thread,
  * so a swapoff or trim never delays another client's stats.
  *
- * Shutdown (ctl_stop): the server stops accepting and unlinks the socket,
- * joins every op thread (the swapper is still alive: ctl_stop runs before
- * vm_destroy), sends what it can of the pending replies, closes everything.
+ * Shutdown (ctl_stop): the server stops accepting and unlinks the socket;
+ * if ops are in flight it calls swapper_cancel() so they return -ECANCELED
+ * promptly, joins every op thread (the swapper is still alive: ctl_stop
+ * runs before vm_destroy), sends what it can of the pending replies
+ * ("the swapper is shutting down"), closes everything.
  */
 #include <errno.h>
 #include <json-c/json.h>
@@ -41,6 +43,7 @@
 
 #include "ctl.h"
 #include "hvswap/log.h"
+#include "hvswap/swapper.h"
 #include "vm.h"
 
 #define CTL_MAX_CLIENTS 8
@@ -425,8 +428,13 @@ static void *server_main(void *arg)
 	unlink_ours(c);
 	for (i = 0; i < CTL_MAX_OPS; i++)
 		n += c->ops[i] != NULL;
-	if (n)
-		log_info("ctl: waiting for %d control operation(s) to finish", n);
+	if (n) {
+		/* The VM is going away: in-flight swapoff/migrate/compact/trim
+		 * return -ECANCELED (their clients are told so) instead of
+		 * running to completion or waiting on a stopped guest. */
+		log_info("ctl: cancelling %d control operation(s)", n);
+		swapper_cancel(c->vm->swapper);
+	}
 	for (i = 0; i < CTL_MAX_OPS; i++) {
 		if (c->ops[i])
 			op_finish(c, i);

@@ -71,8 +71,9 @@ struct json_object *ctl_reply_error(int code, const char *fmt, ...)
  * removes a stale one.  Returns 0 or -errno with a message in err. */
 int ctl_start(struct vm *vm, const char *path, struct ctl **out,
 	      char *err, size_t errlen);
-/* Stop the server, wait for in-flight operations (their clients still get
- * the replies), close every client, unlink the socket, free.  Call before
+/* Stop the server; cancel (swapper_cancel()) and wait for in-flight
+ * operations, whose clients still get their replies (-ECANCELED); close
+ * every client, unlink the socket, free.  Call after vm_wait() and before
  * the VM (and its swapper) is destroyed.  NULL is a no-op. */
 void ctl_stop(struct ctl *ctl);
 

@@ -330,6 +330,7 @@ int vm_wait(struct vm *vm, double timeout_s, void (*tick)(struct vm *, void *),
 	uint64_t deadline = timeout_s > 0 ?
 		vm->start_ns + (uint64_t)(timeout_s * 1e9) : UINT64_MAX;
 	sigset_t set;
+	unsigned int i, j;
 	int sig, status;
 
 	sigemptyset(&set);
@@ -345,10 +346,21 @@ int vm_wait(struct vm *vm, double timeout_s, void (*tick)(struct vm *, void *),
 		if (tick)
 			tick(vm, tick_arg);
 	}
-	/* vCPUs were kicked; wait for them to leave KVM_RUN. */
-	while (!all_vcpus_returned(vm)) {
+	/* vCPUs were kicked; wait for them to leave KVM_RUN.  One that is
+	 * still blocked after a second waits on guest memory that can never
+	 * arrive (a fatal swap read error): release it - the VM is stopped,
+	 * nothing it computes from here on is used. */
+	for (i = 0; !all_vcpus_returned(vm); i++) {
 		struct timespec small = { 0, 10 * 1000 * 1000 };
 
+		if (i == 100 && vm->swapper) {
+			log_warn("vCPUs blocked on unavailable guest memory: "
+				 "releasing them");
+			swapper_release_faults(vm->swapper);
+		}
+		if (i % 100 == 99)
+			for (j = 0; j < vm->nr_vcpus; j++)
+				vcpu_kick(&vm->vcpus[j]);
 		nanosleep(&small, NULL);
 	}
 	pthread_mutex_lock(&vm->lock);

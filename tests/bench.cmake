@@ -1,0 +1,23 @@
+# Benchmark driver (tests/bench/, issue 4).
+#
+# bench_replay: a memtouch access sequence replayed by a plain host process
+#               (for Linux kernel swap under a memcg limit).
+# bench_belady: Belady MIN swap-in count for a sequence and a resident limit.
+# bench_quick:  the CI smoke of tests/bench/run.sh (--quick, <= 60 s): runs
+#               every section on tiny sizes and checks that bench.json is
+#               complete and well-formed.  Not a timed test.  Skipped (77)
+#               when not root or /dev/kvm is missing.
+foreach(tool replay belady)
+  add_executable(bench_${tool} ${CMAKE_CURRENT_SOURCE_DIR}/bench/${tool}.c)
+  target_include_directories(bench_${tool} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/bench)
+  target_link_libraries(bench_${tool} PRIVATE hv_gen_host Threads::Threads m)
+  hv_host_target(bench_${tool})
+endforeach()
+
+add_test(NAME bench_quick
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/bench/run.sh --quick
+                 --build ${CMAKE_BINARY_DIR}
+                 --out ${CMAKE_CURRENT_BINARY_DIR}/bench-quick
+                 --check)
+set_tests_properties(bench_quick PROPERTIES LABELS bench
+                     SKIP_RETURN_CODE 77 TIMEOUT 180 RUN_SERIAL TRUE)

@@ -1,0 +1,640 @@
+#!/usr/bin/env python3
+"""report.py - turn tests/bench/run.sh's raw/*.json into bench.json, bench.md
+and bench-*.png (gnuplot), and validate a bench.json.
+
+    report.py OUTDIR [--no-plots]
+    report.py --check OUTDIR/bench.json      # exit 0 complete, 1 otherwise
+
+Every measured value is {"median","min","max","n"} over the repeats (n = 0
+and null values when no run produced it, e.g. an OOM-killed kernel run).
+"""
+import glob
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+
+PAGE = 4096
+
+
+# ---- helpers -----------------------------------------------------------------
+def agg(values):
+    v = [float(x) for x in values if x is not None and math.isfinite(float(x))]
+    if not v:
+        return {"median": None, "min": None, "max": None, "n": 0}
+    return {"median": statistics.median(v), "min": min(v), "max": max(v), "n": len(v)}
+
+
+def med(a):
+    return a["median"] if isinstance(a, dict) else a
+
+
+def get(d, *path, default=None):
+    for p in path:
+        if not isinstance(d, dict) or p not in d:
+            return default
+        d = d[p]
+    return d
+
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def load(outdir):
+    runs = []
+    for f in sorted(glob.glob(os.path.join(outdir, "raw", "*.json"))):
+        if f.endswith("meta.json"):
+            continue
+        with open(f) as fh:
+            runs.append(json.load(fh))
+    with open(os.path.join(outdir, "raw", "meta.json")) as fh:
+        meta = json.load(fh)
+    return meta, runs
+
+
+def sel(runs, **kw):
+    out = []
+    for r in runs:
+        m = r.get("meta", {})
+        if all(m.get(k) == v for k, v in kw.items()):
+            out.append(r)
+    return out
+
+
+def ok(r):
+    return r.get("status") == "ok" and r.get("result") is not None
+
+
+def swap_latency(sw):
+    """The swap-in-only fault histogram if the swapper exports one."""
+    for k in ("swapin_latency", "swap_in_latency", "fault_swapin_latency"):
+        if isinstance(sw.get(k), dict):
+            return sw[k], k
+    return None, None
+
+
+# ---- sections ------------------------------------------------------------------
+def limits(runs):
+    wr = [r for r in sel(runs, section=1, what="fio_seqwrite") if ok(r)]
+    rd = [r for r in sel(runs, section=1, what="fio_randread") if ok(r)]
+
+    def lat(r, pct):
+        j = r["result"]["jobs"][0]["read"]
+        for k in ("lat_ns", "clat_ns"):
+            p = get(j, k, "percentile")
+            if p:
+                return p.get(pct)
+        return None
+
+    dev = {
+        "seqwrite_bw_bytes_per_s": agg(r["result"]["jobs"][0]["write"]["bw_bytes"] for r in wr),
+        "randread_qd1_p50_ns": agg(lat(r, "50.000000") for r in rd),
+        "randread_qd1_p99_ns": agg(lat(r, "99.000000") for r in rd),
+        "randread_qd1_iops": agg(r["result"]["jobs"][0]["read"]["iops"] for r in rd),
+    }
+
+    def first_pass(r):
+        m = r["result"]["metrics"]
+        a, w = m.get("ns_per_access"), m.get("ns_per_access_warm")
+        if a is None or w is None:
+            return None
+        return 2 * a - w   # passes=2, seq: both passes have the same length
+
+    on = [r for r in sel(runs, section=1, what="uffd_on") if ok(r)]
+    off = [r for r in sel(runs, section=1, what="uffd_off") if ok(r)]
+    uffd = {
+        "first_touch_ns_swapper": agg(first_pass(r) for r in on),
+        "first_touch_ns_no_swapper": agg(first_pass(r) for r in off),
+        "warm_ns_per_access": agg(r["result"]["metrics"].get("ns_per_access_warm") for r in on),
+        "zero_fault_service_p50_ns": agg(get(r, "result", "swap", "fault_latency", "p50_ns") for r in on),
+        "zero_fault_service_p99_ns": agg(get(r, "result", "swap", "fault_latency", "p99_ns") for r in on),
+        "evictions_during_run": agg(sum(get(r, "result", "swap", "evictions", default={}).get(k, 0)
+                                        for k in ("written", "clean_dropped", "zero_dropped")) for r in on),
+    }
+    uffd["uffd_overhead_ns"] = agg(
+        (first_pass(a) - first_pass(b)) for a, b in zip(on, off)
+        if first_pass(a) is not None and first_pass(b) is not None)
+    return {"device": dev, "uffd": uffd}
+
+
+def fault_service(runs, lim):
+    out = {}
+    dev_p50 = med(lim["device"]["randread_qd1_p50_ns"])
+    uffd_p50 = med(lim["uffd"]["first_touch_ns_swapper"])
+    ref = dev_p50 + uffd_p50 if dev_p50 is not None and uffd_p50 is not None else None
+    src = None
+    for v in (1, 2, 4):
+        rs = [r for r in sel(runs, section=2, vcpus=v) if ok(r)]
+
+        def per(r, f):
+            sw = r["result"]["swap"]
+            m = r["result"]["metrics"]
+            return f(sw, m)
+
+        row = {}
+        for p in ("p50_ns", "p99_ns", "p999_ns"):
+            row["fault_" + p] = agg(per(r, lambda sw, m: sw["fault_latency"][p]) for r in rs)
+            row["read_" + p] = agg(per(r, lambda sw, m: sw["read_latency"][p]) for r in rs)
+            vals = []
+            for r in rs:
+                h, k = swap_latency(r["result"]["swap"])
+                if h:
+                    vals.append(h[p])
+                    src = k
+            row["swapin_" + p] = agg(vals)
+        row["swapin_faults"] = agg(per(r, lambda sw, m: sw["faults"]["from_swap"]) for r in rs)
+        row["swapin_share_of_faults"] = agg(per(r, lambda sw, m: ratio(sw["faults"]["from_swap"],
+                                                                      sw["fault_latency"]["count"])) for r in rs)
+        row["swapin_pages_per_s"] = agg(per(r, lambda sw, m: ratio(sw["bytes_read"] / PAGE,
+                                                                   m["elapsed_ns"] / 1e9)) for r in rs)
+        # Guest-observed: timed phase (no first touches after init=1) per
+        # swap-in fault per vCPU; includes the uffd round trip, the read,
+        # write-protect faults of first writes and the guest's own work.
+        row["guest_ns_per_swapin"] = agg(per(r, lambda sw, m: ratio(m["elapsed_ns"] * v,
+                                                                    sw["faults"]["from_swap"])) for r in rs)
+        out[str(v)] = row
+    return {"vcpus": out, "reference_ns": ref, "swapin_histogram": src}
+
+
+def workloads(runs, meta):
+    pats = meta["params"]["patterns"]
+    fracs = meta["params"]["fractions"]
+    out = {}
+    for pat in pats:
+        pd = {}
+        for f in fracs:
+            fd = {}
+            hv = sel(runs, section=3, system="hvswap", pattern=pat, fraction=f)
+            hvo = [r for r in hv if ok(r)]
+            fd["hvswap"] = {
+                "status": "ok" if hvo and len(hvo) == len(hv) else ("failed" if not hvo else "partial"),
+                "runtime_s": agg(r["result"]["metrics"]["elapsed_ns"] / 1e9 for r in hvo),
+                "wall_s": agg(r["wall_s"] for r in hvo),
+                "swapins": agg(r["result"]["swap"]["faults"]["from_swap"] for r in hvo),
+                "readahead_pages": agg(r["result"]["swap"]["faults"]["readahead_pages"] for r in hvo),
+                "read_pages": agg(r["result"]["swap"]["bytes_read"] / PAGE for r in hvo),
+                "swapouts": agg(r["result"]["swap"]["evictions"]["written"] for r in hvo),
+                "clean_dropped": agg(r["result"]["swap"]["evictions"]["clean_dropped"] for r in hvo),
+                "bytes_read": agg(r["result"]["swap"]["bytes_read"] for r in hvo),
+                "bytes_written": agg(r["result"]["swap"]["bytes_written"] for r in hvo),
+                "seq_hash0": hvo[0]["result"]["metrics"].get("seq_hash0") if hvo else None,
+            }
+            for sysname, key in (("kernel_process", "kernel_process"), ("kernel_kvm", "kernel_kvm")):
+                rs = sel(runs, section=3, system=key, pattern=pat, fraction=f)
+                good = [r for r in rs if ok(r)]
+                statuses = sorted(set(r["status"] for r in rs)) or ["not-run"]
+                if key == "kernel_process":
+                    rt = [r["result"]["elapsed_ns"] / 1e9 for r in good]
+                else:
+                    rt = [get(r, "result", "metrics", "elapsed_ns", default=0) / 1e9 for r in good]
+                fd[sysname] = {
+                    "status": ",".join(statuses),
+                    "runtime_s": agg(rt),
+                    "wall_s": agg(r["wall_s"] for r in rs),
+                    "swapins": agg(r["pswpin"] for r in good),
+                    "swapouts": agg(r["pswpout"] for r in good),
+                    "bytes_read": agg(r["pswpin"] * PAGE for r in good),
+                    "bytes_written": agg(r["pswpout"] * PAGE for r in good),
+                    "cg_max_usage": agg(r["cg_max_usage"] for r in rs),
+                    "oom_kills": sum(r.get("cg_oom_kills", 0) for r in rs),
+                }
+                if key == "kernel_process":
+                    fd[sysname]["seq_hash0"] = good[0]["result"]["seq_hash0"] if good else None
+            b = [r for r in sel(runs, section=5, pattern=pat, fraction=f) if ok(r)]
+            fd["belady"] = {
+                "swapins": b[0]["result"]["swapins"] if b else None,
+                "swapouts": b[0]["result"]["swapouts"] if b else None,
+                "misses": b[0]["result"]["misses"] if b else None,
+                "accesses": b[0]["result"]["accesses"] if b else None,
+            }
+            h, k = med(fd["hvswap"]["runtime_s"]), med(fd["kernel_process"]["runtime_s"])
+            fd["runtime_ratio_hvswap_vs_kernel_process"] = ratio(h, k)
+            fd["swapins_ratio_hvswap_vs_belady"] = ratio(med(fd["hvswap"]["swapins"]), fd["belady"]["swapins"])
+            fd["swapins_ratio_kernel_vs_belady"] = ratio(med(fd["kernel_process"]["swapins"]), fd["belady"]["swapins"])
+            hs, ps = fd["hvswap"]["seq_hash0"], fd["kernel_process"].get("seq_hash0")
+            fd["same_sequence"] = (hs is not None and ps is not None and int(hs) == int(ps))
+            pd[str(f)] = fd
+        nk = [r for r in sel(runs, section=3, system="nolimit_kvm", pattern=pat) if ok(r)]
+        npr = [r for r in sel(runs, section=3, system="nolimit_process", pattern=pat) if ok(r)]
+        pd["nolimit"] = {
+            "kvm_runtime_s": agg(r["result"]["metrics"]["elapsed_ns"] / 1e9 for r in nk),
+            "process_runtime_s": agg(r["result"]["elapsed_ns"] / 1e9 for r in npr),
+        }
+        out[pat] = pd
+    return out
+
+
+def swap_out(runs, lim):
+    rs = [r for r in sel(runs, section=4) if ok(r)]
+
+    def busy(sw):
+        for k in ("write_busy_ns", "write_time_ns"):
+            if isinstance(sw.get(k), (int, float)) and sw[k] > 0:
+                return sw[k]
+        wl = sw["write_latency"]
+        return wl["mean_ns"] * wl["count"]
+
+    d = {
+        "bytes_written": agg(r["result"]["swap"]["bytes_written"] for r in rs),
+        "write_ios": agg(r["result"]["swap"]["write_ios"] for r in rs),
+        "write_p50_ns": agg(r["result"]["swap"]["write_latency"]["p50_ns"] for r in rs),
+        "write_time_s": agg(busy(r["result"]["swap"]) / 1e9 for r in rs),
+        "throughput_bytes_per_s": agg(ratio(r["result"]["swap"]["bytes_written"],
+                                            busy(r["result"]["swap"]) / 1e9) for r in rs),
+        "sustained_bytes_per_s": agg(ratio(r["result"]["swap"]["bytes_written"],
+                                           r["result"]["elapsed_s"]) for r in rs),
+        "busy_source": ("write_busy_ns" if rs and "write_busy_ns" in rs[0]["result"]["swap"]
+                        else "sum of write latencies (mean_ns x count)"),
+    }
+    d["device_bw_bytes_per_s"] = med(lim["device"]["seqwrite_bw_bytes_per_s"])
+    d["ratio_to_device"] = ratio(med(d["throughput_bytes_per_s"]), d["device_bw_bytes_per_s"])
+    return d
+
+
+def overhead(runs):
+    on = [r for r in sel(runs, section=6, swapper=True) if ok(r)]
+    off = [r for r in sel(runs, section=6, swapper=False) if ok(r)]
+    d = {
+        "runtime_on_s": agg(r["result"]["metrics"]["elapsed_ns"] / 1e9 for r in on),
+        "runtime_off_s": agg(r["result"]["metrics"]["elapsed_ns"] / 1e9 for r in off),
+        "wall_on_s": agg(r["wall_s"] for r in on),
+        "wall_off_s": agg(r["wall_s"] for r in off),
+        "evictions_on": agg(r["result"]["swap"]["evictions"]["written"] for r in on),
+    }
+    d["runtime_ratio"] = ratio(med(d["runtime_on_s"]), med(d["runtime_off_s"]))
+    d["wall_ratio"] = ratio(med(d["wall_on_s"]), med(d["wall_off_s"]))
+    return d
+
+
+def metadata(runs):
+    v = [get(r, "result", "swap", "metadata_bytes_per_page") for r in runs
+         if r.get("kind") == "hvswap" and ok(r) and get(r, "result", "swap", "limit_pages")]
+    return {"bytes_per_page": agg(v)}
+
+
+def targets(b):
+    t = []
+    fs = b["fault_service"]["vcpus"]["1"]
+    ref = b["fault_service"]["reference_ns"]
+    if b["fault_service"]["swapin_histogram"]:
+        m, how = med(fs["swapin_p50_ns"]), "swap-in fault p50 (swapper histogram)"
+    else:
+        m, how = med(fs["guest_ns_per_swapin"]), "guest-observed mean time per swap-in (1 vCPU)"
+    lim = 1.1 * ref if ref is not None else None
+    t.append({"id": "swapin_latency", "goal": "swap-in fault p50 <= 1.1 x (device QD1 p50 + bare uffd)",
+              "measured": m, "limit": lim, "unit": "ns", "how": how,
+              "met": m is not None and lim is not None and m <= lim})
+    fr = [str(x) for x in b["meta"]["params"]["fractions"]]
+    f50 = "50" if "50" in fr else fr[len(fr) // 2]
+    for pat, pd in b["workloads"].items():
+        r = pd[f50]["runtime_ratio_hvswap_vs_kernel_process"]
+        t.append({"id": "runtime_" + pat, "goal": f"{pat}: runtime at {f50}% resident <= 0.75 x kernel swap (process)",
+                  "measured": r, "limit": 0.75, "unit": "ratio", "how": "median hvswap / median kernel",
+                  "met": r is not None and r <= 0.75})
+    so = b["swap_out"]
+    t.append({"id": "swap_out", "goal": "swap-out throughput >= 90% of device sequential write",
+              "measured": so["ratio_to_device"], "limit": 0.9, "unit": "ratio", "how": so["busy_source"],
+              "met": so["ratio_to_device"] is not None and so["ratio_to_device"] >= 0.9})
+    o = b["overhead"]["runtime_ratio"]
+    t.append({"id": "overhead", "goal": "overhead fully resident <= 1%", "measured": o, "limit": 1.01,
+              "unit": "ratio", "how": "timed phase, swapper on / off", "met": o is not None and o <= 1.01})
+    md = med(b["metadata"]["bytes_per_page"])
+    t.append({"id": "metadata", "goal": "metadata <= 12 bytes per 4 KiB guest page", "measured": md,
+              "limit": 12, "unit": "bytes", "how": "--stats metadata_bytes_per_page",
+              "met": md is not None and md <= 12})
+    for pat, pd in b["workloads"].items():
+        worst, met = None, True
+        for f in fr:
+            fd = pd[f]
+            hs, bs, ks = med(fd["hvswap"]["swapins"]), fd["belady"]["swapins"], med(fd["kernel_process"]["swapins"])
+            if hs is None or bs is None:
+                met = False
+                continue
+            cond = hs <= 1.15 * bs and (ks is None or hs < ks or (hs == 0 and ks == 0))
+            met = met and cond
+            # MIN = 0 (everything needed fits): only hvswap == 0 meets it.
+            rr = ratio(hs, bs) if bs else (1.0 if hs == 0 else None)
+            if rr is not None and (worst is None or rr > worst):
+                worst = rr
+        t.append({"id": "policy_" + pat, "goal": f"{pat}: swap-ins <= 1.15 x Belady MIN and < kernel, every fraction",
+                  "measured": worst, "limit": 1.15, "unit": "ratio", "how": "worst hvswap/MIN over fractions",
+                  "met": met})
+    return t
+
+
+# ---- markdown ---------------------------------------------------------------------
+def fmt(x, unit=""):
+    if isinstance(x, dict):
+        m = x.get("median")
+        if m is None:
+            return "n/a"
+        s = fmt(m, unit)
+        if x.get("n", 0) > 1 and x["min"] != x["max"]:
+            s += f" ({fmt(x['min'], unit)}–{fmt(x['max'], unit)})"
+        return s
+    if x is None:
+        return "n/a"
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if unit == "us":
+        return f"{x / 1000:.1f} µs"
+    if unit == "MB/s":
+        return f"{x / 1e6:.0f} MB/s"
+    if unit == "s":
+        return f"{x:.2f} s" if x >= 1 else f"{x * 1000:.1f} ms"
+    if unit == "MiB":
+        return f"{x / 2**20:.0f} MiB"
+    if unit == "x":
+        return f"{x:.2f}×"
+    if isinstance(x, float) and not x.is_integer():
+        return f"{x:.2f}"
+    return f"{int(x)}"
+
+
+def markdown(b):
+    m = b["meta"]
+    L = []
+    A = L.append
+    A(f"# hvswap benchmark — {m['date']}\n")
+    A(f"`{m['command']}` on {m['host']}: {m['cpus']} CPUs ({m['cpu_model']}), "
+      f"{m['mem_bytes'] / 2**30:.0f} GiB, kernel {m['kernel']}, KVM module {m['kvm_module'] or '?'}, "
+      f"swap on {m['swap_fs']} ({m['swap_dir']}); {m['hvswap_version']} ({m['git_rev']}); "
+      f"quick={m['quick']}; took {m['duration_s']} s.\n")
+    p = m["params"]
+    A(f"Parameters: repeats {p['repeats']} (section 3: {p['wl_repeats']}), working set {p['ws']}, "
+      f"resident {p['fractions']} %, {p['passes']} timed pass(es) after init, fault-service ws {p['fs_ws']}, "
+      f"uffd/overhead ws {p['uffd_ws']}, swap-out ws {p['so_ws']}, memcg slack {p['cg_slack']}. "
+      "Values: median (min–max).\n")
+    A("## Targets\n")
+    A("| target | measured | limit | met |")
+    A("|---|---|---|---|")
+    for t in b["targets"]:
+        u = {"ns": "us", "ratio": "x"}.get(t["unit"], "")
+        A(f"| {t['goal']} | {fmt(t['measured'], u)} ({t['how']}) | {fmt(t['limit'], u)} | "
+          f"{'met' if t['met'] else '**not met**'} |")
+    d, u = b["limits"]["device"], b["limits"]["uffd"]
+    A("\n## 1. Limits\n")
+    A("| quantity | value |")
+    A("|---|---|")
+    A(f"| device O_DIRECT 4 KiB random read QD1 p50 | {fmt(d['randread_qd1_p50_ns'], 'us')} |")
+    A(f"| device O_DIRECT 4 KiB random read QD1 p99 | {fmt(d['randread_qd1_p99_ns'], 'us')} |")
+    A(f"| device sequential write (1 MiB, QD16) | {fmt(d['seqwrite_bw_bytes_per_s'], 'MB/s')} |")
+    A(f"| guest first touch, swapper on (bare uffd round trip) | {fmt(u['first_touch_ns_swapper'], 'us')} |")
+    A(f"| guest first touch, no swapper (KVM + host fault) | {fmt(u['first_touch_ns_no_swapper'], 'us')} |")
+    A(f"| swapper zero-fault service time p50 / p99 | {fmt(u['zero_fault_service_p50_ns'], 'us')} / "
+      f"{fmt(u['zero_fault_service_p99_ns'], 'us')} |")
+    A(f"| warm access (resident) | {fmt(u['warm_ns_per_access'])} ns |")
+    fsv = b["fault_service"]
+    A("\n## 2. Fault service (uniform, ws = 4 × limit)\n")
+    A(f"Reference: device p50 + bare uffd = {fmt(fsv['reference_ns'], 'us')}. "
+      + ("Swap-in latency from the swapper's swap-in histogram." if fsv["swapin_histogram"] else
+         "`--stats` has no swap-in-only fault histogram: `fault_latency` mixes zero, staging and swap-in "
+         "faults and is measured from the fault thread's read of the uffd message; the guest-observed "
+         "time per swap-in is the end-to-end figure.") + "\n")
+    A("| vCPUs | swap-ins/s | guest time per swap-in | fault p50 | fault p99 | fault p999 | "
+      "read I/O p50 | read I/O p99 | swap-in share of faults |")
+    A("|---|---|---|---|---|---|---|---|---|")
+    for v, r in fsv["vcpus"].items():
+        A(f"| {v} | {fmt(r['swapin_pages_per_s'])} | {fmt(r['guest_ns_per_swapin'], 'us')} | "
+          f"{fmt(r['fault_p50_ns'], 'us')} | {fmt(r['fault_p99_ns'], 'us')} | {fmt(r['fault_p999_ns'], 'us')} | "
+          f"{fmt(r['read_p50_ns'], 'us')} | {fmt(r['read_p99_ns'], 'us')} | {fmt(r['swapin_share_of_faults'])} |")
+    A("\n## 3. Workloads × resident fraction (runtime of the timed phase)\n")
+    A("kernel process = the same access sequence replayed by a host process under a memcg limit "
+      "(same `seq_hash0`); kernel KVM = hvswap without `--mem-limit` inside the same memcg.\n")
+    A("| pattern | resident | hvswap | kernel process | kernel KVM | hvswap / kernel | no limit (KVM / process) |")
+    A("|---|---|---|---|---|---|---|")
+    for pat, pd in b["workloads"].items():
+        nl = pd["nolimit"]
+        for f in [str(x) for x in p["fractions"]]:
+            fd = pd[f]
+            kk = fd["kernel_kvm"]
+            kks = fmt(kk["runtime_s"], "s") if kk["status"] == "ok" else f"{kk['status']}"
+            A(f"| {pat} | {f}% | {fmt(fd['hvswap']['runtime_s'], 's')} | {fmt(fd['kernel_process']['runtime_s'], 's')} | "
+              f"{kks} | {fmt(fd['runtime_ratio_hvswap_vs_kernel_process'], 'x')} | "
+              f"{fmt(nl['kvm_runtime_s'], 's')} / {fmt(nl['process_runtime_s'], 's')} |")
+    A("\n### Swap I/O and policy quality (sections 3 and 5)\n")
+    A("Swap-ins: hvswap = swap-in faults (`from_swap`), with read I/O pages (incl. readahead) after the "
+      "slash; kernel = `pswpin` (pages read, incl. readahead). Belady MIN = optimal offline swap-ins "
+      "for the same sequence and limit (misses on pages holding data).\n")
+    A("| pattern | resident | Belady MIN | hvswap in (read pages) | kernel process in | kernel KVM in | "
+      "hvswap out | kernel process out | hvswap / MIN | hvswap MiB r/w | kernel MiB r/w |")
+    A("|---|---|---|---|---|---|---|---|---|---|---|")
+    for pat, pd in b["workloads"].items():
+        for f in [str(x) for x in p["fractions"]]:
+            fd = pd[f]
+            h, k, kk = fd["hvswap"], fd["kernel_process"], fd["kernel_kvm"]
+            A(f"| {pat} | {f}% | {fmt(fd['belady']['swapins'])} | {fmt(h['swapins'])} ({fmt(h['read_pages'])}) | "
+              f"{fmt(k['swapins'])} | {fmt(kk['swapins'])} | {fmt(h['swapouts'])} | {fmt(k['swapouts'])} | "
+              f"{fmt(fd['swapins_ratio_hvswap_vs_belady'], 'x')} | "
+              f"{fmt(med(h['bytes_read']), 'MiB')} / {fmt(med(h['bytes_written']), 'MiB')} | "
+              f"{fmt(med(k['bytes_read']), 'MiB')} / {fmt(med(k['bytes_written']), 'MiB')} |")
+    so = b["swap_out"]
+    A("\n## 4. Swap-out throughput (seq rw=1, ws = 4 × limit)\n")
+    A("| bytes written | write I/Os | write p50 | throughput while writing | sustained (whole run) | device | ratio |")
+    A("|---|---|---|---|---|---|---|")
+    A(f"| {fmt(med(so['bytes_written']), 'MiB')} | {fmt(so['write_ios'])} | {fmt(so['write_p50_ns'], 'us')} | "
+      f"{fmt(so['throughput_bytes_per_s'], 'MB/s')} | {fmt(so['sustained_bytes_per_s'], 'MB/s')} | "
+      f"{fmt(so['device_bw_bytes_per_s'], 'MB/s')} | {fmt(so['ratio_to_device'], 'x')} |")
+    A(f"\nTime spent writing = {so['busy_source']}.\n")
+    o = b["overhead"]
+    A("## 6. Overhead fully resident (zipf, init=1, limit 2 × RAM)\n")
+    A("| timed phase on | off | ratio | whole run on | off | ratio |")
+    A("|---|---|---|---|---|---|")
+    A(f"| {fmt(o['runtime_on_s'], 's')} | {fmt(o['runtime_off_s'], 's')} | {fmt(o['runtime_ratio'], 'x')} | "
+      f"{fmt(o['wall_on_s'], 's')} | {fmt(o['wall_off_s'], 's')} | {fmt(o['wall_ratio'], 'x')} |")
+    A(f"\n## 7. Metadata\n\n{fmt(b['metadata']['bytes_per_page'])} bytes per 4 KiB guest page "
+      "(default swap size 2 × guest RAM).\n")
+    if b.get("plots"):
+        A("## Plots\n")
+        for pth in b["plots"]:
+            A(f"![{pth}]({pth})\n")
+    return "\n".join(L) + "\n"
+
+
+# ---- plots -------------------------------------------------------------------------
+def plots(b, outdir):
+    pats = list(b["workloads"].keys())
+    fr = [str(x) for x in b["meta"]["params"]["fractions"]]
+    made = []
+
+    def num(x):
+        x = med(x)
+        return "NaN" if x is None else repr(float(x))
+
+    for pat in pats:
+        with open(os.path.join(outdir, f"plot-{pat}.dat"), "w") as fh:
+            fh.write("# frac hvswap kproc kkvm hv_in kproc_in belady hv_read\n")
+            for f in fr:
+                fd = b["workloads"][pat][f]
+                kk = fd["kernel_kvm"]["runtime_s"] if fd["kernel_kvm"]["status"] == "ok" else None
+                fh.write(" ".join([f, num(fd["hvswap"]["runtime_s"]), num(fd["kernel_process"]["runtime_s"]),
+                                   num(kk), num(fd["hvswap"]["swapins"]),
+                                   num(fd["kernel_process"]["swapins"]), num(fd["belady"]["swapins"]),
+                                   num(fd["hvswap"]["read_pages"])]) + "\n")
+    with open(os.path.join(outdir, "plot-fault.dat"), "w") as fh:
+        for v, r in b["fault_service"]["vcpus"].items():
+            fh.write(" ".join([v, num(r["fault_p50_ns"]), num(r["fault_p99_ns"]), num(r["fault_p999_ns"]),
+                               num(r["guest_ns_per_swapin"]), num(r["swapin_pages_per_s"]),
+                               num(r["read_p50_ns"])]) + "\n")
+    gp = ["set terminal pngcairo size 1100,800 font 'sans,10'", "set datafile missing 'NaN'",
+          "set key top right", "set grid", "set xtics (" + ",".join(f"'{f}%%' {f}" for f in fr) + ")"]
+    g1 = gp + ["set output 'bench-runtime.png'", "set multiplot layout 2,2 title "
+               "'Runtime of the timed phase vs resident fraction (log scale)'", "set logscale y",
+               "set ylabel 'seconds'", "set xlabel 'resident fraction of the working set'"]
+    for pat in pats:
+        g1 += [f"set title '{pat}'",
+               f"plot 'plot-{pat}.dat' u 1:2 w lp lw 2 t 'hvswap', '' u 1:3 w lp lw 2 t 'kernel swap (process)', "
+               f"'' u 1:4 w lp lw 2 t 'kernel swap (KVM guest)'"]
+    g1 += ["unset multiplot"]
+    g2 = gp + ["set output 'bench-swapins.png'", "set multiplot layout 2,2 title "
+               "'Swap-ins vs resident fraction: hvswap, kernel, Belady MIN'", "set ylabel 'pages'",
+               "set xlabel 'resident fraction of the working set'", "set yrange [0:*]"]
+    for pat in pats:
+        g2 += [f"set title '{pat}'",
+               f"plot 'plot-{pat}.dat' u 1:5 w lp lw 2 t 'hvswap faults', '' u 1:8 w lp dt 2 t 'hvswap read pages', "
+               f"'' u 1:6 w lp lw 2 t 'kernel pswpin (process)', '' u 1:7 w lp lw 2 t 'Belady MIN'"]
+    g2 += ["unset multiplot"]
+    ref = b["fault_service"]["reference_ns"]
+    g3 = ["set terminal pngcairo size 1100,450 font 'sans,10'", "set datafile missing 'NaN'", "set grid",
+          "set output 'bench-fault.png'", "set multiplot layout 1,2",
+          "set title 'hvswap fault service (uniform, ws = 4 x limit)'", "set xlabel 'vCPUs'",
+          "set ylabel 'microseconds'", "set logscale y", "set xtics (1,2,4)", "set key top left",
+          (f"plot 'plot-fault.dat' u 1:($2/1000) w lp lw 2 t 'fault p50', '' u 1:($3/1000) w lp lw 2 t 'fault p99', "
+           f"'' u 1:($4/1000) w lp lw 2 t 'fault p999', '' u 1:($5/1000) w lp lw 2 t 'guest time per swap-in', "
+           f"'' u 1:($7/1000) w lp t 'read I/O p50'"
+           + (f", {ref / 1000:.3f} w l dt 2 lw 2 t 'device p50 + bare uffd'" if ref else "")),
+          "unset logscale y", "set title 'swap-in throughput'", "set ylabel 'pages/s'", "set yrange [0:*]",
+          "plot 'plot-fault.dat' u 1:6 w lp lw 2 t 'swap-in pages/s'", "unset multiplot"]
+    for name, g in (("runtime", g1), ("swapins", g2), ("fault", g3)):
+        path = os.path.join(outdir, f"plot-{name}.gp")
+        with open(path, "w") as fh:
+            fh.write("\n".join(g) + "\n")
+        r = subprocess.run(["gnuplot", path], cwd=outdir, capture_output=True, text=True)
+        if r.returncode == 0 and os.path.exists(os.path.join(outdir, f"bench-{name}.png")):
+            made.append(f"bench-{name}.png")
+        else:
+            sys.stderr.write(f"report.py: gnuplot {name} failed: {r.stderr[-500:]}\n")
+    return made
+
+
+# ---- validation ------------------------------------------------------------------------
+STAT = "stat"     # {"median","min","max","n"}; median may be null only if n == 0
+REQUIRED = {
+    "meta": ["date", "command", "cpus", "kernel", "duration_s", "params"],
+    "limits.device": ["seqwrite_bw_bytes_per_s", "randread_qd1_p50_ns", "randread_qd1_p99_ns"],
+    "limits.uffd": ["first_touch_ns_swapper", "first_touch_ns_no_swapper", "zero_fault_service_p50_ns"],
+    "swap_out": ["bytes_written", "throughput_bytes_per_s", "device_bw_bytes_per_s", "ratio_to_device"],
+    "overhead": ["runtime_on_s", "runtime_off_s", "runtime_ratio"],
+    "metadata": ["bytes_per_page"],
+}
+
+
+def check(path):
+    errs = []
+
+    def bad_const(c):
+        raise ValueError(f"non-finite number {c}")
+
+    try:
+        with open(path) as fh:
+            b = json.load(fh, parse_constant=bad_const)
+    except Exception as e:  # noqa: BLE001
+        print(f"bench.json: not well-formed: {e}")
+        return 1
+
+    def walk(x, where):
+        if isinstance(x, float) and not math.isfinite(x):
+            errs.append(f"{where}: non-finite")
+        elif isinstance(x, dict):
+            for k, v in x.items():
+                walk(v, f"{where}.{k}")
+        elif isinstance(x, list):
+            for i, v in enumerate(x):
+                walk(v, f"{where}[{i}]")
+
+    def need_num(x, where, stat_ok=True):
+        if isinstance(x, dict) and stat_ok:
+            if x.get("n", 0) < 1 or not isinstance(x.get("median"), (int, float)):
+                errs.append(f"{where}: no measurement")
+        elif not isinstance(x, (int, float)) or isinstance(x, bool):
+            errs.append(f"{where}: missing or not a number")
+
+    walk(b, "bench")
+    for sec, keys in REQUIRED.items():
+        node = b
+        for p in sec.split("."):
+            node = node.get(p, {}) if isinstance(node, dict) else {}
+        for k in keys:
+            if k not in node:
+                errs.append(f"{sec}.{k}: missing")
+            elif sec != "meta":
+                need_num(node[k], f"{sec}.{k}")
+    fs = get(b, "fault_service", "vcpus") or {}
+    for v in ("1", "2", "4"):
+        for k in ("fault_p50_ns", "fault_p99_ns", "fault_p999_ns", "swapin_pages_per_s", "guest_ns_per_swapin"):
+            need_num(get(fs, v, k), f"fault_service.vcpus.{v}.{k}")
+    need_num(get(b, "fault_service", "reference_ns"), "fault_service.reference_ns")
+    params = get(b, "meta", "params") or {}
+    wl = b.get("workloads", {})
+    for pat in params.get("patterns", []):
+        for f in params.get("fractions", []):
+            fd = get(wl, pat, str(f))
+            if not isinstance(fd, dict):
+                errs.append(f"workloads.{pat}.{f}: missing")
+                continue
+            for k in ("runtime_s", "swapins", "swapouts", "bytes_read", "bytes_written"):
+                need_num(get(fd, "hvswap", k), f"workloads.{pat}.{f}.hvswap.{k}")
+                need_num(get(fd, "kernel_process", k), f"workloads.{pat}.{f}.kernel_process.{k}")
+                kk = get(fd, "kernel_kvm") or {}
+                if "status" not in kk or k not in kk:
+                    errs.append(f"workloads.{pat}.{f}.kernel_kvm.{k}: missing")
+                elif kk["status"] == "ok":
+                    need_num(kk[k], f"workloads.{pat}.{f}.kernel_kvm.{k}")
+            for k in ("swapins", "swapouts"):
+                need_num(get(fd, "belady", k), f"workloads.{pat}.{f}.belady.{k}", stat_ok=False)
+            if fd.get("same_sequence") is not True:
+                errs.append(f"workloads.{pat}.{f}: host replay and guest sequences differ (seq_hash0)")
+        for k in ("kvm_runtime_s", "process_runtime_s"):
+            need_num(get(wl, pat, "nolimit", k), f"workloads.{pat}.nolimit.{k}")
+    tg = b.get("targets")
+    if not isinstance(tg, list) or len(tg) < 6:
+        errs.append("targets: missing")
+    else:
+        for t in tg:
+            if not isinstance(t.get("met"), bool) or "goal" not in t:
+                errs.append(f"targets.{t.get('id')}: malformed")
+    if not params.get("patterns") or not params.get("fractions"):
+        errs.append("meta.params: no patterns/fractions")
+    for e in errs:
+        print("bench.json:", e)
+    return 1 if errs else 0
+
+
+def main():
+    if len(sys.argv) >= 3 and sys.argv[1] == "--check":
+        sys.exit(check(sys.argv[2]))
+    outdir = sys.argv[1]
+    meta, runs = load(outdir)
+    b = {"meta": meta}
+    b["limits"] = limits(runs)
+    b["fault_service"] = fault_service(runs, b["limits"])
+    b["workloads"] = workloads(runs, meta)
+    b["swap_out"] = swap_out(runs, b["limits"])
+    b["overhead"] = overhead(runs)
+    b["metadata"] = metadata(runs)
+    b["targets"] = targets(b)
+    b["run_status"] = {r["key"]: r["status"] for r in runs}
+    b["plots"] = [] if "--no-plots" in sys.argv else plots(b, outdir)
+    with open(os.path.join(outdir, "bench.json"), "w") as fh:
+        json.dump(b, fh, indent=1, allow_nan=False)
+    with open(os.path.join(outdir, "bench.md"), "w") as fh:
+        fh.write(markdown(b))
+
+
+if __name__ == "__main__":
+    main()

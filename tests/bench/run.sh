@@ -1,0 +1,447 @@
+#!/usr/bin/env bash
+# tests/bench/run.sh - hvswap side by side with Linux kernel swap, the device
+# and the userfaultfd limits (issue 4).  One command, one results folder:
+#
+#   tests/bench/run.sh [--quick] [--out DIR] [options]
+#
+# writes DIR/bench.json, DIR/bench.md, DIR/bench-*.png (gnuplot) and DIR/raw/
+# (one JSON file per measured run).  Needs root (cgroup, swapon) and /dev/kvm
+# (exit 77 without them).  It creates its own swap file and memory cgroup and
+# removes both on exit, failure or Ctrl-C; swap is on only during the kernel
+# runs of section 3.
+#
+# Sections: 1 limits (fio, bare uffd), 2 fault service (1/2/4 vCPUs),
+# 3 workloads x resident fractions (hvswap, kernel swap of a replaying host
+# process, kernel swap of the KVM guest, no limit), 4 swap-out throughput,
+# 5 Belady MIN, 6 overhead fully resident, 7 metadata.  See docs/benchmarks.md.
+set -u -o pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SRC=$(cd "$HERE/../.." && pwd)
+
+usage() {
+	cat <<EOF
+usage: $0 [--quick] [--out DIR] [options]
+  --quick            CI smoke: tiny sizes, 1 repeat, every section (<= 60 s)
+  --out DIR          results folder (default results/bench-YYYYmmdd-HHMMSS)
+  --build DIR        CMake build tree (default $SRC/build; built if needed)
+  --repeats N        repeats of sections 1, 2, 4, 6 (default 3)
+  --wl-repeats N     repeats of each section-3 configuration (default 1)
+  --ws SIZE          section-3 working set (default 1G)
+  --fractions "L"    resident percentages (default "25 50 75")
+  --patterns "L"     memtouch patterns (default "seq uniform zipf hotcold")
+  --passes N         timed passes over the working set in section 3 (default 1)
+  --fs-ws SIZE       section-2 working set, limit = 1/4 (default 128M)
+  --uffd-ws SIZE     bare-uffd / overhead working set (default 256M)
+  --so-ws SIZE       swap-out working set, limit = 1/4 (default 256M)
+  --swap-dir DIR     where hvswap and the kernel swap (default /var/tmp)
+  --kvm-timeout S    cap of one kernel-swapped KVM run (default 90; each run
+                     gets max(20, 2 x hvswap's wall time) up to this cap)
+  --cg-slack SIZE    memcg limit = fraction x ws + this (default 8M)
+  --fio-size SIZE    fio test file (default 1G)
+  --check            validate bench.json at the end (exit 1 if incomplete)
+EOF
+}
+
+# ---- parameters ---------------------------------------------------------
+QUICK=0 OUT="" BUILD="$SRC/build" REPEATS=3 WL_REPEATS=1 WS=1G
+FRACTIONS="25 50 75" PATTERNS="seq uniform zipf hotcold" PASSES=1
+FS_WS=128M UFFD_WS=256M SO_WS=256M SWAPDIR=/var/tmp KVM_TIMEOUT=90
+CG_SLACK=8M FIO_SIZE=1G FIO_TIME=5 CHECK=0 RUN_TIMEOUT=900
+declare -A SET=()
+ARGS_ORIG=("$@")
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--quick) QUICK=1 ;;
+	--out) OUT=$2; shift ;;
+	--build) BUILD=$2; shift ;;
+	--repeats) REPEATS=$2; SET[rep]=1; shift ;;
+	--wl-repeats) WL_REPEATS=$2; SET[wlrep]=1; shift ;;
+	--ws) WS=$2; SET[ws]=1; shift ;;
+	--fractions) FRACTIONS=$2; shift ;;
+	--patterns) PATTERNS=$2; shift ;;
+	--passes) PASSES=$2; shift ;;
+	--fs-ws) FS_WS=$2; SET[fs]=1; shift ;;
+	--uffd-ws) UFFD_WS=$2; SET[uffd]=1; shift ;;
+	--so-ws) SO_WS=$2; SET[so]=1; shift ;;
+	--swap-dir) SWAPDIR=$2; shift ;;
+	--kvm-timeout) KVM_TIMEOUT=$2; SET[kt]=1; shift ;;
+	--cg-slack) CG_SLACK=$2; SET[slack]=1; shift ;;
+	--fio-size) FIO_SIZE=$2; SET[fio]=1; shift ;;
+	--check) CHECK=1 ;;
+	-h|--help) usage; exit 0 ;;
+	*) echo "run.sh: unknown option '$1'" >&2; usage >&2; exit 2 ;;
+	esac
+	shift
+done
+if [ "$QUICK" = 1 ]; then
+	[ -n "${SET[rep]:-}" ] || REPEATS=1
+	[ -n "${SET[wlrep]:-}" ] || WL_REPEATS=1
+	[ -n "${SET[ws]:-}" ] || WS=32M
+	[ -n "${SET[fs]:-}" ] || FS_WS=16M
+	[ -n "${SET[uffd]:-}" ] || UFFD_WS=8M
+	[ -n "${SET[so]:-}" ] || SO_WS=16M
+	[ -n "${SET[kt]:-}" ] || KVM_TIMEOUT=10
+	[ -n "${SET[fio]:-}" ] || FIO_SIZE=64M
+	[ -n "${SET[slack]:-}" ] || CG_SLACK=2M
+	FIO_TIME=1 RUN_TIMEOUT=60
+fi
+[ -n "$OUT" ] || OUT="$SRC/results/bench-$(date +%Y%m%d-%H%M%S)"
+
+log() { printf '[bench %s] %s\n' "$(date +%T)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# ---- preconditions (77 = skip for ctest) ---------------------------------
+if [ "$(id -u)" != 0 ]; then
+	echo "run.sh: needs root (memory cgroup, swapon); skipping" >&2; exit 77
+fi
+if ! [ -c /dev/kvm ] || ! [ -r /dev/kvm ]; then
+	echo "run.sh: /dev/kvm missing; skipping" >&2; exit 77
+fi
+CGROOT=/sys/fs/cgroup/memory
+[ -w "$CGROOT/cgroup.procs" ] || die "cgroup v1 memory controller not at $CGROOT"
+
+size_bytes() {  # 1G -> bytes
+	local s=$1 n u
+	n=${s%[KkMmGgTt]}; u=${s#"$n"}
+	case "$u" in
+	K|k) echo $((n << 10)) ;; M|m) echo $((n << 20)) ;;
+	G|g) echo $((n << 30)) ;; T|t) echo $((n << 40)) ;; *) echo "$n" ;;
+	esac
+}
+mib() { echo "$(( $1 >> 20 ))M"; }
+
+# ---- tools ----------------------------------------------------------------
+need_pkg() {  # need_pkg CMD PACKAGE
+	command -v "$1" >/dev/null 2>&1 && return 0
+	log "installing $2 (apt-get)"
+	{ DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$2" ||
+	  { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$2"; }
+	} >/dev/null 2>&1
+	command -v "$1" >/dev/null 2>&1
+}
+need_pkg fio fio || die "fio is missing and could not be installed"
+HAVE_GNUPLOT=1
+need_pkg gnuplot gnuplot-nox || { HAVE_GNUPLOT=0; log "warning: no gnuplot: no plots"; }
+PY=$(command -v python3 || echo /usr/bin/python3)
+
+if ! [ -x "$BUILD/vmm/hvswap" ] || ! [ -x "$BUILD/tests/bench_replay" ] ||
+   ! [ -x "$BUILD/tests/bench_belady" ]; then
+	log "building hvswap, bench_replay, bench_belady in $BUILD"
+	[ -f "$BUILD/CMakeCache.txt" ] || cmake -S "$SRC" -B "$BUILD" >/dev/null ||
+		die "cmake failed"
+	cmake --build "$BUILD" -j2 --target hvswap bench_replay bench_belady >/dev/null ||
+		die "build failed"
+fi
+
+# ---- private state and cleanup -------------------------------------------
+mkdir -p "$OUT/raw" || die "cannot create $OUT"
+OUT=$(cd "$OUT" && pwd)
+rm -f "$OUT"/raw/*.json
+TMP=$(mktemp -d "${SWAPDIR}/hvbench.XXXXXX") || die "cannot create a temp dir in $SWAPDIR"
+# Private copies: a concurrent rebuild must not change binaries mid-run.
+cp "$BUILD/vmm/hvswap" "$BUILD/tests/bench_replay" "$BUILD/tests/bench_belady" "$TMP/"
+HV=$TMP/hvswap REPLAY=$TMP/bench_replay BELADY=$TMP/bench_belady
+SWAPFILE="$TMP/swapfile"
+FIOFILE="$TMP/fio.dat"
+CG="$CGROOT/hvswap-bench.$$"
+SWAP_ON=0
+
+cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM
+	if [ "$SWAP_ON" = 1 ] || grep -q "^$SWAPFILE " /proc/swaps 2>/dev/null; then
+		swapoff "$SWAPFILE" 2>/dev/null || log "warning: swapoff $SWAPFILE failed"
+	fi
+	if [ -d "$CG" ]; then
+		local p
+		for p in $(cat "$CG/cgroup.procs" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
+		for _ in 1 2 3 4 5 6 7 8 9 10; do rmdir "$CG" 2>/dev/null && break; sleep 0.3; done
+		[ -d "$CG" ] && log "warning: could not remove $CG"
+	fi
+	rm -rf "$TMP"
+	if grep -q "$SWAPFILE" /proc/swaps 2>/dev/null; then
+		log "warning: $SWAPFILE still listed in /proc/swaps"
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'log "interrupted"; exit 130' INT
+trap 'log "terminated"; exit 143' TERM
+
+mkdir "$CG" || die "cannot create cgroup $CG"
+
+swap_on() {  # swap_on BYTES
+	local mb=$(( ($1 >> 20) + 1 ))
+	rm -f "$SWAPFILE"
+	if ! { fallocate -l "${mb}M" "$SWAPFILE" && chmod 600 "$SWAPFILE" &&
+	       mkswap "$SWAPFILE" >/dev/null && swapon "$SWAPFILE"; } 2>/dev/null; then
+		rm -f "$SWAPFILE"
+		dd if=/dev/zero of="$SWAPFILE" bs=1M count="$mb" status=none &&
+			chmod 600 "$SWAPFILE" && mkswap "$SWAPFILE" >/dev/null &&
+			swapon "$SWAPFILE" || die "cannot enable swap file $SWAPFILE"
+	fi
+	SWAP_ON=1
+	log "swap on: $SWAPFILE ($mb MiB)"
+}
+swap_off() {
+	[ "$SWAP_ON" = 1 ] || return 0
+	swapoff "$SWAPFILE" || die "swapoff $SWAPFILE failed"
+	SWAP_ON=0
+	rm -f "$SWAPFILE"
+	log "swap off"
+}
+
+vmstat_get() { awk -v k="$1" '$1 == k { print $2 }' /proc/vmstat; }
+loadavg() { cut -d' ' -f1 /proc/loadavg; }
+
+# ---- one measured run -> raw/KEY.json -------------------------------------
+# run_case KEY META_JSON CGLIMIT_BYTES|- KIND -- command...
+#   KIND hvswap: the command writes --stats $TMP/stats.json
+#   KIND replay|belady: the command prints one JSON object on stdout
+#   KIND fio: the command prints one JSON document on stdout
+run_case() {
+	local key=$1 meta=$2 cgl=$3 kind=$4; shift 5
+	local st=$TMP/stats.json outf=$TMP/stdout errf=$TMP/stderr
+	local t0 t1 rc in0 out0 in1 out1 fc0=0 oom0=0 fc1=0 oom1=0 maxu=0 la0 la1 payload status
+	rm -f "$st"
+	la0=$(loadavg)
+	in0=$(vmstat_get pswpin); out0=$(vmstat_get pswpout)
+	if [ "$cgl" != - ]; then
+		echo "$cgl" > "$CG/memory.limit_in_bytes" || die "cannot set memcg limit"
+		echo 0 > "$CG/memory.max_usage_in_bytes" 2>/dev/null
+		fc0=$(cat "$CG/memory.failcnt")
+		oom0=$(awk '$1 == "oom_kill" { print $2 }' "$CG/memory.oom_control")
+	fi
+	t0=$(date +%s.%N)
+	if [ "$cgl" != - ]; then
+		# (in a subshell: bash would report a SIGKILL of the job on stderr)
+		( bash -c 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"' _ "$CG" "$@" \
+			>"$outf" 2>"$errf"; exit $? ) 2>/dev/null
+	else
+		"$@" >"$outf" 2>"$errf"
+	fi
+	rc=$?
+	t1=$(date +%s.%N)
+	in1=$(vmstat_get pswpin); out1=$(vmstat_get pswpout)
+	if [ "$cgl" != - ]; then
+		fc1=$(cat "$CG/memory.failcnt")
+		oom1=$(awk '$1 == "oom_kill" { print $2 }' "$CG/memory.oom_control")
+		maxu=$(cat "$CG/memory.max_usage_in_bytes")
+	fi
+	la1=$(loadavg)
+	status=ok
+	if [ $((oom1 - oom0)) -gt 0 ]; then status=oom-killed
+	elif [ $rc = 124 ]; then status=timeout
+	elif [ $rc != 0 ]; then status="error-$rc"
+	fi
+	payload=null
+	if [ "$kind" = hvswap ]; then
+		[ -s "$st" ] && payload=$(cat "$st")
+	elif [ "$kind" = fio ]; then
+		[ -s "$outf" ] && payload=$(cat "$outf")
+	else
+		[ -s "$outf" ] && payload=$(tail -n 1 "$outf")
+	fi
+	"$PY" -c 'import json,sys; json.loads(sys.argv[1])' "$payload" 2>/dev/null || payload=null
+	[ "$status" = ok ] || log "  $key: $status (exit $rc): $(tail -n 2 "$errf" | tr '\n' ' ' | cut -c1-300)"
+	cat > "$OUT/raw/$key.json" <<EOF
+{"key":"$key","meta":$meta,"kind":"$kind","status":"$status","exit":$rc,
+ "wall_s":$(echo "$t1 - $t0" | bc -l | sed 's/^\./0./'),
+ "pswpin":$((in1 - in0)),"pswpout":$((out1 - out0)),
+ "cg_limit":$( [ "$cgl" = - ] && echo null || echo "$cgl"),"cg_failcnt":$((fc1 - fc0)),
+ "cg_oom_kills":$((oom1 - oom0)),"cg_max_usage":$maxu,"load_start":$la0,"load_end":$la1,
+ "cmd":$("$PY" -c 'import json,sys; print(json.dumps(" ".join(sys.argv[1:])))' "$@"),
+ "stderr_tail":$(tail -n 8 "$errf" | cut -c1-400 | "$PY" -c 'import json,sys; print(json.dumps(sys.stdin.read()))'),
+ "result":$payload}
+EOF
+	return 0
+}
+
+mem_for() { echo "$(( ($(size_bytes "$1") >> 20) + 4 ))M"; }   # guest RAM for ws
+HVQ=(-q --timeout "$RUN_TIMEOUT" --swap-dir "$SWAPDIR")
+
+T_START=$(date +%s)
+SECTION_T=()
+section_done() { SECTION_T+=("\"$1\":$(( $(date +%s) - SEC_T0 ))"); }
+log "results -> $OUT (quick=$QUICK repeats=$REPEATS wl-repeats=$WL_REPEATS ws=$WS)"
+
+# ---- warm-up: fresh host memory is slow on first touch (nested) ------------
+WSB=$(size_bytes "$WS")
+WARM=$WSB WARM_MARGIN=$((256 << 20))
+[ "$QUICK" = 1 ] && WARM_MARGIN=$((16 << 20))
+for s in "$FS_WS" "$UFFD_WS" "$SO_WS"; do
+	b=$(size_bytes "$s"); [ "$b" -gt "$WARM" ] && WARM=$b
+done
+log "warm-up: touching $(mib $((WARM + WARM_MARGIN))) of host memory"
+"$REPLAY" ws=$(mib $((WARM + WARM_MARGIN))) pattern=seq passes=1 init=1 >/dev/null ||
+	die "bench_replay failed"
+"$HV" run "${HVQ[@]}" --mem "$(mem_for "$WS")" memtouch ws="$WS" pattern=seq passes=1 init=1 \
+	>/dev/null 2>&1 ||
+	die "hvswap failed to run memtouch"
+
+# ---- 1. limits -------------------------------------------------------------
+SEC_T0=$(date +%s)
+log "1. limits: fio on $SWAPDIR, bare uffd round trip"
+for r in $(seq 0 $((REPEATS - 1))); do
+	run_case "s1_fio_write_r$r" "{\"section\":1,\"what\":\"fio_seqwrite\",\"rep\":$r}" - fio -- \
+		fio --name=seqwrite --filename="$FIOFILE" --size="$FIO_SIZE" --direct=1 \
+		--ioengine=libaio --rw=write --bs=1M --iodepth=16 --end_fsync=1 \
+		--output-format=json
+	run_case "s1_fio_read_r$r" "{\"section\":1,\"what\":\"fio_randread\",\"rep\":$r}" - fio -- \
+		fio --name=randread --filename="$FIOFILE" --size="$FIO_SIZE" --direct=1 \
+		--ioengine=libaio --rw=randread --bs=4k --iodepth=1 --runtime="$FIO_TIME" \
+		--time_based --lat_percentiles=1 --output-format=json
+	rm -f "$FIOFILE"
+done
+UM=$(mem_for "$UFFD_WS")
+UL=$(mib $(( $(size_bytes "$UM") * 2 )))
+for r in $(seq 0 $((REPEATS - 1))); do
+	run_case "s1_uffd_on_r$r" "{\"section\":1,\"what\":\"uffd_on\",\"rep\":$r}" - hvswap -- \
+		"$HV" run "${HVQ[@]}" --mem "$UM" --mem-limit "$UL" --stats "$TMP/stats.json" \
+		memtouch ws="$UFFD_WS" pattern=seq passes=2 rw=1
+	run_case "s1_uffd_off_r$r" "{\"section\":1,\"what\":\"uffd_off\",\"rep\":$r}" - hvswap -- \
+		"$HV" run "${HVQ[@]}" --mem "$UM" --stats "$TMP/stats.json" \
+		memtouch ws="$UFFD_WS" pattern=seq passes=2 rw=1
+done
+section_done limits
+
+# ---- 2. fault service ------------------------------------------------------
+SEC_T0=$(date +%s)
+FM=$(mem_for "$FS_WS")
+FL=$(mib $(( $(size_bytes "$FS_WS") / 4 )))
+log "2. fault service: uniform ws=$FS_WS limit=$FL, 1/2/4 vCPUs"
+for v in 1 2 4; do
+	for r in $(seq 0 $((REPEATS - 1))); do
+		run_case "s2_v${v}_r$r" "{\"section\":2,\"vcpus\":$v,\"rep\":$r}" - hvswap -- \
+			"$HV" run "${HVQ[@]}" --vcpus $v --mem "$FM" --mem-limit "$FL" \
+			--stats "$TMP/stats.json" memtouch ws="$FS_WS" pattern=uniform passes=1 init=1
+	done
+done
+section_done fault_service
+
+# ---- 3 + 5. workloads x resident fractions, Belady MIN --------------------
+SEC_T0=$(date +%s)
+WM=$(mem_for "$WS")
+SLACK=$(size_bytes "$CG_SLACK")
+wl_args() {  # wl_args PATTERN
+	local extra=""
+	[ "$1" = zipf ] && extra="skew=0.99"
+	echo "ws=$WS pattern=$1 passes=$PASSES init=1 rw=0.5 $extra"
+}
+log "3. workloads: ws=$WS patterns=[$PATTERNS] resident=[$FRACTIONS]%"
+for pat in $PATTERNS; do
+	# shellcheck disable=SC2046
+	set -- $(wl_args "$pat")
+	for f in $FRACTIONS; do
+		lim=$(( WSB * f / 100 )); lim=$(( lim >> 12 << 12 ))
+		run_case "s5_belady_${pat}_$f" "{\"section\":5,\"pattern\":\"$pat\",\"fraction\":$f}" - belady -- \
+			"$BELADY" limit="$lim" "$@"
+		for r in $(seq 0 $((WL_REPEATS - 1))); do
+			run_case "s3_hvswap_${pat}_${f}_r$r" \
+				"{\"section\":3,\"system\":\"hvswap\",\"pattern\":\"$pat\",\"fraction\":$f,\"rep\":$r}" - hvswap -- \
+				"$HV" run "${HVQ[@]}" --mem "$WM" --mem-limit "$lim" \
+				--stats "$TMP/stats.json" memtouch "$@"
+		done
+	done
+	for r in $(seq 0 $((WL_REPEATS - 1))); do
+		run_case "s3_nolimit_${pat}_r$r" \
+			"{\"section\":3,\"system\":\"nolimit_kvm\",\"pattern\":\"$pat\",\"rep\":$r}" - hvswap -- \
+			"$HV" run "${HVQ[@]}" --mem "$WM" --stats "$TMP/stats.json" memtouch "$@"
+		run_case "s3_nolimitproc_${pat}_r$r" \
+			"{\"section\":3,\"system\":\"nolimit_process\",\"pattern\":\"$pat\",\"rep\":$r}" - replay -- \
+			"$REPLAY" "$@"
+	done
+done
+# Kernel swap: one swap file on the same filesystem, on only for these runs.
+swap_on $(( WSB + (WSB / 4) + (64 << 20) ))
+for pat in $PATTERNS; do
+	# shellcheck disable=SC2046
+	set -- $(wl_args "$pat")
+	for f in $FRACTIONS; do
+		lim=$(( WSB * f / 100 )); lim=$(( lim >> 12 << 12 ))
+		for r in $(seq 0 $((WL_REPEATS - 1))); do
+			run_case "s3_kproc_${pat}_${f}_r$r" \
+				"{\"section\":3,\"system\":\"kernel_process\",\"pattern\":\"$pat\",\"fraction\":$f,\"rep\":$r}" \
+				$((lim + SLACK)) replay -- "$REPLAY" "$@"
+		done
+	done
+	# The KVM guest under kernel swap, largest fraction first: after an OOM
+	# kill or a timeout, smaller fractions are recorded as skipped.
+	kk_stop=""
+	for f in $(echo $FRACTIONS | tr ' ' '\n' | sort -rn); do
+		lim=$(( WSB * f / 100 )); lim=$(( lim >> 12 << 12 ))
+		for r in $(seq 0 $((WL_REPEATS - 1))); do
+			key="s3_kkvm_${pat}_${f}_r$r"
+			meta="{\"section\":3,\"system\":\"kernel_kvm\",\"pattern\":\"$pat\",\"fraction\":$f,\"rep\":$r}"
+			if [ -n "$kk_stop" ]; then
+				echo "{\"key\":\"$key\",\"meta\":$meta,\"kind\":\"hvswap\",\"status\":\"skipped-after-$kk_stop\",\"result\":null,\"wall_s\":null,\"pswpin\":0,\"pswpout\":0,\"cg_max_usage\":null,\"cg_oom_kills\":0}" > "$OUT/raw/$key.json"
+				continue
+			fi
+			hw=$("$PY" -c 'import json,sys; print(int(json.load(open(sys.argv[1]))["wall_s"]))' \
+				"$OUT/raw/s3_hvswap_${pat}_${f}_r0.json" 2>/dev/null || echo 10)
+			kt=$(( 2 * hw )); [ $kt -lt 20 ] && kt=20; [ $kt -gt "$KVM_TIMEOUT" ] && kt=$KVM_TIMEOUT
+			run_case "$key" "$meta" $((lim + SLACK)) hvswap -- \
+				"$HV" run -q --timeout "$kt" --mem "$WM" \
+				--stats "$TMP/stats.json" memtouch "$@"
+			st=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["status"])' "$OUT/raw/$key.json")
+			case "$st" in
+			oom-killed) kk_stop=oom ;;
+			timeout) kk_stop=timeout ;;
+			esac
+		done
+	done
+done
+swap_off
+section_done workloads
+
+# ---- 4. swap-out throughput ------------------------------------------------
+SEC_T0=$(date +%s)
+SM=$(mem_for "$SO_WS")
+SL=$(mib $(( $(size_bytes "$SO_WS") / 4 )))
+log "4. swap-out: seq rw=1 ws=$SO_WS limit=$SL"
+for r in $(seq 0 $((REPEATS - 1))); do
+	run_case "s4_r$r" "{\"section\":4,\"rep\":$r}" - hvswap -- \
+		"$HV" run "${HVQ[@]}" --mem "$SM" --mem-limit "$SL" --stats "$TMP/stats.json" \
+		memtouch ws="$SO_WS" pattern=seq passes=2 rw=1
+done
+section_done swap_out
+
+# ---- 6. overhead fully resident --------------------------------------------
+SEC_T0=$(date +%s)
+log "6. overhead: zipf ws=$UFFD_WS fully resident, swapper on vs off"
+for r in $(seq 0 $((REPEATS - 1))); do
+	run_case "s6_on_r$r" "{\"section\":6,\"swapper\":true,\"rep\":$r}" - hvswap -- \
+		"$HV" run "${HVQ[@]}" --mem "$UM" --mem-limit "$UL" --stats "$TMP/stats.json" \
+		memtouch ws="$UFFD_WS" pattern=zipf passes=3 init=1
+	run_case "s6_off_r$r" "{\"section\":6,\"swapper\":false,\"rep\":$r}" - hvswap -- \
+		"$HV" run "${HVQ[@]}" --mem "$UM" --stats "$TMP/stats.json" \
+		memtouch ws="$UFFD_WS" pattern=zipf passes=3 init=1
+done
+section_done overhead
+
+# ---- report -----------------------------------------------------------------
+T_END=$(date +%s)
+cat > "$OUT/raw/meta.json" <<EOF
+{"date":"$(date -Iseconds)","host":"$(hostname)","kernel":"$(uname -r)",
+ "cpus":$(nproc),"mem_bytes":$(awk '/MemTotal/ {print $2 * 1024}' /proc/meminfo),
+ "cpu_model":$("$PY" -c 'import json; print(json.dumps(next((l.split(":",1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")))'),
+ "kvm_module":"$(ls /sys/module 2>/dev/null | grep '^kvm_' | head -n1)",
+ "swap_fs":"$(df -T "$SWAPDIR" | awk 'NR==2 {print $2}')","swap_dir":"$SWAPDIR",
+ "hvswap_version":"$("$HV" --version 2>&1 | head -n1)",
+ "git_rev":"$(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$SRC" diff --quiet 2>/dev/null || echo +dirty)",
+ "command":$("$PY" -c 'import json,sys; print(json.dumps(" ".join(["tests/bench/run.sh"] + sys.argv[1:])))' "${ARGS_ORIG[@]}"),
+ "quick":$([ "$QUICK" = 1 ] && echo true || echo false),
+ "params":{"repeats":$REPEATS,"wl_repeats":$WL_REPEATS,"ws":"$WS","fractions":[${FRACTIONS// /,}],
+   "patterns":$("$PY" -c 'import json,sys; print(json.dumps(sys.argv[1].split()))' "$PATTERNS"),
+   "passes":$PASSES,"fs_ws":"$FS_WS","uffd_ws":"$UFFD_WS","so_ws":"$SO_WS","kvm_timeout_s":$KVM_TIMEOUT,
+   "cg_slack":"$CG_SLACK","fio_size":"$FIO_SIZE","fio_randread_s":$FIO_TIME},
+ "duration_s":$((T_END - T_START)),"section_s":{$(IFS=,; echo "${SECTION_T[*]}")}}
+EOF
+"$PY" "$HERE/report.py" "$OUT" $([ "$HAVE_GNUPLOT" = 1 ] || echo --no-plots) ||
+	die "report.py failed"
+log "done in $((T_END - T_START)) s: $OUT/bench.md"
+if [ "$CHECK" = 1 ]; then
+	"$PY" "$HERE/report.py" --check "$OUT/bench.json" || die "bench.json incomplete"
+	log "bench.json is complete and well-formed"
+fi

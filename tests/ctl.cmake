@@ -1,0 +1,23 @@
+# Tests of the control socket (vmm/ctl*.c) and `hvswap ctl`.
+#
+# unit:        test_ctl: the request validator (vmm/ctl_req.c), no KVM.
+# integration: tests/test_ctl.sh runs the real hvswap, one ctest test per
+#              case.  VM cases exit 77 (skipped) only when /dev/kvm cannot be
+#              opened; the cli case needs no KVM.
+hv_add_test(NAME test_ctl LABELS unit SOURCES test_ctl.c LIBS hvswap_vmm)
+
+# ctl_ops: PASSES integrity passes (ws=128M, limit 64M) must outlast the
+# whole command sequence; the test fails with "raise PASSES" otherwise.
+set(HV_CTL_OPS_PASSES 12 CACHE STRING "ctl_ops: integrity passes of the guest")
+
+foreach(c ops noswap cancel cli)
+  set(args)
+  if(c STREQUAL "ops")
+    set(args ${HV_CTL_OPS_PASSES})
+  endif()
+  add_test(NAME ctl_${c}
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_ctl.sh
+                   $<TARGET_FILE:hvswap> ${c} ${args})
+  set_tests_properties(ctl_${c} PROPERTIES LABELS integration
+                       SKIP_RETURN_CODE 77 TIMEOUT 300)
+endforeach()

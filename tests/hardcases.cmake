@@ -1,0 +1,3 @@
+# Pins, reverse maps, migration, compaction and swapoff (issue 5), without KVM.
+hv_add_test(NAME test_hardcases LABELS unit SOURCES test_hardcases.c
+            LIBS hvswap_swapper TIMEOUT 300)

@@ -1,0 +1,467 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2317  # functions are reached through "case_$CASE"
+# test_ctl.sh - integration tests of the control socket (vmm/ctl*.c) and the
+# `hvswap ctl` client, against a real running VM.
+#
+#   test_ctl.sh HVSWAP CASE [ARGS...]
+#
+# Cases (one ctest test each, tests/ctl.cmake):
+#   ops PASSES  a swapping integrity guest runs while every command is driven
+#               through `hvswap ctl`: stats, set-limit, trim, swapon, devices,
+#               migrate, compact, swapoff, swapon again, then malformed
+#               requests; the guest must still finish with "integrity: OK".
+#               PASSES sizes the guest so it outlives the sequence.
+#   noswap      a VM without a swapper: stats works, swap commands say
+#               "swap is off"; a second VM refuses the live socket, a VM
+#               refuses a path that is not a socket.
+#   cancel      the VM is stopped while a migrate and a swapoff are in
+#               flight: both clients get a reply, the VM exits promptly.
+#   cli         client usage and connection errors (no KVM needed).
+# VM cases exit 77 (skipped) only when /dev/kvm cannot be opened read-write.
+# JSON is read with python3 (./dev.sh deps).
+set -uo pipefail
+
+HVSWAP=${1:?usage: test_ctl.sh HVSWAP CASE [ARGS...]}
+CASE=${2:?usage: test_ctl.sh HVSWAP CASE [ARGS...]}
+shift 2
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/hvswap-ctl.XXXXXX")
+SOCK=$TMP/vm.sock
+REPLY=$TMP/reply.json
+CERR=$TMP/ctl.err
+VMOUT=$TMP/vm.out
+VMERR=$TMP/vm.err
+VMPID=
+FAILS=0
+
+cleanup() {
+	[ -n "$VMPID" ] && kill -KILL "$VMPID" 2>/dev/null
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+fail() {
+	echo "FAIL [$CASE]: $*" >&2
+	FAILS=$((FAILS + 1))
+}
+
+need_kvm() {
+	if ! [ -c /dev/kvm ] || ! (: <>/dev/kvm) 2>/dev/null; then
+		echo "SKIP [$CASE]: cannot open /dev/kvm read-write on this machine"
+		exit 77
+	fi
+}
+
+need_python() {
+	command -v python3 >/dev/null ||
+		{ echo "FAIL [$CASE]: python3 missing (run ./dev.sh deps)" >&2; exit 1; }
+}
+
+# ctl ARGS...: run `hvswap ctl SOCK ARGS...`; reply in $REPLY, status in RC,
+# the arguments (shortened) in ARGS.  A VM that died ends the test.
+ctl() {
+	"$HVSWAP" ctl "$SOCK" "$@" >"$REPLY" 2>"$CERR" </dev/null
+	RC=$?
+	ARGS="$*"
+	[ ${#ARGS} -gt 100 ] && ARGS="${ARGS:0:100}..."
+	echo "+ ctl $ARGS -> $RC $(head -c 200 "$CERR")"
+	if [ "$RC" -eq 2 ] && [ -n "$VMPID" ] && ! vm_alive; then
+		fail "the VM exited early (status and output below)"
+		wait_vm
+		finish
+	fi
+}
+
+# ctl_ok ARGS...: the server said ok.
+ctl_ok() {
+	ctl "$@"
+	[ "$RC" -eq 0 ] || fail "ctl $ARGS: exit $RC, want 0: $(cat "$CERR")"
+}
+
+# ctl_err PATTERN ARGS...: the server said error, matching PATTERN; the
+# reply is one JSON object with ok=false, an error string and a code.
+ctl_err() {
+	local pat=$1
+	shift
+	ctl "$@"
+	[ "$RC" -eq 1 ] || fail "ctl $ARGS: exit $RC, want 1 (error reply)"
+	grep -qF -- "$pat" "$CERR" || fail "ctl $ARGS: error '$(cat "$CERR")' lacks '$pat'"
+	[ "$(rget ok)" = false ] || fail "ctl $ARGS: reply ok is not false"
+	[[ "$(rget code)" =~ ^-[0-9]+$ ]] || fail "ctl $ARGS: reply has no negative code"
+}
+
+# rget PATH: value at a dotted path of the last reply ("" if absent);
+# "len" of an array prints its length; whole floats print as integers.
+rget() {
+	python3 - "$REPLY" "$1" <<'EOF'
+import json, sys
+try:
+    v = json.load(open(sys.argv[1]))
+except ValueError:
+    sys.exit(0)
+for k in sys.argv[2].split("."):
+    if k == "len" and isinstance(v, list):
+        v = len(v)
+    elif isinstance(v, list) and k.isdigit() and int(k) < len(v):
+        v = v[int(k)]
+    elif isinstance(v, dict) and k in v:
+        v = v[k]
+    else:
+        sys.exit(0)
+if isinstance(v, bool):
+    print("true" if v else "false")
+elif v is None:
+    print("null")
+elif isinstance(v, float) and v.is_integer():
+    print(int(v))
+else:
+    print(v)
+EOF
+}
+
+expect_r() {
+	local v
+	v=$(rget "$1")
+	[ "$v" = "$2" ] || fail "reply: $1 = '$v', want '$2'"
+}
+
+vm_alive() {
+	kill -0 "$VMPID" 2>/dev/null
+}
+
+# start_vm ARGS...: hvswap run --ctl $SOCK ARGS... in the background, then
+# wait (up to 20 s) until its socket answers.
+start_vm() {
+	echo "+ hvswap run --ctl $SOCK $*"
+	"$HVSWAP" run --ctl "$SOCK" "$@" >"$VMOUT" 2>"$VMERR" </dev/null &
+	VMPID=$!
+	local _
+	for _ in $(seq 200); do
+		"$HVSWAP" ctl "$SOCK" stats >/dev/null 2>&1 && return 0
+		vm_alive || break
+		sleep 0.1
+	done
+	fail "no control socket at $SOCK after start"
+	sed 's/^/    vm stderr| /' "$VMERR" >&2
+	finish
+}
+
+# wait_vm: the VM's exit status in VMRC.
+wait_vm() {
+	wait "$VMPID"
+	VMRC=$?
+	VMPID=
+	echo "  vm exit $VMRC"
+}
+
+finish() {
+	if [ "$FAILS" -ne 0 ]; then
+		echo "---- vm stdout (last 10)"; tail -n 10 "$VMOUT" 2>/dev/null
+		echo "---- vm stderr (last 20)"; tail -n 20 "$VMERR" 2>/dev/null
+		echo "FAILED [$CASE]: $FAILS check(s)" >&2
+		exit 1
+	fi
+	echo "PASS [$CASE]"
+	exit 0
+}
+
+# The device-management sequence.  Ids: #0 is the VM's own temporary device.
+ops_devices() {
+	ctl_ok devices
+	expect_r devices.len 1
+	ctl_ok swapon size=128M prio=5
+	expect_r id 1
+	ctl_ok devices
+	expect_r devices.len 2
+	ctl_ok migrate from=#0 to=#1
+	[[ "$(rget moved_pages)" =~ ^[0-9]+$ ]] || fail "migrate: no moved_pages"
+	ctl_ok compact dev=#1
+	[[ "$(rget moved_pages)" =~ ^[0-9]+$ ]] || fail "compact: no moved_pages"
+	ctl_ok swapoff dev=#0
+	ctl_ok devices
+	expect_r devices.len 1
+	ctl_ok stats
+	expect_r vm.running true
+	# an existing file, its own size; then named by its path
+	truncate -s 64M "$TMP/swap3" || fail "cannot create $TMP/swap3"
+	ctl_ok swapon path="$TMP/swap3"
+	ctl_ok devices
+	expect_r devices.len 2
+	ctl_ok compact dev="$TMP/swap3"
+}
+
+# Long operations run off the server thread: stats answers while a
+# compaction or trim is in flight.
+ops_concurrent() {
+	local pid _
+	"$HVSWAP" ctl "$SOCK" compact dev=#1 >"$TMP/bg.out" 2>&1 &
+	pid=$!
+	"$HVSWAP" ctl "$SOCK" trim >"$TMP/bg2.out" 2>&1 &
+	for _ in 1 2 3 4 5; do
+		ctl_ok stats
+	done
+	wait "$pid" || fail "background compact failed: $(cat "$TMP/bg.out")"
+	wait $! || fail "background trim failed: $(cat "$TMP/bg2.out")"
+}
+
+# Every malformed request gets an error reply; the VM keeps running.
+ops_malformed() {
+	local big
+	big=$(head -c 10000 /dev/zero | tr '\0' a)
+	ctl_err "not JSON" raw 'this is not json'
+	ctl_err "not JSON" raw '{"cmd":"stats"'
+	ctl_err "not JSON" raw '{"cmd":"stats"} {"cmd":"stats"}'
+	ctl_err "must be a JSON object" raw '[1,2,3]'
+	ctl_err "missing field 'cmd'" raw '{}'
+	ctl_err "field 'cmd'" raw '{"cmd":42}'
+	ctl_err "unknown cmd 'frob'" frob
+	ctl_err "unknown field 'bogus'" stats bogus=1
+	ctl_err "unknown field 'x'" trim x=1
+	ctl_err "missing field 'dev'" swapoff
+	ctl_err "missing field 'limit'" set-limit
+	ctl_err "field 'limit'" raw '{"cmd":"set-limit","limit":true}'
+	ctl_err "field 'limit'" raw '{"cmd":"set-limit","limit":1.5}'
+	ctl_err "field 'limit'" set-limit limit=lots
+	ctl_err "must not be negative" set-limit limit=-1
+	ctl_err "must not be negative" swapon size=-4096
+	ctl_err "not a size" raw '{"cmd":"swapon","size":"-1G"}'
+	ctl_err "out of range" set-limit limit=99999999999999999999
+	ctl_err "at least 1M" set-limit limit=4096
+	ctl_err "needs a size" swapon
+	ctl_err "multiple of 4K" swapon size=1048577
+	ctl_err "field 'prio'" swapon size=64M prio=abc
+	ctl_err "field 'prio'" swapon size=64M prio=100000
+	ctl_err "field 'dev'" raw '{"cmd":"swapoff","dev":1}'
+	ctl_err "field 'dev'" raw '{"cmd":"compact","dev":""}'
+	ctl_err "field 'path'" raw '{"cmd":"swapon","path":7,"size":"1G"}'
+	ctl_err "no swap device '#7'" swapoff dev=#7
+	ctl_err "no swap device '/nonexistent'" compact dev=/nonexistent
+	ctl_err "no swap device" migrate from=#0 to=#6
+	ctl_err "longer than 4096" raw "{\"cmd\":\"stats\",\"pad\":\"$big\"}"
+	ctl_err "swapon" swapon path=/proc/nonexistent/swap size=64M
+	vm_alive || fail "the VM died during the malformed requests"
+}
+
+# Protocol edge cases no CLI invocation can produce: pipelining, a last
+# line without newline, invalid UTF-8, an unterminated 3 MB line followed
+# by a good request, a client that vanishes with a request half sent.
+ops_protocol() {
+	python3 - "$SOCK" <<'EOF' || fail "protocol checks (see above)"
+import json, socket, sys
+
+def conn():
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(60)
+    s.connect(sys.argv[1])
+    return s
+
+def replies(s, n):
+    buf = b""
+    while buf.count(b"\n") < n:
+        d = s.recv(65536)
+        if not d:
+            break
+        buf += d
+    # strict: a reply must be valid UTF-8 JSON
+    return [json.loads(l.decode("utf-8")) for l in buf.split(b"\n")[:n]]
+
+bad = 0
+def check(what, cond):
+    global bad
+    if not cond:
+        print("protocol: FAIL", what)
+        bad += 1
+
+s = conn()   # three pipelined requests, answered in order
+s.sendall(b'{"cmd":"stats"}\n{"cmd":"frob"}\n{"cmd":"devices"}\n')
+r = replies(s, 3)
+check("pipelined order", len(r) == 3 and r[0]["ok"] and "vm" in r[0]
+      and not r[1]["ok"] and r[2]["ok"] and "devices" in r[2])
+s.close()
+
+s = conn()   # last line without a newline, then EOF
+s.sendall(b'{"cmd":"stats"}')
+s.shutdown(socket.SHUT_WR)
+r = replies(s, 1)
+check("request at EOF", len(r) == 1 and r[0]["ok"])
+s.close()
+
+s = conn()
+s.sendall(b'{"cmd":"\xff\xfe"}\n\x00\x01\x02\n\r\n{"cmd":"\xc3\xa9t\xc3\xa9"}\n')
+r = replies(s, 4)
+check("binary garbage", len(r) == 4 and not any(x["ok"] for x in r))
+check("invalid UTF-8 named", "UTF-8" in r[0]["error"])
+check("UTF-8 cmd quoted", "\u00e9t\u00e9" in r[3]["error"])
+s.close()
+
+s = conn()   # an unterminated 3 MB line, then a good request
+s.sendall(b"x" * (3 << 20) + b'\n{"cmd":"stats"}\n')
+r = replies(s, 2)
+check("huge line then stats", len(r) == 2 and not r[0]["ok"] and r[1]["ok"])
+s.close()
+
+s = conn()   # vanish mid-request
+s.sendall(b'{"cmd":"sta')
+s.close()
+
+s = conn()   # still serving
+s.sendall(b'{"cmd":"stats"}\n')
+check("still serving", replies(s, 1)[0]["ok"])
+s.close()
+sys.exit(1 if bad else 0)
+EOF
+}
+
+case_ops() {
+	local passes=${1:-12}
+	need_kvm; need_python
+	start_vm --mem 256M --mem-limit 64M integrity ws=128M passes="$passes"
+	[ "$(stat -c %a "$SOCK")" = 600 ] || fail "socket mode $(stat -c %a "$SOCK"), want 600"
+	ctl_ok stats
+	expect_r ok true
+	expect_r vm.running true
+	expect_r vm.vcpus 1
+	expect_r swap.limit_pages 16384
+	ctl_ok set-limit limit=48M
+	expect_r limit $((48 << 20))
+	ctl_ok stats
+	expect_r swap.limit_pages 12288
+	ctl_ok set-limit limit=$((64 << 20))
+	ctl_ok trim
+	ops_devices
+	ops_concurrent
+	ops_malformed
+	ops_protocol
+	ctl_ok stats
+	[ "$(rget vm.running)" = true ] ||
+		fail "the guest finished before the sequence did: raise PASSES"
+	echo "  sequence done after $(rget vm.elapsed_s) s of guest time"
+	wait_vm
+	[ "$VMRC" -eq 0 ] || fail "VM exit status $VMRC, want 0"
+	grep -qF "integrity: OK" "$VMOUT" || fail "guest did not report integrity: OK"
+	grep -qF "exited with status 0" "$VMERR" || fail "no clean exit line"
+	[ -e "$SOCK" ] && fail "socket $SOCK left behind"
+	finish
+}
+
+case_noswap() {
+	need_kvm; need_python
+	start_vm --mem 16M --timeout 60 hang
+	ctl_ok stats
+	expect_r vm.running true
+	expect_r swap null
+	ctl_err "swap is off" devices
+	ctl_err "swap is off" swapon size=64M
+	ctl_err "swap is off" trim
+	ctl_err "swap is off" swapoff dev=#0
+	ctl_err "unknown field" trim x=1   # validation still comes first
+
+	echo "+ a second VM on the same (live) socket"
+	"$HVSWAP" run --ctl "$SOCK" --mem 16M --timeout 20 hang >/dev/null 2>"$TMP/second.err"
+	local rc=$?
+	[ "$rc" -eq 3 ] || fail "second VM on a live socket: exit $rc, want 3"
+	grep -qF "in use" "$TMP/second.err" || fail "second VM: '$(cat "$TMP/second.err")'"
+	ctl_ok stats          # the first one's socket is untouched
+
+	kill -TERM "$VMPID"
+	wait_vm
+	[ "$VMRC" -eq 130 ] || fail "VM exit $VMRC after SIGTERM, want 130"
+	[ -e "$SOCK" ] && fail "socket $SOCK left behind"
+
+	echo "+ a path that is not a socket"
+	echo data >"$TMP/file"
+	"$HVSWAP" run --ctl "$TMP/file" --mem 16M --timeout 20 hang >/dev/null 2>"$TMP/third.err"
+	rc=$?
+	[ "$rc" -eq 3 ] || fail "--ctl on a regular file: exit $rc, want 3"
+	grep -qF "not a socket" "$TMP/third.err" || fail "regular file: '$(cat "$TMP/third.err")'"
+	[ "$(cat "$TMP/file")" = data ] || fail "the regular file was touched"
+
+	echo "+ a stale socket is replaced"
+	python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])' "$SOCK"
+	[ -S "$SOCK" ] || fail "could not make a stale socket"
+	start_vm --mem 16M --timeout 60 hang
+	ctl_ok stats
+	kill -TERM "$VMPID"
+	wait_vm
+	finish
+}
+
+# wait_swapped N: up to 30 s until device #0 holds more than N pages.
+wait_swapped() {
+	local _
+	for _ in $(seq 60); do
+		ctl_ok stats
+		[ "$(rget swap.devices.0.used)" -gt "$1" ] 2>/dev/null && return 0
+		sleep 0.5
+	done
+	fail "device #0 never held more than $1 pages"
+}
+
+# cancel: the VM stops (SIGTERM) while long operations are in flight; each
+# client still gets a reply (done, or "shutting down"), the VM exits 130
+# promptly and removes its socket.
+case_cancel() {
+	local p1 p2 t0 t1 rc
+	need_kvm; need_python
+	start_vm --mem 256M --mem-limit 64M -q integrity ws=128M passes=1000
+	wait_swapped 1000
+	ctl_ok trim
+	ctl_ok swapon size=256M prio=5
+	"$HVSWAP" ctl "$SOCK" migrate from=#0 to=#1 >"$TMP/op1.out" 2>"$TMP/op1.err" &
+	p1=$!
+	"$HVSWAP" ctl "$SOCK" swapoff dev=#0 >"$TMP/op2.out" 2>"$TMP/op2.err" &
+	p2=$!
+	sleep 1
+	ctl_ok stats
+	t0=$(date +%s%N)
+	kill -TERM "$VMPID"
+	wait_vm
+	t1=$(date +%s%N)
+	[ "$VMRC" -eq 130 ] || fail "VM exit $VMRC after SIGTERM, want 130"
+	(( (t1 - t0) / 1000000 < 15000 )) ||
+		fail "VM took $(((t1 - t0) / 1000000)) ms to stop with operations in flight"
+	for p in "$p1:op1" "$p2:op2"; do
+		wait "${p%%:*}"
+		rc=$?
+		echo "  ${p#*:}: exit $rc $(tr -d '\n' <"$TMP/${p#*:}.out" | head -c 200)"
+		if [ "$rc" -eq 1 ]; then
+			grep -qF "shutting down" "$TMP/${p#*:}.err" ||
+				fail "${p#*:}: unexpected error '$(cat "$TMP/${p#*:}.err")'"
+		elif [ "$rc" -ne 0 ]; then
+			fail "${p#*:}: exit $rc (no reply?): $(cat "$TMP/${p#*:}.err")"
+		fi
+	done
+	[ -e "$SOCK" ] && fail "socket $SOCK left behind"
+	finish
+}
+
+# cli_err WANT_RC PATTERN ARGS...: one line on stderr matching PATTERN.
+cli_err() {
+	local want=$1 pat=$2
+	shift 2
+	"$HVSWAP" "$@" >"$REPLY" 2>"$CERR" </dev/null
+	RC=$?
+	echo "+ hvswap $* -> $RC"
+	[ "$RC" -eq "$want" ] || fail "hvswap $*: exit $RC, want $want"
+	grep -qF -- "$pat" "$CERR" || fail "hvswap $*: stderr '$(cat "$CERR")' lacks '$pat'"
+	[ "$(wc -l <"$CERR")" -eq 1 ] || fail "hvswap $*: want a one-line error"
+}
+
+case_cli() {
+	cli_err 2 "usage" ctl
+	cli_err 2 "usage" ctl "$SOCK"
+	cli_err 2 "cannot connect" ctl "$TMP/nosuch.sock" stats
+	cli_err 2 "key=value" ctl "$SOCK" swapon 64M
+	cli_err 2 "key=value" ctl "$SOCK" swapon =64M
+	cli_err 2 "duplicate key" ctl "$SOCK" swapon size=1G size=2G
+	cli_err 2 "raw takes one JSON line" ctl "$SOCK" raw
+	cli_err 2 "socket path too long" ctl "$TMP/$(head -c 200 /dev/zero | tr '\0' x)" stats
+	"$HVSWAP" ctl --help >"$REPLY" 2>&1 || fail "ctl --help: exit $?"
+	grep -qF "set-limit" "$REPLY" || fail "ctl --help lacks the commands"
+	finish
+}
+
+case "$CASE" in
+ops|noswap|cancel|cli) "case_$CASE" "$@" ;;
+*) echo "unknown case '$CASE'" >&2; exit 2 ;;
+esac
