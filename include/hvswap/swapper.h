@@ -71,6 +71,14 @@ void swapper_destroy(struct swapper *s);
  * threads, then swapper_destroy().  Faults are still served. */
 void swapper_cancel(struct swapper *s);
 
+/*
+ * Last resort at teardown, after the VM is stopped: stop serving faults and
+ * wake every thread blocked on one (a page whose swap read failed fatally
+ * can never be delivered).  The regions are unregistered, so a woken thread
+ * sees plain anonymous memory; callers must no longer trust guest memory.
+ */
+void swapper_release_faults(struct swapper *s);
+
 /* Change the resident limit at run time (0 = none). */
 int swapper_set_limit(struct swapper *s, uint64_t bytes);
 /* Evict everything evictable now and wait for the writes. */
