@@ -187,7 +187,7 @@ static int move_one(struct swapper *s, uint64_t idx, uint64_t g, int to)
 	case PS_RESIDENT:
 		page_slot_drop(s, idx, g);
 		atomic_store(&s->pages[idx], w & ~(PG_SLOT | PG_WP));
-		r = 1;
+		r = 2;
 		break;
 	case PS_SWAPPED:
 		r = fault_start_migration(s, idx, w, to);
@@ -224,6 +224,7 @@ static void wait_mig(struct swapper *s, uint64_t max)
 static int64_t migrate_passes(struct swapper *s, int from, int to, bool sorted,
 			      bool until_empty)
 {
+	uint64_t mig0 = atomic_load(&s->c.migrated);
 	int64_t moved = 0;
 	unsigned int pass;
 
@@ -235,7 +236,9 @@ static int64_t migrate_passes(struct swapper *s, int from, int to, bool sorted,
 		if (atomic_load(&s->cancelled) || atomic_load(&s->fatal_sent))
 			return -ECANCELED;
 		n = collect(s, (unsigned int)from, &v);
-		if (sorted)
+		if (!v && n)
+			return -ENOMEM;
+		if (sorted && n)
 			qsort(v, n, sizeof(*v), cmp_item);
 		for (i = 0; i < n && !atomic_load(&s->cancelled); i++) {
 			int r;
@@ -248,9 +251,9 @@ static int64_t migrate_passes(struct swapper *s, int from, int to, bool sorted,
 				r = move_one(s, v[i].idx, v[i].g, to);
 			}
 			started += r > 0;
+			moved += r == 2;        /* a claim dropped, no I/O */
 		}
 		free(v);
-		moved += started;
 		wait_mig(s, 0);
 		if (!started && until_empty) {
 			struct timespec ts = { 0, 2000000 };
@@ -262,12 +265,33 @@ static int64_t migrate_passes(struct swapper *s, int from, int to, bool sorted,
 
 			swap_dev_usage(s->devs[from], &u);
 			if (u.used == 0 && !atomic_load(&s->writes_inflight))
-				return moved;
+				return moved + (int64_t)(atomic_load(&s->c.migrated) - mig0);
 		} else if (!started || sorted) {
-			return moved;
+			return moved + (int64_t)(atomic_load(&s->c.migrated) - mig0);
 		}
 	}
-	return until_empty ? -EBUSY : moved;
+	return until_empty ? -EBUSY : moved + (int64_t)(atomic_load(&s->c.migrated) - mig0);
+}
+
+static void set_draining(struct swapper *s, int dev, bool on)
+{
+	pthread_rwlock_wrlock(&s->dev_lock);
+	s->dev_draining[dev] = on;
+	rebuild_order(s);
+	pthread_rwlock_unlock(&s->dev_lock);
+}
+
+/* One migrate/compact/swapoff at a time; waiting gives up on cancel. */
+static int op_lock(struct swapper *s)
+{
+	struct timespec ts = { 0, 1000000 };
+
+	while (pthread_mutex_trylock(&s->mig_op_lock)) {
+		if (atomic_load(&s->cancelled))
+			return -ECANCELED;
+		nanosleep(&ts, NULL);
+	}
+	return 0;
 }
 
 static int check_dev(struct swapper *s, int dev)
@@ -289,8 +313,13 @@ int64_t swapper_migrate(struct swapper *s, int from, int to)
 		return -ENOENT;
 	if (from == to)
 		return swapper_compact(s, from);
-	pthread_mutex_lock(&s->mig_op_lock);
+	if (op_lock(s) < 0)
+		return -ECANCELED;
+	/* While its pages leave, `from` takes no new ones: evictions go to
+	 * the other devices (else the passes would chase the guest). */
+	set_draining(s, from, true);
 	r = migrate_passes(s, from, to, false, false);
+	set_draining(s, from, false);
 	pthread_mutex_unlock(&s->mig_op_lock);
 	return r;
 }
@@ -301,7 +330,8 @@ int64_t swapper_compact(struct swapper *s, int dev)
 
 	if (check_dev(s, dev) < 0)
 		return -ENOENT;
-	pthread_mutex_lock(&s->mig_op_lock);
+	if (op_lock(s) < 0)
+		return -ECANCELED;
 	r = migrate_passes(s, dev, dev, true, false);
 	pthread_mutex_unlock(&s->mig_op_lock);
 	return r;
@@ -313,20 +343,19 @@ int swapper_swapoff(struct swapper *s, int dev)
 
 	if (check_dev(s, dev) < 0)
 		return -ENOENT;
-	pthread_mutex_lock(&s->mig_op_lock);
-	pthread_rwlock_wrlock(&s->dev_lock);
-	s->dev_draining[dev] = true;
-	rebuild_order(s);
-	pthread_rwlock_unlock(&s->dev_lock);
+	if (op_lock(s) < 0)
+		return -ECANCELED;
+	if (check_dev(s, dev) < 0) {    /* removed while we waited */
+		pthread_mutex_unlock(&s->mig_op_lock);
+		return -ENOENT;
+	}
+	set_draining(s, dev, true);
 	/* Pages go to the other devices; with none that has room, the
 	 * migration reads complete into guest memory instead (mig_to < 0
 	 * and no slot to be had: see fault.c). */
 	r = migrate_passes(s, dev, -1, false, true);
 	if (r < 0) {
-		pthread_rwlock_wrlock(&s->dev_lock);
-		s->dev_draining[dev] = false;
-		rebuild_order(s);
-		pthread_rwlock_unlock(&s->dev_lock);
+		set_draining(s, dev, false);
 		pthread_mutex_unlock(&s->mig_op_lock);
 		log_warn("swapoff of device %d failed: %s", dev, strerror((int)-r));
 		return (int)r;

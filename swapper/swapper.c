@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hvswap/log.h"
@@ -25,6 +26,7 @@
 #define DEFAULT_BATCH 64
 #define NSTAGING 4096
 #define NBOUNCE 1024
+#define TRIM_STALL_S 10
 
 /* ---- helpers shared with fault.c / reclaim.c ---- */
 
@@ -530,8 +532,28 @@ int swapper_trim(struct swapper *s)
 	/* staged: a failed write's pages wait for their retry */
 	while (!s->rc_stop && !atomic_load(&s->cancelled) &&
 	       (s->trim_done_gen < gen || atomic_load(&s->writes_inflight) ||
-		atomic_load(&s->c.staged)))
-		pthread_cond_wait(&s->rc_done, &s->rc_lock);
+		atomic_load(&s->c.staged))) {
+		/* Progress = any change in what is staged or being written;
+		 * give up after TRIM_STALL_S seconds without any. */
+		uint64_t mark = atomic_load(&s->c.staged) * 1000003u +
+				atomic_load(&s->writes_inflight) +
+				atomic_load(&s->c.evict_written) * 7u;
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += TRIM_STALL_S;
+		if (pthread_cond_timedwait(&s->rc_done, &s->rc_lock, &ts) == ETIMEDOUT &&
+		    mark == atomic_load(&s->c.staged) * 1000003u +
+			    atomic_load(&s->writes_inflight) +
+			    atomic_load(&s->c.evict_written) * 7u) {
+			pthread_mutex_unlock(&s->rc_lock);
+			log_warn("trim: no progress for %d s (%llu pages staged, "
+				 "%llu writes in flight)", TRIM_STALL_S,
+				 (unsigned long long)atomic_load(&s->c.staged),
+				 (unsigned long long)atomic_load(&s->writes_inflight));
+			return -ETIMEDOUT;
+		}
+	}
 	gen = s->rc_stop || atomic_load(&s->cancelled);
 	pthread_mutex_unlock(&s->rc_lock);
 	return gen ? -ECANCELED : 0;

@@ -21,3 +21,11 @@ foreach(c ops noswap cancel cli)
   set_tests_properties(ctl_${c} PROPERTIES LABELS integration
                        SKIP_RETURN_CODE 77 TIMEOUT 300)
 endforeach()
+
+# Issue 5's combined run: integrity + dmastress at 4x oversubscription while
+# a background loop migrates, compacts, swaps off and on through hvswap ctl.
+add_test(NAME stress_ctl_dma_integrity
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_stress_ctl.sh
+                 $<TARGET_FILE:hvswap> 4)
+set_tests_properties(stress_ctl_dma_integrity PROPERTIES LABELS "integration;stress"
+                     SKIP_RETURN_CODE 77 TIMEOUT 600)

@@ -155,6 +155,11 @@ wait_vm() {
 }
 
 finish() {
+	# sanitizer builds (HV_ASAN/HV_TSAN) report to the VM's stderr
+	if [ -s "$VMERR" ] && grep -qE "Sanitizer|runtime error:" "$VMERR"; then
+		fail "sanitizer report in the VM's stderr:"
+		grep -E -A12 "Sanitizer|runtime error:" "$VMERR" | head -40 >&2
+	fi
 	if [ "$FAILS" -ne 0 ]; then
 		echo "---- vm stdout (last 10)"; tail -n 10 "$VMOUT" 2>/dev/null
 		echo "---- vm stderr (last 20)"; tail -n 20 "$VMERR" 2>/dev/null
@@ -169,7 +174,7 @@ finish() {
 ops_devices() {
 	ctl_ok devices
 	expect_r devices.len 1
-	ctl_ok swapon size=128M prio=5
+	ctl_ok swapon size=256M prio=5
 	expect_r id 1
 	ctl_ok devices
 	expect_r devices.len 2
@@ -183,7 +188,7 @@ ops_devices() {
 	ctl_ok stats
 	expect_r vm.running true
 	# an existing file, its own size; then named by its path
-	truncate -s 64M "$TMP/swap3" || fail "cannot create $TMP/swap3"
+	truncate -s 256M "$TMP/swap3" || fail "cannot create $TMP/swap3"
 	ctl_ok swapon path="$TMP/swap3"
 	ctl_ok devices
 	expect_r devices.len 2
