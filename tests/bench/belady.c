@@ -210,5 +210,12 @@ int main(int argc, char **argv)
 	       (unsigned long long)n, (unsigned long long)limit,
 	       (unsigned long long)misses, (unsigned long long)comp,
 	       (unsigned long long)swapins, (unsigned long long)swapouts);
+	free(heap);
+	free(state);
+	free(cur_next);
+	free(last);
+	free(nxt);
+	free(wr);
+	free(pg);
 	return 0;
 }
