@@ -40,22 +40,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-fail() {
-	echo "FAIL [$CASE]: $*" >&2
-	FAILS=$((FAILS + 1))
-}
-
-need_kvm() {
-	if ! [ -c /dev/kvm ] || ! (: <>/dev/kvm) 2>/dev/null; then
-		echo "SKIP [$CASE]: cannot open /dev/kvm read-write on this machine"
-		exit 77
-	fi
-}
-
-need_python() {
-	command -v python3 >/dev/null ||
-		{ echo "FAIL [$CASE]: python3 missing (run ./dev.sh deps)" >&2; exit 1; }
-}
+# fail, need_kvm, need_python
+# shellcheck source-path=SCRIPTDIR source=testlib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/testlib.sh"
 
 # ctl ARGS...: run `hvswap ctl SOCK ARGS...`; reply in $REPLY, status in RC,
 # the arguments (shortened) in ARGS.  A VM that died ends the test.

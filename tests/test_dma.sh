@@ -14,85 +14,16 @@ HVSWAP=${1:?usage: test_dma.sh HVSWAP CASE [ARGS...]}
 CASE=${2:?usage: test_dma.sh HVSWAP CASE [ARGS...]}
 shift 2
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/hvswap-dma.XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
-OUT=$TMP/stdout
-ERR=$TMP/stderr
-STATS=$TMP/stats.json
+# hv_files, fail, show, need_kvm, need_python, hv, expect_rc, expect_err,
+# expect_out, jget, expect_json, finish_case
+# shellcheck source-path=SCRIPTDIR source=testlib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/testlib.sh"
+hv_files hvswap-dma
 RC=0
 FAILS=0
+SHOW_STATS_BYTES=6000
 
-fail() {
-	echo "FAIL [$CASE]: $*" >&2
-	FAILS=$((FAILS + 1))
-}
-
-show() {
-	echo "---- stdout (last 20 lines)"; tail -n 20 "$OUT"
-	echo "---- stderr (last 30 lines)"; tail -n 30 "$ERR"
-	[ -s "$STATS" ] && { echo "---- $STATS"; head -c 6000 "$STATS"; echo; }
-	echo "----"
-}
-
-need_kvm() {
-	if ! [ -c /dev/kvm ] || ! (: <>/dev/kvm) 2>/dev/null; then
-		echo "SKIP [$CASE]: cannot open /dev/kvm read-write on this machine"
-		exit 77
-	fi
-}
-
-need_python() {
-	command -v python3 >/dev/null ||
-		{ echo "FAIL [$CASE]: python3 missing (run ./dev.sh deps)" >&2; exit 1; }
-}
-
-hv() {
-	local t0 t1
-	echo "+ hvswap $*"
-	rm -f "$STATS"
-	t0=$(date +%s%N)
-	"$HVSWAP" "$@" >"$OUT" 2>"$ERR" </dev/null
-	RC=$?
-	t1=$(date +%s%N)
-	echo "  exit $RC after $(((t1 - t0) / 1000000)) ms"
-}
-
-expect_rc() { [ "$RC" -eq "$1" ] || fail "exit status $RC, want $1"; }
-expect_err() { grep -qF -- "$1" "$ERR" || fail "stderr lacks '$1'"; }
-expect_out() { grep -qF -- "$1" "$OUT" || fail "stdout lacks '$1'"; }
 expect_no_err() { ! grep -qF -- "$1" "$ERR" || fail "stderr has '$1'"; }
-
-jget() {
-	python3 - "$STATS" "$1" <<'EOF'
-import json, os, sys
-if not os.path.exists(sys.argv[1]):
-    sys.exit(0)
-v = json.load(open(sys.argv[1]))
-for k in sys.argv[2].split("."):
-    if not isinstance(v, dict) or k not in v:
-        sys.exit(0)
-    v = v[k]
-if isinstance(v, bool):
-    print("true" if v else "false")
-elif isinstance(v, float) and v.is_integer():
-    print(int(v))
-else:
-    print(v)
-EOF
-}
-
-# expect_json PATH OP VALUE (OP: -eq -ne -gt -ge -lt -le)
-expect_json() {
-	local v
-	v=$(jget "$1")
-	if [ -z "$v" ]; then
-		fail "stats: $1 missing"
-	elif ! [[ "$v" =~ ^[0-9]+$ ]]; then
-		fail "stats: $1 = '$v' is not a whole number"
-	elif ! test "$v" "$2" "$3"; then
-		fail "stats: $1 = $v, want $2 $3"
-	fi
-}
 
 # The device side of a clean dmastress run.
 expect_clean_dma() {
@@ -219,10 +150,4 @@ plain|swap|disk_file|malformed|cli) "case_$CASE" "$@" ;;
 *) echo "unknown case '$CASE'" >&2; exit 2 ;;
 esac
 
-if [ "$FAILS" -ne 0 ]; then
-	show
-	echo "FAILED [$CASE]: $FAILS check(s)" >&2
-	exit 1
-fi
-echo "PASS [$CASE]"
-exit 0
+finish_case

@@ -27,12 +27,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if ! [ -c /dev/kvm ] || ! (: <>/dev/kvm) 2>/dev/null; then
-	echo "SKIP: cannot open /dev/kvm read-write"
-	exit 77
-fi
-
-fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
+# fail, need_kvm; no case name here, so they print "FAIL: ..." / "SKIP: ..."
+CASE=
+# shellcheck source-path=SCRIPTDIR source=testlib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/testlib.sh"
+KVM_SKIP_MSG="cannot open /dev/kvm read-write"
+need_kvm
 
 # ctl NAME ARGS...: one command; prints the reply on failure.
 ctl() {

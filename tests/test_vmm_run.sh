@@ -15,104 +15,18 @@ HVSWAP=${1:?usage: test_vmm_run.sh HVSWAP CASE [ARGS...]}
 CASE=${2:?usage: test_vmm_run.sh HVSWAP CASE [ARGS...]}
 shift 2
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/hvswap-test.XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
-OUT=$TMP/stdout
-ERR=$TMP/stderr
-STATS=$TMP/stats.json
+# hv_files, fail, show, need_kvm, need_python, hv, expect_rc, expect_err,
+# expect_out, jget, expect_json, finish_case
+# shellcheck source-path=SCRIPTDIR source=testlib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/testlib.sh"
+hv_files hvswap-test
 RC=0
 FAILS=0
 RUNS=0
 SHOWN=0
+FAIL_STDERR_LINES=6
 
-fail() {
-	echo "FAIL [$CASE]: $*" >&2
-	# the first failure of each run shows the start of its stderr
-	if [ "$SHOWN" != "$RUNS" ]; then
-		sed -n '1,6s/^/    stderr| /p' "$ERR" >&2 2>/dev/null
-		SHOWN=$RUNS
-	fi
-	FAILS=$((FAILS + 1))
-}
-
-show() {
-	echo "---- stdout (last 20 lines)"; tail -n 20 "$OUT"
-	echo "---- stderr (last 30 lines)"; tail -n 30 "$ERR"
-	[ -s "$STATS" ] && { echo "---- $STATS"; head -c 4000 "$STATS"; echo; }
-	echo "----"
-}
-
-need_kvm() {
-	# -c first: "<>" would create a regular file where the device is missing.
-	if ! [ -c /dev/kvm ] || ! (: <>/dev/kvm) 2>/dev/null; then
-		echo "SKIP [$CASE]: cannot open /dev/kvm read-write on this machine"
-		exit 77
-	fi
-}
-
-need_python() {
-	command -v python3 >/dev/null ||
-		{ echo "FAIL [$CASE]: python3 missing (run ./dev.sh deps)" >&2; exit 1; }
-}
-
-# hv ARGS...: run hvswap, capture stdout/stderr/status and wall time (ms).
-hv() {
-	local t0 t1
-	echo "+ hvswap $*"
-	rm -f "$STATS"
-	t0=$(date +%s%N)
-	"$HVSWAP" "$@" >"$OUT" 2>"$ERR" </dev/null
-	RC=$?
-	t1=$(date +%s%N)
-	RUNS=$((RUNS + 1))
-	ELAPSED_MS=$(((t1 - t0) / 1000000))
-	echo "  exit $RC after ${ELAPSED_MS} ms"
-}
-
-expect_rc() {
-	[ "$RC" -eq "$1" ] || fail "exit status $RC, want $1"
-}
-
-# expect_err/expect_out FIXED-STRING: the stream contains it.
-expect_err() { grep -qF -- "$1" "$ERR" || fail "stderr lacks '$1'"; }
-expect_out() { grep -qF -- "$1" "$OUT" || fail "stdout lacks '$1'"; }
 expect_err_re() { grep -qE -- "$1" "$ERR" || fail "stderr does not match /$1/"; }
-
-# jget PATH: value at a dotted path in the stats JSON ("" if absent;
-# numbers that are whole print as integers).
-jget() {
-	python3 - "$STATS" "$1" <<'EOF'
-import json, os, sys
-if not os.path.exists(sys.argv[1]):
-    sys.exit(0)
-v = json.load(open(sys.argv[1]))
-for k in sys.argv[2].split("."):
-    if not isinstance(v, dict) or k not in v:
-        sys.exit(0)
-    v = v[k]
-if isinstance(v, bool):
-    print("true" if v else "false")
-elif isinstance(v, float) and v.is_integer():
-    print(int(v))
-else:
-    print(v)
-EOF
-}
-
-# expect_json PATH OP VALUE (OP: -eq -ne -gt -ge -lt -le, or == for strings)
-expect_json() {
-	local v
-	v=$(jget "$1")
-	if [ -z "$v" ]; then
-		fail "stats: $1 missing"
-	elif [ "$2" = "==" ]; then
-		[ "$v" = "$3" ] || fail "stats: $1 = '$v', want '$3'"
-	elif ! [[ "$v" =~ ^[0-9]+$ ]]; then
-		fail "stats: $1 = '$v' is not a whole number"
-	elif ! test "$v" "$2" "$3"; then
-		fail "stats: $1 = $v, want $2 $3"
-	fi
-}
 
 expect_json_absent() {
 	[ -z "$(jget "$1")" ] || fail "stats: $1 present ($(jget "$1"))"
@@ -280,10 +194,4 @@ memtouch|integrity|crash|badptr|hang|cli|swap|memfd) "case_$CASE" "$@" ;;
 *) echo "unknown case '$CASE'" >&2; exit 2 ;;
 esac
 
-if [ "$FAILS" -ne 0 ]; then
-	show
-	echo "FAILED [$CASE]: $FAILS check(s)" >&2
-	exit 1
-fi
-echo "PASS [$CASE]"
-exit 0
+finish_case
