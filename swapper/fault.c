@@ -357,8 +357,39 @@ static void wp_fault(struct swapper *s, uint64_t idx, uint64_t w)
 	atomic_fetch_add(&s->c.faults_wp, 1);
 }
 
+/*
+ * Backpressure: a fault that would add a resident page while the VM is over
+ * its hard limit (limit + margin: reclaim has fallen behind) waits in the
+ * pending queue; the reclaim thread serves it once it has caught up, and in
+ * any case at the end of its cycle (so a VM whose reclaim cannot progress -
+ * swap full, all pinned - is never stalled for good).
+ */
+static bool over_hard_limit(struct swapper *s)
+{
+	uint64_t lim = atomic_load(&s->limit_pages), margin;
+
+	if (!lim || atomic_load(&s->swap_full))
+		return false;   /* reclaim cannot help: do not hold the guest */
+	margin = lim / 32 > 512 ? lim / 32 : 512;
+	return atomic_load(&s->c.resident) + atomic_load(&s->c.staged) >= lim + margin;
+}
+
+bool fault_throttled(struct swapper *s)
+{
+	return over_hard_limit(s);
+}
+
+static void fault_handle_ex(struct swapper *s, uint64_t addr, bool write,
+			    bool wp, uint64_t t0, bool may_throttle);
+
 void fault_handle(struct swapper *s, uint64_t addr, bool write, bool wp,
 		  uint64_t t0)
+{
+	fault_handle_ex(s, addr, write, wp, t0, true);
+}
+
+static void fault_handle_ex(struct swapper *s, uint64_t addr, bool write,
+			    bool wp, uint64_t t0, bool may_throttle)
 {
 	pthread_mutex_t *l;
 	uint64_t idx, w;
@@ -379,6 +410,13 @@ void fault_handle(struct swapper *s, uint64_t addr, bool write, bool wp,
 	if (wp) {
 		wp_fault(s, idx, w);
 		pthread_mutex_unlock(l);
+		return;
+	}
+	if (may_throttle && pg_state(w) != PS_RESIDENT && pg_state(w) != PS_READING &&
+	    over_hard_limit(s) && pending_add(s, idx, write, t0) == 0) {
+		pthread_mutex_unlock(l);
+		atomic_fetch_add(&s->c.faults_throttled, 1);
+		rc_kick_force(s);
 		return;
 	}
 	switch (pg_state(w)) {
@@ -420,6 +458,29 @@ void fault_handle(struct swapper *s, uint64_t addr, bool write, bool wp,
 }
 
 /* A bounce buffer is free again: start the oldest queued fault, if any. */
+/* Serve one queued fault (waiting for a bounce buffer, for the I/O queue or
+ * throttled).  `force`: serve it even over the hard limit.  Returns false
+ * when nothing was served. */
+bool fault_pending_run_one(struct swapper *s, bool force)
+{
+	struct pending_fault pf;
+
+	if (atomic_load(&s->closing))
+		return false;
+	pthread_mutex_lock(&s->buf_lock);
+	if (!s->pend_len || !s->nbounce_free) {
+		pthread_mutex_unlock(&s->buf_lock);
+		return false;
+	}
+	pf = s->pending[s->pend_head];
+	s->pend_head = (s->pend_head + 1) % s->pend_cap;
+	s->pend_len--;
+	pthread_mutex_unlock(&s->buf_lock);
+	fault_handle_ex(s, (uint64_t)(uintptr_t)page_host(s, pf.idx), pf.write,
+			false, pf.t0, !force);
+	return true;
+}
+
 void fault_pending_run(struct swapper *s)
 {
 	struct pending_fault pf;

@@ -121,7 +121,7 @@ struct swapper_counters {
 	_Atomic uint64_t read_errors, read_retries, write_errors, slots_retired;
 	_Atomic uint64_t swap_full_events, readahead;
 	_Atomic uint64_t resident, staged, max_resident, reading;
-	_Atomic uint64_t pins, migrated, mig_reads;
+	_Atomic uint64_t pins, migrated, mig_reads, faults_throttled;
 };
 
 struct policy_ops;
@@ -197,12 +197,13 @@ struct swapper {
 	bool rc_stop;                   /* protected by rc_lock */
 	bool rc_trim;                   /* protected by rc_lock */
 	uint64_t trim_gen, trim_done_gen;   /* protected by rc_lock */
+	uint64_t trim_budget;           /* pages a trim still evicts; rc_lock */
 	struct retry_ent *retry;        /* protected by rc_lock */
 	uint32_t nretry, retry_cap;     /* protected by rc_lock */
 	_Atomic bool rc_wanted;
 	_Atomic uint64_t writes_inflight;
 	_Atomic unsigned int write_fail_streak; /* consecutive failed retries */
-	bool swap_full;                 /* reclaim thread only */
+	_Atomic bool swap_full;         /* set by the reclaim thread */
 
 	_Atomic uint64_t limit_pages, low_wmark;
 
@@ -283,6 +284,8 @@ bool dev_draining(struct swapper *s, unsigned int dev);
 /* fault.c */
 int fault_start_migration(struct swapper *s, uint64_t idx, uint64_t w, int to);
 void fault_pending_run(struct swapper *s);
+bool fault_pending_run_one(struct swapper *s, bool force);
+bool fault_throttled(struct swapper *s);
 void *fault_thread_main(void *arg);
 void fault_handle(struct swapper *s, uint64_t addr, bool write, bool wp,
 		  uint64_t t0);

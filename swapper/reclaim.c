@@ -655,6 +655,20 @@ static bool should_reclaim(struct swapper *s, uint64_t *target)
 	return true;
 }
 
+/* Count `n` evicted pages against a running trim; true when it is done. */
+static bool trim_spent(struct swapper *s, unsigned int n)
+{
+	bool done = false;
+
+	pthread_mutex_lock(&s->rc_lock);
+	if (s->rc_trim) {
+		s->trim_budget = s->trim_budget > n ? s->trim_budget - n : 0;
+		done = s->trim_budget == 0;
+	}
+	pthread_mutex_unlock(&s->rc_lock);
+	return done;
+}
+
 static void finish_trim(struct swapper *s)
 {
 	pthread_mutex_lock(&s->rc_lock);
@@ -706,6 +720,11 @@ void *reclaim_thread_main(void *arg)
 			if (got < 0)
 				break;          /* nothing evictable (pinned) */
 			stuck = false;
+			if (trim_spent(s, (unsigned int)got))
+				break;
+			/* Caught up: let throttled faults in. */
+			while (!fault_throttled(s) && fault_pending_run_one(s, false))
+				;
 			if (!got) {
 				if (s->swap_full) {
 					wait_progress(s, 100);
@@ -723,8 +742,11 @@ void *reclaim_thread_main(void *arg)
 		}
 		/* Swap full: a trim has done what it can (else it never ends). */
 		if (atomic_load(&s->c.resident) == 0 || s->swap_full || stuck ||
-		    !should_reclaim(s, &target))
+		    trim_spent(s, 0) || !should_reclaim(s, &target))
 			finish_trim(s);
+		/* End of a cycle: nobody waits past it, over the limit or not. */
+		while (fault_pending_run_one(s, true))
+			;
 	}
 	return NULL;
 }

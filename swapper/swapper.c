@@ -527,6 +527,9 @@ int swapper_trim(struct swapper *s)
 
 	pthread_mutex_lock(&s->rc_lock);
 	gen = ++s->trim_gen;
+	/* Bounded work: what is resident now (a busy guest keeps faulting
+	 * pages back; a trim does not chase it). */
+	s->trim_budget = atomic_load(&s->c.resident) + 1;
 	s->rc_trim = true;
 	pthread_cond_broadcast(&s->rc_cond);
 	/* staged: a failed write's pages wait for their retry */
@@ -597,6 +600,7 @@ static struct json_object *counters_json(struct swapper *s)
 	J_U64(f, "write_protect", atomic_load(&c->faults_wp));
 	J_U64(f, "queued_for_buffer", atomic_load(&c->faults_pending));
 	J_U64(f, "readahead_pages", atomic_load(&c->readahead));
+	J_U64(f, "throttled", atomic_load(&c->faults_throttled));
 	json_object_object_add(o, "faults", f);
 	J_U64(e, "written", atomic_load(&c->evict_written));
 	J_U64(e, "clean_dropped", atomic_load(&c->evict_clean));
@@ -617,6 +621,28 @@ static struct json_object *counters_json(struct swapper *s)
 	J_U64(o, "max_resident_pages", atomic_load(&c->max_resident));
 	J_U64(o, "pin_calls", atomic_load(&c->pins));
 	J_U64(o, "pages_migrated", atomic_load(&c->migrated));
+	return o;
+}
+
+/* Pages by state, read without locks (a snapshot; cross-checks the
+ * counters, which are kept incrementally). */
+static struct json_object *census_json(struct swapper *s)
+{
+	static const char *const names[] = { "none", "resident", "zero", "staged",
+					      "swapped", "reading" };
+	uint64_t n[8] = { 0 }, pinned = 0, i;
+	struct json_object *o = json_object_new_object();
+	unsigned int k;
+
+	for (i = 0; i < s->npages; i++) {
+		uint64_t w = atomic_load(&s->pages[i]);
+
+		n[pg_state(w)]++;
+		pinned += !!(w & PG_PINNED);
+	}
+	for (k = 0; k < 6; k++)
+		J_U64(o, names[k], n[k]);
+	J_U64(o, "pinned", pinned);
 	return o;
 }
 
@@ -670,6 +696,7 @@ struct json_object *swapper_stats_json(struct swapper *s)
 	J_U64(o, "longterm_pin_limit_pages", s->pin_longterm_max);
 	pthread_mutex_unlock(&s->pin_lock);
 	json_object_object_add(o, "rmap_complete", json_object_new_boolean(!s->rmap_lost));
+	json_object_object_add(o, "page_states", census_json(s));
 	return o;
 }
 
