@@ -315,6 +315,11 @@ int64_t swapper_migrate(struct swapper *s, int from, int to)
 		return swapper_compact(s, from);
 	if (op_lock(s) < 0)
 		return -ECANCELED;
+	/* Checked under the op lock: a swapoff may have removed it meanwhile. */
+	if (check_dev(s, from) < 0 || check_dev(s, to) < 0) {
+		pthread_mutex_unlock(&s->mig_op_lock);
+		return -ENOENT;
+	}
 	/* While its pages leave, `from` takes no new ones: evictions go to
 	 * the other devices (else the passes would chase the guest). */
 	set_draining(s, from, true);
@@ -332,6 +337,10 @@ int64_t swapper_compact(struct swapper *s, int dev)
 		return -ENOENT;
 	if (op_lock(s) < 0)
 		return -ECANCELED;
+	if (check_dev(s, dev) < 0) {
+		pthread_mutex_unlock(&s->mig_op_lock);
+		return -ENOENT;
+	}
 	r = migrate_passes(s, dev, dev, true, false);
 	pthread_mutex_unlock(&s->mig_op_lock);
 	return r;

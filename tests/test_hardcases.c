@@ -657,6 +657,33 @@ static void test_cancel_during_swapoff(void **state)
 	env_teardown(&e);
 }
 
+/* NUMA moves of resident pages.  This machine has one node: moving to it
+ * reports every resident unpinned page as on node 0; a node it lacks is
+ * refused; pinned pages are never moved. */
+static void test_numa_single_node(void **state)
+{
+	struct env e;
+	int64_t r;
+	uint64_t i, resident = 0;
+
+	(void)state;
+	env_setup(&e, 1, 8 << 20, 0);
+	for (i = 1; i <= 64; i++)
+		stamp(&e, i);
+	assert_int_equal(swapper_pin(e.s, GPA + 5 * PG, PG, false, false, NULL), 0);
+	for (i = 0; i < NPAGES; i++)
+		resident += pg_state(word(&e, i)) == PS_RESIDENT &&
+			    !(word(&e, i) & PG_PINNED);
+	r = swapper_numa_move(e.s, 0);
+	assert_true(r > 0);
+	assert_true((uint64_t)r <= resident);
+	assert_int_equal(swapper_numa_move(e.s, swapper_numa_nodes()), -EINVAL);
+	assert_int_equal(swapper_numa_move(e.s, -1), -EINVAL);
+	swapper_unpin(e.s, GPA + 5 * PG, PG, false);
+	check_all(&e);
+	env_teardown(&e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -670,6 +697,7 @@ int main(void)
 		cmocka_unit_test(test_swapoff_races),
 		cmocka_unit_test(test_swapoff_to_memory),
 		cmocka_unit_test(test_cancel_during_swapoff),
+		cmocka_unit_test(test_numa_single_node),
 	};
 	struct uffd_caps caps;
 	int r = uffd_probe(&caps);

@@ -39,3 +39,14 @@ hv_add_run_test(NAME hang_timeout CASE hang TIMEOUT 30)
 hv_add_run_test(NAME cli CASE cli TIMEOUT 60)
 hv_add_run_test(NAME swap CASE swap TIMEOUT 300 ARGS ${HV_SWAP_SMOKE_ARGS})
 hv_add_run_test(NAME memfd CASE memfd TIMEOUT 60)
+
+# Issue 3's acceptance matrix: integrity at 4x oversubscription (128M guest,
+# 32M resident limit, the working set is all free guest RAM) with 1, 2 and
+# 4 vCPUs on both the libaio and the sync engine; stats must show real
+# swap-out and swap-in traffic and no I/O errors.
+foreach(engine libaio sync)
+  foreach(n 1 2 4)
+    hv_add_run_test(NAME swap4x_${engine}_${n}vcpu CASE swap TIMEOUT 300
+                    ARGS 128M 32M 124M 2 --io-engine ${engine} --vcpus ${n})
+  endforeach()
+endforeach()

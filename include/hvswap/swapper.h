@@ -125,6 +125,15 @@ int swapper_dev_lookup(struct swapper *s, const char *name);
 int64_t swapper_migrate(struct swapper *s, int from, int to);
 int64_t swapper_compact(struct swapper *s, int dev);
 
+/*
+ * Move the resident, unpinned guest pages to host NUMA node `node` with
+ * move_pages(2).  Returns how many pages are on `node` afterwards (already
+ * there or moved), -EINVAL for a node the host does not have.
+ */
+int64_t swapper_numa_move(struct swapper *s, int node);
+/* Number of possible host NUMA nodes (1 without NUMA). */
+int swapper_numa_nodes(void);
+
 /* Statistics */
 struct json_object *swapper_stats_json(struct swapper *s);
 /* One line: resident, swapped, faults/s, etc. (for a live TTY status). */
