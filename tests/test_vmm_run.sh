@@ -170,9 +170,14 @@ case_swap() {
 	local mem=$1 limit=$2 ws=$3 passes=$4
 	shift 4
 	need_kvm; need_python
+	local v=1 a prev=
+	for a in "$@"; do           # vCPUs from an extra --vcpus N option
+		[ "$prev" = --vcpus ] && v=$a
+		prev=$a
+	done
 	hv run --mem "$mem" --mem-limit "$limit" "$@" --stats "$STATS" -q integrity \
 		ws="$ws" passes="$passes"
-	expect_clean_exit integrity 1
+	expect_clean_exit integrity "$v"
 	expect_json metrics.passes -eq "$passes"
 	expect_json_absent metrics.bad_pages
 	expect_json swap.evictions.written -gt 0
