@@ -71,7 +71,7 @@ round() {
 	local name=$1 pid=$2 r=$3 ids a b
 	alive "$pid" || return 0
 	ids=($(devs "$name" 2>/dev/null))
-	alive "$pid" || return 0
+	alive "$pid" && [ -S "$TMP/$name.sock" ] || return 0
 	[ ${#ids[@]} -ge 2 ] || { ctl "$name" swapon size=128M prio=1; ids=($(devs "$name")); }
 	[ ${#ids[@]} -ge 2 ] || { fail "$name: device list: ${ids[*]:-none}"; return 0; }
 	a=${ids[0]}; b=${ids[1]}
@@ -81,7 +81,16 @@ round() {
 	ctl "$name" swapoff "dev=#$a" || return 0
 	ctl "$name" swapon size=128M "prio=$((r % 3))" || return 0
 	ctl "$name" set-limit "limit=$((24 + 8 * (r % 2)))M" || return 0
-	ctl "$name" trim || return 0
+	# trim is bounded: it answers "timed out" after 10 s without progress
+	# (possible under sanitizers with two VMs on two cores); that is its
+	# documented contract, not a failure - but say so.
+	if ! "$HVSWAP" ctl "$TMP/$name.sock" trim >"$TMP/$name.reply" 2>&1; then
+		if grep -q "timed out" "$TMP/$name.reply"; then
+			echo "note: $name: trim timed out (no progress for 10 s)"
+		else
+			[ -S "$TMP/$name.sock" ] && fail "$name: trim -> $(tr -d '\n' <"$TMP/$name.reply")"
+		fi
+	fi
 }
 
 # two 128M swap devices per VM (ids #0 and #1); each alone holds the guest
