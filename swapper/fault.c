@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -560,12 +561,17 @@ static int mig_to_staging(struct swapper *s, struct rd *rd, uint64_t w)
 		staging_put(s, b);
 		return -EAGAIN;
 	}
+	if (mig_add(s, rd->idx, b, rd->mig_to) < 0) {
+		/* filled: empty it again, MOVE needs an empty destination */
+		madvise(staging_ptr(s, b), PAGE_SIZE_4K, MADV_DONTNEED);
+		staging_put(s, b);
+		return -EAGAIN;
+	}
 	if (w & PG_SLOT)
 		page_slot_drop(s, rd->idx, pg_slot(w));
 	s->stage_owner[b] = (uint32_t)rd->idx;
 	atomic_store(&s->pages[rd->idx], pg_make(PS_STAGED, 0, b, 0));
 	atomic_fetch_add(&s->c.staged, 1);
-	mig_add(s, rd->idx, b, rd->mig_to);
 	return 0;
 }
 

@@ -294,7 +294,7 @@ void fault_handle(struct swapper *s, uint64_t addr, bool write, bool wp,
 void *reclaim_thread_main(void *arg);
 void rc_kick(struct swapper *s);
 void rc_kick_force(struct swapper *s);
-void mig_add(struct swapper *s, uint64_t idx, uint32_t buf, int dev);
+int mig_add(struct swapper *s, uint64_t idx, uint32_t buf, int dev);
 bool mig_pending(struct swapper *s);
 
 #endif

@@ -235,25 +235,39 @@ static unsigned int write_staged(struct swapper *s, struct retry_ent *ents,
 	return left;
 }
 
-static void retry_add(struct swapper *s, uint64_t idx, uint32_t b)
+/* Append to one of the reclaim thread's lists (retry, migration) and wake
+ * it.  -ENOMEM leaves the list unchanged. */
+static int ent_push(struct swapper *s, struct retry_ent **v, uint32_t *n,
+		    uint32_t *cap, struct retry_ent e)
 {
-	pthread_mutex_lock(&s->rc_lock);
-	if (s->nretry == s->retry_cap) {
-		uint32_t cap = s->retry_cap ? 2 * s->retry_cap : 64;
-		struct retry_ent *r = realloc(s->retry, cap * sizeof(*r));
+	int r = 0;
 
-		if (!r) {
-			pthread_mutex_unlock(&s->rc_lock);
-			move_back(s, idx, b);
-			return;
+	pthread_mutex_lock(&s->rc_lock);
+	if (*n == *cap) {
+		uint32_t c = *cap ? 2 * *cap : 64;
+		struct retry_ent *t = realloc(*v, c * sizeof(*t));
+
+		if (!t) {
+			r = -ENOMEM;
+			goto out;
 		}
-		s->retry = r;
-		s->retry_cap = cap;
+		*v = t;
+		*cap = c;
 	}
-	s->retry[s->nretry++] = (struct retry_ent){ idx, b, -1 };
+	(*v)[(*n)++] = e;
 	atomic_store(&s->rc_wanted, true);
 	pthread_cond_signal(&s->rc_cond);
+out:
 	pthread_mutex_unlock(&s->rc_lock);
+	return r;
+}
+
+static void retry_add(struct swapper *s, uint64_t idx, uint32_t b)
+{
+	/* no page lock held here: move_back may take it */
+	if (ent_push(s, &s->retry, &s->nretry, &s->retry_cap,
+		     (struct retry_ent){ idx, b, -1 }) < 0)
+		move_back(s, idx, b);
 }
 
 static void wb_page_done(struct wbatch *wb, unsigned int k, bool ok)
@@ -505,27 +519,17 @@ void rc_kick_force(struct swapper *s)
 	pthread_mutex_unlock(&s->rc_lock);
 }
 
-/* Queue a page staged by migration for writing to device `dev` (-1: any). */
-void mig_add(struct swapper *s, uint64_t idx, uint32_t b, int dev)
+/* Queue a page staged by migration for writing to device `dev` (-1: any).
+ * Called with the page's lock held (before it is marked STAGED: the writer
+ * takes that lock before looking at the page).  -ENOMEM: not queued. */
+int mig_add(struct swapper *s, uint64_t idx, uint32_t b, int dev)
 {
-	pthread_mutex_lock(&s->rc_lock);
-	if (s->nmig == s->mig_cap) {
-		uint32_t cap = s->mig_cap ? 2 * s->mig_cap : 256;
-		struct retry_ent *m = realloc(s->mig, cap * sizeof(*m));
+	int r = ent_push(s, &s->mig, &s->nmig, &s->mig_cap,
+			 (struct retry_ent){ idx, b, dev });
 
-		if (!m) {
-			pthread_mutex_unlock(&s->rc_lock);
-			move_back(s, idx, b);
-			return;
-		}
-		s->mig = m;
-		s->mig_cap = cap;
-	}
-	s->mig[s->nmig++] = (struct retry_ent){ idx, b, dev };
-	atomic_fetch_add(&s->c.migrated, 1);
-	atomic_store(&s->rc_wanted, true);
-	pthread_cond_signal(&s->rc_cond);
-	pthread_mutex_unlock(&s->rc_lock);
+	if (r == 0)
+		atomic_fetch_add(&s->c.migrated, 1);
+	return r;
 }
 
 bool mig_pending(struct swapper *s)
