@@ -3,3 +3,6 @@
 # for holds and errors.  Exit 77 (skip) only when userfaultfd is unavailable.
 hv_add_test(NAME test_swapper LABELS unit SOURCES test_swapper.c
             LIBS hvswap_swapper TIMEOUT 300)
+# Timing-sensitive under host load (the no-MOVE fallback's racing writer
+# waits for evictions to complete): run alone, not beside the VM tests.
+set_tests_properties(test_swapper PROPERTIES RUN_SERIAL TRUE)
