@@ -249,7 +249,6 @@ int addr_to_idx(struct swapper *s, uint64_t addr, uint64_t *idx);
 void swapper_fatal(struct swapper *s, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 struct swap_dev *slot_dev(struct swapper *s, uint64_t g);
-void slot_put(struct swapper *s, uint64_t g);
 void resident_inc(struct swapper *s);
 
 /* buffers (swapper.c) */

@@ -91,10 +91,6 @@ struct swap_dev *slot_dev(struct swapper *s, uint64_t g)
 	return s->devs[gslot_dev(g)];
 }
 
-void slot_put(struct swapper *s, uint64_t g)
-{
-	swap_slot_put(slot_dev(s, g), gslot_off(g));
-}
 
 void resident_inc(struct swapper *s)
 {
