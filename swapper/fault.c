@@ -539,7 +539,12 @@ static void rd_install(struct swapper *s, struct rd *rd, uint64_t w)
 	if (rd->readahead)
 		return;
 	atomic_fetch_add(&s->c.faults_swap, 1);
-	hist_record(&s->fault_lat, io_now_ns() - rd->t0);
+	{
+		uint64_t dt = io_now_ns() - rd->t0;
+
+		hist_record(&s->fault_lat, dt);
+		hist_record(&s->swapin_lat, dt);
+	}
 }
 
 /*

@@ -220,7 +220,13 @@ struct swapper {
 	_Atomic bool released;          /* swapper_release_faults() was called */
 	struct swapper_counters c;
 	struct hist fault_lat;          /* fault message -> resolved */
+	struct hist swapin_lat;         /* the same, swap-in faults only */
 	struct hist read_lat, write_lat;
+	/* Time with at least one swap write in flight (the device's busy
+	 * time for writes: bytes_written / write_busy_ns is the write-out
+	 * throughput while writing).  wbusy_lock: leaf. */
+	pthread_mutex_t wbusy_lock;
+	uint64_t wbusy_since_ns, write_busy_ns; /* protected by wbusy_lock */
 };
 
 /* Policy interface: picks eviction victims among resident pages.  The core
@@ -295,5 +301,6 @@ void rc_kick(struct swapper *s);
 void rc_kick_force(struct swapper *s);
 int mig_add(struct swapper *s, uint64_t idx, uint32_t buf, int dev);
 bool mig_pending(struct swapper *s);
+uint64_t write_busy_ns(struct swapper *s);
 
 #endif

@@ -121,6 +121,35 @@ static uint64_t free_slots(struct swapper *s)
 static void wb_done(struct io_req *req, ssize_t res);
 static void wait_progress(struct swapper *s, long ms);
 
+/* writes_inflight up/down, with the busy-time accounting at 0 <-> 1. */
+static void writes_enter(struct swapper *s)
+{
+	pthread_mutex_lock(&s->wbusy_lock);
+	if (atomic_fetch_add(&s->writes_inflight, 1) == 0)
+		s->wbusy_since_ns = io_now_ns();
+	pthread_mutex_unlock(&s->wbusy_lock);
+}
+
+static void writes_exit(struct swapper *s)
+{
+	pthread_mutex_lock(&s->wbusy_lock);
+	if (atomic_fetch_sub(&s->writes_inflight, 1) == 1)
+		s->write_busy_ns += io_now_ns() - s->wbusy_since_ns;
+	pthread_mutex_unlock(&s->wbusy_lock);
+}
+
+uint64_t write_busy_ns(struct swapper *s)
+{
+	uint64_t t;
+
+	pthread_mutex_lock(&s->wbusy_lock);
+	t = s->write_busy_ns;
+	if (atomic_load(&s->writes_inflight))
+		t += io_now_ns() - s->wbusy_since_ns;
+	pthread_mutex_unlock(&s->wbusy_lock);
+	return t;
+}
+
 /* Put a staged page back into the guest (no slot could be had). */
 static void move_back(struct swapper *s, uint64_t idx, uint32_t b)
 {
@@ -222,7 +251,7 @@ static unsigned int write_staged(struct swapper *s, struct retry_ent *ents,
 		while (atomic_load(&s->writes_inflight) >= (s->io->queue_depth + 1) / 2 &&
 		       !atomic_load(&s->closing))
 			wait_progress(s, 1);
-		atomic_fetch_add(&s->writes_inflight, 1);
+		writes_enter(s);
 		struct io_req *rq = &wb->req;
 		while ((sr = io_engine_submit(s->io, &rq, 1)) == -EAGAIN &&
 		       !atomic_load(&s->closing))
@@ -338,7 +367,7 @@ static void wb_done(struct io_req *req, ssize_t res)
 		}
 	}
 	free(wb);
-	atomic_fetch_sub(&s->writes_inflight, 1);
+	writes_exit(s);
 	fault_pending_run(s);   /* reads deferred by a full I/O queue */
 	pthread_mutex_lock(&s->rc_lock);
 	pthread_cond_broadcast(&s->rc_done);
@@ -711,6 +740,12 @@ void *reclaim_thread_main(void *arg)
 
 			if (used <= target && target)
 				break;
+			/* Queued migrations and retries hold staging buffers:
+			 * write them first, every round.  (Left for the next
+			 * cycle, a long trim found staging full of them and
+			 * spun without evicting: the stall of issue 5.) */
+			drain_retries(s);
+			drain_migrations(s);
 			got = reclaim_round(s, (unsigned int)(used - target > MAX_SELECT ?
 						MAX_SELECT : used - target ? used - target : 1));
 			if (got < 0 && !stuck) {

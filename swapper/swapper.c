@@ -196,7 +196,7 @@ static int setup_buffers(struct swapper *s)
 	uint32_t i;
 	int r;
 
-	s->nstaging = NSTAGING;
+	s->nstaging = s->cfg.staging_pages;
 	s->nbounce = NBOUNCE;
 	s->staging = map_buffers(s->nstaging);
 	s->bounce = map_buffers(s->nbounce);
@@ -284,12 +284,15 @@ int swapper_create(const struct swapper_config *cfg, struct swapper **out)
 		s->cfg.queue_depth = DEFAULT_QD;
 	if (!s->cfg.write_batch || s->cfg.write_batch > IO_MAX_IOV)
 		s->cfg.write_batch = DEFAULT_BATCH;
+	if (!s->cfg.staging_pages)
+		s->cfg.staging_pages = NSTAGING;
 	if (!s->cfg.io_engine)
 		s->cfg.io_engine = "libaio";
 	for (i = 0; i < NR_PAGE_LOCKS; i++)
 		pthread_mutex_init(&s->locks[i], NULL);
 	pthread_mutex_init(&s->buf_lock, NULL);
 	pthread_mutex_init(&s->rmap_lock, NULL);
+	pthread_mutex_init(&s->wbusy_lock, NULL);
 	pthread_mutex_init(&s->pin_lock, NULL);
 	pthread_mutex_init(&s->mig_op_lock, NULL);
 	pthread_rwlock_init(&s->dev_lock, NULL);
@@ -298,10 +301,19 @@ int swapper_create(const struct swapper_config *cfg, struct swapper **out)
 	pthread_cond_init(&s->rc_cond, NULL);
 	pthread_cond_init(&s->rc_done, NULL);
 	hist_init(&s->fault_lat);
+	hist_init(&s->swapin_lat);
 	hist_init(&s->read_lat);
 	hist_init(&s->write_lat);
 	s->io = cfg->engine;
 
+	if (s->cfg.staging_pages % 64 || s->cfg.staging_pages < 2 * s->cfg.write_batch ||
+	    s->cfg.staging_pages > PG_MAX_BUF) {
+		log_err("staging_pages %u: must be a multiple of 64, at least twice "
+			"the write batch (%u) and at most %u", s->cfg.staging_pages,
+			s->cfg.write_batch, PG_MAX_BUF);
+		r = -EINVAL;
+		goto fail;
+	}
 	r = probe_features(s);
 	if (r < 0)
 		goto fail;
@@ -475,6 +487,7 @@ void swapper_destroy(struct swapper *s)
 		pthread_mutex_destroy(&s->locks[i]);
 	pthread_mutex_destroy(&s->buf_lock);
 	pthread_mutex_destroy(&s->rmap_lock);
+	pthread_mutex_destroy(&s->wbusy_lock);
 	pthread_mutex_destroy(&s->pin_lock);
 	pthread_mutex_destroy(&s->mig_op_lock);
 	pthread_rwlock_destroy(&s->dev_lock);
@@ -517,6 +530,43 @@ int swapper_set_limit(struct swapper *s, uint64_t bytes)
 	return 0;
 }
 
+/* A stalled trim says what it waits for: the staged pages (state word,
+ * staging buffer, slot) and the reclaim thread's queues.  Read without page
+ * locks: a diagnostic snapshot. */
+static void trim_stall_report(struct swapper *s)
+{
+	uint64_t i, n = 0;
+	uint32_t nmig, nretry;
+	bool busy;
+
+	pthread_mutex_lock(&s->rc_lock);
+	nmig = s->nmig;
+	nretry = s->nretry;
+	busy = s->rc_trim;
+	pthread_mutex_unlock(&s->rc_lock);
+	log_warn("trim: stalled with %llu staged (counter), %llu writes in "
+		 "flight, %u migration and %u retry entries queued, reclaim "
+		 "thread %s, %llu resident",
+		 (unsigned long long)atomic_load(&s->c.staged),
+		 (unsigned long long)atomic_load(&s->writes_inflight), nmig, nretry,
+		 busy ? "still trimming" : "done trimming",
+		 (unsigned long long)atomic_load(&s->c.resident));
+	for (i = 0; i < s->npages; i++) {
+		uint64_t w = atomic_load(&s->pages[i]);
+
+		if (pg_state(w) != PS_STAGED)
+			continue;
+		if (n++ < 8)
+			log_warn("trim:   staged gfn 0x%llx word 0x%llx buf %u "
+				 "(owner idx %u)%s",
+				 (unsigned long long)page_gfn(s, i),
+				 (unsigned long long)w, pg_buf(w),
+				 s->stage_owner[pg_buf(w)],
+				 (w & PG_SLOT) ? " with slot" : "");
+	}
+	log_warn("trim: %llu pages in state STAGED", (unsigned long long)n);
+}
+
 int swapper_trim(struct swapper *s)
 {
 	uint64_t gen;
@@ -546,10 +596,8 @@ int swapper_trim(struct swapper *s)
 			    atomic_load(&s->writes_inflight) +
 			    atomic_load(&s->c.evict_written) * 7u) {
 			pthread_mutex_unlock(&s->rc_lock);
-			log_warn("trim: no progress for %d s (%llu pages staged, "
-				 "%llu writes in flight)", TRIM_STALL_S,
-				 (unsigned long long)atomic_load(&s->c.staged),
-				 (unsigned long long)atomic_load(&s->writes_inflight));
+			log_warn("trim: no progress for %d s", TRIM_STALL_S);
+			trim_stall_report(s);
 			return -ETIMEDOUT;
 		}
 	}
@@ -679,8 +727,10 @@ struct json_object *swapper_stats_json(struct swapper *s)
 			       json_object_new_double(s->npages ? (double)metadata_bytes(s) /
 						      (double)s->npages : 0));
 	json_object_object_add(o, "fault_latency", hist_to_json(&s->fault_lat));
+	json_object_object_add(o, "swapin_latency", hist_to_json(&s->swapin_lat));
 	json_object_object_add(o, "read_latency", hist_to_json(&s->read_lat));
 	json_object_object_add(o, "write_latency", hist_to_json(&s->write_lat));
+	J_U64(o, "write_busy_ns", write_busy_ns(s));
 	json_object_object_add(feat, "uffd_move", json_object_new_boolean(s->use_move));
 	json_object_object_add(feat, "uffd_wp", json_object_new_boolean(s->use_wp));
 	json_object_object_add(feat, "io_engine", json_object_new_string(s->io->ops->name));

@@ -71,6 +71,8 @@ static void sleep_ms(unsigned int ms)
 	nanosleep(&ts, NULL);
 }
 
+static unsigned int env_staging;        /* 0: the default */
+
 /* ndevs temp devices of `slots` slots each, priority decreasing. */
 static void env_setup(struct env *e, unsigned int ndevs, uint64_t dev_bytes,
 		      uint64_t longterm_bytes)
@@ -86,6 +88,7 @@ static void env_setup(struct env *e, unsigned int ndevs, uint64_t dev_bytes,
 	c.engine = io_inject_engine(e->inj);
 	c.mem_limit = LIMIT_PAGES * PG;
 	c.write_batch = 16;
+	c.staging_pages = env_staging;
 	c.tmpdir = "/var/tmp";
 	c.nr_devs = ndevs;
 	for (i = 0; i < ndevs; i++) {
@@ -514,6 +517,44 @@ static void test_migrate_page_in_staging(void **state)
 	env_teardown(&e);
 }
 
+/* Trims while a migration fills a small staging area (64 buffers, half a
+ * device's worth of pages queued behind it): every trim completes.  Before
+ * the fix, the reclaim thread stayed in a trim's eviction loop with every
+ * staging buffer held by queued migration pages, which only the top of its
+ * outer loop wrote out: the trim spun without progress until its timeout. */
+static void test_trim_during_migration_small_staging(void **state)
+{
+	struct env e;
+	struct op mig;
+	pthread_t t;
+	uint64_t i;
+	int round;
+
+	(void)state;
+	env_staging = 64;
+	env_setup(&e, 2, 8 << 20, 0);
+	env_staging = 0;
+	fill_and_trim(&e);
+	for (round = 0; round < 3; round++) {
+		int from = round % 2, to = 1 - from;
+
+		/* dirty resident pages for the trims to evict */
+		for (i = 1; i <= 100; i++)
+			stamp(&e, i + (uint64_t)round * 200);
+		op_start(&mig, &e, 1, 0, from, to);
+		assert_int_equal(pthread_create(&t, NULL, trim_main, e.s), 0);
+		for (i = 0; i < 4; i++)
+			assert_int_equal(swapper_trim(e.s), 0);
+		pthread_join(t, NULL);
+		op_join(&mig);
+		assert_true(mig.ret >= 0);
+		assert_int_equal(swapper_trim(e.s), 0);
+		assert_int_equal(atomic_load(&e.s->c.staged), 0);
+		check_all(&e);
+	}
+	env_teardown(&e);
+}
+
 /* Compaction rewrites a fragmented device in guest-page order. */
 static void test_compact(void **state)
 {
@@ -693,6 +734,7 @@ int main(void)
 		cmocka_unit_test(test_rmap),
 		cmocka_unit_test(test_migrate_page_under_read),
 		cmocka_unit_test(test_migrate_page_in_staging),
+		cmocka_unit_test(test_trim_during_migration_small_staging),
 		cmocka_unit_test(test_compact),
 		cmocka_unit_test(test_swapoff_races),
 		cmocka_unit_test(test_swapoff_to_memory),

@@ -502,6 +502,20 @@ static void roundtrip(const struct opts *o, bool json_check)
 		assert_int_equal(json_u64(j, "bytes_written", NULL), C(&e, bytes_written));
 		assert_int_equal(json_u64(j, "guest_pages", NULL), NPAGES + extra);
 		assert_int_equal(json_u64(j, "limit_pages", NULL), LIMIT_PAGES);
+		/* swap-in faults only, every one of them */
+		assert_int_equal(json_u64(j, "swapin_latency", "count"), C(&e, faults_swap));
+		assert_true(json_u64(j, "fault_latency", "count") >
+			    json_u64(j, "swapin_latency", "count"));
+		/* Writes took time, and no more than the writes' summed
+		 * latencies (they overlap) or the whole run. */
+		uint64_t busy = json_u64(j, "write_busy_ns", NULL);
+		struct json_object *wl = NULL, *m = NULL;
+
+		assert_true(busy > 0);
+		assert_true(json_object_object_get_ex(j, "write_latency", &wl));
+		assert_true(json_object_object_get_ex(wl, "mean_ns", &m));
+		assert_true((double)busy <= 1.01 * json_object_get_double(m) *
+				(double)json_u64(j, "write_latency", "count") + 1e6);
 		json_object_put(j);
 	}
 	env_teardown(&e);

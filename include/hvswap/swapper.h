@@ -46,6 +46,8 @@ struct swapper_config {
 	struct io_engine *engine;   /* tests: use this engine (owned by swapper) */
 	unsigned int queue_depth;   /* I/O engine depth (0: 128) */
 	unsigned int write_batch;   /* pages per eviction write (0: 64) */
+	unsigned int staging_pages; /* staging buffers, a multiple of 64 and
+				     * >= 2 x write_batch (0: 4096) */
 	bool allow_buffered;        /* tests on tmpfs: no O_DIRECT */
 	bool no_move;               /* force the WP+copy eviction path */
 	bool no_wp;                 /* force "no write tracking" */
