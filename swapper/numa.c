@@ -12,6 +12,7 @@
  * are read without locks as a snapshot.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
@@ -38,6 +39,17 @@ int swapper_numa_nodes(void)
 	return (n == 2 ? hi : lo) + 1;
 }
 
+/* Node `node` is online (a possible but offline node takes no pages). */
+static bool node_online(int node)
+{
+	char path[64];
+
+	if (access("/sys/devices/system/node", F_OK) < 0)
+		return node == 0;       /* no NUMA support: node 0 only */
+	snprintf(path, sizeof(path), "/sys/devices/system/node/node%d", node);
+	return access(path, F_OK) == 0;
+}
+
 int64_t swapper_numa_move(struct swapper *s, int node)
 {
 	void **addr = malloc(NUMA_BATCH * sizeof(*addr));
@@ -48,7 +60,7 @@ int64_t swapper_numa_move(struct swapper *s, int node)
 	unsigned int k;
 	long r;
 
-	if (node < 0 || node >= swapper_numa_nodes()) {
+	if (node < 0 || node >= swapper_numa_nodes() || !node_online(node)) {
 		moved = -EINVAL;
 		goto out;
 	}

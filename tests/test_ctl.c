@@ -141,6 +141,12 @@ static void test_devices_cmds(void **state)
 	/* a rejected second field must not leak the first */
 	bad("{\"cmd\":\"migrate\",\"from\":\"#0\",\"to\":2}", "field 'to'");
 	bad("{\"cmd\":\"compact\",\"dev\":\"#0\",\"to\":\"#1\"}", "unknown field 'to'");
+	ok("{\"cmd\":\"numa-move\",\"node\":0}", &req);
+	assert_int_equal(req.cmd, CTL_NUMA_MOVE);
+	assert_int_equal(req.node, 0);
+	bad("{\"cmd\":\"numa-move\"}", "missing field 'node'");
+	bad("{\"cmd\":\"numa-move\",\"node\":-1}", "field 'node'");
+	bad("{\"cmd\":\"numa-move\",\"node\":\"zero\"}", "field 'node'");
 }
 
 static void test_set_limit(void **state)

@@ -180,6 +180,10 @@ ops_devices() {
 	ctl_ok devices
 	expect_r devices.len 2
 	ctl_ok compact dev="$TMP/swap3"
+	# NUMA: node 0 always exists (this host has only that one)
+	ctl_ok numa-move node=0
+	[[ "$(rget pages_on_node)" =~ ^[0-9]+$ ]] || fail "numa-move: no pages_on_node"
+	ctl_err "has no node 1000" numa-move node=1000
 }
 
 # Long operations run off the server thread: stats answers while a

@@ -32,6 +32,7 @@ enum ctl_cmd {
 	CTL_MIGRATE,
 	CTL_COMPACT,
 	CTL_TRIM,
+	CTL_NUMA_MOVE,
 	CTL_NR_CMDS,
 };
 
@@ -44,6 +45,7 @@ struct ctl_req {
 	char *dev;              /* swapoff, compact: "path" or "#id" */
 	char *from, *to;        /* migrate */
 	uint64_t limit;         /* set-limit: bytes, 0 = no limit */
+	int64_t node;           /* numa-move: host NUMA node */
 };
 
 /* Parse and validate one request line (len bytes, no newline).  Returns 0,

@@ -46,7 +46,8 @@ static void usage(FILE *f)
 "  set-limit limit=S                   resident memory limit (0: none)\n"
 "  migrate from=D to=D                 move swapped pages between devices\n"
 "  compact dev=D                       rewrite a device in guest-page order\n"
-"  trim                                evict everything evictable now\n");
+"  trim                                evict everything evictable now\n"
+"  numa-move node=N                    move resident guest pages to host node N\n");
 }
 
 static bool is_int(const char *s)

@@ -231,6 +231,24 @@ static struct json_object *do_trim(struct vm *vm, const struct ctl_req *req)
 	return r < 0 ? swap_error("trim", NULL, r) : reply_ok();
 }
 
+static struct json_object *do_numa_move(struct vm *vm, const struct ctl_req *req)
+{
+	struct json_object *o;
+	int64_t r;
+
+	r = swapper_numa_move(vm->swapper, (int)req->node);
+	if (r == -EINVAL)
+		return ctl_reply_error(-EINVAL, "numa-move: the host has no node %lld "
+				       "(nodes 0-%d)", (long long)req->node,
+				       swapper_numa_nodes() - 1);
+	if (r < 0)
+		return swap_error("numa-move", NULL, (int)r);
+	o = reply_ok();
+	json_object_object_add(o, "node", json_object_new_int64(req->node));
+	json_object_object_add(o, "pages_on_node", json_object_new_int64(r));
+	return o;
+}
+
 static const struct {
 	ctl_handler fn;
 	bool need_swap;         /* "swap is off" without a swapper */
@@ -244,6 +262,7 @@ static const struct {
 	[CTL_MIGRATE] = { do_migrate, true, true },
 	[CTL_COMPACT] = { do_compact, true, true },
 	[CTL_TRIM] = { do_trim, true, true },
+	[CTL_NUMA_MOVE] = { do_numa_move, true, true },
 };
 
 bool ctl_cmd_slow(struct vm *vm, const struct ctl_req *req)

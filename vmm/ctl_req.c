@@ -78,6 +78,7 @@ static const struct cmd_desc cmds[CTL_NR_CMDS] = {
 	}, NULL },
 	[CTL_COMPACT] = { "compact", { FLD("dev", F_STR, true, dev, 0, 0) }, NULL },
 	[CTL_TRIM] = { "trim", { { 0 } }, NULL },
+	[CTL_NUMA_MOVE] = { "numa-move", { FLD("node", F_INT, true, node, 0, 1023) }, NULL },
 };
 
 #define NFIELDS (sizeof(cmds[0].fields) / sizeof(cmds[0].fields[0]))
@@ -251,7 +252,7 @@ static int find_cmd(struct json_object *o, char *err, size_t errlen)
 			return (int)i;
 	}
 	return fail(err, errlen, "unknown cmd '%.64s' (stats, devices, swapon, swapoff, "
-		    "set-limit, migrate, compact, trim)", name);
+		    "set-limit, migrate, compact, trim, numa-move)", name);
 }
 
 /* Length of the valid UTF-8 sequence at s[0, n) (RFC 3629: no overlong

@@ -130,7 +130,7 @@ int64_t swapper_compact(struct swapper *s, int dev);
 /*
  * Move the resident, unpinned guest pages to host NUMA node `node` with
  * move_pages(2).  Returns how many pages are on `node` afterwards (already
- * there or moved), -EINVAL for a node the host does not have.
+ * there or moved), -EINVAL for a node the host does not have (or offline).
  */
 int64_t swapper_numa_move(struct swapper *s, int node);
 /* Number of possible host NUMA nodes (1 without NUMA). */
