@@ -122,6 +122,7 @@ struct swapper_counters {
 	_Atomic uint64_t swap_full_events, readahead;
 	_Atomic uint64_t resident, staged, max_resident, reading;
 	_Atomic uint64_t pins, migrated, mig_reads, faults_throttled;
+	_Atomic uint64_t zero_around;
 };
 
 struct policy_ops;

@@ -314,6 +314,13 @@ int swapper_create(const struct swapper_config *cfg, struct swapper **out)
 		r = -EINVAL;
 		goto fail;
 	}
+	if (s->cfg.fault_around > 512 ||
+	    (s->cfg.fault_around & (s->cfg.fault_around - 1))) {
+		log_err("fault_around %u: must be a power of two <= 512",
+			s->cfg.fault_around);
+		r = -EINVAL;
+		goto fail;
+	}
 	r = probe_features(s);
 	if (r < 0)
 		goto fail;
@@ -637,6 +644,7 @@ static struct json_object *counters_json(struct swapper *s)
 	struct json_object *e = json_object_new_object();
 
 	J_U64(f, "zero", atomic_load(&c->faults_zero));
+	J_U64(f, "zero_around", atomic_load(&c->zero_around));
 	J_U64(f, "from_swap", atomic_load(&c->faults_swap));
 	J_U64(f, "from_staging", atomic_load(&c->faults_staging));
 	J_U64(f, "duplicate", atomic_load(&c->faults_dup));

@@ -132,6 +132,7 @@ struct opts {
 	const char *engine;            /* "libaio" (default) or "sync" */
 	bool no_move, no_wp;
 	enum swapper_full_policy on_full;
+	unsigned int fault_around;
 };
 
 struct env {
@@ -181,6 +182,7 @@ static void env_setup(struct env *e, const struct opts *o)
 	cfg.no_move = o->no_move;
 	cfg.no_wp = o->no_wp;
 	cfg.on_full = o->on_full;
+	cfg.fault_around = o->fault_around;
 	cfg.fatal = on_fatal;
 	cfg.opaque = e;
 	assert_true(cfg.mem_limit / PG >= 4 * BATCH);
@@ -535,6 +537,47 @@ static void test_basic_roundtrip_sync(void **state)
 
 	(void)state;
 	roundtrip(&o, false);
+}
+
+/* Fault-around: the first touch of a never-used page maps the rest of its
+ * 16-page block (zero page for a read, private zeroed pages for a write);
+ * those pages then cost no userfaultfd fault, read back as zeros, keep what
+ * is written to them through eviction, and are evicted without I/O while
+ * still zero. */
+static void test_fault_around(void **state)
+{
+	struct env e;
+	struct opts o = { .fault_around = 16 };
+	uint64_t i;
+
+	(void)state;
+	env_setup(&e, &o);
+	/* a read in block [32, 48) */
+	assert_int_equal(verify_range(&e, 35, 36), 0);
+	assert_true(WAIT_UNTIL(C(&e, zero_around) == 15, WAIT_MS));
+	assert_int_equal(C(&e, faults_zero), 1);
+	assert_int_equal(verify_range(&e, 32, 48), 0);
+	write_range(&e, 40, 48, 1);             /* host COW of the zero page */
+	assert_int_equal(C(&e, faults_zero), 1);        /* no uffd fault */
+	/* a write in block [64, 80) */
+	write_page(&e, 70, 1);
+	assert_true(WAIT_UNTIL(C(&e, zero_around) == 30, WAIT_MS));
+	assert_int_equal(C(&e, faults_zero), 2);
+	assert_int_equal(verify_range(&e, 64, 80), 0);
+	for (i = 64; i < 80; i += 2)
+		write_page(&e, i, 2);
+	assert_int_equal(C(&e, faults_zero), 2);
+	/* another block */
+	write_page(&e, 100, 1);
+	assert_true(WAIT_UNTIL(C(&e, zero_around) == 45, WAIT_MS));
+	assert_int_equal(verify_range(&e, 96, 112), 0);
+	/* through eviction and back */
+	trim(&e);
+	assert_int_equal(C(&e, resident), 0);
+	assert_true(C(&e, evict_zero) >= 8 + 8 + 15);  /* still-zero pages */
+	assert_int_equal(verify_range(&e, 0, NPAGES), 0);
+	assert_int_equal(fatal_calls(), 0);
+	env_teardown(&e);
 }
 
 /* ==================================================================== */
@@ -1294,6 +1337,7 @@ int main(void)
 		cmocka_unit_test(test_basic_roundtrip),
 		cmocka_unit_test(test_basic_roundtrip_sync),
 		cmocka_unit_test(test_zero_eviction),
+		cmocka_unit_test(test_fault_around),
 		cmocka_unit_test(test_clean_reeviction),
 		cmocka_unit_test(test_fault_during_writeout),
 		cmocka_unit_test(test_write_done_after_faultback),

@@ -64,6 +64,8 @@ static void usage(FILE *f)
 "  --swap-dir DIR        where the temporary swap file lives (default /var/tmp)\n"
 "  --io-engine NAME      %s (default libaio)\n"
 "  --swap-full POLICY    overcommit (default: run above the limit, warn) or stop\n"
+"  --fault-around N      a first touch maps the never-used pages of its aligned\n"
+"                        N-page block as zero pages (default 16; 0: off)\n"
 "  --stats FILE          write JSON statistics at exit (and every --stats-interval)\n"
 "  --stats-interval S    seconds between --stats rewrites (default: only at exit)\n"
 "  --disk PATH           virtio-blk disk backed by PATH (created if missing)\n"
@@ -110,7 +112,7 @@ static int bad_value(const char *opt, const char *val, int r)
 enum {
 	OPT_MEM = 256, OPT_VCPUS, OPT_TIMEOUT, OPT_BACKING, OPT_LIMIT, OPT_SWAP,
 	OPT_SWAP_SIZE, OPT_SWAP_DIR, OPT_ENGINE, OPT_FULL, OPT_STATS,
-	OPT_STATS_INTERVAL, OPT_DISK, OPT_DISK_SIZE, OPT_CTL,
+	OPT_STATS_INTERVAL, OPT_DISK, OPT_DISK_SIZE, OPT_CTL, OPT_FAULT_AROUND,
 };
 
 static int parse_opt(struct run_opts *o, int c, const char *arg)
@@ -198,6 +200,15 @@ static int parse_opt(struct run_opts *o, int c, const char *arg)
 	case OPT_CTL:
 		o->ctl_path = arg;
 		return 0;
+	case OPT_FAULT_AROUND:
+		r = parse_uint(arg, 0, 512, &v);
+		if (r < 0 || (v & (v - 1))) {
+			fprintf(stderr, "hvswap: --fault-around must be 0 or a power of "
+				"two up to 512 (pages)\n");
+			return -VM_STATUS_USAGE;
+		}
+		o->swap.fault_around = (unsigned int)v;
+		return 0;
 	default:
 		return -VM_STATUS_USAGE;
 	}
@@ -240,6 +251,7 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 		{ "disk", required_argument, NULL, OPT_DISK },
 		{ "disk-size", required_argument, NULL, OPT_DISK_SIZE },
 		{ "ctl", required_argument, NULL, OPT_CTL },
+		{ "fault-around", required_argument, NULL, OPT_FAULT_AROUND },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -248,6 +260,7 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 	int c, r, verbose = 0;
 
 	o->vm.mem_size = 1ull << 30;
+	o->swap.fault_around = 16;
 	o->vm.nr_vcpus = 1;
 	o->vm.backing = GMEM_ANON;
 	optind = 1;

@@ -46,6 +46,10 @@ struct swapper_config {
 	struct io_engine *engine;   /* tests: use this engine (owned by swapper) */
 	unsigned int queue_depth;   /* I/O engine depth (0: 128) */
 	unsigned int write_batch;   /* pages per eviction write (0: 64) */
+	unsigned int fault_around;  /* first touch of a never-used page maps
+				     * the never-used pages of its aligned
+				     * block of this many pages (a power of
+				     * two <= 512) as zero pages; 0/1: off */
 	unsigned int staging_pages; /* staging buffers, a multiple of 64 and
 				     * >= 2 x write_batch (0: 4096) */
 	bool allow_buffered;        /* tests on tmpfs: no O_DIRECT */
