@@ -688,13 +688,27 @@ static bool should_reclaim(struct swapper *s, uint64_t *target)
 	return true;
 }
 
-/* Count `n` evicted pages against a running trim; true when it is done. */
-static bool trim_spent(struct swapper *s, unsigned int n)
+/* The running trim's generation, 0 if none. */
+static uint64_t trim_active(struct swapper *s)
+{
+	uint64_t g;
+
+	pthread_mutex_lock(&s->rc_lock);
+	g = s->rc_trim ? s->trim_gen : 0;
+	pthread_mutex_unlock(&s->rc_lock);
+	return g;
+}
+
+/* Count `n` pages evicted by a round that began under trim generation `gen`
+ * against that trim; true when it is done.  A round that began before the
+ * trim was asked for is not charged: its pages were not in the trim's
+ * budget (resident at the request), and charging them ended trims early. */
+static bool trim_spent(struct swapper *s, unsigned int n, uint64_t gen)
 {
 	bool done = false;
 
 	pthread_mutex_lock(&s->rc_lock);
-	if (s->rc_trim) {
+	if (s->rc_trim && gen == s->trim_gen) {
 		s->trim_budget = s->trim_budget > n ? s->trim_budget - n : 0;
 		done = s->trim_budget == 0;
 	}
@@ -716,7 +730,7 @@ static void finish_trim(struct swapper *s)
 void *reclaim_thread_main(void *arg)
 {
 	struct swapper *s = arg;
-	uint64_t target;
+	uint64_t target, tgen;
 	bool stuck;
 
 	for (;;) {
@@ -746,6 +760,7 @@ void *reclaim_thread_main(void *arg)
 			 * spun without evicting: the stall of issue 5.) */
 			drain_retries(s);
 			drain_migrations(s);
+			tgen = trim_active(s);
 			got = reclaim_round(s, (unsigned int)(used - target > MAX_SELECT ?
 						MAX_SELECT : used - target ? used - target : 1));
 			if (got < 0 && !stuck) {
@@ -759,7 +774,7 @@ void *reclaim_thread_main(void *arg)
 			if (got < 0)
 				break;          /* nothing evictable (pinned) */
 			stuck = false;
-			if (trim_spent(s, (unsigned int)got))
+			if (trim_spent(s, (unsigned int)got, tgen))
 				break;
 			/* Caught up: let throttled faults in. */
 			while (!fault_throttled(s) && fault_pending_run_one(s, false))
@@ -781,7 +796,7 @@ void *reclaim_thread_main(void *arg)
 		}
 		/* Swap full: a trim has done what it can (else it never ends). */
 		if (atomic_load(&s->c.resident) == 0 || s->swap_full || stuck ||
-		    trim_spent(s, 0) || !should_reclaim(s, &target))
+		    trim_spent(s, 0, trim_active(s)) || !should_reclaim(s, &target))
 			finish_trim(s);
 		/* End of a cycle: nobody waits past it, over the limit or not. */
 		while (fault_pending_run_one(s, true))

@@ -133,6 +133,7 @@ struct opts {
 	bool no_move, no_wp;
 	enum swapper_full_policy on_full;
 	unsigned int fault_around;
+	unsigned int queue_depth;      /* 0: 64 */
 };
 
 struct env {
@@ -163,10 +164,12 @@ static void env_setup(struct env *e, const struct opts *o)
 	assert_int_equal(gmem_create(GMEM_ANON, np * PG, "test-swapper", &e->mem), 0);
 	e->base = e->mem->host;
 
-	r = io_engine_create(eng, 64, &inner);
+	unsigned int qd = o->queue_depth ? o->queue_depth : 64;
+
+	r = io_engine_create(eng, qd, &inner);
 	if (r < 0 && strcmp(eng, "sync")) {
 		print_message("engine %s unavailable (%s): using sync\n", eng, strerror(-r));
-		r = io_engine_create("sync", 64, &inner);
+		r = io_engine_create("sync", qd, &inner);
 	}
 	assert_int_equal(r, 0);
 	assert_int_equal(io_inject_create(inner, &e->inj), 0);
@@ -176,7 +179,7 @@ static void env_setup(struct env *e, const struct opts *o)
 	cfg.tmpdir = "/var/tmp";
 	cfg.swap_size = o->swap_bytes ? o->swap_bytes : 4 * np * PG;
 	cfg.engine = io_inject_engine(e->inj);
-	cfg.queue_depth = 64;
+	cfg.queue_depth = qd;
 	cfg.write_batch = BATCH;
 	cfg.allow_buffered = true;
 	cfg.no_move = o->no_move;
@@ -580,6 +583,39 @@ static void test_fault_around(void **state)
 	env_teardown(&e);
 }
 
+/* A trim asked for while a reclaim round is in progress (blocked on a full
+ * write queue) evicts everything: the round's pages, taken out before the
+ * trim's budget was set, are not charged to it.  (They were, and such a
+ * trim ended with pages still resident: test_zero_eviction's flake.) */
+static void test_trim_during_round(void **state)
+{
+	struct env e;
+	struct opts o = { .queue_depth = 4, .limit_pages = 512 };
+	struct io_inj_rule hold = { .action = IO_INJ_HOLD, .op = IO_WRITE };
+	struct bg_trim b;
+
+	(void)state;
+	env_setup(&e, &o);
+	write_range(&e, 0, 300, 1);             /* under the limit: no eviction */
+	settle(&e, 299);
+	assert_int_equal(C(&e, resident), 300);
+	assert_int_equal(io_inject_add_rule(e.inj, &hold), 0);
+	/* One round of ~220 victims; its writes fill the queue (2 of depth 4
+	 * are writes' share) and the round waits inside write_staged. */
+	assert_int_equal(swapper_set_limit(e.s, 128 * PG), 0);
+	assert_int_equal(io_inject_wait_held(e.inj, 2, WAIT_MS), 0);
+	assert_true(WAIT_UNTIL(C(&e, resident) <= 100, WAIT_MS));
+	bg_trim_start(&b, e.s);
+	usleep(20000);                          /* the trim's budget is set */
+	io_inject_clear_rules(e.inj);
+	io_inject_release(e.inj, -1);
+	bg_trim_join(&b, 60000);
+	assert_int_equal(C(&e, resident), 0);
+	assert_int_equal(verify_range(&e, 0, 300), 0);
+	assert_int_equal(fatal_calls(), 0);
+	env_teardown(&e);
+}
+
 /* ==================================================================== */
 /* 2. zero-page eviction                                                 */
 
@@ -593,6 +629,19 @@ static void test_zero_eviction(void **state)
 	assert_int_equal(verify_range(&e, 0, NPAGES), 0);    /* reads only */
 	trim(&e);
 	assert_true(C(&e, evict_zero) >= NPAGES - LIMIT_PAGES);
+	if (C(&e, resident)) {          /* diagnose: counter or real pages? */
+		uint64_t n[8] = { 0 }, i;
+
+		for (i = 0; i < NPAGES; i++)
+			n[pg_state(atomic_load(&e.s->pages[i]))]++;
+		print_message("resident %llu: states none %llu resident %llu zero %llu "
+			      "staged %llu swapped %llu reading %llu; pending %u\n",
+			      (unsigned long long)C(&e, resident),
+			      (unsigned long long)n[0], (unsigned long long)n[1],
+			      (unsigned long long)n[2], (unsigned long long)n[3],
+			      (unsigned long long)n[4], (unsigned long long)n[5],
+			      e.s->pend_len);
+	}
 	assert_int_equal(C(&e, resident), 0);
 	assert_int_equal(C(&e, bytes_written), 0);
 	assert_int_equal(C(&e, writes), 0);
@@ -617,7 +666,7 @@ static void test_clean_reeviction(void **state)
 	struct env e;
 	struct opts o = { 0 };
 	const uint64_t x = 1234;
-	uint64_t bw, clean0, wp0, ew;
+	uint64_t bw, clean0, wp0, ew, ew0;
 
 	(void)state;
 	env_setup(&e, &o);
@@ -629,8 +678,10 @@ static void test_clean_reeviction(void **state)
 	trim(&e);
 	assert_int_equal(C(&e, resident), 0);
 	assert_int_equal(C(&e, staged), 0);
-	assert_int_equal(C(&e, evict_written), NPAGES);
-	/* (A page evicted in the middle of its writing is written twice.) */
+	/* (A page evicted in the middle of its writing by the test thread
+	 * is written twice: once before, once after the rest of its data.) */
+	ew0 = C(&e, evict_written);
+	assert_true(ew0 >= NPAGES);
 	bw = C(&e, bytes_written);
 	assert_true(bw >= NPAGES * PG);
 
@@ -640,7 +691,7 @@ static void test_clean_reeviction(void **state)
 	trim(&e);
 	assert_true(C(&e, evict_clean) >= NPAGES);
 	assert_int_equal(C(&e, bytes_written), bw);
-	assert_int_equal(C(&e, evict_written), NPAGES);
+	assert_int_equal(C(&e, evict_written), ew0);
 	assert_int_equal(C(&e, faults_wp), 0);
 
 	/* Read x (clean, WP), then write it: a WP fault, and the page is
@@ -1338,6 +1389,7 @@ int main(void)
 		cmocka_unit_test(test_basic_roundtrip_sync),
 		cmocka_unit_test(test_zero_eviction),
 		cmocka_unit_test(test_fault_around),
+		cmocka_unit_test(test_trim_during_round),
 		cmocka_unit_test(test_clean_reeviction),
 		cmocka_unit_test(test_fault_during_writeout),
 		cmocka_unit_test(test_write_done_after_faultback),

@@ -107,8 +107,10 @@ def limits(runs):
 
     on = [r for r in sel(runs, section=1, what="uffd_on") if ok(r)]
     off = [r for r in sel(runs, section=1, what="uffd_off") if ok(r)]
+    fa = [r for r in sel(runs, section=1, what="uffd_fa") if ok(r)]
     uffd = {
         "first_touch_ns_swapper": agg(first_pass(r) for r in on),
+        "first_touch_ns_fault_around": agg(first_pass(r) for r in fa),
         "first_touch_ns_no_swapper": agg(first_pass(r) for r in off),
         "warm_ns_per_access": agg(r["result"]["metrics"].get("ns_per_access_warm") for r in on),
         "zero_fault_service_p50_ns": agg(get(r, "result", "swap", "fault_latency", "p50_ns") for r in on),
@@ -384,7 +386,8 @@ def markdown(b):
     A(f"| device O_DIRECT 4 KiB random read QD1 p50 | {fmt(d['randread_qd1_p50_ns'], 'us')} |")
     A(f"| device O_DIRECT 4 KiB random read QD1 p99 | {fmt(d['randread_qd1_p99_ns'], 'us')} |")
     A(f"| device sequential write (1 MiB, QD16) | {fmt(d['seqwrite_bw_bytes_per_s'], 'MB/s')} |")
-    A(f"| guest first touch, swapper on (bare uffd round trip) | {fmt(u['first_touch_ns_swapper'], 'us')} |")
+    A(f"| guest first touch, swapper on (bare uffd round trip, `--fault-around 0`) | {fmt(u['first_touch_ns_swapper'], 'us')} |")
+    A(f"| guest first touch, swapper on (default `--fault-around 16`) | {fmt(u['first_touch_ns_fault_around'], 'us')} |")
     A(f"| guest first touch, no swapper (KVM + host fault) | {fmt(u['first_touch_ns_no_swapper'], 'us')} |")
     A(f"| swapper zero-fault service time p50 / p99 | {fmt(u['zero_fault_service_p50_ns'], 'us')} / "
       f"{fmt(u['zero_fault_service_p99_ns'], 'us')} |")
@@ -527,7 +530,8 @@ STAT = "stat"     # {"median","min","max","n"}; median may be null only if n == 
 REQUIRED = {
     "meta": ["date", "command", "cpus", "kernel", "duration_s", "params"],
     "limits.device": ["seqwrite_bw_bytes_per_s", "randread_qd1_p50_ns", "randread_qd1_p99_ns"],
-    "limits.uffd": ["first_touch_ns_swapper", "first_touch_ns_no_swapper", "zero_fault_service_p50_ns"],
+    "limits.uffd": ["first_touch_ns_swapper", "first_touch_ns_fault_around", "first_touch_ns_no_swapper",
+                    "zero_fault_service_p50_ns"],
     "swap_out": ["bytes_written", "throughput_bytes_per_s", "device_bw_bytes_per_s", "ratio_to_device"],
     "overhead": ["runtime_on_s", "runtime_off_s", "runtime_ratio"],
     "metadata": ["bytes_per_page"],

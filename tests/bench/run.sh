@@ -297,7 +297,12 @@ done
 UM=$(mem_for "$UFFD_WS")
 UL=$(mib $(( $(size_bytes "$UM") * 2 )))
 for r in $(seq 0 $((REPEATS - 1))); do
+	# bare round trip: one uffd fault per first touch (no fault-around)
 	run_case "s1_uffd_on_r$r" "{\"section\":1,\"what\":\"uffd_on\",\"rep\":$r}" - hvswap -- \
+		"$HV" run "${HVQ[@]}" --fault-around 0 --mem "$UM" --mem-limit "$UL" \
+		--stats "$TMP/stats.json" memtouch ws="$UFFD_WS" pattern=seq passes=2 rw=1
+	# hvswap's default: fault-around (16 pages)
+	run_case "s1_uffd_fa_r$r" "{\"section\":1,\"what\":\"uffd_fa\",\"rep\":$r}" - hvswap -- \
 		"$HV" run "${HVQ[@]}" --mem "$UM" --mem-limit "$UL" --stats "$TMP/stats.json" \
 		memtouch ws="$UFFD_WS" pattern=seq passes=2 rw=1
 	run_case "s1_uffd_off_r$r" "{\"section\":1,\"what\":\"uffd_off\",\"rep\":$r}" - hvswap -- \
