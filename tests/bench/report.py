@@ -409,15 +409,17 @@ def markdown(b):
     A("\n## 3. Workloads × resident fraction (runtime of the timed phase)\n")
     A("kernel process = the same access sequence replayed by a host process under a memcg limit "
       "(same `seq_hash0`); kernel KVM = hvswap without `--mem-limit` inside the same memcg.\n")
-    A("| pattern | resident | hvswap | kernel process | kernel KVM | hvswap / kernel | no limit (KVM / process) |")
-    A("|---|---|---|---|---|---|---|")
+    A("Each cell: median (min–max) over n runs; n = hvswap / kernel process runs.\n")
+    A("| pattern | resident | n | hvswap | kernel process | kernel KVM | hvswap / kernel | no limit (KVM / process) |")
+    A("|---|---|---|---|---|---|---|---|")
     for pat, pd in b["workloads"].items():
         nl = pd["nolimit"]
         for f in [str(x) for x in p["fractions"]]:
             fd = pd[f]
             kk = fd["kernel_kvm"]
             kks = fmt(kk["runtime_s"], "s") if kk["status"] == "ok" else f"{kk['status']}"
-            A(f"| {pat} | {f}% | {fmt(fd['hvswap']['runtime_s'], 's')} | {fmt(fd['kernel_process']['runtime_s'], 's')} | "
+            nn = f"{fd['hvswap']['runtime_s'].get('n', 0)}/{fd['kernel_process']['runtime_s'].get('n', 0)}"
+            A(f"| {pat} | {f}% | {nn} | {fmt(fd['hvswap']['runtime_s'], 's')} | {fmt(fd['kernel_process']['runtime_s'], 's')} | "
               f"{kks} | {fmt(fd['runtime_ratio_hvswap_vs_kernel_process'], 'x')} | "
               f"{fmt(nl['kvm_runtime_s'], 's')} / {fmt(nl['process_runtime_s'], 's')} |")
     A("\n### Swap I/O and policy quality (sections 3 and 5)\n")

@@ -26,7 +26,12 @@ usage: $0 [--quick] [--out DIR] [options]
   --out DIR          results folder (default results/bench-YYYYmmdd-HHMMSS)
   --build DIR        CMake build tree (default $SRC/build; built if needed)
   --repeats N        repeats of sections 1, 2, 4, 6 (default 3)
-  --wl-repeats N     repeats of each section-3 configuration (default 1)
+  --wl-repeats N     repeats of the section-3 hvswap, kernel-process and
+                     no-limit runs at the --rep-fractions (default 3)
+  --rep-fractions "L" section-3 fractions that get --wl-repeats repeats
+                     (default "50", the fraction the runtime targets use;
+                     "all": every fraction); the others and every kernel-KVM
+                     run get one
   --ws SIZE          section-3 working set (default 1G)
   --fractions "L"    resident percentages (default "25 50 75")
   --patterns "L"     memtouch patterns (default "seq uniform zipf hotcold")
@@ -44,7 +49,7 @@ EOF
 }
 
 # ---- parameters ---------------------------------------------------------
-QUICK=0 OUT="" BUILD="$SRC/build" REPEATS=3 WL_REPEATS=1 WS=1G
+QUICK=0 OUT="" BUILD="$SRC/build" REPEATS=3 WL_REPEATS=3 REP_FRACTIONS=50 WS=1G
 FRACTIONS="25 50 75" PATTERNS="seq uniform zipf hotcold" PASSES=1
 FS_WS=128M UFFD_WS=256M SO_WS=256M SWAPDIR=/var/tmp KVM_TIMEOUT=90
 CG_SLACK=8M FIO_SIZE=1G FIO_TIME=5 CHECK=0 RUN_TIMEOUT=900
@@ -57,6 +62,7 @@ while [ $# -gt 0 ]; do
 	--build) BUILD=$2; shift ;;
 	--repeats) REPEATS=$2; SET[rep]=1; shift ;;
 	--wl-repeats) WL_REPEATS=$2; SET[wlrep]=1; shift ;;
+	--rep-fractions) REP_FRACTIONS=$2; shift ;;
 	--ws) WS=$2; SET[ws]=1; shift ;;
 	--fractions) FRACTIONS=$2; shift ;;
 	--patterns) PATTERNS=$2; shift ;;
@@ -235,26 +241,35 @@ run_case() {
 	elif [ $rc = 124 ]; then status=timeout
 	elif [ $rc != 0 ]; then status="error-$rc"
 	fi
-	payload=null
+	local payload_file=""
 	if [ "$kind" = hvswap ]; then
-		[ -s "$st" ] && payload=$(cat "$st")
+		payload_file=$st
 	elif [ "$kind" = fio ]; then
-		[ -s "$outf" ] && payload=$(cat "$outf")
+		payload_file=$outf
 	else
-		[ -s "$outf" ] && payload=$(tail -n 1 "$outf")
+		payload_file=$TMP/lastline
+		tail -n 1 "$outf" > "$payload_file" 2>/dev/null
 	fi
-	"$PY" -c 'import json,sys; json.loads(sys.argv[1])' "$payload" 2>/dev/null || payload=null
 	[ "$status" = ok ] || log "  $key: $status (exit $rc): $(tail -n 2 "$errf" | tr '\n' ' ' | cut -c1-300)"
-	cat > "$OUT/raw/$key.json" <<EOF
-{"key":"$key","meta":$meta,"kind":"$kind","status":"$status","exit":$rc,
- "wall_s":$(echo "$t1 - $t0" | bc -l | sed 's/^\./0./'),
- "pswpin":$((in1 - in0)),"pswpout":$((out1 - out0)),
- "cg_limit":$( [ "$cgl" = - ] && echo null || echo "$cgl"),"cg_failcnt":$((fc1 - fc0)),
- "cg_oom_kills":$((oom1 - oom0)),"cg_max_usage":$maxu,"load_start":$la0,"load_end":$la1,
- "cmd":$("$PY" -c 'import json,sys; print(json.dumps(" ".join(sys.argv[1:])))' "$@"),
- "stderr_tail":$(tail -n 8 "$errf" | cut -c1-400 | "$PY" -c 'import json,sys; print(json.dumps(sys.stdin.read()))'),
- "result":$payload}
-EOF
+	# One interpreter start per run (each costs ~0.2 s here): the record.
+	"$PY" - "$OUT/raw/$key.json" "$payload_file" "$errf" "$@" <<PYEOF
+import json, sys
+out, pf, ef, cmd = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+try:
+    payload = json.load(open(pf))
+except Exception:
+    payload = None
+try:
+    tail = "".join(l[:400] for l in open(ef, errors="replace").readlines()[-8:])
+except Exception:
+    tail = ""
+rec = {"key": "$key", "meta": json.loads('$meta'), "kind": "$kind", "status": "$status",
+       "exit": $rc, "wall_s": $t1 - $t0, "pswpin": $((in1 - in0)), "pswpout": $((out1 - out0)),
+       "cg_limit": None if "$cgl" == "-" else int("$cgl"), "cg_failcnt": $((fc1 - fc0)),
+       "cg_oom_kills": $((oom1 - oom0)), "cg_max_usage": $maxu, "load_start": $la0,
+       "load_end": $la1, "cmd": " ".join(cmd), "stderr_tail": tail, "result": payload}
+json.dump(rec, open(out, "w"))
+PYEOF
 	return 0
 }
 
@@ -334,7 +349,12 @@ wl_args() {  # wl_args PATTERN
 	[ "$1" = zipf ] && extra="skew=0.99"
 	echo "ws=$WS pattern=$1 passes=$PASSES init=1 rw=0.5 $extra"
 }
-log "3. workloads: ws=$WS patterns=[$PATTERNS] resident=[$FRACTIONS]%"
+[ "$REP_FRACTIONS" = all ] && REP_FRACTIONS=$FRACTIONS
+reps_for() {  # reps_for FRACTION -> number of repeats
+	case " $REP_FRACTIONS " in *" $1 "*) echo "$WL_REPEATS" ;; *) echo 1 ;; esac
+}
+NL_REPS=$WL_REPEATS
+log "3. workloads: ws=$WS patterns=[$PATTERNS] resident=[$FRACTIONS]% ($WL_REPEATS runs at [$REP_FRACTIONS]%, else 1)"
 for pat in $PATTERNS; do
 	# shellcheck disable=SC2046
 	set -- $(wl_args "$pat")
@@ -342,14 +362,14 @@ for pat in $PATTERNS; do
 		lim=$(( WSB * f / 100 )); lim=$(( lim >> 12 << 12 ))
 		run_case "s5_belady_${pat}_$f" "{\"section\":5,\"pattern\":\"$pat\",\"fraction\":$f}" - belady -- \
 			"$BELADY" limit="$lim" "$@"
-		for r in $(seq 0 $((WL_REPEATS - 1))); do
+		for r in $(seq 0 $(( $(reps_for "$f") - 1))); do
 			run_case "s3_hvswap_${pat}_${f}_r$r" \
 				"{\"section\":3,\"system\":\"hvswap\",\"pattern\":\"$pat\",\"fraction\":$f,\"rep\":$r}" - hvswap -- \
 				"$HV" run "${HVQ[@]}" --mem "$WM" --mem-limit "$lim" \
 				--stats "$TMP/stats.json" memtouch "$@"
 		done
 	done
-	for r in $(seq 0 $((WL_REPEATS - 1))); do
+	for r in $(seq 0 $((NL_REPS - 1))); do
 		run_case "s3_nolimit_${pat}_r$r" \
 			"{\"section\":3,\"system\":\"nolimit_kvm\",\"pattern\":\"$pat\",\"rep\":$r}" - hvswap -- \
 			"$HV" run "${HVQ[@]}" --mem "$WM" --stats "$TMP/stats.json" memtouch "$@"
@@ -365,7 +385,7 @@ for pat in $PATTERNS; do
 	set -- $(wl_args "$pat")
 	for f in $FRACTIONS; do
 		lim=$(( WSB * f / 100 )); lim=$(( lim >> 12 << 12 ))
-		for r in $(seq 0 $((WL_REPEATS - 1))); do
+		for r in $(seq 0 $(( $(reps_for "$f") - 1))); do
 			run_case "s3_kproc_${pat}_${f}_r$r" \
 				"{\"section\":3,\"system\":\"kernel_process\",\"pattern\":\"$pat\",\"fraction\":$f,\"rep\":$r}" \
 				$((lim + SLACK)) replay -- "$REPLAY" "$@"
@@ -376,7 +396,7 @@ for pat in $PATTERNS; do
 	kk_stop=""
 	for f in $(echo $FRACTIONS | tr ' ' '\n' | sort -rn); do
 		lim=$(( WSB * f / 100 )); lim=$(( lim >> 12 << 12 ))
-		for r in $(seq 0 $((WL_REPEATS - 1))); do
+		for r in 0; do     # descriptive (may be OOM-killed): one run
 			key="s3_kkvm_${pat}_${f}_r$r"
 			meta="{\"section\":3,\"system\":\"kernel_kvm\",\"pattern\":\"$pat\",\"fraction\":$f,\"rep\":$r}"
 			if [ -n "$kk_stop" ]; then
@@ -437,7 +457,7 @@ cat > "$OUT/raw/meta.json" <<EOF
  "git_rev":"$(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$SRC" diff --quiet 2>/dev/null || echo +dirty)",
  "command":$("$PY" -c 'import json,sys; print(json.dumps(" ".join(["tests/bench/run.sh"] + sys.argv[1:])))' "${ARGS_ORIG[@]}"),
  "quick":$([ "$QUICK" = 1 ] && echo true || echo false),
- "params":{"repeats":$REPEATS,"wl_repeats":$WL_REPEATS,"ws":"$WS","fractions":[${FRACTIONS// /,}],
+ "params":{"repeats":$REPEATS,"wl_repeats":$WL_REPEATS,"rep_fractions":[${REP_FRACTIONS// /,}],"ws":"$WS","fractions":[${FRACTIONS// /,}],
    "patterns":$("$PY" -c 'import json,sys; print(json.dumps(sys.argv[1].split()))' "$PATTERNS"),
    "passes":$PASSES,"fs_ws":"$FS_WS","uffd_ws":"$UFFD_WS","so_ws":"$SO_WS","kvm_timeout_s":$KVM_TIMEOUT,
    "cg_slack":"$CG_SLACK","fio_size":"$FIO_SIZE","fio_randread_s":$FIO_TIME},
