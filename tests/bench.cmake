@@ -14,6 +14,12 @@ foreach(tool replay belady)
   hv_host_target(bench_${tool})
 endforeach()
 
+# bench_swapout: the swapper's write-out capacity (trim of dirty memory,
+#               host threads as the guest, no VM).
+add_executable(bench_swapout ${CMAKE_CURRENT_SOURCE_DIR}/bench/swapout.c)
+target_link_libraries(bench_swapout PRIVATE hvswap_swapper)
+hv_host_target(bench_swapout)
+
 add_test(NAME bench_quick
          COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/bench/run.sh --quick
                  --build ${CMAKE_BINARY_DIR}

@@ -39,6 +39,7 @@ usage: $0 [--quick] [--out DIR] [options]
   --fs-ws SIZE       section-2 working set, limit = 1/4 (default 128M)
   --uffd-ws SIZE     bare-uffd / overhead working set (default 256M)
   --so-ws SIZE       swap-out working set, limit = 1/4 (default 256M)
+  --cap-ws SIZE      write-out capacity: dirty memory trimmed (default 1G)
   --swap-dir DIR     where hvswap and the kernel swap (default /var/tmp)
   --kvm-timeout S    cap of one kernel-swapped KVM run (default 90; each run
                      gets max(20, 2 x hvswap's wall time) up to this cap)
@@ -51,7 +52,7 @@ EOF
 # ---- parameters ---------------------------------------------------------
 QUICK=0 OUT="" BUILD="$SRC/build" REPEATS=3 WL_REPEATS=3 REP_FRACTIONS=50 WS=1G
 FRACTIONS="25 50 75" PATTERNS="seq uniform zipf hotcold" PASSES=1
-FS_WS=128M UFFD_WS=256M SO_WS=256M SWAPDIR=/var/tmp KVM_TIMEOUT=90
+FS_WS=128M UFFD_WS=256M SO_WS=256M CAP_WS=1G SWAPDIR=/var/tmp KVM_TIMEOUT=90
 CG_SLACK=8M FIO_SIZE=1G FIO_TIME=5 CHECK=0 RUN_TIMEOUT=900
 declare -A SET=()
 ARGS_ORIG=("$@")
@@ -70,6 +71,7 @@ while [ $# -gt 0 ]; do
 	--fs-ws) FS_WS=$2; SET[fs]=1; shift ;;
 	--uffd-ws) UFFD_WS=$2; SET[uffd]=1; shift ;;
 	--so-ws) SO_WS=$2; SET[so]=1; shift ;;
+	--cap-ws) CAP_WS=$2; SET[cap]=1; shift ;;
 	--swap-dir) SWAPDIR=$2; shift ;;
 	--kvm-timeout) KVM_TIMEOUT=$2; SET[kt]=1; shift ;;
 	--cg-slack) CG_SLACK=$2; SET[slack]=1; shift ;;
@@ -87,6 +89,7 @@ if [ "$QUICK" = 1 ]; then
 	[ -n "${SET[fs]:-}" ] || FS_WS=16M
 	[ -n "${SET[uffd]:-}" ] || UFFD_WS=8M
 	[ -n "${SET[so]:-}" ] || SO_WS=16M
+	[ -n "${SET[cap]:-}" ] || CAP_WS=16M
 	[ -n "${SET[kt]:-}" ] || KVM_TIMEOUT=10
 	[ -n "${SET[fio]:-}" ] || FIO_SIZE=64M
 	[ -n "${SET[slack]:-}" ] || CG_SLACK=2M
@@ -132,11 +135,11 @@ need_pkg gnuplot gnuplot-nox || { HAVE_GNUPLOT=0; log "warning: no gnuplot: no p
 PY=$(command -v python3 || echo /usr/bin/python3)
 
 if ! [ -x "$BUILD/vmm/hvswap" ] || ! [ -x "$BUILD/tests/bench_replay" ] ||
-   ! [ -x "$BUILD/tests/bench_belady" ]; then
-	log "building hvswap, bench_replay, bench_belady in $BUILD"
+   ! [ -x "$BUILD/tests/bench_belady" ] || ! [ -x "$BUILD/tests/bench_swapout" ]; then
+	log "building hvswap, bench_replay, bench_belady, bench_swapout in $BUILD"
 	[ -f "$BUILD/CMakeCache.txt" ] || cmake -S "$SRC" -B "$BUILD" >/dev/null ||
 		die "cmake failed"
-	cmake --build "$BUILD" -j2 --target hvswap bench_replay bench_belady >/dev/null ||
+	cmake --build "$BUILD" -j2 --target hvswap bench_replay bench_belady bench_swapout >/dev/null ||
 		die "build failed"
 fi
 
@@ -146,8 +149,9 @@ OUT=$(cd "$OUT" && pwd)
 rm -f "$OUT"/raw/*.json
 TMP=$(mktemp -d "${SWAPDIR}/hvbench.XXXXXX") || die "cannot create a temp dir in $SWAPDIR"
 # Private copies: a concurrent rebuild must not change binaries mid-run.
-cp "$BUILD/vmm/hvswap" "$BUILD/tests/bench_replay" "$BUILD/tests/bench_belady" "$TMP/"
-HV=$TMP/hvswap REPLAY=$TMP/bench_replay BELADY=$TMP/bench_belady
+cp "$BUILD/vmm/hvswap" "$BUILD/tests/bench_replay" "$BUILD/tests/bench_belady" \
+	"$BUILD/tests/bench_swapout" "$TMP/"
+HV=$TMP/hvswap REPLAY=$TMP/bench_replay BELADY=$TMP/bench_belady SWAPOUT=$TMP/bench_swapout
 SWAPFILE="$TMP/swapfile"
 FIOFILE="$TMP/fio.dat"
 CG="$CGROOT/hvswap-bench.$$"
@@ -285,7 +289,7 @@ log "results -> $OUT (quick=$QUICK repeats=$REPEATS wl-repeats=$WL_REPEATS ws=$W
 WSB=$(size_bytes "$WS")
 WARM=$WSB WARM_MARGIN=$((256 << 20))
 [ "$QUICK" = 1 ] && WARM_MARGIN=$((16 << 20))
-for s in "$FS_WS" "$UFFD_WS" "$SO_WS"; do
+for s in "$FS_WS" "$UFFD_WS" "$SO_WS" "$CAP_WS"; do
 	b=$(size_bytes "$s"); [ "$b" -gt "$WARM" ] && WARM=$b
 done
 log "warm-up: touching $(mib $((WARM + WARM_MARGIN))) of host memory"
@@ -426,9 +430,14 @@ SM=$(mem_for "$SO_WS")
 SL=$(mib $(( $(size_bytes "$SO_WS") / 4 )))
 log "4. swap-out: seq rw=1 ws=$SO_WS limit=$SL"
 for r in $(seq 0 $((REPEATS - 1))); do
-	run_case "s4_r$r" "{\"section\":4,\"rep\":$r}" - hvswap -- \
+	run_case "s4_r$r" "{\"section\":4,\"what\":\"vm\",\"rep\":$r}" - hvswap -- \
 		"$HV" run "${HVQ[@]}" --mem "$SM" --mem-limit "$SL" --stats "$TMP/stats.json" \
 		memtouch ws="$SO_WS" pattern=seq passes=2 rw=1
+done
+log "4. swap-out capacity: bench_swapout ws=$CAP_WS (trim of dirty memory, no VM)"
+for r in $(seq 0 $((REPEATS - 1))); do
+	run_case "s4_cap_r$r" "{\"section\":4,\"what\":\"capacity\",\"rep\":$r}" - replay -- \
+		"$SWAPOUT" ws="$CAP_WS" dir="$SWAPDIR"
 done
 section_done swap_out
 
@@ -459,7 +468,7 @@ cat > "$OUT/raw/meta.json" <<EOF
  "quick":$([ "$QUICK" = 1 ] && echo true || echo false),
  "params":{"repeats":$REPEATS,"wl_repeats":$WL_REPEATS,"rep_fractions":[${REP_FRACTIONS// /,}],"ws":"$WS","fractions":[${FRACTIONS// /,}],
    "patterns":$("$PY" -c 'import json,sys; print(json.dumps(sys.argv[1].split()))' "$PATTERNS"),
-   "passes":$PASSES,"fs_ws":"$FS_WS","uffd_ws":"$UFFD_WS","so_ws":"$SO_WS","kvm_timeout_s":$KVM_TIMEOUT,
+   "passes":$PASSES,"fs_ws":"$FS_WS","uffd_ws":"$UFFD_WS","so_ws":"$SO_WS","cap_ws":"$CAP_WS","kvm_timeout_s":$KVM_TIMEOUT,
    "cg_slack":"$CG_SLACK","fio_size":"$FIO_SIZE","fio_randread_s":$FIO_TIME},
  "duration_s":$((T_END - T_START)),"section_s":{$(IFS=,; echo "${SECTION_T[*]}")}}
 EOF
