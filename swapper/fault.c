@@ -37,6 +37,46 @@ static uint64_t resident_flags(struct swapper *s, bool wp, uint64_t slot_flag)
 	return PG_REF | (wp ? (PG_WP | slot_flag) : 0);
 }
 
+/*
+ * Keep a page read back from swap clean - installed write-protected and
+ * still owning its slot, so evicting it again costs no write - or install it
+ * writable?  Clean costs a write-protect fault (a uffd round trip, 70-95 us
+ * on this host) at its first write; writable costs one more 4 KiB write at
+ * its next eviction, in the background (~3 us of a 1.2 GB/s device).  So a
+ * clean install pays only if it saves writes - pages evicted still clean,
+ * dropped without I/O - and causes few faults: AUTO keeps pages clean while
+ * the pages kept clean were dropped clean at least as often as they took a
+ * write-protect fault (counts that halve every 8192 clean installs), and
+ * keeps 1 install in 32 clean anyway so the estimate follows the workload.
+ * (Measured, 1 GiB at 50% resident, rw=0.5: sequential 26 s always clean,
+ * 4.7 s never, 4.6 s auto; uniform and zipf within noise or better.)
+ */
+static bool keep_clean(struct swapper *s)
+{
+	uint64_t n;
+
+	switch (s->cfg.clean_policy) {
+	case SWAPPER_CLEAN_ALWAYS:
+		return true;
+	case SWAPPER_CLEAN_NEVER:
+		return false;
+	default:
+		break;
+	}
+	n = atomic_fetch_add(&s->kc_seen, 1);
+	return atomic_load(&s->kc_wr) <= atomic_load(&s->kc_drop) || n % 32 == 0;
+}
+
+static void kept_clean(struct swapper *s)
+{
+	atomic_fetch_add(&s->c.installed_clean, 1);
+	if (atomic_fetch_add(&s->kc_inst, 1) + 1 >= 8192) {
+		atomic_store(&s->kc_inst, 4096);
+		atomic_store(&s->kc_wr, atomic_load(&s->kc_wr) / 2);
+		atomic_store(&s->kc_drop, atomic_load(&s->kc_drop) / 2);
+	}
+}
+
 static void map_zero(struct swapper *s, uint64_t idx, bool write)
 {
 	static const uint8_t zero[PAGE_SIZE_4K] __attribute__((aligned(4096)));
@@ -350,6 +390,10 @@ static void wp_fault(struct swapper *s, uint64_t idx, uint64_t w)
 	}
 	if (w & PG_SLOT)
 		page_slot_drop(s, idx, pg_slot(w));
+	if (w & PG_WP) {
+		atomic_fetch_add(&s->kc_wr, 1);
+		atomic_fetch_add(&s->c.written_clean, 1);
+	}
 	atomic_store(&s->pages[idx], pg_make(PS_RESIDENT, PG_REF, 0, 0));
 	r = uffd_writeprotect(s->uffd, host, PAGE_SIZE_4K, false, false);
 	if (r < 0 && r != -ENOENT)
@@ -560,7 +604,7 @@ static void rd_install(struct swapper *s, struct rd *rd, uint64_t w)
 	/* A clean copy keeps its slot - unless the slot's device is being
 	 * drained (swapoff), whose slots must all be let go. */
 	bool keep = s->use_wp && !rd->write_fault &&
-		    !dev_draining(s, gslot_dev(rd->gslot));
+		    !dev_draining(s, gslot_dev(rd->gslot)) && keep_clean(s);
 	int r;
 
 	r = uffd_copy(s->uffd, page_host(s, rd->idx), bounce_ptr(s, rd->bounce),
@@ -574,6 +618,8 @@ static void rd_install(struct swapper *s, struct rd *rd, uint64_t w)
 	}
 	if (!keep)
 		page_slot_drop(s, rd->idx, rd->gslot);
+	else
+		kept_clean(s);
 	atomic_store(&s->pages[rd->idx],
 		     pg_make(PS_RESIDENT, resident_flags(s, keep, PG_SLOT), 0,
 			     keep ? rd->gslot : 0));

@@ -122,7 +122,7 @@ struct swapper_counters {
 	_Atomic uint64_t swap_full_events, readahead;
 	_Atomic uint64_t resident, staged, max_resident, reading;
 	_Atomic uint64_t pins, migrated, mig_reads, faults_throttled;
-	_Atomic uint64_t zero_around;
+	_Atomic uint64_t zero_around, installed_clean, written_clean;
 };
 
 struct policy_ops;
@@ -220,6 +220,10 @@ struct swapper {
 	_Atomic bool cancelled;         /* swapper_cancel(): ops return early */
 	_Atomic bool released;          /* swapper_release_faults() was called */
 	struct swapper_counters c;
+	/* keep_clean() estimate (decaying): pages installed clean, how many
+	 * of those took a write-protect fault and how many were dropped clean
+	 * at eviction; approximate by design. */
+	_Atomic uint64_t kc_inst, kc_wr, kc_drop, kc_seen;
 	struct hist fault_lat;          /* fault message -> resolved */
 	struct hist swapin_lat;         /* the same, swap-in faults only */
 	struct hist read_lat, write_lat;

@@ -429,6 +429,7 @@ static void evict_clean(struct swapper *s, uint64_t start, unsigned int m,
 		atomic_fetch_sub(&s->c.resident, 1);
 	}
 	atomic_fetch_add(&s->c.evict_clean, m);
+	atomic_fetch_add(&s->kc_drop, m);       /* keep_clean()'s benefit */
 }
 
 /* Take [start, start+m) out of the guest into staging [b, b+m).  Returns the

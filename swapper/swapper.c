@@ -650,6 +650,8 @@ static struct json_object *counters_json(struct swapper *s)
 	J_U64(f, "duplicate", atomic_load(&c->faults_dup));
 	J_U64(f, "spurious", atomic_load(&c->faults_spurious));
 	J_U64(f, "write_protect", atomic_load(&c->faults_wp));
+	J_U64(f, "installed_clean", atomic_load(&c->installed_clean));
+	J_U64(f, "written_after_clean", atomic_load(&c->written_clean));
 	J_U64(f, "queued_for_buffer", atomic_load(&c->faults_pending));
 	J_U64(f, "readahead_pages", atomic_load(&c->readahead));
 	J_U64(f, "throttled", atomic_load(&c->faults_throttled));

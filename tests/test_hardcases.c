@@ -97,6 +97,7 @@ static void env_setup(struct env *e, unsigned int ndevs, uint64_t dev_bytes,
 		c.devs[i].prio = 10 - (int)i;
 	}
 	c.max_longterm_pin_bytes = longterm_bytes;
+	c.clean_policy = SWAPPER_CLEAN_ALWAYS;  /* page words the tests expect */
 	c.fatal = on_fatal;
 	assert_int_equal(swapper_create(&c, &e->s), 0);
 	assert_int_equal(swapper_add_region(e->s, e->m, GPA), 0);

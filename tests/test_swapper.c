@@ -134,6 +134,7 @@ struct opts {
 	enum swapper_full_policy on_full;
 	unsigned int fault_around;
 	unsigned int queue_depth;      /* 0: 64 */
+	bool clean_auto;               /* else SWAPPER_CLEAN_ALWAYS */
 };
 
 struct env {
@@ -186,6 +187,9 @@ static void env_setup(struct env *e, const struct opts *o)
 	cfg.no_wp = o->no_wp;
 	cfg.on_full = o->on_full;
 	cfg.fault_around = o->fault_around;
+	/* Deterministic page words: swapped-in pages always installed clean,
+	 * unless the test is about the adaptive policy. */
+	cfg.clean_policy = o->clean_auto ? SWAPPER_CLEAN_AUTO : SWAPPER_CLEAN_ALWAYS;
 	cfg.fatal = on_fatal;
 	cfg.opaque = e;
 	assert_true(cfg.mem_limit / PG >= 4 * BATCH);
@@ -612,6 +616,50 @@ static void test_trim_during_round(void **state)
 	bg_trim_join(&b, 60000);
 	assert_int_equal(C(&e, resident), 0);
 	assert_int_equal(verify_range(&e, 0, 300), 0);
+	assert_int_equal(fatal_calls(), 0);
+	env_teardown(&e);
+}
+
+/* --keep-clean auto: when the pages kept clean keep getting written (each
+ * write a write-protect fault) and are never dropped clean, swap-ins are
+ * installed writable instead, except 1 in 32 that keep measuring; when
+ * they are only read, they stay clean and are dropped without I/O. */
+static void test_keep_clean_auto(void **state)
+{
+	struct env e;
+	struct opts o = { .clean_auto = true };
+	uint64_t i, inst0;
+
+	(void)state;
+	env_setup(&e, &o);
+	if (!e.s->use_wp) {
+		env_teardown(&e);
+		skip();
+	}
+	write_range(&e, 0, NPAGES, 1);
+	trim(&e);
+	/* read each page, then write it */
+	for (i = 0; i < NPAGES; i++) {
+		assert_true(page_is(&e, i, 1, true));
+		write_page(&e, i, 2);
+	}
+	print_message("  installed clean %llu, write-protect faults %llu of %u\n",
+		      (unsigned long long)C(&e, installed_clean),
+		      (unsigned long long)C(&e, faults_wp), NPAGES);
+	assert_true(C(&e, installed_clean) <= NPAGES / 16);
+	assert_true(C(&e, faults_wp) <= C(&e, installed_clean));
+	assert_int_equal(verify_range(&e, 0, NPAGES), 0);
+	/* read-only passes: the sampled clean installs are dropped clean,
+	 * the estimate turns, and most pages are installed clean again */
+	trim(&e);
+	inst0 = C(&e, installed_clean);
+	for (i = 0; i < 4; i++) {
+		assert_int_equal(verify_range(&e, 0, NPAGES), 0);
+		trim(&e);
+	}
+	print_message("  read-only: installed clean %llu of %u\n",
+		      (unsigned long long)(C(&e, installed_clean) - inst0), 4 * NPAGES);
+	assert_true(C(&e, installed_clean) - inst0 >= NPAGES);
 	assert_int_equal(fatal_calls(), 0);
 	env_teardown(&e);
 }
@@ -1390,6 +1438,7 @@ int main(void)
 		cmocka_unit_test(test_zero_eviction),
 		cmocka_unit_test(test_fault_around),
 		cmocka_unit_test(test_trim_during_round),
+		cmocka_unit_test(test_keep_clean_auto),
 		cmocka_unit_test(test_clean_reeviction),
 		cmocka_unit_test(test_fault_during_writeout),
 		cmocka_unit_test(test_write_done_after_faultback),

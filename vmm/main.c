@@ -66,6 +66,9 @@ static void usage(FILE *f)
 "  --swap-full POLICY    overcommit (default: run above the limit, warn) or stop\n"
 "  --fault-around N      a first touch maps the never-used pages of its aligned\n"
 "                        N-page block as zero pages (default 16; 0: off)\n"
+"  --keep-clean POLICY   install pages read back from swap write-protected and\n"
+"                        keeping their slot: auto (default: while few of them\n"
+"                        get written), always or never\n"
 "  --stats FILE          write JSON statistics at exit (and every --stats-interval)\n"
 "  --stats-interval S    seconds between --stats rewrites (default: only at exit)\n"
 "  --disk PATH           virtio-blk disk backed by PATH (created if missing)\n"
@@ -113,6 +116,7 @@ enum {
 	OPT_MEM = 256, OPT_VCPUS, OPT_TIMEOUT, OPT_BACKING, OPT_LIMIT, OPT_SWAP,
 	OPT_SWAP_SIZE, OPT_SWAP_DIR, OPT_ENGINE, OPT_FULL, OPT_STATS,
 	OPT_STATS_INTERVAL, OPT_DISK, OPT_DISK_SIZE, OPT_CTL, OPT_FAULT_AROUND,
+	OPT_KEEP_CLEAN,
 };
 
 static int parse_opt(struct run_opts *o, int c, const char *arg)
@@ -200,6 +204,18 @@ static int parse_opt(struct run_opts *o, int c, const char *arg)
 	case OPT_CTL:
 		o->ctl_path = arg;
 		return 0;
+	case OPT_KEEP_CLEAN:
+		if (!strcmp(arg, "auto"))
+			o->swap.clean_policy = SWAPPER_CLEAN_AUTO;
+		else if (!strcmp(arg, "always"))
+			o->swap.clean_policy = SWAPPER_CLEAN_ALWAYS;
+		else if (!strcmp(arg, "never"))
+			o->swap.clean_policy = SWAPPER_CLEAN_NEVER;
+		else {
+			fprintf(stderr, "hvswap: --keep-clean must be auto, always or never\n");
+			return -VM_STATUS_USAGE;
+		}
+		return 0;
 	case OPT_FAULT_AROUND:
 		r = parse_uint(arg, 0, 512, &v);
 		if (r < 0 || (v & (v - 1))) {
@@ -252,6 +268,7 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 		{ "disk-size", required_argument, NULL, OPT_DISK_SIZE },
 		{ "ctl", required_argument, NULL, OPT_CTL },
 		{ "fault-around", required_argument, NULL, OPT_FAULT_AROUND },
+		{ "keep-clean", required_argument, NULL, OPT_KEEP_CLEAN },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },

@@ -36,6 +36,15 @@ enum swapper_full_policy {
 	SWAP_FULL_STOP = 1,         /* call fatal(): the VM stops cleanly */
 };
 
+/* Install a page read back from swap clean (write-protected, keeping its
+ * slot: evicting it again costs no write) or writable (its first write costs
+ * no write-protect fault)?  See fault.c keep_clean(). */
+enum swapper_clean_policy {
+	SWAPPER_CLEAN_AUTO = 0,     /* clean while few such pages get written */
+	SWAPPER_CLEAN_ALWAYS = 1,
+	SWAPPER_CLEAN_NEVER = 2,
+};
+
 struct swapper_config {
 	uint64_t mem_limit;         /* resident bytes; 0 = no limit */
 	struct swapper_dev_config devs[SWAPPER_MAX_DEVS];
@@ -56,6 +65,7 @@ struct swapper_config {
 	bool no_move;               /* force the WP+copy eviction path */
 	bool no_wp;                 /* force "no write tracking" */
 	enum swapper_full_policy on_full;
+	enum swapper_clean_policy clean_policy;
 	uint64_t max_longterm_pin_bytes;    /* 0: 25% of guest memory */
 	/* Called once, from a swapper thread, when it cannot go on without
 	 * losing guest data (read error after retries, swap full with STOP). */
