@@ -417,8 +417,16 @@ static int create_tmp(struct swap_dev *d, const char *dir)
 	int ret;
 
 	d->fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (d->fd >= 0)
-		return asprintf(&d->path, "%s/(O_TMPFILE)", dir) < 0 ? -ENOMEM : 0;
+	if (d->fd >= 0) {
+		struct stat st;
+
+		/* Unlinked: named by its inode, so that two temporary devices
+		 * are told apart by path too (ctl "dev" accepts paths). */
+		if (fstat(d->fd, &st) < 0)
+			st.st_ino = 0;
+		return asprintf(&d->path, "%s/(O_TMPFILE inode %llu)", dir,
+				(unsigned long long)st.st_ino) < 0 ? -ENOMEM : 0;
+	}
 	if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
 		goto err;
 	if (asprintf(&tmpl, "%s/hvswap-swap-XXXXXX", dir) < 0)
