@@ -77,16 +77,21 @@ static void kept_clean(struct swapper *s)
 	}
 }
 
-static void map_zero(struct swapper *s, uint64_t idx, bool write)
+/* Map zeros at page idx.  A read maps the shared zero page (no memory until
+ * written); a write would only COW it at once, so it gets a private page. */
+static int map_zeros(struct swapper *s, uint64_t idx, bool write)
 {
 	static const uint8_t zero[PAGE_SIZE_4K] __attribute__((aligned(4096)));
 	void *dst = page_host(s, idx);
-	int r;
 
-	/* A read maps the shared zero page (no memory until written); a write
-	 * would only COW it at once, so give it a private page directly. */
-	r = write ? uffd_copy(s->uffd, dst, zero, PAGE_SIZE_4K, false, false)
-		  : uffd_zeropage(s->uffd, dst, PAGE_SIZE_4K, false);
+	return write ? uffd_copy(s->uffd, dst, zero, PAGE_SIZE_4K, false, false)
+		     : uffd_zeropage(s->uffd, dst, PAGE_SIZE_4K, false);
+}
+
+static void map_zero(struct swapper *s, uint64_t idx, bool write)
+{
+	int r = map_zeros(s, idx, write);
+
 	if (r < 0)
 		swapper_fatal(s, r, "cannot map zero page at gfn 0x%llx: %s",
 			      (unsigned long long)page_gfn(s, idx), strerror(-r));
@@ -430,18 +435,18 @@ static void fault_handle_ex(struct swapper *s, uint64_t addr, bool write,
 /*
  * Fault-around for first touches (the kernel's fault_around_bytes, for
  * never-used memory only): after page idx was mapped, map the other
- * never-used pages of its aligned block as the shared zero page.  A guest
- * read of them then costs no userfaultfd round trip (~35-70 us here), and a
- * write is an ordinary copy-on-write fault in the host kernel (the zero
- * page is not write-protected for uffd).  They use no memory until written,
- * but count as resident (conservative): only done with room below the low
+ * never-used pages of its aligned block the same way (map_zeros(): the
+ * shared zero page after a read, private zeroed pages after a write).  A
+ * guest access to them then costs no userfaultfd round trip (~35-100 us
+ * here); a write to a zero-page mapping is an ordinary copy-on-write fault
+ * in the host kernel (the zero page is not write-protected for uffd).  They
+ * count as resident (conservative): only done with room below the low
  * watermark.  Zero-page mappings are evicted as ZERO without I/O, and
  * UFFDIO_MOVE moves them like any page.  Page locks one at a time (only the
  * reclaim thread holds several); called after the faulting vCPU was woken.
  */
 static void fault_around(struct swapper *s, uint64_t idx, bool write)
 {
-	static const uint8_t zero[PAGE_SIZE_4K] __attribute__((aligned(4096)));
 	unsigned int n = s->cfg.fault_around;
 	uint64_t lim = atomic_load(&s->low_wmark), first, j;
 
@@ -457,8 +462,7 @@ static void fault_around(struct swapper *s, uint64_t idx, bool write)
 			continue;
 		pthread_mutex_lock(l);
 		if (pg_state(atomic_load(&s->pages[j])) == PS_NONE &&
-		    (write ? uffd_copy(s->uffd, page_host(s, j), zero, PAGE_SIZE_4K, false, false)
-			   : uffd_zeropage(s->uffd, page_host(s, j), PAGE_SIZE_4K, false)) == 0) {
+		    map_zeros(s, j, write) == 0) {
 			atomic_store(&s->pages[j], pg_make(PS_RESIDENT, 0, 0, 0));
 			resident_inc(s);
 			atomic_fetch_add(&s->c.zero_around, 1);

@@ -60,7 +60,7 @@ int64_t swapper_numa_move(struct swapper *s, int node)
 	unsigned int k;
 	long r;
 
-	if (node < 0 || node >= swapper_numa_nodes() || !node_online(node)) {
+	if (node < 0 || !node_online(node)) {
 		moved = -EINVAL;
 		goto out;
 	}

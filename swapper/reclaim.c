@@ -367,12 +367,12 @@ static void wb_done(struct io_req *req, ssize_t res)
 	/* Staging buffers of a batch are mostly one run (staging_get_run per
 	 * evicted run): release them a run at a time, not a page at a time
 	 * (one madvise each, ~5 us here: it bounded write-out). */
-	for (k = 0; k < wb->n;) {
+	{
 		uint32_t first = 0, len = 0;
 
-		for (; k < wb->n; k++) {
+		for (k = 0; k < wb->n; k++) {
 			if (!wb_page_done(wb, k, ok))
-				break;
+				continue;       /* queued for a retry: ends the run */
 			if (len && wb->buf[k] == first + len) {
 				len++;
 				continue;
@@ -384,8 +384,6 @@ static void wb_done(struct io_req *req, ssize_t res)
 		}
 		if (len)
 			release_staging_run(s, first, len);
-		if (k < wb->n)
-			k++;    /* that page was queued for a retry */
 	}
 	/* Drop the batch's (I/O) references.  A failed slot is retired: it is
 	 * dead whatever its count, so the page claims dropped above need no
@@ -787,15 +785,15 @@ void *reclaim_thread_main(void *arg)
 
 			if (used <= target && target)
 				break;
-			/* Queued migrations and retries hold staging buffers:
-			 * write them first, every round.  (Left for the next
-			 * cycle, a long trim found staging full of them and
-			 * spun without evicting: the stall of issue 5.) */
-			drain_retries(s);
-			drain_migrations(s);
 			tgen = trim_active(s);
 			got = reclaim_round(s, (unsigned int)(used - target > MAX_SELECT ?
 						MAX_SELECT : used - target ? used - target : 1));
+			/* Migrations and retries queued meanwhile hold staging
+			 * buffers: write them after every round.  (Left for the
+			 * next cycle, a long trim found staging full of them
+			 * and spun without evicting: the stall of issue 5.) */
+			drain_retries(s);
+			drain_migrations(s);
 			if (got < 0 && !stuck) {
 				/* A fault may be finishing (the guest is woken
 				 * before the page word says RESIDENT): look

@@ -17,7 +17,8 @@ endforeach()
 # bench_swapout: the swapper's write-out capacity (trim of dirty memory,
 #               host threads as the guest, no VM).
 add_executable(bench_swapout ${CMAKE_CURRENT_SOURCE_DIR}/bench/swapout.c)
-target_link_libraries(bench_swapout PRIVATE hvswap_swapper)
+target_include_directories(bench_swapout PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/bench)
+target_link_libraries(bench_swapout PRIVATE hvswap_swapper hv_gen_host)
 hv_host_target(bench_swapout)
 
 add_test(NAME bench_quick

@@ -677,19 +677,6 @@ static void test_zero_eviction(void **state)
 	assert_int_equal(verify_range(&e, 0, NPAGES), 0);    /* reads only */
 	trim(&e);
 	assert_true(C(&e, evict_zero) >= NPAGES - LIMIT_PAGES);
-	if (C(&e, resident)) {          /* diagnose: counter or real pages? */
-		uint64_t n[8] = { 0 }, i;
-
-		for (i = 0; i < NPAGES; i++)
-			n[pg_state(atomic_load(&e.s->pages[i]))]++;
-		print_message("resident %llu: states none %llu resident %llu zero %llu "
-			      "staged %llu swapped %llu reading %llu; pending %u\n",
-			      (unsigned long long)C(&e, resident),
-			      (unsigned long long)n[0], (unsigned long long)n[1],
-			      (unsigned long long)n[2], (unsigned long long)n[3],
-			      (unsigned long long)n[4], (unsigned long long)n[5],
-			      e.s->pend_len);
-	}
 	assert_int_equal(C(&e, resident), 0);
 	assert_int_equal(C(&e, bytes_written), 0);
 	assert_int_equal(C(&e, writes), 0);

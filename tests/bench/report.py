@@ -70,14 +70,6 @@ def ok(r):
     return r.get("status") == "ok" and r.get("result") is not None
 
 
-def swap_latency(sw):
-    """The swap-in-only fault histogram if the swapper exports one."""
-    for k in ("swapin_latency", "swap_in_latency", "fault_swapin_latency"):
-        if isinstance(sw.get(k), dict):
-            return sw[k], k
-    return None, None
-
-
 # ---- sections ------------------------------------------------------------------
 def limits(runs):
     wr = [r for r in sel(runs, section=1, what="fio_seqwrite") if ok(r)]
@@ -129,7 +121,6 @@ def fault_service(runs, lim):
     dev_p50 = med(lim["device"]["randread_qd1_p50_ns"])
     uffd_p50 = med(lim["uffd"]["first_touch_ns_swapper"])
     ref = dev_p50 + uffd_p50 if dev_p50 is not None and uffd_p50 is not None else None
-    src = None
     for v in (1, 2, 4):
         rs = [r for r in sel(runs, section=2, vcpus=v) if ok(r)]
 
@@ -142,13 +133,7 @@ def fault_service(runs, lim):
         for p in ("p50_ns", "p99_ns", "p999_ns"):
             row["fault_" + p] = agg(per(r, lambda sw, m: sw["fault_latency"][p]) for r in rs)
             row["read_" + p] = agg(per(r, lambda sw, m: sw["read_latency"][p]) for r in rs)
-            vals = []
-            for r in rs:
-                h, k = swap_latency(r["result"]["swap"])
-                if h:
-                    vals.append(h[p])
-                    src = k
-            row["swapin_" + p] = agg(vals)
+            row["swapin_" + p] = agg(per(r, lambda sw, m: sw["swapin_latency"][p]) for r in rs)
         row["swapin_faults"] = agg(per(r, lambda sw, m: sw["faults"]["from_swap"]) for r in rs)
         row["swapin_share_of_faults"] = agg(per(r, lambda sw, m: ratio(sw["faults"]["from_swap"],
                                                                       sw["fault_latency"]["count"])) for r in rs)
@@ -160,7 +145,7 @@ def fault_service(runs, lim):
         row["guest_ns_per_swapin"] = agg(per(r, lambda sw, m: ratio(m["elapsed_ns"] * v,
                                                                     sw["faults"]["from_swap"])) for r in rs)
         out[str(v)] = row
-    return {"vcpus": out, "reference_ns": ref, "swapin_histogram": src}
+    return {"vcpus": out, "reference_ns": ref}
 
 
 def workloads(runs, meta):
@@ -236,11 +221,7 @@ def swap_out(runs, lim):
     cap = [r for r in sel(runs, section=4, what="capacity") if ok(r)]
 
     def busy(sw):
-        for k in ("write_busy_ns", "write_time_ns"):
-            if isinstance(sw.get(k), (int, float)) and sw[k] > 0:
-                return sw[k]
-        wl = sw["write_latency"]
-        return wl["mean_ns"] * wl["count"]
+        return sw["write_busy_ns"]
 
     d = {
         "bytes_written": agg(r["result"]["swap"]["bytes_written"] for r in rs),
@@ -251,8 +232,6 @@ def swap_out(runs, lim):
                                             busy(r["result"]["swap"]) / 1e9) for r in rs),
         "sustained_bytes_per_s": agg(ratio(r["result"]["swap"]["bytes_written"],
                                            r["result"]["elapsed_s"]) for r in rs),
-        "busy_source": ("write_busy_ns" if rs and "write_busy_ns" in rs[0]["result"]["swap"]
-                        else "sum of write latencies (mean_ns x count)"),
     }
     d["device_bw_bytes_per_s"] = med(lim["device"]["seqwrite_bw_bytes_per_s"])
     d["capacity_bytes_per_s"] = agg(get(r, "result", "trim_bytes_per_s") for r in cap)
@@ -287,10 +266,7 @@ def targets(b):
     t = []
     fs = b["fault_service"]["vcpus"]["1"]
     ref = b["fault_service"]["reference_ns"]
-    if b["fault_service"]["swapin_histogram"]:
-        m, how = med(fs["swapin_p50_ns"]), "swap-in fault p50 (swapper histogram)"
-    else:
-        m, how = med(fs["guest_ns_per_swapin"]), "guest-observed mean time per swap-in (1 vCPU)"
+    m, how = med(fs["swapin_p50_ns"]), "swap-in fault p50 (swapper histogram)"
     lim = 1.1 * ref if ref is not None else None
     t.append({"id": "swapin_latency", "goal": "swap-in fault p50 <= 1.1 x (device QD1 p50 + bare uffd)",
               "measured": m, "limit": lim, "unit": "ns", "how": how,
@@ -400,10 +376,7 @@ def markdown(b):
     fsv = b["fault_service"]
     A("\n## 2. Fault service (uniform, ws = 4 × limit)\n")
     A(f"Reference: device p50 + bare uffd = {fmt(fsv['reference_ns'], 'us')}. "
-      + ("Swap-in latency from the swapper's swap-in histogram." if fsv["swapin_histogram"] else
-         "`--stats` has no swap-in-only fault histogram: `fault_latency` mixes zero, staging and swap-in "
-         "faults and is measured from the fault thread's read of the uffd message; the guest-observed "
-         "time per swap-in is the end-to-end figure.") + "\n")
+      + "Swap-in latency from the swapper's swap-in histogram.\n")
     A("| vCPUs | swap-ins/s | guest time per swap-in | fault p50 | fault p99 | fault p999 | "
       "read I/O p50 | read I/O p99 | swap-in share of faults |")
     A("|---|---|---|---|---|---|---|---|---|")
@@ -450,7 +423,7 @@ def markdown(b):
     A(f"| {fmt(med(so['bytes_written']), 'MiB')} | {fmt(so['write_ios'])} | {fmt(so['write_p50_ns'], 'us')} | "
       f"{fmt(so['throughput_bytes_per_s'], 'MB/s')} | {fmt(so['sustained_bytes_per_s'], 'MB/s')} | "
       f"{fmt(so['device_bw_bytes_per_s'], 'MB/s')} | {fmt(so['ratio_to_device'], 'x')} |")
-    A(f"\nTime spent writing = {so['busy_source']}. In the VM, write-out runs only as fast as the guest "
+    A("\nTime spent writing = write_busy_ns. In the VM, write-out runs only as fast as the guest "
       "dirties memory, so this is a lower bound of what the swapper can do.\n")
     A("**Write-out capacity** (`bench_swapout`: a swapper without a limit over dirty anonymous memory, "
       "host threads as the guest, one timed `swapper_trim()`; no VM, so KVM's shadow-page invalidation "

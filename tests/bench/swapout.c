@@ -24,6 +24,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_args.h"          /* bench_parse_size() */
 #include "hvswap/gmem.h"
 #include "hvswap/swapper.h"
 
@@ -35,23 +36,6 @@ static uint64_t now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static int parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v = strtoull(s, &end, 10);
-
-	switch (*end) {
-	case 'K': case 'k': v <<= 10; end++; break;
-	case 'M': case 'm': v <<= 20; end++; break;
-	case 'G': case 'g': v <<= 30; end++; break;
-	default: break;
-	}
-	if (*end || !v)
-		return -1;
-	*out = v;
-	return 0;
 }
 
 static uint64_t jget(struct json_object *o, const char *k)
@@ -79,7 +63,7 @@ int main(int argc, char **argv)
 			goto usage;
 		*eq++ = 0;
 		if (!strcmp(argv[k], "ws")) {
-			if (parse_size(eq, &ws) || ws % PG)
+			if (bench_parse_size(eq, &ws) || !ws || ws % PG)
 				goto usage;
 		} else if (!strcmp(argv[k], "dir")) {
 			c.tmpdir = eq;
