@@ -406,8 +406,6 @@ int rmap_dev_init(struct swapper *s, unsigned int dev);
 void rmap_dev_fini(struct swapper *s, unsigned int dev);
 int rmap_add(struct swapper *s, uint64_t g, uint64_t idx);
 void rmap_del(struct swapper *s, uint64_t g, uint64_t idx);
-/* The page owning slot g, or -ENOENT. */
-int rmap_owner(struct swapper *s, uint64_t g, uint64_t *idx);
 unsigned int rmap_owners(struct swapper *s, uint64_t g, uint64_t *out,
 			 unsigned int max);
 size_t rmap_bytes(struct swapper *s);

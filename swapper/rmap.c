@@ -232,11 +232,6 @@ unsigned int rmap_owners(struct swapper *s, uint64_t g, uint64_t *out,
 	return n;
 }
 
-int rmap_owner(struct swapper *s, uint64_t g, uint64_t *idx)
-{
-	return rmap_owners(s, g, idx, 1) ? 0 : -ENOENT;
-}
-
 size_t rmap_bytes(struct swapper *s)
 {
 	size_t b = 0;

@@ -163,10 +163,3 @@ void swapper_status_line(struct swapper *s, char *buf, size_t len)
 		 (unsigned long long)hist_percentile(&s->fault_lat, 50) / 1000,
 		 (unsigned long long)hist_percentile(&s->fault_lat, 99) / 1000);
 }
-
-void swapper_print_features(struct swapper *s, FILE *f)
-{
-	fprintf(f, "userfaultfd features 0x%llx: move=%s wp=%s; io engine %s\n",
-		(unsigned long long)s->caps.features, s->caps.move ? "yes" : "no",
-		s->caps.wp ? "yes" : "no", s->io ? s->io->ops->name : "-");
-}

@@ -382,8 +382,3 @@ int swapper_trim(struct swapper *s)
 {
 	return reclaim_trim(s);
 }
-
-uint64_t swapper_resident_pages(struct swapper *s)
-{
-	return atomic_load(&s->c.resident);
-}
