@@ -23,7 +23,9 @@
  * thread (it caught up).
  *
  * The fault thread never waits for disk I/O and holds one page lock at a
- * time.  Owns no state of its own beyond the thread.
+ * time.  With a polled I/O engine it also runs the I/O completions (swap-in
+ * installs, write completions): one loop waits for both, spinning before it
+ * sleeps as spin.c decides.  Owns: the thread, its spin state, fault_stop.
  */
 #include <errno.h>
 #include <poll.h>
@@ -33,6 +35,7 @@
 
 #include "hvswap/log.h"
 #include "internal.h"
+#include "spin.h"
 
 #define MSG_BATCH 64
 
@@ -249,12 +252,21 @@ bool fault_queue_run_one(struct swapper *s, bool force)
 	return true;
 }
 
-/* Serve one batch of uffd messages. */
-static void serve_messages(struct swapper *s, const struct uffd_msg *msgs, int n)
+/* Serve the uffd messages waiting now.  Returns how many, or -1 when the
+ * thread must stop (an error the VM cannot run past). */
+static int serve_uffd(struct swapper *s, struct uffd_msg *msgs)
 {
-	int i;
+	ssize_t n = read(s->uffd, msgs, MSG_BATCH * sizeof(*msgs));
+	int i, cnt;
 
-	for (i = 0; i < n; i++) {
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EINTR)
+			return 0;
+		core_fatal(s, -errno, "fault thread: read: %s", strerror(errno));
+		return -1;
+	}
+	cnt = (int)(n / (ssize_t)sizeof(*msgs));
+	for (i = 0; i < cnt; i++) {
 		const struct uffd_msg *m = &msgs[i];
 		uint64_t fl;
 
@@ -265,35 +277,116 @@ static void serve_messages(struct swapper *s, const struct uffd_msg *msgs, int n
 			     fl & UFFD_PAGEFAULT_FLAG_WRITE,
 			     fl & UFFD_PAGEFAULT_FLAG_WP, io_now_ns());
 	}
+	return cnt;
 }
 
+/* Completions of a polled engine run here, on the thread that serves the
+ * faults: a swapped-in page is installed without waking another thread. */
+static int reap_io(struct swapper *s)
+{
+	int n = io_engine_reap(s->io, MSG_BATCH);
+
+	if (n > 0)
+		atomic_fetch_add(&s->reaped, (uint64_t)n);
+	return n;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#endif
+}
+
+/*
+ * Sleep until a uffd message, a completion or the stop request.  No wake-up
+ * is lost between the last check and the sleep: the I/O engine is armed
+ * first (a completion after arm() makes its fd readable), then both sources
+ * are checked once more; the uffd is level-triggered.  Returns -1 to stop,
+ * 0 when that last check found work, 1 after a sleep.
+ */
+static int sleep_until_work(struct swapper *s, struct pollfd *pfd, nfds_t nfds,
+			    struct uffd_msg *msgs)
+{
+	int n;
+
+	io_engine_arm(s->io);
+	core_hook(s, HOOK_FAULT_SLEEP, 0);
+	n = serve_uffd(s, msgs);
+	if (n < 0)
+		return -1;
+	if (n + reap_io(s) > 0)
+		return 0;
+	atomic_fetch_add(&s->sleeps, 1);
+	while (poll(pfd, nfds, -1) < 0) {
+		if (errno != EINTR) {
+			core_fatal(s, -errno, "fault thread: poll: %s", strerror(errno));
+			return -1;
+		}
+	}
+	return pfd[1].revents || atomic_load(&s->fault_stop) ? -1 : 1;
+}
+
+/*
+ * The fault-service loop: uffd messages and (polled engine) I/O
+ * completions, served as they come; when neither comes, spin for the
+ * budget spin.c gives (an iteration is a non-blocking read of the uffd and
+ * a look at the completion ring: a few hundred ns), then sleep in poll().
+ */
 void *fault_thread_main(void *arg)
 {
 	struct swapper *s = arg;
 	struct uffd_msg msgs[MSG_BATCH];
-	struct pollfd pfd[2] = {
+	struct pollfd pfd[3] = {
 		{ .fd = s->uffd, .events = POLLIN },
 		{ .fd = s->stop_efd, .events = POLLIN },
+		{ .fd = s->io->polled ? io_engine_poll_fd(s->io) : -1, .events = POLLIN },
 	};
-	ssize_t n;
+	uint64_t idle_since = 0, last = 0, budget = 0, now;
+	struct spin sp;
+	int n;
 
+	spin_init(&sp, s->cfg.fault_spin_us, s->cfg.busy_threads);
 	for (;;) {
-		if (poll(pfd, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			core_fatal(s, -errno, "fault thread: poll: %s", strerror(errno));
+		n = serve_uffd(s, msgs);
+		if (n < 0)
 			break;
+		n += reap_io(s);
+		if (atomic_load(&s->fault_stop))
+			break;
+		now = io_now_ns();
+		if (n > 0) {
+			if (idle_since) {
+				spin_hit(&sp, now - idle_since);
+				atomic_fetch_add(&s->spin_hits, 1);
+				atomic_fetch_add(&s->spin_ns, now - idle_since);
+			}
+			idle_since = 0;
+			continue;
 		}
-		if (pfd[1].revents)
-			break;
-		n = read(s->uffd, msgs, sizeof(msgs));
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				continue;
-			core_fatal(s, -errno, "fault thread: read: %s", strerror(errno));
-			break;
+		if (!idle_since) {
+			idle_since = last = now;
+			budget = spin_budget(&sp);
+		} else if (now - last > SPIN_PREEMPT_NS) {
+			spin_preempted(&sp);
+			budget = 0;
 		}
-		serve_messages(s, msgs, (int)(n / (ssize_t)sizeof(msgs[0])));
+		last = now;
+		if (now - idle_since < budget) {
+			cpu_relax();
+			continue;
+		}
+		if (budget) {
+			spin_miss(&sp);
+			atomic_fetch_add(&s->spin_misses, 1);
+			atomic_fetch_add(&s->spin_ns, now - idle_since);
+		}
+		idle_since = 0;
+		n = sleep_until_work(s, pfd, s->io->polled ? 3 : 2, msgs);
+		if (n < 0)
+			break;
+		if (n > 0)
+			spin_woken(&sp, io_now_ns() - now);
 	}
 	return NULL;
 }

@@ -159,6 +159,8 @@ struct ra_stream {
 enum core_hook_point {
 	HOOK_SWAPOFF_FINI,      /* swapoff, device v empty, before it is removed */
 	HOOK_RMAP_BYTES,        /* stats, rmap_bytes() about to read device v */
+	HOOK_FAULT_SLEEP,       /* fault thread armed its wake-ups, about to make
+				   its last check before sleeping */
 	HOOK_NR,
 };
 
@@ -193,6 +195,8 @@ struct swapper {
 	void *pol_state;        /* the reclaim thread's */
 	pthread_t fault_thread, reclaim_thread;
 	bool threads_started;
+	_Atomic bool fault_stop;        /* the fault thread exits (checked while
+					   it spins; stop_efd wakes its poll) */
 
 	/* ---- page.c ---- */
 	_Atomic uint64_t *pages;        /* page words (page.h); page lock */
@@ -296,6 +300,8 @@ struct swapper {
 	struct hist fault_lat;          /* fault message -> resolved */
 	struct hist swapin_lat;         /* the same, swap-in faults only */
 	struct hist read_lat, write_lat;
+	/* fault-thread spin statistics (fault.c; written by that thread) */
+	_Atomic uint64_t spin_hits, spin_misses, spin_ns, sleeps, reaped;
 };
 
 /* Policy interface: picks eviction victims among resident pages.  The core

@@ -149,7 +149,9 @@ static int create_engine(struct swapper *s)
 
 	if (s->io)
 		return 0;
-	r = io_engine_create(s->cfg.io_engine, s->cfg.queue_depth, &s->io);
+	/* Polled: the fault thread runs the completions (fault.c). */
+	r = io_engine_create_flags(s->cfg.io_engine, s->cfg.queue_depth,
+				   IO_ENGINE_POLLED, &s->io);
 	if (r < 0)
 		log_err("cannot create I/O engine '%s': %s (built in: %s)",
 			s->cfg.io_engine, strerror(-r), io_engine_names());
@@ -304,6 +306,7 @@ static void stop_threads(struct swapper *s)
 		return;
 	core_stop_reclaim(s);
 	pthread_join(s->reclaim_thread, NULL);
+	atomic_store(&s->fault_stop, true);
 	wake_fault_thread(s);
 	pthread_join(s->fault_thread, NULL);
 	s->threads_started = false;

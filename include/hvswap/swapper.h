@@ -60,6 +60,14 @@ struct swapper_config {
 				     * the never-used pages of its aligned
 				     * block of this many pages (a power of
 				     * two <= 512) as zero pages; 0/1: off */
+	int fault_spin_us;          /* the fault thread polls the uffd and the
+				     * I/O completions before it sleeps: 0 =
+				     * adaptive (default), > 0 = spin up to this
+				     * many us after each burst, < 0 = never */
+	unsigned int busy_threads;  /* threads competing for the host CPUs
+				     * besides the swapper's (the VMM's vCPUs):
+				     * the adaptive spin backs off when they
+				     * and the fault thread exceed the CPUs */
 	unsigned int staging_pages; /* staging buffers, a multiple of 64 and
 				     * >= 2 x write_batch (0: 4096) */
 	bool allow_buffered;        /* tests on tmpfs: no O_DIRECT */
