@@ -25,7 +25,8 @@
  *   page.c       page index <-> host/gfn, page locks, resident count
  *   lock.c       lock-order checking (debug builds)
  *   leaves: swap_dev.c (one device + its slot allocator), io*.c (engines),
- *           uffd.c (ioctls), hist.c, gmem.c, log.c
+ *           uffd.c (ioctls), hist.c, gmem.c, log.c,
+ *           seal.c (a page's checksum or authenticated encryption)
  *
  *   Back edge: swap-in and write completions and the reclaim thread call
  *   fault_queue_run() (fault.c) to serve faults that were queued for a
@@ -53,6 +54,7 @@
  *                   ev_lock (core.c)    reclaim wake-up, progress generation
  *                   ra_lock (swapin.c)  readahead streams
  *                   pin_lock (pin.c)    pin table
+ *                   seal_lock (swapset.c) per-slot seal tables
  *                   op_mutex (migrate.c) the op_lock's flag
  *                   swap_dev's allocator mutex, the I/O engines' locks
  * No swapper lock is held across a blocking wait except a condition wait
@@ -175,9 +177,16 @@ struct swapper_counters {
 	_Atomic uint64_t pins, migrated, mig_reads, faults_throttled;
 	_Atomic uint64_t zero_around, installed_clean, written_clean;
 	_Atomic uint64_t alloc_failures;
+	/* ---- seal (integrity of swapped data; swapin.c counts) ---- */
+	_Atomic uint64_t checksum_errors;   /* crc32c mismatches on read */
+	_Atomic uint64_t decrypt_failures;  /* AES-GCM authentication failures */
+	/* ---- end seal ---- */
 };
 
 struct policy_ops;
+struct seal;
+struct seal_entry;
+struct seal_cluster;
 
 struct swapper {
 	/* ---- set up by swapper_create/add_region; read-only once started ---- */
@@ -253,6 +262,21 @@ struct swapper {
 	struct rmap_shared *rmap_shared;        /* protected by rmap_lock */
 	_Atomic bool rmap_lost;         /* an rmap entry could not be stored */
 
+	/* ---- seal: swapset.c keeps a seal per slot (seal.h), in per-device
+	 * per-cluster tables allocated when a cluster gets its first sealed
+	 * (or reserved) slot and freed when it has none.  An entry changes
+	 * only under the page lock of the page that holds the slot; the
+	 * tables' shape is protected by seal_lock (a leaf).  s->seal and
+	 * seal_lock are set up by the first swapset_add (at create, before any
+	 * thread runs) and torn down by swapset_close_all. ---- */
+	struct seal *seal;
+	bool seal_ready;                        /* seal_lock initialised */
+	pthread_mutex_t seal_lock;              /* leaf */
+	struct seal_cluster **seal_tab[SWAPPER_MAX_DEVS];  /* seal_lock */
+	uint64_t seal_ncl[SWAPPER_MAX_DEVS];    /* seal_lock */
+	uint64_t seal_nclusters;                /* tables allocated; seal_lock */
+	/* ---- end seal ---- */
+
 	/* ---- swapin.c ---- */
 	struct rd *rds;                 /* one per bounce buffer; its read's */
 	pthread_mutex_t ra_lock;        /* leaf */
@@ -276,6 +300,12 @@ struct swapper {
 	 * throughput while writing). */
 	pthread_mutex_t wbusy_lock;     /* leaf */
 	uint64_t wbusy_since_ns, write_busy_ns; /* protected by wbusy_lock */
+	/* ---- seal: ciphertext buffers of write batches (encryption on):
+	 * write_batch pages each, kept for reuse (fresh memory costs 2-10 us
+	 * a page to touch here). ---- */
+	uint8_t **ct_free;              /* protected by wb_lock */
+	uint32_t nct_free;              /* protected by wb_lock */
+	/* ---- end seal ---- */
 
 	/* ---- reclaim.c ---- */
 	pthread_mutex_t rc_lock;        /* leaf */
@@ -405,6 +435,24 @@ void swapset_bind(struct swapper *s, uint64_t idx, uint64_t g);
 void swapset_put(struct swapper *s, uint64_t idx, uint64_t g);
 size_t swapset_metadata_bytes(struct swapper *s);
 void swapset_close_all(struct swapper *s);
+/* ---- seal: one seal per slot (swapset.c), made by writeback.c and
+ * checked by swapin.c.  A write batch reserves the seals of its slots
+ * [first, first+n) on dev before it binds them (-ENOMEM: nothing
+ * reserved); each slot's reservation then becomes its seal (set, under the
+ * binding page's lock) or is given back (unreserve: the page faulted back
+ * before its write).  A seal goes when the slot's last page lets go of it
+ * (swapset_put, swapset_unbind). ---- */
+int swapset_seal_reserve(struct swapper *s, unsigned int dev, uint64_t first,
+			 unsigned int n);
+void swapset_seal_set(struct swapper *s, uint64_t g, const struct seal_entry *e);
+void swapset_seal_unreserve(struct swapper *s, uint64_t g);
+/* Slot g's seal: 0, or -ENOENT when it has none. */
+int swapset_seal_get(struct swapper *s, uint64_t g, struct seal_entry *e);
+/* Page idx lets go of slot g without a slot put (the slot was retired
+ * after a write error).  Page lock held. */
+void swapset_unbind(struct swapper *s, uint64_t idx, uint64_t g);
+size_t swapset_seal_bytes(struct swapper *s);
+/* ---- end seal ---- */
 
 /* ---- rmap.c ---- */
 int rmap_dev_init(struct swapper *s, unsigned int dev);

@@ -6,11 +6,13 @@
  * Owns nothing: it reads counters (atomics), the device table (under
  * dev_lock), the pin totals (under pin_lock) and the page words (without
  * locks: a snapshot that cross-checks the incremental counters).
+ * metadata_bytes counts the seal tables too (swapset_metadata_bytes).
  */
 #include <json-c/json.h>
 #include <stdio.h>
 
 #include "internal.h"
+#include "seal.h"
 
 static size_t metadata_bytes(struct swapper *s)
 {
@@ -60,6 +62,8 @@ static struct json_object *counters_json(struct swapper *s)
 	J_U64(o, "pin_calls", atomic_load(&c->pins));
 	J_U64(o, "pages_migrated", atomic_load(&c->migrated));
 	J_U64(o, "alloc_failures", atomic_load(&c->alloc_failures));
+	J_U64(o, "checksum_errors", atomic_load(&c->checksum_errors));
+	J_U64(o, "decrypt_failures", atomic_load(&c->decrypt_failures));
 	return o;
 }
 
@@ -130,6 +134,8 @@ struct json_object *swapper_stats_json(struct swapper *s)
 	json_object_object_add(feat, "uffd_wp", json_object_new_boolean(s->use_wp));
 	json_object_object_add(feat, "io_engine", json_object_new_string(s->io->ops->name));
 	json_object_object_add(feat, "policy", json_object_new_string(s->pol->name));
+	json_object_object_add(feat, "integrity", json_object_new_string(
+				       s->seal ? seal_name(s->seal) : "none"));
 	json_object_object_add(o, "features", feat);
 	lock_mutex(&s->pin_lock, LK_LEAF);
 	J_U64(o, "pinned_pages", s->pin_pages);

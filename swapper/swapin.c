@@ -14,7 +14,11 @@
  * the data into staging at completion unless a fault waits for the page
  * (PG_WAITER), in which case it is installed like any fault's read.
  *
- * Completion rules, page lock held:
+ * Completion rules, page lock held.  A read that returned the whole page
+ * is checked against its slot's seal first (seal.h: crc32c, or AES-GCM
+ * decrypted in place in the bounce buffer); a mismatch or authentication
+ * failure is counted (checksum_errors / decrypt_failures) and is then an
+ * error like an I/O error (-EBADMSG), so a bad page is never installed:
  *   ok                 ops->take() took it, or install: RESIDENT (clean and
  *                      keeping its slot when keep_clean() says so)
  *   error, tries left  resubmit (the bounce buffer stays with the read)
@@ -33,6 +37,7 @@
 
 #include "hvswap/log.h"
 #include "internal.h"
+#include "seal.h"
 
 struct rgroup;
 static void rd_done(struct io_req *req, ssize_t res);
@@ -373,6 +378,15 @@ static void install(struct swapper *s, struct rd *rd, uint64_t w)
 	hist_record(&s->swapin_lat, dt);
 }
 
+static const char *read_why(struct swapper *s, ssize_t res)
+{
+	if (res == -EBADMSG)
+		return seal_mode(s->seal) == SEAL_AES256GCM ?
+		       "authentication failed (corrupt or tampered)" :
+		       "checksum mismatch (corrupt)";
+	return res < 0 ? strerror((int)-res) : "short read";
+}
+
 /* A read failed for good: the data stays on swap (state SWAPPED). */
 static void read_failed(struct swapper *s, struct rd *rd, uint64_t w, ssize_t res)
 {
@@ -390,7 +404,21 @@ static void read_failed(struct swapper *s, struct rd *rd, uint64_t w, ssize_t re
 		   (unsigned long long)page_gfn(s, rd->idx),
 		   (unsigned long long)gslot_off(rd->gslot),
 		   swap_dev_path(swapset_dev(s, rd->gslot)),
-		   res < 0 ? strerror((int)-res) : "short read", rd->tries);
+		   read_why(s, res), rd->tries);
+}
+
+/* The page read into the bounce buffer against its slot's seal (decrypted
+ * in place with encryption): the read's result, or -EBADMSG. */
+static ssize_t rd_check(struct swapper *s, struct rd *rd)
+{
+	struct seal_entry e;
+
+	if (swapset_seal_get(s, rd->gslot, &e) == 0 &&
+	    seal_open(s->seal, rd->gslot, buf_bounce_ptr(s, rd->bounce), &e) == 0)
+		return (ssize_t)PAGE_SIZE_4K;
+	atomic_fetch_add(seal_mode(s->seal) == SEAL_AES256GCM ?
+			 &s->c.decrypt_failures : &s->c.checksum_errors, 1);
+	return -EBADMSG;
 }
 
 static void rd_done(struct io_req *req, ssize_t res)
@@ -405,10 +433,14 @@ static void rd_done(struct io_req *req, ssize_t res)
 	if (res == (ssize_t)PAGE_SIZE_4K) {
 		atomic_fetch_add(&s->c.reads, 1);
 		atomic_fetch_add(&s->c.bytes_read, PAGE_SIZE_4K);
+		res = rd_check(s, rd);
+	} else {
+		atomic_fetch_add(&s->c.read_errors, 1);
+	}
+	if (res == (ssize_t)PAGE_SIZE_4K) {
 		if (!rd->ops || (w & PG_WAITER) || rd->ops->take(s, rd, w) < 0)
 			install(s, rd, w);
 	} else {
-		atomic_fetch_add(&s->c.read_errors, 1);
 		if (++rd->tries < READ_TRIES && !atomic_load(&s->closing) &&
 		    rd_submit(s, rd) == 0) {
 			atomic_fetch_add(&s->c.read_retries, 1);

@@ -18,8 +18,17 @@
  * Then the batch's staging buffers are released (a run at a time) and its
  * slot references dropped.
  *
- * Owns: wb_lock (leaf) and the retry and migration queues; writes_inflight
- * and the busy-time accounting (wbusy_lock, leaf).  Only the reclaim thread
+ * Seals (seal.h): every page of a batch is sealed before any is bound -
+ * its crc32c computed over the staging buffer, or the staging buffer
+ * encrypted into the batch's ciphertext buffer (never in place: a fault
+ * may copy the plaintext from staging while the write is in flight) - and
+ * each bound slot's seal is stored (swapset) before the write is
+ * submitted, so a read of the slot can always be checked.  A failed slot's
+ * seal goes with the page's claim (swapset_unbind).
+ *
+ * Owns: wb_lock (leaf) and the retry and migration queues; the pool of
+ * ciphertext buffers (wb_lock); writes_inflight and the busy-time
+ * accounting (wbusy_lock, leaf).  Only the reclaim thread
  * builds batches (wb_write, wb_write_queued); completions run on the I/O
  * engine's thread.
  */
@@ -29,6 +38,9 @@
 
 #include "hvswap/log.h"
 #include "internal.h"
+#include "seal.h"
+
+#define CT_KEEP 8               /* ciphertext buffers kept for reuse */
 
 struct wbatch {
 	struct io_req req;
@@ -39,6 +51,8 @@ struct wbatch {
 	uint64_t idx[IO_MAX_IOV];
 	uint32_t buf[IO_MAX_IOV];
 	struct iovec iov[IO_MAX_IOV];
+	struct seal_entry seal[IO_MAX_IOV];
+	uint8_t *ct;            /* encryption: the pages as written */
 };
 
 void wb_fini(struct swapper *s)
@@ -46,6 +60,40 @@ void wb_fini(struct swapper *s)
 	free(s->retry);
 	free(s->mig);
 	s->retry = s->mig = NULL;
+	while (s->nct_free)
+		free(s->ct_free[--s->nct_free]);
+	free(s->ct_free);
+	s->ct_free = NULL;
+}
+
+/* A ciphertext buffer of write_batch pages (O_DIRECT-aligned): reused from
+ * the pool, else new.  NULL when out of memory. */
+static uint8_t *ct_get(struct swapper *s)
+{
+	uint8_t *b = NULL;
+
+	lock_mutex(&s->wb_lock, LK_LEAF);
+	if (s->nct_free)
+		b = s->ct_free[--s->nct_free];
+	unlock_mutex(&s->wb_lock, LK_LEAF);
+	if (!b)
+		b = aligned_alloc(PAGE_SIZE_4K, s->cfg.write_batch * PAGE_SIZE_4K);
+	return b;
+}
+
+static void ct_put(struct swapper *s, uint8_t *b)
+{
+	if (!b)
+		return;
+	lock_mutex(&s->wb_lock, LK_LEAF);
+	if (!s->ct_free)
+		s->ct_free = calloc(CT_KEEP, sizeof(*s->ct_free));
+	if (s->ct_free && s->nct_free < CT_KEEP) {
+		s->ct_free[s->nct_free++] = b;
+		b = NULL;
+	}
+	unlock_mutex(&s->wb_lock, LK_LEAF);
+	free(b);
 }
 
 /* writes_inflight up/down, with the busy-time accounting at 0 <-> 1. */
@@ -203,13 +251,13 @@ static bool page_done(struct wbatch *wb, unsigned int k, bool ok)
 			atomic_fetch_add(&s->c.evict_written, 1);
 		} else {
 			if (w & PG_SLOT)
-				rmap_del(s, g, idx);
+				swapset_unbind(s, idx, g);
 			atomic_store(&s->pages[idx], pg_make(PS_STAGED, 0, wb->buf[k], 0));
 			keep_buf = true;
 		}
 	} else if (!ok && (w & PG_SLOT) && pg_slot(w) == g) {
 		/* Faulted back with a claim on the failed slot: drop it. */
-		rmap_del(s, g, idx);
+		swapset_unbind(s, idx, g);
 		atomic_store(&s->pages[idx], w & ~(PG_SLOT | PG_WP));
 	}
 	page_unlock(s, idx);
@@ -274,10 +322,38 @@ static void wb_done(struct io_req *req, ssize_t res)
 			atomic_fetch_add(&s->c.slots_retired, 1);
 		}
 	}
+	ct_put(s, wb->ct);
 	free(wb);
 	writes_exit(s);
 	fault_queue_run_one(s, false);  /* reads deferred by a full I/O queue */
 	core_progress(s);
+}
+
+/* Seal every page of the batch (no lock: a staging buffer is read-only
+ * while its batch owns it).  With encryption the batch writes the
+ * ciphertext buffer instead of staging.  -ENOMEM / -EIO: nothing to undo
+ * but the buffer (wb_done or the caller frees it). */
+static int batch_seal(struct swapper *s, struct wbatch *wb)
+{
+	unsigned int k;
+	int r;
+
+	if (seal_mode(s->seal) == SEAL_AES256GCM) {
+		wb->ct = ct_get(s);
+		if (!wb->ct)
+			return -ENOMEM;
+	}
+	for (k = 0; k < wb->n; k++) {
+		uint8_t *dst = wb->ct ? wb->ct + k * PAGE_SIZE_4K : NULL;
+
+		r = seal_page(s->seal, gslot(wb->dev, wb->slot + k),
+			      buf_stage_ptr(s, wb->buf[k]), dst, &wb->seal[k]);
+		if (r < 0)
+			return r;
+		wb->iov[k].iov_base = dst ? dst : buf_stage_ptr(s, wb->buf[k]);
+		wb->iov[k].iov_len = PAGE_SIZE_4K;
+	}
+	return 0;
 }
 
 /* Build a batch over slots [first, first+got) of dev for ents[0..got). */
@@ -294,12 +370,17 @@ static struct wbatch *batch_build(struct swapper *s, struct wb_ent *ents,
 	wb->slot = first;
 	wb->n = got;
 	for (k = 0; k < got; k++) {
+		wb->idx[k] = ents[k].idx;
+		wb->buf[k] = ents[k].buf;
+	}
+	if (batch_seal(s, wb) < 0 || swapset_seal_reserve(s, dev, first, got) < 0) {
+		ct_put(s, wb->ct);
+		free(wb);
+		return NULL;
+	}
+	for (k = 0; k < got; k++) {
 		uint64_t g = gslot(dev, first + k), idx = ents[k].idx, w;
 
-		wb->idx[k] = idx;
-		wb->buf[k] = ents[k].buf;
-		wb->iov[k].iov_base = buf_stage_ptr(s, ents[k].buf);
-		wb->iov[k].iov_len = PAGE_SIZE_4K;
 		page_lock(s, idx);
 		w = atomic_load(&s->pages[idx]);
 		if (pg_state(w) == PS_STAGED && pg_buf(w) == ents[k].buf) {
@@ -307,13 +388,16 @@ static struct wbatch *batch_build(struct swapper *s, struct wb_ent *ents,
 			 * the batch takes another for the I/O. */
 			swap_slot_dup(s->devs[dev], first + k);
 			swapset_bind(s, idx, g);
+			swapset_seal_set(s, g, &wb->seal[k]);
 			atomic_store(&s->pages[idx], pg_make(PS_STAGED, PG_SLOT,
 							     ents[k].buf, g));
+		} else {
+			/* Faulted back already.  The data in staging is
+			 * still written (keeps the run contiguous); the
+			 * allocator's reference is the batch's, so the slot
+			 * is freed at completion, and it needs no seal. */
+			swapset_seal_unreserve(s, g);
 		}
-		/* else: faulted back already.  The data in staging is still
-		 * written (keeps the run contiguous); the allocator's
-		 * reference is the batch's, so the slot is freed at
-		 * completion. */
 		page_unlock(s, idx);
 	}
 	wb->req.op = IO_WRITE;

@@ -71,6 +71,10 @@ struct swapper_config {
 	unsigned int staging_pages; /* staging buffers, a multiple of 64 and
 				     * >= 2 x write_batch (0: 4096) */
 	bool allow_buffered;        /* tests on tmpfs: no O_DIRECT */
+	bool encrypt;               /* swap data encrypted with AES-256-GCM
+				     * under a per-swapper key held only in
+				     * memory (else protected by a crc32c per
+				     * slot); see docs/architecture.md */
 	bool no_move;               /* force the WP+copy eviction path */
 	bool no_wp;                 /* force "no write tracking" */
 	enum swapper_full_policy on_full;
