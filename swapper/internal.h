@@ -135,6 +135,7 @@ struct rd {
 	int arg;                /* the ops' own (migration target device) */
 	int tries;
 	uint64_t t0;            /* when the fault was received */
+	uint64_t t_done;        /* when its completion was seen */
 };
 
 /* A staged page to be written (again): after a write error, or moved by
@@ -330,6 +331,10 @@ struct swapper {
 	struct hist fault_lat;          /* fault message -> resolved */
 	struct hist swapin_lat;         /* the same, swap-in faults only */
 	struct hist read_lat, write_lat;
+	/* a swap-in fault's time in the swapper, by part: queue (message read
+	 * -> read submitted), device (submitted -> completion seen), install
+	 * (completion seen -> UFFDIO_COPY done, the vCPU woken) */
+	struct hist part_queue, part_device, part_install;
 	/* fault-thread spin statistics (fault.c; written by that thread) */
 	_Atomic uint64_t spin_hits, spin_misses, spin_ns, sleeps, reaped;
 };

@@ -89,6 +89,33 @@ static struct json_object *census_json(struct swapper *s)
 	return o;
 }
 
+/* A swap-in fault's time in the swapper by part (swapin.c install()). */
+static struct json_object *parts_json(struct swapper *s)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "queue", hist_to_json(&s->part_queue));
+	json_object_object_add(o, "device", hist_to_json(&s->part_device));
+	json_object_object_add(o, "install", hist_to_json(&s->part_install));
+	return o;
+}
+
+/* The fault thread's loop (fault.c, spin.c): idle periods that ended in
+ * work while spinning (hits) or ran out (misses), time spent spinning,
+ * sleeps, completions it ran itself. */
+static struct json_object *fault_thread_json(struct swapper *s)
+{
+	struct json_object *o = json_object_new_object();
+
+	J_U64(o, "spin_hits", atomic_load(&s->spin_hits));
+	J_U64(o, "spin_misses", atomic_load(&s->spin_misses));
+	J_U64(o, "spin_ns", atomic_load(&s->spin_ns));
+	J_U64(o, "sleeps", atomic_load(&s->sleeps));
+	J_U64(o, "completions_reaped", atomic_load(&s->reaped));
+	json_object_object_add(o, "engine_polled", json_object_new_boolean(s->io->polled));
+	return o;
+}
+
 struct json_object *swapper_stats_json(struct swapper *s)
 {
 	struct json_object *o = counters_json(s);
@@ -130,6 +157,8 @@ struct json_object *swapper_stats_json(struct swapper *s)
 	json_object_object_add(o, "read_latency", hist_to_json(&s->read_lat));
 	json_object_object_add(o, "write_latency", hist_to_json(&s->write_lat));
 	J_U64(o, "write_busy_ns", wb_busy_ns(s));
+	json_object_object_add(o, "swapin_parts", parts_json(s));
+	json_object_object_add(o, "fault_thread", fault_thread_json(s));
 	json_object_object_add(feat, "uffd_move", json_object_new_boolean(s->use_move));
 	json_object_object_add(feat, "uffd_wp", json_object_new_boolean(s->use_wp));
 	json_object_object_add(feat, "io_engine", json_object_new_string(s->io->ops->name));

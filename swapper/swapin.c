@@ -350,7 +350,7 @@ static void install(struct swapper *s, struct rd *rd, uint64_t w)
 	 * drained (swapoff), whose slots must all be let go. */
 	bool keep = s->use_wp && !rd->write_fault &&
 		    !swapset_draining(s, gslot_dev(rd->gslot)) && keep_clean(s);
-	uint64_t dt;
+	uint64_t dt, now;
 	int r;
 
 	r = uffd_copy(s->uffd, page_host(s, rd->idx), buf_bounce_ptr(s, rd->bounce),
@@ -373,9 +373,13 @@ static void install(struct swapper *s, struct rd *rd, uint64_t w)
 	if (rd->optional)
 		return;
 	atomic_fetch_add(&s->c.faults_swap, 1);
-	dt = io_now_ns() - rd->t0;
+	now = io_now_ns();
+	dt = now - rd->t0;
 	hist_record(&s->fault_lat, dt);
 	hist_record(&s->swapin_lat, dt);
+	hist_record(&s->part_queue, rd->req.submit_ns - rd->t0);
+	hist_record(&s->part_device, rd->t_done - rd->req.submit_ns);
+	hist_record(&s->part_install, now - rd->t_done);
 }
 
 static const char *read_why(struct swapper *s, ssize_t res)
@@ -427,7 +431,8 @@ static void rd_done(struct io_req *req, ssize_t res)
 	struct swapper *s = rd->s;
 	uint64_t w;
 
-	hist_record(&s->read_lat, io_now_ns() - req->submit_ns);
+	rd->t_done = io_now_ns();
+	hist_record(&s->read_lat, rd->t_done - req->submit_ns);
 	page_lock(s, rd->idx);
 	w = atomic_load(&s->pages[rd->idx]);
 	if (res == (ssize_t)PAGE_SIZE_4K) {

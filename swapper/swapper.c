@@ -141,6 +141,9 @@ static void init_locks(struct swapper *s)
 	hist_init(&s->swapin_lat);
 	hist_init(&s->read_lat);
 	hist_init(&s->write_lat);
+	hist_init(&s->part_queue);
+	hist_init(&s->part_device);
+	hist_init(&s->part_install);
 }
 
 static int create_engine(struct swapper *s)
