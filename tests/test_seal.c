@@ -898,6 +898,102 @@ static void test_moved_ciphertext(void **state)
 	env_teardown(&e);
 }
 
+/* Pages of [0, n) whose slot is on device dev. */
+static uint64_t pages_on(struct env *e, uint64_t n, unsigned int dev)
+{
+	uint64_t i, k = 0;
+
+	for (i = 0; i < n; i++) {
+		uint64_t w = word_of(e, i);
+
+		k += pg_state(w) == PS_SWAPPED && gslot_dev(pg_slot(w)) == dev;
+	}
+	return k;
+}
+
+/* Encryption through migration and compaction: every page is read
+ * (decrypted with its old slot as associated data) and written again with
+ * a fresh nonce on its new slot.  A tampered page is not moved and is not
+ * fatal (a migration read is optional). */
+static void test_migration_aes_gcm(void **state)
+{
+	struct opts o = { .npages = 1024, .limit_pages = 1024, .encrypt = true };
+	struct env e;
+	uint64_t f0, bad = 77;
+	struct fix_byte f;
+	int d1;
+
+	(void)state;
+	env_setup(&e, &o);
+	write_range(&e, 0, 512, 1);
+	trim(&e);
+	d1 = swapper_swapon(e.s, NULL, 4 * 1024 * PG, 0);
+	assert_int_equal(d1, 1);
+	/* (the last batches may still be in flight when migrate returns) */
+	assert_true(swapper_migrate(e.s, 0, d1) >= 512);
+	assert_true(WAIT_UNTIL(pages_on(&e, 512, 1) == 512, WAIT_MS));
+	assert_true(swapper_compact(e.s, d1) > 0);
+	assert_true(WAIT_UNTIL(pages_on(&e, 512, 1) == 512, WAIT_MS));
+	f = (struct fix_byte){ .e = &e, .g = slot_of(&e, bad), .at = 4095, .x = 0x80 };
+	tamper(&e, f.g, f.at, f.x);
+	f0 = C(&e, decrypt_failures);
+	assert_true(swapper_migrate(e.s, d1, 0) >= 511);
+	assert_true(WAIT_UNTIL(pages_on(&e, 512, 0) == 511, WAIT_MS));
+	assert_int_equal(pg_state(word_of(&e, bad)), PS_SWAPPED);
+	assert_int_equal(slot_of(&e, bad), f.g);        /* left where it was */
+	assert_true(C(&e, decrypt_failures) >= f0 + READ_TRIES);
+	assert_int_equal((C(&e, decrypt_failures) - f0) % READ_TRIES, 0);
+	assert_int_equal(fatal_calls(), 0);
+	fix_byte(&f);
+	assert_int_equal(verify_range(&e, 0, 512), 0);
+	assert_int_equal(C(&e, read_errors), 0);
+	assert_int_equal(fatal_calls(), 0);
+	env_teardown(&e);
+}
+
+/* A write error retires its slots: their seals go, the pages are sealed
+ * again on their new slots, and every seal is gone once every page has
+ * let go of its slot (nothing leaked on the error path). */
+static void write_error_reseal(bool encrypt)
+{
+	struct opts o = { .npages = 1024, .limit_pages = 1024, .encrypt = encrypt };
+	struct io_inj_rule rule = { .action = IO_INJ_FAIL, .op = IO_WRITE,
+				    .count = 3, .err = EIO };
+	struct env e;
+	size_t idx_bytes;
+	uint64_t i;
+
+	env_setup(&e, &o);
+	idx_bytes = swapset_seal_bytes(e.s);
+	write_range(&e, 0, 512, 1);
+	assert_int_equal(io_inject_add_rule(e.inj, &rule), 0);
+	trim(&e);
+	assert_true(WAIT_UNTIL(pages_on(&e, 512, 0) == 512, WAIT_MS));
+	assert_true(C(&e, slots_retired) > 0);
+	assert_int_equal(verify_range(&e, 0, 512), 0);
+	assert_int_equal(seal_failures(&e), 0);
+	for (i = 0; i < 512; i++) {
+		guest_fill(page_ptr(&e, i), i, 2);
+		e.gen[i] = 2;
+	}
+	assert_true(WAIT_UNTIL(swapset_seal_bytes(e.s) == idx_bytes, WAIT_MS));
+	assert_int_equal(verify_range(&e, 0, 512), 0);
+	assert_int_equal(fatal_calls(), 0);
+	env_teardown(&e);
+}
+
+static void test_write_error_crc32c(void **state)
+{
+	(void)state;
+	write_error_reseal(false);
+}
+
+static void test_write_error_aes_gcm(void **state)
+{
+	(void)state;
+	write_error_reseal(true);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -915,6 +1011,9 @@ int main(void)
 		cmocka_unit_test(test_tamper_trials_aes_gcm),
 		cmocka_unit_test(test_no_plaintext_on_swap),
 		cmocka_unit_test(test_moved_ciphertext),
+		cmocka_unit_test(test_migration_aes_gcm),
+		cmocka_unit_test(test_write_error_crc32c),
+		cmocka_unit_test(test_write_error_aes_gcm),
 	};
 	struct uffd_caps caps;
 	int r = uffd_probe(&caps);
