@@ -22,7 +22,8 @@
 #include "hvswap/log.h"
 #include "internal.h"
 
-#define NBOUNCE 1024
+#define NBOUNCE 4096            /* 16 MiB: room for several 1 MiB readahead
+				   windows in flight */
 #define PENDING_CAP 65536
 
 static void *map_buffers(uint32_t n)
@@ -36,26 +37,82 @@ static void *map_buffers(uint32_t n)
 	return p;
 }
 
-int buf_init(struct swapper *s)
+static int pool_init(struct buf_pool *p, uint32_t n)
+{
+	p->map = calloc((n + 63) / 64, sizeof(uint64_t));
+	p->n = p->nfree = n;
+	p->hint = 0;
+	return p->map ? 0 : -ENOMEM;
+}
+
+static bool used_locked(const struct buf_pool *p, uint32_t b)
+{
+	return p->map[b / 64] & (1ull << (b % 64));
+}
+
+static void mark_locked(struct buf_pool *p, uint32_t b, uint32_t n, bool used)
 {
 	uint32_t i;
 
+	for (i = b; i < b + n; i++) {
+		if (used)
+			p->map[i / 64] |= 1ull << (i % 64);
+		else
+			p->map[i / 64] &= ~(1ull << (i % 64));
+	}
+	if (used)
+		p->nfree -= n;
+	else
+		p->nfree += n;
+}
+
+/* The first run of n free buffers from the hint (next fit; runs do not
+ * wrap); with `shorter`, the longest run met if none is that long.  The
+ * run is marked used.  Returns its length, 0 if none. */
+static uint32_t run_get_locked(struct buf_pool *p, uint32_t n, bool shorter,
+			       uint32_t *first)
+{
+	uint32_t start = p->hint % p->n, i, run = 0, tried, best = 0, bfirst = 0;
+
+	if (n == 0 || p->nfree == 0 || (!shorter && n > p->nfree))
+		return 0;
+	for (tried = 0; tried < p->n + n; tried++) {
+		i = (start + tried) % p->n;
+		if (i == 0)
+			run = 0;        /* runs do not wrap around */
+		if (used_locked(p, i)) {
+			run = 0;
+			continue;
+		}
+		if (++run > best) {
+			best = run;
+			bfirst = i + 1 - run;
+		}
+		if (run == n)
+			break;
+	}
+	if (best < n && !shorter)
+		return 0;
+	*first = bfirst;
+	mark_locked(p, bfirst, best, true);
+	p->hint = bfirst + best;
+	return best;
+}
+
+int buf_init(struct swapper *s)
+{
 	pthread_mutex_init(&s->buf_lock, NULL);
 	s->nstaging = s->cfg.staging_pages;
 	s->nbounce = NBOUNCE;
 	s->staging = map_buffers(s->nstaging);
 	s->bounce = map_buffers(s->nbounce);
-	s->stage_map = calloc(s->nstaging / 64, sizeof(uint64_t));
 	s->stage_owner = calloc(s->nstaging, sizeof(uint32_t));
-	s->bounce_free = calloc(s->nbounce, sizeof(uint32_t));
 	s->pend_cap = PENDING_CAP;
 	s->pending = calloc(s->pend_cap, sizeof(*s->pending));
-	if (!s->staging || !s->bounce || !s->stage_map || !s->stage_owner ||
-	    !s->bounce_free || !s->pending)
+	if (!s->staging || !s->bounce || !s->stage_owner || !s->pending ||
+	    pool_init(&s->stage_pool, s->nstaging) < 0 ||
+	    pool_init(&s->bounce_pool, s->nbounce) < 0)
 		return -ENOMEM;
-	s->nstage_free = s->nstaging;
-	for (i = 0; i < s->nbounce; i++)
-		s->bounce_free[s->nbounce_free++] = s->nbounce - 1 - i;
 	/* Bounce buffers are DMA targets: populate them now, once. */
 	memset(s->bounce, 0, (size_t)s->nbounce * PAGE_SIZE_4K);
 	return 0;
@@ -67,90 +124,58 @@ void buf_fini(struct swapper *s)
 		munmap(s->staging, (size_t)s->nstaging * PAGE_SIZE_4K);
 	if (s->bounce)
 		munmap(s->bounce, (size_t)s->nbounce * PAGE_SIZE_4K);
-	free(s->stage_map);
+	free(s->stage_pool.map);
+	free(s->bounce_pool.map);
 	free(s->stage_owner);
-	free(s->bounce_free);
 	free(s->pending);
 	pthread_mutex_destroy(&s->buf_lock);
 }
 
-static bool stage_used_locked(struct swapper *s, uint32_t b)
-{
-	return s->stage_map[b / 64] & (1ull << (b % 64));
-}
-
 int buf_stage_get_run(struct swapper *s, uint32_t n, uint32_t *first)
 {
-	uint32_t start, i, run = 0, tried;
-	int r = -EAGAIN;
+	uint32_t got;
 
 	lock_mutex(&s->buf_lock, LK_LEAF);
-	if (n == 0 || n > s->nstage_free)
-		goto out;
-	start = s->stage_hint % s->nstaging;
-	for (tried = 0; tried < s->nstaging + n; tried++) {
-		i = (start + tried) % s->nstaging;
-		if (i == 0)
-			run = 0;        /* runs do not wrap around */
-		if (stage_used_locked(s, i)) {
-			run = 0;
-			continue;
-		}
-		if (++run == n) {
-			uint32_t b, f = i + 1 - n;
-
-			for (b = f; b <= i; b++)
-				s->stage_map[b / 64] |= 1ull << (b % 64);
-			s->nstage_free -= n;
-			s->stage_hint = i + 1;
-			*first = f;
-			r = 0;
-			break;
-		}
-	}
-out:
+	got = run_get_locked(&s->stage_pool, n, false, first);
 	unlock_mutex(&s->buf_lock, LK_LEAF);
-	return r;
+	return got ? 0 : -EAGAIN;
 }
 
 void buf_stage_put(struct swapper *s, uint32_t buf)
 {
 	lock_mutex(&s->buf_lock, LK_LEAF);
-	s->stage_map[buf / 64] &= ~(1ull << (buf % 64));
-	s->nstage_free++;
+	mark_locked(&s->stage_pool, buf, 1, false);
 	unlock_mutex(&s->buf_lock, LK_LEAF);
 }
 
 void buf_stage_release_run(struct swapper *s, uint32_t b, uint32_t n)
 {
-	uint32_t i;
-
 	madvise(buf_stage_ptr(s, b), (size_t)n * PAGE_SIZE_4K, MADV_DONTNEED);
 	lock_mutex(&s->buf_lock, LK_LEAF);
-	for (i = b; i < b + n; i++)
-		s->stage_map[i / 64] &= ~(1ull << (i % 64));
-	s->nstage_free += n;
+	mark_locked(&s->stage_pool, b, n, false);
 	unlock_mutex(&s->buf_lock, LK_LEAF);
 	core_progress(s);
 }
 
-int buf_bounce_get(struct swapper *s, uint32_t *b)
+int buf_bounce_get_run(struct swapper *s, uint32_t n, uint32_t *first)
 {
-	int r = -EAGAIN;
+	uint32_t got;
 
 	lock_mutex(&s->buf_lock, LK_LEAF);
-	if (s->nbounce_free) {
-		*b = s->bounce_free[--s->nbounce_free];
-		r = 0;
-	}
+	got = run_get_locked(&s->bounce_pool, n, true, first);
 	unlock_mutex(&s->buf_lock, LK_LEAF);
-	return r;
+	return got ? (int)got : -EAGAIN;
+}
+
+int buf_bounce_get(struct swapper *s, uint32_t *b)
+{
+	return buf_bounce_get_run(s, 1, b) > 0 ? 0 : -EAGAIN;
 }
 
 void buf_bounce_put(struct swapper *s, uint32_t b)
 {
 	lock_mutex(&s->buf_lock, LK_LEAF);
-	s->bounce_free[s->nbounce_free++] = b;
+	mark_locked(&s->bounce_pool, b, 1, false);
 	unlock_mutex(&s->buf_lock, LK_LEAF);
 }
 
@@ -175,7 +200,7 @@ bool buf_pending_pop(struct swapper *s, struct pending_fault *pf)
 	bool r = false;
 
 	lock_mutex(&s->buf_lock, LK_LEAF);
-	if (s->pend_len && s->nbounce_free) {
+	if (s->pend_len && s->bounce_pool.nfree) {
 		*pf = s->pending[s->pend_head];
 		s->pend_head = (s->pend_head + 1) % s->pend_cap;
 		s->pend_len--;

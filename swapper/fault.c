@@ -161,7 +161,7 @@ static void queue_fault(struct swapper *s, uint64_t idx, bool write, uint64_t t0
 }
 
 /* What fault_locked() leaves to do once the page lock is dropped. */
-enum fault_next { FN_NONE, FN_DONE, FN_SUBMIT };
+enum fault_next { FN_NONE, FN_DONE, FN_SUBMIT, FN_HINT };
 
 /* Page lock held: the MISSING fault on page idx (word w). */
 static enum fault_next fault_locked(struct swapper *s, uint64_t idx, uint64_t w,
@@ -186,7 +186,7 @@ static enum fault_next fault_locked(struct swapper *s, uint64_t idx, uint64_t w,
 		/* Tell a migration read that the guest wants this page. */
 		atomic_store(&s->pages[idx], w | PG_WAITER);
 		atomic_fetch_add(&s->c.faults_dup, 1);
-		return FN_NONE;
+		return FN_HINT;         /* the guest reached a page in flight */
 	}
 	return FN_NONE;
 }
@@ -228,6 +228,8 @@ static void fault_handle_ex(struct swapper *s, uint64_t addr, bool write,
 	page_unlock(s, idx);
 	if (next == FN_SUBMIT && swapin_submit_fault(s, idx, b) == -EAGAIN)
 		queue_fault(s, idx, write, t0);
+	if (next == FN_HINT)
+		swapin_hint(s, idx);
 	if (next == FN_DONE)
 		hist_record(&s->fault_lat, io_now_ns() - t0);
 	if (pg_state(w) == PS_NONE)

@@ -13,7 +13,8 @@
  *   fault.c      the fault thread: a uffd message -> the page's next state;
  *                queued faults (no buffer, full queue, throttled)
  *   reclaim.c    the reclaim thread: watermarks, eviction rounds, trim
- *   swapin.c     swap-in reads: readahead, completion, install
+ *   swapin.c     swap-in reads: claim, submission, completion, install
+ *   readahead.c  which pages to read ahead (streams, stride, waste)
  *   writeback.c  write-out of staged pages: batches, completion, retries,
  *                the queue of staged pages waiting to be written
  *   policy_*.c   victim selection
@@ -92,8 +93,9 @@
 #define PG_EVICT_RUN 32          /* pages per eviction range operation (page
 				    locks held at once: keep well under 64,
 				    TSan's deadlock detector limit) */
-#define RA_MAX 32                /* swap-in readahead window, pages */
+#define RA_MAX 256               /* largest readahead window, pages (1 MiB) */
 #define RA_STREAMS 8
+#define RA_HIST 8                /* recent faults for stride detection */
 
 struct swapper;
 struct rd;
@@ -146,6 +148,13 @@ struct wb_ent {
 	int dev;
 };
 
+/* A pool of n 4 KiB buffers handed out in contiguous runs (buf.c). */
+struct buf_pool {
+	uint64_t *map;          /* bit set = in use */
+	uint32_t n, nfree;
+	uint32_t hint;          /* next-fit start */
+};
+
 struct pending_fault {
 	uint64_t idx;
 	bool write;
@@ -154,8 +163,16 @@ struct pending_fault {
 
 struct ra_stream {
 	uint64_t last;          /* last faulting page index of the stream */
+	uint64_t next;          /* first page not yet requested */
 	uint64_t age;
-	unsigned int win;
+	unsigned int win;       /* 0: unused */
+};
+
+/* What to read ahead: n pages from `from`, `stride` apart (readahead.c). */
+struct ra_plan {
+	uint64_t from;
+	unsigned int n;
+	int64_t stride;
 };
 
 /* Test hooks (core.c): points where a test may stop a thread. */
@@ -177,7 +194,7 @@ struct swapper_counters {
 	_Atomic uint64_t resident, staged, max_resident;
 	_Atomic uint64_t pins, migrated, mig_reads, faults_throttled;
 	_Atomic uint64_t zero_around, installed_clean, written_clean;
-	_Atomic uint64_t alloc_failures;
+	_Atomic uint64_t alloc_failures, readahead_wasted, readahead_hints;
 	/* ---- seal (integrity of swapped data; swapin.c counts) ---- */
 	_Atomic uint64_t checksum_errors;   /* crc32c mismatches on read */
 	_Atomic uint64_t decrypt_failures;  /* AES-GCM authentication failures */
@@ -235,13 +252,10 @@ struct swapper {
 	uint8_t *bounce;
 	uint32_t nbounce;
 	pthread_mutex_t buf_lock;       /* leaf */
-	uint64_t *stage_map;            /* bit set = in use; buf_lock */
-	uint32_t nstage_free;           /* protected by buf_lock */
-	uint32_t stage_hint;            /* next-fit start; buf_lock */
+	struct buf_pool stage_pool;     /* protected by buf_lock */
+	struct buf_pool bounce_pool;    /* protected by buf_lock */
 	uint32_t *stage_owner;          /* staging buf -> page idx; written
 					   under the owning page's lock */
-	uint32_t *bounce_free;          /* protected by buf_lock */
-	uint32_t nbounce_free;          /* protected by buf_lock */
 	struct pending_fault *pending;  /* ring; protected by buf_lock */
 	uint32_t pend_head, pend_len, pend_cap;     /* buf_lock */
 
@@ -280,9 +294,14 @@ struct swapper {
 
 	/* ---- swapin.c ---- */
 	struct rd *rds;                 /* one per bounce buffer; its read's */
+	/* ---- readahead.c ---- */
 	pthread_mutex_t ra_lock;        /* leaf */
 	struct ra_stream ra[RA_STREAMS];    /* protected by ra_lock */
 	uint64_t ra_clock;              /* protected by ra_lock */
+	uint64_t ra_hist[RA_HIST];      /* recent faults; ra_lock */
+	unsigned int ra_hpos;           /* protected by ra_lock */
+	unsigned int ra_cap;            /* window cap; ra_lock */
+	unsigned int ra_judged, ra_judged_waste;    /* ra_lock */
 	/* keep_clean() estimate (decaying): pages installed clean, how many
 	 * of those took a write-protect fault and how many were dropped clean
 	 * at eviction; approximate by design (relaxed atomics). */
@@ -314,7 +333,7 @@ struct swapper {
 	uint64_t trim_gen, trim_done_gen;   /* protected by rc_lock */
 	uint64_t trim_budget;           /* pages a trim still evicts; rc_lock */
 	_Atomic bool swap_full;         /* set by the reclaim thread */
-	_Atomic uint64_t limit_pages, low_wmark;
+	_Atomic uint64_t limit_pages, low_wmark, high_wmark;  /* reclaim.c */
 
 	/* ---- pin.c ---- */
 	pthread_mutex_t pin_lock;       /* leaf */
@@ -407,6 +426,10 @@ static inline void *buf_stage_ptr(struct swapper *s, uint32_t b)
 	return s->staging + (uint64_t)b * PAGE_SIZE_4K;
 }
 int buf_bounce_get(struct swapper *s, uint32_t *b);
+/* Up to n contiguous bounce buffers (at least 1): returns how many, or
+ * -EAGAIN when none is free.  Contiguous bounce buffers let a run of pages
+ * be installed with one UFFDIO_COPY. */
+int buf_bounce_get_run(struct swapper *s, uint32_t n, uint32_t *first);
 void buf_bounce_put(struct swapper *s, uint32_t b);
 static inline void *buf_bounce_ptr(struct swapper *s, uint32_t b)
 {
@@ -485,6 +508,18 @@ int swapin_start(struct swapper *s, uint64_t idx, uint64_t w,
 		 const struct rd_ops *ops, int arg);
 /* Install a clean-kept page: the keep-clean estimate (fault.c's WP fault). */
 void swapin_note_written_clean(struct swapper *s);
+/* A fault found page idx being read: maybe read the next window now. */
+void swapin_hint(struct swapper *s, uint64_t idx);
+
+/* ---- readahead.c ---- */
+void ra_init(struct swapper *s);
+void ra_fini(struct swapper *s);
+/* A fault at idx: on a SWAPPED page (miss) or on one being read (a hint).
+ * Fills p and returns true when pages should be read ahead. */
+bool ra_plan(struct swapper *s, uint64_t idx, bool miss, struct ra_plan *p);
+/* n pages were read ahead / evicted before use. */
+void ra_read(struct swapper *s, unsigned int n);
+void ra_wasted(struct swapper *s, unsigned int n);
 
 /* ---- writeback.c ---- */
 void wb_fini(struct swapper *s);
@@ -509,8 +544,6 @@ void reclaim_kick(struct swapper *s);
 bool reclaim_over_hard_limit(struct swapper *s);
 /* Room below the low watermark for n more resident pages. */
 bool reclaim_room_for(struct swapper *s, uint64_t n);
-/* Reclaim is behind: resident + staged at or over the limit. */
-bool reclaim_behind(struct swapper *s);
 void reclaim_set_limit(struct swapper *s, uint64_t pages);
 int reclaim_trim(struct swapper *s);
 

@@ -9,7 +9,9 @@
  *  bit  6     PINNED pinned by a device (never evicted or migrated)
  *  bit  7     WAITER READING: a fault waits for this read (a migration
  *                    read then completes into the guest, not staging)
- *  bits 8-27  buf    STAGED: staging index; READING: bounce index
+ *  bits 8-26  buf    STAGED: staging index; READING: bounce index
+ *  bit  27    RA     RESIDENT: brought by readahead, not yet used as far
+ *                    as the swapper can tell (readahead.c)
  *  bits 28-63 slot   global slot id (device << 32 | slot)
  *
  * State transitions (all under the page's lock; the word is read without
@@ -44,9 +46,10 @@ enum page_state {
 #define PG_PINNED      (1ull << 6)
 #define PG_WAITER      (1ull << 7)
 #define PG_BUF_SHIFT   8
-#define PG_BUF_MASK    (0xfffffull << PG_BUF_SHIFT)
+#define PG_BUF_MASK    (0x7ffffull << PG_BUF_SHIFT)
+#define PG_RA          (1ull << 27)
 #define PG_SLOT_SHIFT  28
-#define PG_MAX_BUF     0xfffffu
+#define PG_MAX_BUF     0x7ffffu
 
 static inline enum page_state pg_state(uint64_t w)
 {

@@ -67,19 +67,26 @@ bool reclaim_room_for(struct swapper *s, uint64_t n)
 	return !low || used_pages(s) + n < low;
 }
 
-bool reclaim_behind(struct swapper *s)
-{
-	uint64_t lim = atomic_load(&s->limit_pages);
-
-	return lim && used_pages(s) >= lim;
-}
-
+/*
+ * Watermarks, in pages used (resident + staged), as kswapd's in free pages:
+ *   high = limit - 2 x gap   reclaim evicts down to here, so faults and
+ *                            readahead windows find room without waiting
+ *   low  = limit - gap       the reclaim thread wakes here
+ *   limit                    the configured resident limit
+ *   min  = limit + margin    (reclaim_over_hard_limit) faults that add pages
+ *                            wait: reclaim fell behind
+ * gap = max(limit / 64, 2 write batches; one readahead window from 64 MiB).
+ */
 void reclaim_set_limit(struct swapper *s, uint64_t lim)
 {
-	uint64_t gap;
+	uint64_t gap = lim / 64;
 
-	gap = lim / 64 > 2 * s->cfg.write_batch ? lim / 64 : 2 * s->cfg.write_batch;
+	if (gap < 2 * s->cfg.write_batch)
+		gap = 2 * s->cfg.write_batch;
+	if (gap < RA_MAX && lim >= 64 * RA_MAX)
+		gap = RA_MAX;   /* room for a readahead window (large limits) */
 	atomic_store(&s->limit_pages, lim);
+	atomic_store(&s->high_wmark, lim ? lim - 2 * gap : 0);
 	atomic_store(&s->low_wmark, lim ? lim - gap : 0);
 	reclaim_kick(s);
 }
@@ -207,13 +214,16 @@ static int evict_run(struct swapper *s, uint64_t first, unsigned int n,
 		     struct wb_ent *dirty, unsigned int *nd)
 {
 	uint64_t w[PG_EVICT_RUN];
-	unsigned int k, j;
+	unsigned int k, j, ra = 0;
 	int out = 0, r;
 
 	for (k = 0; k < n; k++) {
 		page_lock(s, first + k);
 		w[k] = atomic_load(&s->pages[first + k]);
+		ra += classify(w[k]) != EV_SKIP && (w[k] & PG_RA);
 	}
+	if (ra)
+		ra_wasted(s, ra);       /* read ahead, evicted before use */
 	for (k = 0; k < n; k = j) {
 		enum evict_class c = classify(w[k]);
 
@@ -317,7 +327,7 @@ static bool should_reclaim(struct swapper *s, uint64_t *target)
 	}
 	if (!low || used < low)
 		return false;
-	*target = low > s->cfg.write_batch ? low - s->cfg.write_batch : 0;
+	*target = atomic_load(&s->high_wmark);
 	return true;
 }
 

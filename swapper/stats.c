@@ -40,6 +40,8 @@ static struct json_object *counters_json(struct swapper *s)
 	J_U64(f, "written_after_clean", atomic_load(&c->written_clean));
 	J_U64(f, "queued_for_buffer", atomic_load(&c->faults_pending));
 	J_U64(f, "readahead_pages", atomic_load(&c->readahead));
+	J_U64(f, "readahead_wasted", atomic_load(&c->readahead_wasted));
+	J_U64(f, "readahead_hints", atomic_load(&c->readahead_hints));
 	J_U64(f, "throttled", atomic_load(&c->faults_throttled));
 	json_object_object_add(o, "faults", f);
 	J_U64(e, "written", atomic_load(&c->evict_written));

@@ -54,7 +54,7 @@ struct rgroup {
 
 int swapin_init(struct swapper *s)
 {
-	pthread_mutex_init(&s->ra_lock, NULL);
+	ra_init(s);
 	s->rds = calloc(s->nbounce, sizeof(*s->rds));
 	return s->rds ? 0 : -ENOMEM;
 }
@@ -62,7 +62,7 @@ int swapin_init(struct swapper *s)
 void swapin_fini(struct swapper *s)
 {
 	free(s->rds);
-	pthread_mutex_destroy(&s->ra_lock);
+	ra_fini(s);
 }
 
 /*
@@ -111,21 +111,25 @@ void swapin_note_written_clean(struct swapper *s)
 	atomic_fetch_add(&s->c.written_clean, 1);
 }
 
-int swapin_claim(struct swapper *s, uint64_t idx, uint64_t w, bool write,
-		 uint64_t t0, uint32_t *bp)
+/* Page lock held, state SWAPPED: page idx is to be read into bounce b. */
+static void claim_with(struct swapper *s, uint64_t idx, uint64_t w, bool write,
+		       uint64_t t0, uint32_t b)
 {
-	struct rd *rd;
-	uint32_t b;
+	struct rd *rd = &s->rds[b];
 
 	page_lock_assert_held(s, idx);
-	if (buf_bounce_get(s, &b) < 0)
-		return -EAGAIN;
-	rd = &s->rds[b];
 	*rd = (struct rd){ .s = s, .idx = idx, .gslot = pg_slot(w), .bounce = b,
 			   .write_fault = write, .arg = -1, .t0 = t0 };
 	atomic_store(&s->pages[idx], (w & ~(PG_STATE_MASK | PG_BUF_MASK)) |
 		     PS_READING | ((uint64_t)b << PG_BUF_SHIFT));
-	*bp = b;
+}
+
+int swapin_claim(struct swapper *s, uint64_t idx, uint64_t w, bool write,
+		 uint64_t t0, uint32_t *bp)
+{
+	if (buf_bounce_get(s, bp) < 0)
+		return -EAGAIN;
+	claim_with(s, idx, w, write, t0, *bp);
 	return 0;
 }
 
@@ -178,38 +182,6 @@ int swapin_start(struct swapper *s, uint64_t idx, uint64_t w,
 	return -EAGAIN;
 }
 
-/*
- * Readahead window for a fault at idx.  Swap-in readahead pays off because
- * pages evicted together were written to consecutive slots; a stream is a
- * sequence of faults each landing just past the previous one's window.
- * A few streams are tracked (vCPUs scanning their own ranges); a fault that
- * continues no stream starts one with the minimum window.
- */
-static unsigned int ra_window(struct swapper *s, uint64_t idx)
-{
-	unsigned int i, victim = 0, win = 1;
-
-	lock_mutex(&s->ra_lock, LK_LEAF);
-	for (i = 0; i < RA_STREAMS; i++) {
-		struct ra_stream *st = &s->ra[i];
-
-		if (idx > st->last && idx - st->last <= 2ull * st->win) {
-			st->win = st->win * 2 > RA_MAX ? RA_MAX : st->win * 2;
-			st->last = idx;
-			st->age = ++s->ra_clock;
-			win = st->win;
-			goto out;
-		}
-		if (st->age < s->ra[victim].age)
-			victim = i;
-	}
-	s->ra[victim] = (struct ra_stream){ .last = idx, .win = 1,
-					    .age = ++s->ra_clock };
-out:
-	unlock_mutex(&s->ra_lock, LK_LEAF);
-	return win;
-}
-
 static struct rgroup *rg_new(struct swapper *s, uint32_t b)
 {
 	struct rgroup *g = core_zalloc(s, sizeof(*g));
@@ -240,8 +212,9 @@ static void rg_prepare(struct swapper *s, struct rgroup *g)
 	req->priv = g;
 }
 
-/* Claim readahead page j if it is on swap (its lock taken here alone). */
-static bool ra_claim(struct swapper *s, uint64_t j, uint64_t t0, uint32_t *b,
+/* Claim readahead page j into bounce b if it is on swap (its lock taken
+ * here alone). */
+static bool ra_claim(struct swapper *s, uint64_t j, uint64_t t0, uint32_t b,
 		     uint64_t *slot)
 {
 	uint64_t w;
@@ -249,8 +222,9 @@ static bool ra_claim(struct swapper *s, uint64_t j, uint64_t t0, uint32_t *b,
 
 	page_lock(s, j);
 	w = atomic_load(&s->pages[j]);
-	if (pg_state(w) == PS_SWAPPED && swapin_claim(s, j, w, false, t0, b) == 0) {
-		s->rds[*b].optional = true;
+	if (pg_state(w) == PS_SWAPPED) {
+		claim_with(s, j, w, false, t0, b);
+		s->rds[b].optional = true;
 		*slot = pg_slot(w);
 		ok = true;
 	}
@@ -258,81 +232,127 @@ static bool ra_claim(struct swapper *s, uint64_t j, uint64_t t0, uint32_t *b,
 	return ok;
 }
 
-/* Group the fault's read (bounce b0) with the readahead pages of its window
- * that are on swap: pages in consecutive slots share one vectored read.
- * Returns the number of groups in groups[], 0 on allocation failure. */
-static unsigned int ra_collect(struct swapper *s, uint64_t idx, uint32_t b0,
-			       struct rgroup **groups)
+/* The groups being built for one submission: pages in consecutive slots
+ * of one device share one vectored read. */
+struct rbatch {
+	struct rgroup *g[RA_MAX + 1];
+	unsigned int ng;
+	uint64_t prev;          /* slot of the last page added */
+};
+
+static bool rb_add(struct swapper *s, struct rbatch *rb, uint32_t b, uint64_t slot)
 {
-	struct rd *rd0 = &s->rds[b0];
-	unsigned int win = ra_window(s, idx), i, ng = 0;
-	uint64_t prev = rd0->gslot;
-	struct rgroup *cur;
+	struct rgroup *cur = rb->ng ? rb->g[rb->ng - 1] : NULL;
 
-	/* Reclaim is behind: do not add readahead pages to the overshoot. */
-	if (reclaim_behind(s))
-		win = 1;
-	cur = rg_new(s, b0);
-	if (!cur)
-		return 0;
-	for (i = 1; i < win; i++) {
-		uint64_t j = idx + i, slot;
-		uint32_t b;
-
-		if (j >= s->npages || (uint8_t *)page_host(s, j) !=
-		    (uint8_t *)page_host(s, idx) + i * PAGE_SIZE_4K)
-			break;
-		if (!ra_claim(s, j, rd0->t0, &b, &slot))
-			continue;
-		atomic_fetch_add(&s->c.readahead, 1);
-		if (slot == prev + 1 && gslot_dev(slot) == gslot_dev(prev)) {
-			cur->bounce[cur->n++] = b;
-		} else {
-			struct rgroup *g = rg_new(s, b);
-
-			if (!g) {
-				unclaim(s, &s->rds[b]);
-				break;
-			}
-			groups[ng++] = cur;
-			cur = g;
-		}
-		prev = slot;
+	if (cur && cur->n < RA_MAX && slot == rb->prev + 1 &&
+	    gslot_dev(slot) == gslot_dev(rb->prev)) {
+		cur->bounce[cur->n++] = b;
+	} else {
+		if (rb->ng == RA_MAX + 1 || !(cur = rg_new(s, b)))
+			return false;
+		rb->g[rb->ng++] = cur;
 	}
-	groups[ng++] = cur;
-	return ng;
+	rb->prev = slot;
+	return true;
+}
+
+/* Claim the planned readahead pages that are on swap into a run of
+ * contiguous bounce buffers (so consecutive pages install with one
+ * UFFDIO_COPY) and add them to rb.  Returns the pages claimed. */
+static unsigned int ra_collect(struct swapper *s, const struct ra_plan *p,
+			       uint64_t t0, struct rbatch *rb)
+{
+	uint32_t first, nb, used = 0, k;
+	unsigned int i, got = 0;
+	int r;
+
+	r = buf_bounce_get_run(s, p->n, &first);
+	if (r <= 0)
+		return 0;
+	nb = (uint32_t)r;
+	for (i = 0; i < p->n && used < nb; i++) {
+		int64_t j = (int64_t)p->from + (int64_t)i * p->stride;
+		uint64_t slot;
+
+		if (j < 0 || (uint64_t)j >= s->npages)
+			break;
+		if (!ra_claim(s, (uint64_t)j, t0, first + used, &slot))
+			continue;
+		if (!rb_add(s, rb, first + used, slot)) {
+			unclaim(s, &s->rds[first + used]);
+			break;
+		}
+		used++;
+		got++;
+	}
+	for (k = used; k < nb; k++)
+		buf_bounce_put(s, first + k);
+	if (got)
+		ra_read(s, got);
+	return got;
+}
+
+/* Submit rb's groups.  Groups not accepted get no completion: their claims
+ * are undone.  Returns what io_engine_submit() returned. */
+static int rb_submit(struct swapper *s, struct rbatch *rb)
+{
+	struct io_req *reqs[RA_MAX + 1];
+	unsigned int i, k;
+	int acc;
+
+	for (k = 0; k < rb->ng; k++) {
+		rg_prepare(s, rb->g[k]);
+		reqs[k] = &rb->g[k]->req;
+	}
+	acc = io_engine_submit(s->io, reqs, (int)rb->ng);
+	for (k = acc > 0 ? (unsigned int)acc : 0; k < rb->ng; k++) {
+		for (i = 0; i < rb->g[k]->n; i++)
+			unclaim(s, &s->rds[rb->g[k]->bounce[i]]);
+		free(rb->g[k]);
+	}
+	return acc;
+}
+
+/* Readahead is planned unless reclaim is so far behind that faults are
+ * being throttled (the hard limit): never switched off in steady state. */
+static bool ra_wanted(struct swapper *s, uint64_t idx, bool miss, struct ra_plan *p)
+{
+	return ra_plan(s, idx, miss, p) && !reclaim_over_hard_limit(s);
+}
+
+void swapin_hint(struct swapper *s, uint64_t idx)
+{
+	struct rbatch rb = { .ng = 0 };
+	struct ra_plan p;
+
+	lock_assert_none_held("swapin_hint");
+	if (!ra_wanted(s, idx, false, &p))
+		return;
+	atomic_fetch_add(&s->c.readahead_hints, 1);
+	if (ra_collect(s, &p, io_now_ns(), &rb))
+		rb_submit(s, &rb);
 }
 
 int swapin_submit_fault(struct swapper *s, uint64_t idx, uint32_t b0)
 {
-	struct rgroup *groups[RA_MAX];
-	struct io_req *reqs[RA_MAX];
-	unsigned int ng, i, k;
+	struct rbatch rb = { .ng = 0 };
+	struct ra_plan p;
 	int acc;
 
 	lock_assert_none_held("swapin_submit_fault");
-	ng = ra_collect(s, idx, b0, groups);
-	if (!ng) {
+	if (!rb_add(s, &rb, b0, s->rds[b0].gslot)) {
 		unclaim(s, &s->rds[b0]);
 		core_fatal(s, -ENOMEM, "cannot submit swap-in read for gfn 0x%llx",
 			   (unsigned long long)page_gfn(s, idx));
 		return -ENOMEM;
 	}
-	for (k = 0; k < ng; k++) {
-		rg_prepare(s, groups[k]);
-		reqs[k] = &groups[k]->req;
-	}
-	acc = io_engine_submit(s->io, reqs, (int)ng);
-	/* Groups not accepted get no completion: undo their claims.  A full
-	 * queue (-EAGAIN) is back-pressure: the caller queues the fault for
-	 * the next completion.  Any other refusal of the faulting page's own
-	 * read means its data cannot be had: stop rather than map anything
-	 * else. */
-	for (k = acc > 0 ? (unsigned int)acc : 0; k < ng; k++) {
-		for (i = 0; i < groups[k]->n; i++)
-			unclaim(s, &s->rds[groups[k]->bounce[i]]);
-		free(groups[k]);
-	}
+	if (ra_wanted(s, idx, true, &p))
+		ra_collect(s, &p, s->rds[b0].t0, &rb);
+	acc = rb_submit(s, &rb);
+	/* A full queue (-EAGAIN) is back-pressure: the caller queues the
+	 * fault for the next completion.  Any other refusal of the faulting
+	 * page's own read means its data cannot be had: stop rather than map
+	 * anything else. */
 	if (acc == -EAGAIN)
 		return -EAGAIN;
 	if (acc <= 0) {
@@ -344,31 +364,28 @@ int swapin_submit_fault(struct swapper *s, uint64_t idx, uint32_t b0)
 	return 0;
 }
 
-static void install(struct swapper *s, struct rd *rd, uint64_t w)
+/* A clean copy keeps its slot - unless the slot's device is being drained
+ * (swapoff), whose slots must all be let go. */
+static bool install_clean(struct swapper *s, struct rd *rd)
 {
-	/* A clean copy keeps its slot - unless the slot's device is being
-	 * drained (swapoff), whose slots must all be let go. */
-	bool keep = s->use_wp && !rd->write_fault &&
-		    !swapset_draining(s, gslot_dev(rd->gslot)) && keep_clean(s);
-	uint64_t dt, now;
-	int r;
+	return s->use_wp && !rd->write_fault &&
+	       !swapset_draining(s, gslot_dev(rd->gslot)) && keep_clean(s);
+}
 
-	r = uffd_copy(s->uffd, page_host(s, rd->idx), buf_bounce_ptr(s, rd->bounce),
-		      PAGE_SIZE_4K, keep, false);
-	if (r < 0) {
-		atomic_store(&s->pages[rd->idx], (w & ~(PG_STATE_MASK | PG_BUF_MASK)) |
-			     PS_SWAPPED);
-		core_fatal(s, r, "cannot install swapped-in gfn 0x%llx: %s",
-			   (unsigned long long)page_gfn(s, rd->idx), strerror(-r));
-		return;
-	}
+/* Page lock held: the page of rd is mapped (keep: write-protected, keeping
+ * its slot); its word and the counters follow.  A readahead page is marked
+ * PG_RA rather than referenced (readahead.c). */
+static void installed(struct swapper *s, struct rd *rd, bool keep)
+{
+	uint64_t dt, now, fl = keep ? PG_WP | PG_SLOT : 0;
+
 	if (!keep)
 		swapset_put(s, rd->idx, rd->gslot);
 	else
 		kept_clean(s);
-	atomic_store(&s->pages[rd->idx],
-		     pg_make(PS_RESIDENT, PG_REF | (keep ? PG_WP | PG_SLOT : 0), 0,
-			     keep ? rd->gslot : 0));
+	fl |= rd->optional && !rd->ops ? PG_RA : PG_REF;
+	atomic_store(&s->pages[rd->idx], pg_make(PS_RESIDENT, fl, 0,
+						 keep ? rd->gslot : 0));
 	page_resident_inc(s);
 	if (rd->optional)
 		return;
@@ -380,6 +397,23 @@ static void install(struct swapper *s, struct rd *rd, uint64_t w)
 	hist_record(&s->part_queue, rd->req.submit_ns - rd->t0);
 	hist_record(&s->part_device, rd->t_done - rd->req.submit_ns);
 	hist_record(&s->part_install, now - rd->t_done);
+}
+
+static void install(struct swapper *s, struct rd *rd, uint64_t w)
+{
+	bool keep = install_clean(s, rd);
+	int r;
+
+	r = uffd_copy(s->uffd, page_host(s, rd->idx), buf_bounce_ptr(s, rd->bounce),
+		      PAGE_SIZE_4K, keep, false);
+	if (r < 0) {
+		atomic_store(&s->pages[rd->idx], (w & ~(PG_STATE_MASK | PG_BUF_MASK)) |
+			     PS_SWAPPED);
+		core_fatal(s, r, "cannot install swapped-in gfn 0x%llx: %s",
+			   (unsigned long long)page_gfn(s, rd->idx), strerror(-r));
+		return;
+	}
+	installed(s, rd, keep);
 }
 
 static const char *read_why(struct swapper *s, ssize_t res)
@@ -425,57 +459,176 @@ static ssize_t rd_check(struct swapper *s, struct rd *rd)
 	return -EBADMSG;
 }
 
-static void rd_done(struct io_req *req, ssize_t res)
+/* Count a read's outcome and check the page against its seal: the
+ * read's final result (PAGE_SIZE_4K, or an error). */
+static ssize_t rd_result(struct swapper *s, struct rd *rd, ssize_t res)
 {
-	struct rd *rd = req->priv;
-	struct swapper *s = rd->s;
-	uint64_t w;
-
-	rd->t_done = io_now_ns();
-	hist_record(&s->read_lat, rd->t_done - req->submit_ns);
-	page_lock(s, rd->idx);
-	w = atomic_load(&s->pages[rd->idx]);
-	if (res == (ssize_t)PAGE_SIZE_4K) {
-		atomic_fetch_add(&s->c.reads, 1);
-		atomic_fetch_add(&s->c.bytes_read, PAGE_SIZE_4K);
-		res = rd_check(s, rd);
-	} else {
+	if (res != (ssize_t)PAGE_SIZE_4K) {
 		atomic_fetch_add(&s->c.read_errors, 1);
+		return res;
 	}
+	atomic_fetch_add(&s->c.reads, 1);
+	atomic_fetch_add(&s->c.bytes_read, PAGE_SIZE_4K);
+	return rd_check(s, rd);
+}
+
+/* Page lock held: finish a read with result res.  False when it was
+ * resubmitted (it keeps its bounce buffer and will complete again). */
+static bool rd_finish_locked(struct swapper *s, struct rd *rd, uint64_t w,
+			     ssize_t res)
+{
 	if (res == (ssize_t)PAGE_SIZE_4K) {
 		if (!rd->ops || (w & PG_WAITER) || rd->ops->take(s, rd, w) < 0)
 			install(s, rd, w);
-	} else {
-		if (++rd->tries < READ_TRIES && !atomic_load(&s->closing) &&
-		    rd_submit(s, rd) == 0) {
-			atomic_fetch_add(&s->c.read_retries, 1);
-			page_unlock(s, rd->idx);
-			return;         /* the bounce buffer stays with the read */
-		}
-		read_failed(s, rd, w, res);
+		return true;
 	}
-	page_unlock(s, rd->idx);
+	if (++rd->tries < READ_TRIES && !atomic_load(&s->closing) &&
+	    rd_submit(s, rd) == 0) {
+		atomic_fetch_add(&s->c.read_retries, 1);
+		return false;
+	}
+	read_failed(s, rd, w, res);
+	return true;
+}
+
+/* No lock held: the read is over; its buffer serves a queued fault. */
+static void rd_release(struct swapper *s, struct rd *rd)
+{
 	if (rd->ops && rd->ops->end)
 		rd->ops->end(s, rd);
 	buf_bounce_put(s, rd->bounce);
 	fault_queue_run_one(s, false);
 }
 
-/* Completion of a (readahead) group read: every page completes as its own
- * read; on error each falls back to a single-page read with retries. */
+static void rd_done(struct io_req *req, ssize_t res)
+{
+	struct rd *rd = req->priv;
+	struct swapper *s = rd->s;
+	bool over;
+
+	rd->t_done = io_now_ns();
+	hist_record(&s->read_lat, rd->t_done - req->submit_ns);
+	page_lock(s, rd->idx);
+	over = rd_finish_locked(s, rd, atomic_load(&s->pages[rd->idx]),
+				rd_result(s, rd, res));
+	page_unlock(s, rd->idx);
+	if (over)
+		rd_release(s, rd);
+}
+
+/* Length of the run of g's pages from i that can be installed together:
+ * consecutive guest pages (one mapping) in consecutive bounce buffers, at
+ * most PG_EVICT_RUN page locks, ascending stripes. */
+static unsigned int run_len(struct swapper *s, struct rgroup *g, unsigned int i)
+{
+	unsigned int j;
+
+	for (j = i + 1; j < g->n && j - i < PG_EVICT_RUN; j++) {
+		uint64_t a = s->rds[g->bounce[j - 1]].idx, b = s->rds[g->bounce[j]].idx;
+
+		if (b != a + 1 || g->bounce[j] != g->bounce[j - 1] + 1 ||
+		    (b & (NR_PAGE_LOCKS - 1)) == 0 ||
+		    (uint8_t *)page_host(s, b) != (uint8_t *)page_host(s, a) + PAGE_SIZE_4K)
+			break;
+	}
+	return j - i;
+}
+
+/* Page locks of rds[0..n) held, all read fine and plain (no ops): map
+ * pages [a, b) with one UFFDIO_COPY per stretch of equal keep. */
+static void install_span(struct swapper *s, struct rd **rds, const bool *keep,
+			 unsigned int n)
+{
+	unsigned int a = 0, b, k;
+	int r;
+
+	while (a < n) {
+		for (b = a + 1; b < n && keep[b] == keep[a]; b++)
+			;
+		r = uffd_copy(s->uffd, page_host(s, rds[a]->idx),
+			      buf_bounce_ptr(s, rds[a]->bounce),
+			      (uint64_t)(b - a) * PAGE_SIZE_4K, keep[a], false);
+		for (k = a; k < b; k++) {
+			if (r == 0) {
+				installed(s, rds[k], keep[k]);
+				continue;
+			}
+			atomic_store(&s->pages[rds[k]->idx],
+				     pg_make(PS_SWAPPED, PG_SLOT, 0, rds[k]->gslot));
+			core_fatal(s, r, "cannot install swapped-in gfn 0x%llx: %s",
+				   (unsigned long long)page_gfn(s, rds[k]->idx),
+				   strerror(-r));
+		}
+		a = b;
+	}
+}
+
+/* Complete run [i, i+n) of a group whose read succeeded: the page locks
+ * taken together (ascending), pages that read fine and have no owner ops
+ * installed by as few UFFDIO_COPYs as possible, the others finished one by
+ * one as rd_done() would. */
+static void rg_complete_run(struct swapper *s, struct rgroup *g, unsigned int i,
+			    unsigned int n, uint64_t t_done)
+{
+	struct rd *rds[PG_EVICT_RUN], *plain[PG_EVICT_RUN];
+	bool over[PG_EVICT_RUN], keep[PG_EVICT_RUN];
+	unsigned int k, np = 0;
+
+	for (k = 0; k < n; k++) {
+		rds[k] = &s->rds[g->bounce[i + k]];
+		rds[k]->t_done = t_done;
+		page_lock(s, rds[k]->idx);
+	}
+	for (k = 0; k < n; k++) {
+		struct rd *rd = rds[k];
+		uint64_t w = atomic_load(&s->pages[rd->idx]);
+		ssize_t res = rd_result(s, rd, (ssize_t)PAGE_SIZE_4K);
+
+		over[k] = true;
+		if (res == (ssize_t)PAGE_SIZE_4K && !rd->ops) {
+			keep[np] = install_clean(s, rd);
+			plain[np++] = rd;
+			continue;
+		}
+		if (np) {
+			install_span(s, plain, keep, np);
+			np = 0;
+		}
+		over[k] = rd_finish_locked(s, rd, w, res);
+	}
+	if (np)
+		install_span(s, plain, keep, np);
+	for (k = n; k-- > 0;)
+		page_unlock(s, rds[k]->idx);
+	for (k = 0; k < n; k++) {
+		if (over[k])
+			rd_release(s, rds[k]);
+	}
+}
+
+/* Completion of a group read (a fault plus readahead): on success its
+ * pages complete in runs (rg_complete_run); on error each falls back to a
+ * single-page read with retries. */
 static void rg_done(struct io_req *req, ssize_t res)
 {
 	struct rgroup *g = req->priv;
 	struct swapper *s = g->s;
-	bool ok = res == (ssize_t)(g->n * PAGE_SIZE_4K);
-	unsigned int i;
+	uint64_t t_done = io_now_ns();
+	unsigned int i, n;
 
+	hist_record(&s->read_lat, t_done - req->submit_ns);
 	for (i = 0; i < g->n; i++) {
-		struct rd *rd = &s->rds[g->bounce[i]];
-
-		rd->req.priv = rd;
-		rd->req.submit_ns = req->submit_ns;
-		rd_done(&rd->req, ok ? (ssize_t)PAGE_SIZE_4K : -EIO);
+		s->rds[g->bounce[i]].req.submit_ns = req->submit_ns;
+		s->rds[g->bounce[i]].req.priv = &s->rds[g->bounce[i]];
+	}
+	if (res != (ssize_t)(g->n * PAGE_SIZE_4K)) {
+		for (i = 0; i < g->n; i++)
+			rd_done(&s->rds[g->bounce[i]].req, -EIO);
+	} else {
+		for (i = 0; i < g->n; i += n) {
+			n = run_len(s, g, i);
+			rg_complete_run(s, g, i, n, t_done);
+		}
 	}
 	free(g);
 }
