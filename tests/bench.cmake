@@ -21,6 +21,15 @@ target_include_directories(bench_swapout PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/ben
 target_link_libraries(bench_swapout PRIVATE hvswap_swapper hv_gen_host)
 hv_host_target(bench_swapout)
 
+# bench_uffd_rtt: the floor of a uffd swap-in (no I/O): a minimal KVM guest
+#               touches fresh uffd-registered pages, a spinning or blocking
+#               handler serves each with one UFFDIO_COPY.  Uses the VMM's KVM
+#               and x86 wrappers and the swapper's uffd wrappers.
+add_executable(bench_uffd_rtt ${CMAKE_CURRENT_SOURCE_DIR}/bench/uffd_rtt.c)
+target_include_directories(bench_uffd_rtt PRIVATE ${PROJECT_SOURCE_DIR}/swapper)
+target_link_libraries(bench_uffd_rtt PRIVATE hvswap_vmm Threads::Threads)
+hv_host_target(bench_uffd_rtt)
+
 add_test(NAME bench_quick
          COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/bench/run.sh --quick
                  --build ${CMAKE_BINARY_DIR}
