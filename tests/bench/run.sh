@@ -57,7 +57,8 @@ usage: $0 [--quick] [--out DIR] [options]
   --stream-limit SIZE streaming resident limit (default 256M)
   --stream-passes N  streaming timed passes (default 2)
   --ov-time S        overhead: size the timed phase to about S seconds
-                     (default 2.5; calibrated by one run without the swapper)
+                     (default 3, so that it stays >= 2 s when the host's
+                     speed drifts; calibrated by two runs without the swapper)
   --ov-passes N      overhead: fixed passes instead (default 0 = calibrate)
   --ov-repeats N     overhead: on/off pairs (default 5)
   --cg-slack SIZE    memcg limit = fraction x ws + this (default 8M)
@@ -72,7 +73,7 @@ FRACTIONS="25 50 75" PATTERNS="seq uniform zipf hotcold" PASSES=1
 FS_WS=128M UFFD_WS=256M SO_WS=256M CAP_WS=1G SWAPDIR=/var/tmp KVM_TIMEOUT=90
 CG_SLACK=8M FIO_SIZE=1G FIO_TIME=5 CHECK=0 RUN_TIMEOUT=900
 SECTIONS="1 2 3 4 stream 6" KVM_REPEATS=1 RTT_PAGES=20480 RTT_ROUNDS=5
-STREAM_WS=1G STREAM_LIMIT=256M STREAM_PASSES=2 OV_TIME=2.5 OV_PASSES=0 OV_REPEATS=5
+STREAM_WS=1G STREAM_LIMIT=256M STREAM_PASSES=2 OV_TIME=3 OV_PASSES=0 OV_REPEATS=5
 declare -A SET=()
 ARGS_ORIG=("$@")
 while [ $# -gt 0 ]; do
@@ -338,17 +339,20 @@ section_done() { SECTION_T+=("\"$1\":$(( $(date +%s) - SEC_T0 ))"); }
 log "results -> $OUT (quick=$QUICK sections=[$SECS] repeats=$REPEATS wl-repeats=$WL_REPEATS ws=$WS)"
 
 # ---- warm-up: fresh host memory is slow on first touch (nested) ------------
+# (as much as the largest working set of the sections that run)
 WSB=$(size_bytes "$WS")
-WARM=$WSB WARM_MARGIN=$((256 << 20))
+WARM=0 WARM_MARGIN=$((256 << 20))
 [ "$QUICK" = 1 ] && WARM_MARGIN=$((16 << 20))
-for s in "$FS_WS" "$UFFD_WS" "$SO_WS" "$CAP_WS" "$STREAM_WS"; do
-	b=$(size_bytes "$s"); [ "$b" -gt "$WARM" ] && WARM=$b
+for s in "3:$WS" "2:$FS_WS" "1:$UFFD_WS" "6:$UFFD_WS" "4:$SO_WS" "4:$CAP_WS" \
+	 "stream:$STREAM_WS"; do
+	want "${s%%:*}" || continue
+	b=$(size_bytes "${s#*:}"); [ "$b" -gt "$WARM" ] && WARM=$b
 done
 log "warm-up: touching $(mib $((WARM + WARM_MARGIN))) of host memory"
 "$REPLAY" ws=$(mib $((WARM + WARM_MARGIN))) pattern=seq passes=1 init=1 >/dev/null ||
 	die "bench_replay failed"
-"$HV" run "${HVQ[@]}" --mem "$(mem_for "$WS")" memtouch ws="$WS" pattern=seq passes=1 init=1 \
-	>/dev/null 2>&1 ||
+"$HV" run "${HVQ[@]}" --mem "$(mem_for "$(mib "$WARM")")" memtouch ws="$(mib "$WARM")" \
+	pattern=seq passes=1 init=1 >/dev/null 2>&1 ||
 	die "hvswap failed to run memtouch"
 
 UM=$(mem_for "$UFFD_WS")
