@@ -1,9 +1,9 @@
-# Benchmark driver (tests/bench/, issue 4).
+# Benchmark driver (tests/bench/, issues 4 and 10).
 #
 # bench_replay: a memtouch access sequence replayed by a plain host process
 #               (for Linux kernel swap under a memcg limit).
 # bench_belady: Belady MIN swap-in count for a sequence and a resident limit.
-# bench_quick:  the CI smoke of tests/bench/run.sh (--quick, <= 60 s): runs
+# bench_quick:  the CI smoke of tests/bench/run.sh (--quick, <= 90 s): runs
 #               every section on tiny sizes and checks that bench.json is
 #               complete and well-formed.  Not a timed test.  Skipped (77)
 #               when not root or /dev/kvm is missing.

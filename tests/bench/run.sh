@@ -549,18 +549,20 @@ SEC_T0=$(date +%s)
 ov_calibrate() {  # ov_calibrate PASSES SECONDS -> passes for a timed phase of SECONDS
 	"$HV" run "${HVQ[@]}" --mem "$UM" --stats "$TMP/ovcal.json" \
 		memtouch ws="$UFFD_WS" pattern=zipf passes="$1" init=1 >/dev/null 2>&1 ||
-		die "overhead calibration run failed"
+		return 1
 	"$PY" -c 'import json,math,sys
 m = json.load(open(sys.argv[1]))["metrics"]
 print(max(4, min(1000000, math.ceil(int(sys.argv[2]) * float(sys.argv[3]) * 1e9 / max(m["elapsed_ns"], 1)))))' \
-		"$TMP/ovcal.json" "$1" "$2" || die "overhead calibration failed"
+		"$TMP/ovcal.json" "$1" "$2"
 }
 if [ "$OV_PASSES" -le 0 ]; then
 	# Passes for a timed phase of about --ov-time, without the swapper: a
 	# short run, then one of about a quarter of the target (the first
 	# passes after init are slower than the rest).
-	p=$(ov_calibrate 4 "$OV_TIME")
-	OV_PASSES=$(ov_calibrate "$(( (p + 3) / 4 ))" "$OV_TIME")
+	# (die in $(...) leaves only the subshell: check the result here)
+	p=$(ov_calibrate 4 "$OV_TIME") && [ -n "$p" ] || die "overhead calibration failed"
+	OV_PASSES=$(ov_calibrate "$(( (p + 3) / 4 ))" "$OV_TIME") && [ -n "$OV_PASSES" ] ||
+		die "overhead calibration failed"
 fi
 log "6. overhead: zipf ws=$UFFD_WS passes=$OV_PASSES fully resident, swapper on vs off, $OV_REPEATS pairs"
 for r in $(seq 0 $((OV_REPEATS - 1))); do
