@@ -261,6 +261,9 @@ def workloads(runs, meta):
                 "bytes_read": agg(r["result"]["swap"]["bytes_read"] for r in hvo),
                 "bytes_written": agg(r["result"]["swap"]["bytes_written"] for r in hvo),
                 "seq_hash0": hvo[0]["result"]["metrics"].get("seq_hash0") if hvo else None,
+                # timed phase / swap-in faults (1 vCPU; init has none)
+                "guest_ns_per_swapin": agg(ratio(r["result"]["metrics"]["elapsed_ns"],
+                                                 r["result"]["swap"]["faults"]["from_swap"]) for r in hvo),
             }
             for sysname, key in (("kernel_process", "kernel_process"), ("kernel_kvm", "kernel_kvm")):
                 rs = sel(runs, section=3, system=key, pattern=pat, fraction=f)
@@ -694,9 +697,12 @@ def markdown(b):
         A("Swap-ins: hvswap = swap-in faults (`from_swap`), with read I/O pages (incl. readahead) after the "
           "slash; kernel = `pswpin` (pages read, incl. readahead). Belady MIN = optimal offline swap-ins "
           "for the same sequence and limit (misses on pages holding data).\n")
+        A("Guest time per swap-in = hvswap's timed phase / its swap-in faults, and that / the floor "
+          f"({fmt(get(b, 'floor', 'floor_ns'), 'us')}, section 1; n/a when section 1 did not run).\n")
         A("| pattern | resident | Belady MIN | hvswap in (read pages) | kernel process in | kernel KVM in | "
-          "hvswap out | kernel process out | hvswap / MIN | hvswap MiB r/w | kernel MiB r/w |")
-        A("|---|---|---|---|---|---|---|---|---|---|---|")
+          "hvswap out | kernel process out | hvswap / MIN | hvswap MiB r/w | kernel MiB r/w | "
+          "guest time per swap-in (/ floor) |")
+        A("|---|---|---|---|---|---|---|---|---|---|---|---|")
         for pat, pd in b["workloads"].items():
             for f in [str(x) for x in p["fractions"]]:
                 fd = pd[f]
@@ -705,7 +711,9 @@ def markdown(b):
                   f"{fmt(k['swapins'])} | {fmt(kk['swapins'])} | {fmt(h['swapouts'])} | {fmt(k['swapouts'])} | "
                   f"{fmt(fd['swapins_ratio_hvswap_vs_belady'], 'x')} | "
                   f"{fmt(med(h['bytes_read']), 'MiB')} / {fmt(med(h['bytes_written']), 'MiB')} | "
-                  f"{fmt(med(k['bytes_read']), 'MiB')} / {fmt(med(k['bytes_written']), 'MiB')} |")
+                  f"{fmt(med(k['bytes_read']), 'MiB')} / {fmt(med(k['bytes_written']), 'MiB')} | "
+                  f"{fmt(h['guest_ns_per_swapin'], 'us')} "
+                  f"({fmt(ratio(med(h['guest_ns_per_swapin']), get(b, 'floor', 'floor_ns')), 'x')}) |")
     if ran(b, 4):
         so = b["swap_out"]
         A("\n## 4. Swap-out throughput (seq rw=1, ws = 4 × limit)\n")
