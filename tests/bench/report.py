@@ -773,6 +773,7 @@ def markdown(b):
 
 # ---- plots -------------------------------------------------------------------------
 def plots(b, outdir):
+    outdir = os.path.abspath(outdir)   # gnuplot runs with cwd = outdir
     pats = list(b["workloads"].keys())
     fr = [str(x) for x in b["meta"]["params"]["fractions"]]
     made = []
