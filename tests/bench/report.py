@@ -536,12 +536,17 @@ def fmt(x, unit=""):
     return f"{int(x)}"
 
 
-def kk_cell(kk):
+def kk_cell(kk, runs):
     """The kernel-KVM runtime cell: the runtime when some run completed,
-    with the failures named; else the status."""
+    with the failures named and "1 run" when hvswap ran more often; else
+    the status."""
     if kk["runtime_s"].get("n", 0):
         bad = [x for x in kk["status"].split(",") if x != "ok"]
-        return fmt(kk["runtime_s"], "s") + (f" ({', '.join(bad)} too)" if bad else "")
+        notes = ([f"{', '.join(bad)} too"] if bad else []) + (
+            [f"{runs.get('kernel_kvm')} run{'s' if runs.get('kernel_kvm') != 1 else ''} vs "
+             f"{runs.get('hvswap')} of hvswap"]
+            if runs.get("kernel_kvm", 0) < runs.get("hvswap", 0) else [])
+        return fmt(kk["runtime_s"], "s") + (f" ({'; '.join(notes)})" if notes else "")
     return kk["status"]
 
 
@@ -691,7 +696,7 @@ def markdown(b):
                 fd = pd[f]
                 n = fd.get("runs", {})
                 nn = f"{n.get('hvswap', '?')}/{n.get('kernel_kvm', '?')}/{n.get('kernel_process', '?')}"
-                A(f"| {pat} | {f}% | {nn} | {fmt(fd['hvswap']['runtime_s'], 's')} | {kk_cell(fd['kernel_kvm'])} | "
+                A(f"| {pat} | {f}% | {nn} | {fmt(fd['hvswap']['runtime_s'], 's')} | {kk_cell(fd['kernel_kvm'], n)} | "
                   f"{fmt(fd['kernel_process']['runtime_s'], 's')} | "
                   f"{fmt(fd['runtime_ratio_hvswap_vs_kernel_kvm'], 'x')} | "
                   f"{fmt(fd['runtime_ratio_hvswap_vs_kernel_process'], 'x')} | "
