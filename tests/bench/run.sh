@@ -195,11 +195,40 @@ if [ "$need_build" = 1 ]; then
 	cmake --build "$BUILD" -j2 --target hvswap $TOOLS >/dev/null || die "build failed"
 fi
 
+# ---- leftovers of a run killed with SIGKILL (e.g. a ctest timeout) ---------
+# No trap runs then.  Only runs whose run.sh is gone are cleaned: another
+# run.sh may be running.  A cgroup is named by its run.sh's pid, a temp
+# dir holds it in "owner" (dirs without one are left alone).
+cleanup_stale() {
+	local d pid p
+	for d in "$CGROOT"/hvswap-bench.*; do
+		[ -d "$d" ] || continue
+		pid=${d##*.}
+		kill -0 "$pid" 2>/dev/null && continue
+		for p in $(cat "$d/cgroup.procs" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
+		for _ in 1 2 3 4 5; do rmdir "$d" 2>/dev/null && break; sleep 0.3; done
+		if [ -d "$d" ]; then log "warning: cannot remove stale cgroup $d"
+		else log "removed stale cgroup $d"; fi
+	done
+	for d in "$SWAPDIR"/hvbench.*; do
+		[ -f "$d/owner" ] || continue
+		pid=$(cat "$d/owner")
+		kill -0 "$pid" 2>/dev/null && continue
+		if grep -q "^$d/swapfile " /proc/swaps 2>/dev/null && ! swapoff "$d/swapfile"; then
+			log "warning: cannot swapoff stale $d/swapfile"
+			continue
+		fi
+		rm -rf "$d" && log "removed stale $d"
+	done
+}
+cleanup_stale
+
 # ---- private state and cleanup -------------------------------------------
 mkdir -p "$OUT/raw" || die "cannot create $OUT"
 OUT=$(cd "$OUT" && pwd)
 rm -f "$OUT"/raw/*.json
 TMP=$(mktemp -d "${SWAPDIR}/hvbench.XXXXXX") || die "cannot create a temp dir in $SWAPDIR"
+echo $$ > "$TMP/owner"
 # Private copies: a concurrent rebuild must not change binaries mid-run.
 cp "$BUILD/vmm/hvswap" "$BUILD/tests/bench_replay" "$BUILD/tests/bench_belady" \
 	"$BUILD/tests/bench_swapout" "$BUILD/tests/bench_uffd_rtt" "$TMP/"
