@@ -97,8 +97,8 @@ bool swap_dev_direct(const struct swap_dev *d);
  * st_rdev for block devices).  The flock and O_EXCL checks of swap_dev_open
  * already refuse a second open of one target; this is the belt and braces
  * for filesystems where flock is not exclusive (NFS emulates it with
- * per-process POSIX locks): the swapper calls it against its other devices
- * when it adds one.
+ * per-process POSIX locks).  The swapper is meant to check a new device
+ * against its others with it when it adds one (swapset_add(), -EBUSY).
  */
 bool swap_dev_same_file(const struct swap_dev *a, const struct swap_dev *b);
 
