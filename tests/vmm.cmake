@@ -39,6 +39,7 @@ hv_add_run_test(NAME hang_timeout CASE hang TIMEOUT 30)
 hv_add_run_test(NAME cli CASE cli TIMEOUT 60)
 hv_add_run_test(NAME swap CASE swap TIMEOUT 300 ARGS ${HV_SWAP_SMOKE_ARGS})
 hv_add_run_test(NAME memfd CASE memfd TIMEOUT 60)
+hv_add_run_test(NAME swaptarget CASE swaptarget TIMEOUT 60)
 
 # Issue 3's acceptance matrix: integrity at 4x oversubscription (128M guest,
 # 32M resident limit, the working set is all free guest RAM) with 1, 2 and

@@ -62,6 +62,8 @@ static void usage(FILE *f)
 "                        temporary unlinked file)\n"
 "  --swap-size SIZE      size of the temporary swap file (default: --mem)\n"
 "  --swap-dir DIR        where the temporary swap file lives (default /var/tmp)\n"
+"  --force               use --swap targets that carry a filesystem, partition\n"
+"                        table, swap area or another hvswap's header\n"
 "  --io-engine NAME      %s (default libaio)\n"
 "  --swap-full POLICY    overcommit (default: run above the limit, warn) or stop\n"
 "  --fault-around N      a first touch maps the never-used pages of its aligned\n"
@@ -116,7 +118,7 @@ enum {
 	OPT_MEM = 256, OPT_VCPUS, OPT_TIMEOUT, OPT_BACKING, OPT_LIMIT, OPT_SWAP,
 	OPT_SWAP_SIZE, OPT_SWAP_DIR, OPT_ENGINE, OPT_FULL, OPT_STATS,
 	OPT_STATS_INTERVAL, OPT_DISK, OPT_DISK_SIZE, OPT_CTL, OPT_FAULT_AROUND,
-	OPT_KEEP_CLEAN,
+	OPT_KEEP_CLEAN, OPT_FORCE,
 };
 
 static int parse_opt(struct run_opts *o, int c, const char *arg)
@@ -154,6 +156,10 @@ static int parse_opt(struct run_opts *o, int c, const char *arg)
 		if (r < 0 || o->swap.mem_limit < (1u << 20))
 			return bad_value("--mem-limit", arg, r < 0 ? r : -ERANGE);
 		o->swap_on = true;
+		return 0;
+	case OPT_FORCE:         /* applies to every --swap, before or after */
+		for (unsigned int i = 0; i < SWAPPER_MAX_DEVS; i++)
+			o->swap.devs[i].force = true;
 		return 0;
 	case OPT_SWAP:
 		if (o->swap.nr_devs == SWAPPER_MAX_DEVS) {
@@ -269,6 +275,7 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 		{ "ctl", required_argument, NULL, OPT_CTL },
 		{ "fault-around", required_argument, NULL, OPT_FAULT_AROUND },
 		{ "keep-clean", required_argument, NULL, OPT_KEEP_CLEAN },
+		{ "force", no_argument, NULL, OPT_FORCE },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },

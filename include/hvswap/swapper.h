@@ -28,6 +28,9 @@ struct swapper_dev_config {
 	const char *path;       /* NULL: an unlinked temp file in tmpdir */
 	uint64_t size;          /* bytes; 0 with a path = the file's size */
 	int prio;               /* higher is used first */
+	bool force;             /* take a target that carries a filesystem,
+				 * partition table, swap or another hvswap's
+				 * in-use header (never a locked or busy one) */
 };
 
 /* What the swapper does when no swap slot is free (docs/running.md). */
