@@ -17,7 +17,11 @@
  * it, and the one Debian package that does (Google's crc32c) is C++.  It is
  * eight bytes per SSE4.2 `crc32` instruction where the CPU has it (every
  * x86-64 since 2008; checked once at create), else a byte-wise table (any
- * other CPU; ~10x slower but correct).  crc32c rather than a non-CRC hash:
+ * other CPU; ~10x slower but correct).  A page is three interleaved
+ * streams (the instruction's latency is 3 cycles, its throughput 1), joined
+ * with a table that appends LANE_BYTES zero bytes to a CRC (by linearity:
+ * crc(x, A || B) = crc(x, A) * x^(8|B|) + crc(0, B)): 3x faster than one
+ * stream, the same CRC-32C.  crc32c rather than a non-CRC hash:
  * it detects every burst error of up to 32 bits and every odd number of
  * bit flips, which is what disks and buses produce, and it is what
  * storage stacks use (iSCSI, ext4/btrfs metadata, NVMe).
@@ -45,10 +49,14 @@
 #define NONCE_BYTES 12
 #define KEY_PAGE 4096
 #define CTX_POOL 8              /* > the threads that seal at once */
+#define LANE_BYTES 1360         /* 3 lanes of 170 words; 16 bytes follow */
 
 struct seal {
 	enum seal_mode mode;
 	bool hw_crc;                    /* SSE4.2 crc32 instruction */
+	uint32_t shift[4][256];         /* raw CRC register -> the register
+					   after LANE_BYTES more zero bytes,
+					   by byte of the input */
 	uint8_t *key;                   /* KEY_PAGE bytes: mmap'ed, mlocked */
 	EVP_CIPHER *cipher;
 	_Atomic uint64_t ctr;           /* next nonce counter */
@@ -144,6 +152,67 @@ static bool cpu_has_crc(void)
 }
 #endif
 
+/* A raw (not inverted) CRC register after LANE_BYTES zero bytes. */
+static uint32_t lane_shift(const struct seal *sl, uint32_t c)
+{
+	return sl->shift[0][c & 0xff] ^ sl->shift[1][(c >> 8) & 0xff] ^
+	       sl->shift[2][(c >> 16) & 0xff] ^ sl->shift[3][c >> 24];
+}
+
+/* The shift is linear: from the 32 single-bit inputs, every byte's. */
+static void shift_init(struct seal *sl)
+{
+	uint32_t basis[32];
+	unsigned int i, k, b, j;
+
+	for (i = 0; i < 32; i++) {
+		uint32_t c = 1u << i;
+
+		for (j = 0; j < LANE_BYTES; j++)
+			c = crc32c_table[c & 0xff] ^ (c >> 8);
+		basis[i] = c;
+	}
+	for (k = 0; k < 4; k++) {
+		for (b = 0; b < 256; b++) {
+			uint32_t v = 0;
+
+			for (j = 0; j < 8; j++) {
+				if (b & (1u << j))
+					v ^= basis[8 * k + j];
+			}
+			sl->shift[k][b] = v;
+		}
+	}
+}
+
+#if defined(__x86_64__)
+/* One 4 KiB page from raw register c, three lanes at a time. */
+__attribute__((target("sse4.2")))
+static uint32_t page_hw(const struct seal *sl, uint32_t c, const uint8_t *p)
+{
+	uint64_t a = c, b = 0, d = 0, va, vb, vd;
+	unsigned int i;
+
+	for (i = 0; i < LANE_BYTES; i += 8) {
+		memcpy(&va, p + i, 8);
+		memcpy(&vb, p + LANE_BYTES + i, 8);
+		memcpy(&vd, p + 2 * LANE_BYTES + i, 8);
+		a = _mm_crc32_u64(a, va);
+		b = _mm_crc32_u64(b, vb);
+		d = _mm_crc32_u64(d, vd);
+	}
+	c = lane_shift(sl, (uint32_t)a) ^ (uint32_t)b;
+	c = lane_shift(sl, c) ^ (uint32_t)d;
+	return crc_hw(c, p + 3 * LANE_BYTES, PAGE_BYTES - 3 * LANE_BYTES);
+}
+#else
+static uint32_t page_hw(const struct seal *sl, uint32_t c, const uint8_t *p)
+{
+	(void)sl;
+	return crc_sw(c, p, PAGE_BYTES);
+}
+#endif
+
 static uint32_t crc_run(bool hw, uint32_t crc, const void *p, size_t n)
 {
 	crc = ~crc;
@@ -215,6 +284,7 @@ int seal_create(bool encrypt, struct seal **out)
 		return -ENOMEM;
 	sl->mode = encrypt ? SEAL_AES256GCM : SEAL_CRC32C;
 	sl->hw_crc = cpu_has_crc();
+	shift_init(sl);
 	pthread_mutex_init(&sl->ctx_lock, NULL);
 	atomic_store(&sl->ctr, 1);
 	if (encrypt) {
@@ -290,9 +360,10 @@ void seal_entry_unpack(const struct seal *sl, const void *src, struct seal_entry
 /* The slot's CRC: the slot id first, so data read from another slot fails. */
 static uint32_t page_crc(const struct seal *sl, uint64_t g, const void *page)
 {
-	uint32_t c = crc_run(sl->hw_crc, 0, &g, sizeof(g));
+	uint32_t c = ~crc_run(sl->hw_crc, 0, &g, sizeof(g));
 
-	return crc_run(sl->hw_crc, c, page, PAGE_BYTES);
+	c = sl->hw_crc ? page_hw(sl, c, page) : crc_sw(c, page, PAGE_BYTES);
+	return ~c;
 }
 
 static void make_nonce(uint64_t ctr, uint8_t nonce[NONCE_BYTES])
