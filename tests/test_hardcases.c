@@ -1,6 +1,9 @@
 /*
  * test_hardcases.c - deterministic tests of pins, reverse maps, migration,
- * compaction and swapoff (swapper/pin.c, rmap.c, migrate.c).
+ * compaction and swapoff (swapper/pin.c, rmap.c, migrate.c); allocation
+ * failures injected into migration and the rmap; statistics racing the end
+ * of a swapoff (issue 9), stopped at test hooks (core.c); lock-order checks
+ * (lock.h, debug builds).
  *
  * As in test_swapper.c, host threads play the vCPUs, and races are made
  * deterministic with the injection engine: a HOLD rule parks the exact
@@ -17,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include "swapper_testlib.h"
 
@@ -61,7 +65,7 @@ static void fill_and_trim(struct env *e)
 static void test_pin_mid_writeout(void **state)
 {
 	struct env e;
-	struct bg_op tr;
+	static struct bg_op tr;         /* static: outlive a failed test */
 	uint64_t idx = 0, i;
 	void *host;
 
@@ -202,6 +206,149 @@ static void test_rmap(void **state)
 	env_teardown(&e);
 }
 
+static bool rmap_complete(struct env *e)
+{
+	json_object *j, *v;
+	bool r;
+
+	j = swapper_stats_json(e->s);
+	assert_true(json_object_object_get_ex(j, "rmap_complete", &v));
+	r = json_object_get_boolean(v);
+	json_object_put(j);
+	return r;
+}
+
+/*
+ * An rmap cluster table cannot be allocated: the page whose slot needed it
+ * keeps no reverse-map entry (stats say rmap_complete false), and its data
+ * is still read back from its slot.
+ *
+ * The allocation is reached by counting the allocations of a trim's first
+ * write batch, in order: N = 0 is the batch itself (writeback.c
+ * batch_build), then the per-cluster tables its slots need when the batch
+ * binds them: the rmap cluster of its first page (N = 1 at c222c1e), after
+ * any other per-slot table the batch reserves first (seal tables add one).
+ * Each step dirties pages 1..64 again (their claims, and the tables, go),
+ * trims with alloc_fail_after = N and must lose nothing whatever the
+ * failure hit; N moves on until the failure lands on the rmap cluster.
+ * The guest is idle and under the limit: only the trim allocates.
+ */
+static void test_alloc_fail_rmap_cluster(void **state)
+{
+	struct env e;
+	uint64_t i, f0, own[4], lost = 0;
+	int64_t n;
+
+	(void)state;
+	hc_env(&e, 1, 8 << 20, 0);
+	for (n = 0; n < 8 && rmap_complete(&e); n++) {
+		for (i = 1; i <= 64; i++)               /* under the limit */
+			stamp(&e, i);
+		(void)word_of(&e, 64);  /* its fault handler is done */
+		f0 = atomic_load(&e.s->c.alloc_failures);
+		atomic_store(&e.s->alloc_fail_after, n);
+		assert_int_equal(swapper_trim(e.s), 0);
+		assert_int_equal(atomic_load(&e.s->alloc_fail_after), -1);
+		assert_int_equal(atomic_load(&e.s->c.alloc_failures), f0 + 1);
+		if (!rmap_complete(&e))
+			break;
+		for (i = 1; i <= 64; i++)
+			assert_page_ok(&e, i);
+	}
+	print_message("  allocation %lld of the trim was the rmap cluster\n",
+		      (long long)n);
+	assert_false(rmap_complete(&e));
+	/* One page lost its entry; the next bind allocated the table. */
+	for (i = 1; i <= 64; i++) {
+		uint64_t w = word_of(&e, i);
+
+		assert_int_equal(pg_state(w), PS_SWAPPED);
+		if (rmap_owners(e.s, pg_slot(w), own, 4) == 0)
+			lost++;
+		else
+			assert_int_equal(own[0], i);
+	}
+	assert_int_equal(lost, 1);
+	assert_int_equal(atomic_load(&e.s->c.write_errors), 0);
+	assert_all_pages_ok(&e);
+	env_teardown(&e);
+}
+
+/* --- lock-order checking (HV_LOCKDEP: Debug, ASan and TSan builds) --- */
+
+#ifdef HV_LOCKDEP
+/* Run fn(e) in a forked child and return its wait status.  The swapper is
+ * idle (no fault, no I/O, reclaim asleep): no lock the child takes is held
+ * by a thread that did not survive the fork.  A child that survives fn
+ * exits 0. */
+static int in_child(struct env *e, void (*fn)(struct env *e))
+{
+	pid_t pid;
+	int st = 0;
+
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		fn(e);
+		_exit(0);
+	}
+	if (!WAIT_UNTIL(waitpid(pid, &st, WNOHANG) == pid, WAIT_MS)) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+		fail_msg("child %d did not end", (int)pid);
+	}
+	return st;
+}
+
+/* rmap_lock, then a page lock: against the order (page -> dev -> rmap). */
+static void page_lock_under_rmap(struct env *e)
+{
+	lock_mutex(&e->s->rmap_lock, LK_RMAP);
+	page_lock(e->s, 0);
+}
+
+/* rmap_add() without the page lock: its precondition. */
+static void rmap_add_unlocked(struct env *e)
+{
+	(void)rmap_add(e->s, gslot(0, 1), 0);
+}
+#endif
+
+/* Lock-order violations and unmet lock preconditions stop the process
+ * (SIGABRT) in the first run that reaches them, in a forked child here;
+ * the parent, which took nothing, goes on as before. */
+static void test_lockdep_catches(void **state)
+{
+#ifdef HV_LOCKDEP
+	struct env e;
+	int st;
+
+	(void)state;
+	hc_env(&e, 1, 8 << 20, 0);
+	st = in_child(&e, page_lock_under_rmap);
+	assert_true(WIFSIGNALED(st));
+	assert_int_equal(WTERMSIG(st), SIGABRT);
+	st = in_child(&e, rmap_add_unlocked);
+	assert_true(WIFSIGNALED(st));
+	assert_int_equal(WTERMSIG(st), SIGABRT);
+	/* The parent is unaffected: the locks in order, then guest traffic. */
+	page_lock(e.s, 0);
+	lock_mutex(&e.s->rmap_lock, LK_RMAP);
+	unlock_mutex(&e.s->rmap_lock, LK_RMAP);
+	page_unlock(e.s, 0);
+	stamp(&e, 1);
+	assert_int_equal(swapper_trim(e.s), 0);
+	assert_all_pages_ok(&e);
+	env_teardown(&e);
+#else
+	(void)state;
+	print_message("  lock-order checking is compiled out (HV_LOCKDEP: Debug, "
+		      "ASan and TSan builds): skipped\n");
+	skip();
+#endif
+}
+
 /* --- migration --- */
 
 static void assert_all_off(struct env *e, int dev)
@@ -223,7 +370,7 @@ static void assert_all_off(struct env *e, int dev)
 static void test_migrate_page_under_read(void **state)
 {
 	struct env e;
-	struct bg_op rd, mig;
+	static struct bg_op rd, mig;    /* static: outlive a failed test */
 	uint64_t idx = 33;
 
 	(void)state;
@@ -255,8 +402,7 @@ static void test_migrate_page_under_read(void **state)
 static void test_migrate_page_in_staging(void **state)
 {
 	struct env e;
-	struct bg_op mig;
-	struct bg_op tr;
+	static struct bg_op mig, tr;    /* static: outlive a failed test */
 	uint64_t i, staged = 0;
 
 	(void)state;
@@ -303,8 +449,7 @@ static void test_migrate_page_in_staging(void **state)
 static void test_trim_during_migration_small_staging(void **state)
 {
 	struct env e;
-	struct bg_op mig;
-	struct bg_op tr;
+	static struct bg_op mig, tr;    /* static: outlive a failed test */
 	struct opts o;
 	uint64_t i;
 	int round;
@@ -363,13 +508,48 @@ static void test_compact(void **state)
 	env_teardown(&e);
 }
 
+/* The page list of a migration, compaction or swapoff cannot be allocated:
+ * each returns -ENOMEM having moved nothing (device 0 still draining-free,
+ * its pages where they were), and a retry succeeds. */
+static void test_alloc_fail_migrate(void **state)
+{
+	struct env e;
+	uint64_t f0;
+
+	(void)state;
+	hc_env(&e, 2, 8 << 20, 0);
+	fill_and_trim(&e);
+	assert_int_equal(dev_usage(&e, 0).used, NPAGES - 1);
+	f0 = atomic_load(&e.s->c.alloc_failures);
+	/* N = 0 each time: the first allocation of these operations is
+	 * collect()'s array (migrate.c); the op lock, the device checks and
+	 * the draining flag allocate nothing, and the guest is idle. */
+	atomic_store(&e.s->alloc_fail_after, 0);
+	assert_int_equal(swapper_migrate(e.s, 0, 1), -ENOMEM);
+	atomic_store(&e.s->alloc_fail_after, 0);
+	assert_int_equal(swapper_compact(e.s, 0), -ENOMEM);
+	atomic_store(&e.s->alloc_fail_after, 0);
+	assert_int_equal(swapper_swapoff(e.s, 0), -ENOMEM);
+	assert_int_equal(atomic_load(&e.s->c.alloc_failures), f0 + 3);
+	assert_non_null(e.s->devs[0]);
+	assert_false(swapset_draining(e.s, 0));
+	assert_int_equal(dev_usage(&e, 0).used, NPAGES - 1);
+	assert_int_equal(dev_usage(&e, 1).used, 0);
+	assert_int_equal(atomic_load(&e.s->c.migrated), 0);
+	/* a retry succeeds */
+	assert_true(swapper_migrate(e.s, 0, 1) > 0);
+	assert_all_off(&e, 0);
+	assert_int_equal(atomic_load(&e.s->c.alloc_failures), f0 + 3);
+	assert_all_pages_ok(&e);
+	env_teardown(&e);
+}
+
 /* Swapoff while a page is mid-write-out, another mid-read with two threads
  * faulting on it; everything ends up on the other device or in memory. */
 static void test_swapoff_races(void **state)
 {
 	struct env e;
-	struct bg_op r1, r2, off;
-	struct bg_op tr;
+	static struct bg_op r1, r2, off, tr;    /* static: outlive a failure */
 	uint64_t p = 40, q = 41, i;
 	json_object *j, *v;
 
@@ -423,6 +603,157 @@ static void test_swapoff_races(void **state)
 	env_teardown(&e);
 }
 
+/* A test hook that parks the thread reaching an armed point (for device
+ * 1) until the test opens it; bounded, so a failed test never hangs. */
+struct gate {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool armed[HOOK_NR], at[HOOK_NR], open[HOOK_NR];    /* lock */
+};
+
+static void gate_init(struct gate *g)
+{
+	pthread_condattr_t ca;
+
+	memset(g, 0, sizeof(*g));
+	pthread_mutex_init(&g->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&g->cond, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
+static void gate_fini(struct gate *g)
+{
+	pthread_cond_destroy(&g->cond);
+	pthread_mutex_destroy(&g->lock);
+}
+
+static void deadline_in(struct timespec *ts, int ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+static void gate_hook(struct swapper *s, enum core_hook_point p, uint64_t v,
+		      void *arg)
+{
+	struct gate *g = arg;
+	struct timespec ts;
+
+	(void)s;
+	if (v != 1)
+		return;
+	deadline_in(&ts, WAIT_MS);
+	pthread_mutex_lock(&g->lock);
+	if (g->armed[p]) {
+		g->armed[p] = false;            /* once */
+		g->at[p] = true;
+		pthread_cond_broadcast(&g->cond);
+		while (!g->open[p] &&
+		       pthread_cond_timedwait(&g->cond, &g->lock, &ts) != ETIMEDOUT)
+			;
+	}
+	pthread_mutex_unlock(&g->lock);
+}
+
+static void gate_arm(struct gate *g, enum core_hook_point p)
+{
+	pthread_mutex_lock(&g->lock);
+	g->armed[p] = true;
+	pthread_mutex_unlock(&g->lock);
+}
+
+/* Wait until a thread is parked at p; false after ms. */
+static bool gate_reached(struct gate *g, enum core_hook_point p, int ms)
+{
+	struct timespec ts;
+	bool r;
+
+	deadline_in(&ts, ms);
+	pthread_mutex_lock(&g->lock);
+	while (!g->at[p] &&
+	       pthread_cond_timedwait(&g->cond, &g->lock, &ts) != ETIMEDOUT)
+		;
+	r = g->at[p];
+	pthread_mutex_unlock(&g->lock);
+	return r;
+}
+
+static void gate_open(struct gate *g, enum core_hook_point p)
+{
+	pthread_mutex_lock(&g->lock);
+	g->open[p] = true;
+	pthread_cond_broadcast(&g->cond);
+	pthread_mutex_unlock(&g->lock);
+}
+
+/*
+ * Issue 9's use-after-free, made deterministic: statistics walk a device's
+ * reverse map (rmap_bytes, under rmap_lock) while swapoff of that device
+ * frees it (rmap_dev_fini).  Thread A swaps device 1 off and is parked just
+ * before the device is removed (HOOK_SWAPOFF_FINI); thread B then takes
+ * statistics and is parked inside rmap_bytes, holding rmap_lock, as it is
+ * about to walk device 1's map (HOOK_RMAP_BYTES).  A is let go.  With the
+ * fix, rmap_dev_fini takes rmap_lock, so A waits for B; on the old code A
+ * freed the map at once, under B, and B's walk read freed memory (ASan
+ * reports it when B is let go).  The 2 s bound below only decides whether
+ * that old bug would be exposed (A had time to free the map); with the fix
+ * the test passes either way.
+ */
+static void test_stats_during_swapoff(void **state)
+{
+	struct env e;
+	static struct gate g;           /* static: the hook outlives a failure */
+	static struct bg_op a, b;
+	json_object *j, *v;
+	bool a_first;
+
+	(void)state;
+	hc_env(&e, 2, 8 << 20, 0);
+	fill_and_trim(&e);                              /* on device 0 ... */
+	assert_true(swapper_migrate(e.s, 0, 1) > 0);    /* ... now on device 1 */
+	assert_int_equal(swapper_trim(e.s), 0);         /* (written there) */
+	assert_int_equal(dev_usage(&e, 0).used, 0);
+	assert_true(dev_usage(&e, 1).used > 0);
+	gate_init(&g);
+	gate_arm(&g, HOOK_SWAPOFF_FINI);
+	e.s->hook_arg = &g;
+	e.s->hook = gate_hook;
+	bg_start(&a, &e, BG_SWAPOFF, 0, 1, 0);
+	assert_true(gate_reached(&g, HOOK_SWAPOFF_FINI, WAIT_MS));
+	gate_arm(&g, HOOK_RMAP_BYTES);
+	bg_start(&b, &e, BG_STATS, 0, 0, 0);
+	assert_true(gate_reached(&g, HOOK_RMAP_BYTES, WAIT_MS));
+	gate_open(&g, HOOK_SWAPOFF_FINI);
+	a_first = bg_try_join(&a, 2000);
+	print_message("  swapoff %s while statistics walked the device's "
+		      "reverse map\n", a_first ? "finished (the old bug)" : "waited");
+	gate_open(&g, HOOK_RMAP_BYTES);
+	bg_join(&b, WAIT_MS);
+	bg_join(&a, WAIT_MS);
+	assert_int_equal(a.ret, 0);
+	assert_null(e.s->devs[1]);
+	/* B read the device table while A was parked before removing it */
+	assert_non_null(b.json);
+	assert_true(json_object_object_get_ex(b.json, "devices", &v));
+	assert_int_equal(json_object_array_length(v), 2);
+	json_object_put(b.json);
+	e.s->hook = NULL;
+	j = swapper_stats_json(e.s);
+	assert_true(json_object_object_get_ex(j, "devices", &v));
+	assert_int_equal(json_object_array_length(v), 1);
+	json_object_put(j);
+	assert_all_pages_ok(&e);
+	env_teardown(&e);
+	gate_fini(&g);
+}
+
 /* Swapoff of the only device: pages come back into memory. */
 static void test_swapoff_to_memory(void **state)
 {
@@ -444,7 +775,7 @@ static void test_swapoff_to_memory(void **state)
 static void test_cancel_during_swapoff(void **state)
 {
 	struct env e;
-	struct bg_op rd, off;
+	static struct bg_op rd, off;    /* static: outlive a failed test */
 
 	(void)state;
 	hc_env(&e, 2, 8 << 20, 0);
@@ -501,11 +832,15 @@ int main(void)
 		cmocka_unit_test(test_evict_pinned),
 		cmocka_unit_test(test_write_pin_dirties),
 		cmocka_unit_test(test_rmap),
+		cmocka_unit_test(test_alloc_fail_rmap_cluster),
+		cmocka_unit_test(test_lockdep_catches),
 		cmocka_unit_test(test_migrate_page_under_read),
 		cmocka_unit_test(test_migrate_page_in_staging),
 		cmocka_unit_test(test_trim_during_migration_small_staging),
 		cmocka_unit_test(test_compact),
+		cmocka_unit_test(test_alloc_fail_migrate),
 		cmocka_unit_test(test_swapoff_races),
+		cmocka_unit_test(test_stats_during_swapoff),
 		cmocka_unit_test(test_swapoff_to_memory),
 		cmocka_unit_test(test_cancel_during_swapoff),
 		cmocka_unit_test(test_numa_single_node),

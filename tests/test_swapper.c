@@ -9,10 +9,12 @@
  * by word; a page never written must read back as zeros and a written page
  * must never read back as zeros.  Races (faults during write-out, two
  * faulters on one page, teardown with I/O in flight) and errors (write/read
- * failures, swap full) are made deterministic with the injection engine
- * (swapper/io.h): HOLD parks requests until the test releases them, FAIL
- * completes them with an error.  Counters are read from the swapper object
- * itself (internal.h); one test cross-checks swapper_stats_json().
+ * failures, short writes and reads, swap full) are made deterministic with
+ * the injection engine (swapper/io.h): HOLD parks requests until the test
+ * releases them, FAIL completes them with an error, SHORT reports half the
+ * bytes.  Allocation failures are injected with alloc_fail_after (core.c)
+ * at the allocation a test counts to.  Counters are read from the swapper
+ * object itself (internal.h); one test cross-checks swapper_stats_json().
  *
  * Every wait is bounded (polls with a deadline, timed joins); a per-test
  * alarm() kills the process rather than let a lost wake-up hang ctest.
@@ -162,7 +164,7 @@ static void test_trim_during_round(void **state)
 	struct env e;
 	struct opts o = { .queue_depth = 4, .limit_pages = 512 };
 	struct io_inj_rule hold = { .action = IO_INJ_HOLD, .op = IO_WRITE };
-	struct bg_op b;
+	static struct bg_op b;         /* static: outlive a failed test */
 	uint64_t tg;
 
 	(void)state;
@@ -585,6 +587,42 @@ static void test_write_error_retry(void **state)
 	env_teardown(&e);
 }
 
+/* 7b. A short write (half the bytes reported) is a write error: the
+ * batch's slots retire, its pages stay staged and are written again on new
+ * slots; nothing is lost. */
+static void test_short_write_retry(void **state)
+{
+	struct env e;
+	struct opts o = { 0 };
+	struct swap_dev_usage u;
+	uint64_t retired;
+
+	(void)state;
+	env_setup(&e, &o);
+	add_rule(&e, IO_INJ_SHORT, IO_WRITE, 0, 0, 1, 0);
+	write_range(&e, 0, HELD_PAGES, 1);
+	trim(&e);
+	/* The trim waited for the retried writes too. */
+	assert_int_equal(C(&e, staged), 0);
+	assert_int_equal(atomic_load(&e.s->writes_inflight), 0);
+	assert_int_equal(io_inject_failed(e.inj), 0);   /* shortened, not failed */
+	assert_int_equal(C(&e, write_errors), 1);
+	retired = C(&e, slots_retired);
+	assert_true(retired >= 1 && retired <= BATCH);
+	assert_int_equal(C(&e, evict_written), HELD_PAGES);
+	assert_int_equal(C(&e, bytes_written), HELD_PAGES * PG);
+	assert_int_equal(C(&e, resident), 0);
+	u = dev_usage(&e, 0);
+	assert_int_equal(u.bad, retired);
+	assert_int_equal(u.used, HELD_PAGES);
+	assert_no_bad_slot_used(&e);
+	/* Every page reads back from its new slot; the rest are zeros. */
+	assert_int_equal(verify_range(&e, 0, NPAGES), 0);
+	assert_int_equal(C(&e, read_errors), 0);
+	assert_int_equal(fatal_calls(&e), 0);
+	env_teardown(&e);
+}
+
 /* ==================================================================== */
 /* 8. read errors                                                        */
 
@@ -627,16 +665,43 @@ static void *intr_main(void *arg)
 	return NULL;
 }
 
+/* Start a thread faulting on addr that INTR_SIG can interrupt (the old
+ * handler into *old). */
+static void intr_start(struct intr_reader *ir, volatile uint64_t *addr,
+		       struct sigaction *old)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_intr;        /* no SA_RESTART */
+	sigemptyset(&sa.sa_mask);
+	assert_int_equal(sigaction(INTR_SIG, &sa, old), 0);
+	memset(ir, 0, sizeof(*ir));
+	ir->addr = addr;
+	assert_int_equal(pthread_create(&ir->t, NULL, intr_main, ir), 0);
+}
+
+/* Signal it until it leaves its access (a signal sent just before the
+ * thread blocks is lost: send again, every 10 ms, for up to 2 s). */
+static void intr_stop(struct intr_reader *ir)
+{
+	int i;
+
+	for (i = 0; i < 200 && atomic_load(&ir->state) == 1; i++) {
+		pthread_kill(ir->t, INTR_SIG);
+		usleep(10000);
+	}
+}
+
 static void test_read_error_fatal(void **state)
 {
 	struct env e;
 	struct opts o = { .limit_pages = QUIET_LIMIT };
 	static struct intr_reader ir;
-	struct sigaction sa, old;
+	struct sigaction old;
 	const uint64_t p = 100;
 	struct fatal_seen f;
 	char want[64];
-	int i;
 
 	(void)state;
 	env_setup(&e, &o);
@@ -644,13 +709,7 @@ static void test_read_error_fatal(void **state)
 	trim(&e);
 	assert_int_equal(state_of(&e, p), PS_SWAPPED);
 	add_rule(&e, IO_INJ_FAIL, IO_READ, 0, 0, READ_TRIES, EIO);
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_intr;        /* no SA_RESTART */
-	sigemptyset(&sa.sa_mask);
-	assert_int_equal(sigaction(INTR_SIG, &sa, &old), 0);
-	ir.addr = page_ptr(&e, p) + 17;
-	assert_int_equal(pthread_create(&ir.t, NULL, intr_main, &ir), 0);
+	intr_start(&ir, page_ptr(&e, p) + 17, &old);
 
 	assert_true(WAIT_UNTIL(fatal_calls(&e) == 1, WAIT_MS));
 	snprintf(want, sizeof(want), "gfn 0x%llx", (unsigned long long)(GPA / PG + p));
@@ -667,10 +726,63 @@ static void test_read_error_fatal(void **state)
 	negative_check_window(50);
 	assert_int_equal(atomic_load(&ir.state), 1);
 	/* Interrupt it: it must leave by the signal, never with data. */
-	for (i = 0; i < 200 && atomic_load(&ir.state) == 1; i++) {
-		pthread_kill(ir.t, INTR_SIG);
-		usleep(10000);
-	}
+	intr_stop(&ir);
+	assert_int_equal(timed_join(ir.t, WAIT_MS), 0);
+	assert_int_equal(atomic_load(&ir.state), 3);
+	assert_int_equal(C(&e, faults_swap), 0);
+	assert_int_equal(fatal_calls(&e), 1);
+	sigaction(INTR_SIG, &old, NULL);
+	env_teardown(&e);
+}
+
+/*
+ * 8b. A short read (half the bytes reported) of a fault's page is retried
+ * like an error; when every try is short the VM stops with a message naming
+ * the page and its slot, and the faulting thread never sees the half-read
+ * data.  The first try is the fault's group read (a new stream: a window of
+ * one page), reported to the page as an error; the two single-page retries
+ * are short, and the last of them is what the message reports.
+ */
+static void test_short_read_fatal(void **state)
+{
+	struct env e;
+	struct opts o = { .limit_pages = QUIET_LIMIT };
+	static struct intr_reader ir;
+	struct sigaction old;
+	const uint64_t p = 100;
+	struct fatal_seen f;
+	char want[64], slot[64];
+	uint64_t off;
+
+	(void)state;
+	env_setup(&e, &o);
+	write_range(&e, 0, 512, 1);
+	trim(&e);
+	assert_int_equal(state_of(&e, p), PS_SWAPPED);
+	assert_int_equal(C(&e, reads), 0);
+	off = slot_off(&e, p);
+	add_rule(&e, IO_INJ_SHORT, IO_READ, off, off + PG, READ_TRIES, 0);
+	intr_start(&ir, page_ptr(&e, p) + 17, &old);
+
+	assert_true(WAIT_UNTIL(fatal_calls(&e) == 1, WAIT_MS));
+	snprintf(want, sizeof(want), "gfn 0x%llx", (unsigned long long)(GPA / PG + p));
+	snprintf(slot, sizeof(slot), "slot %llu of", (unsigned long long)(off / PG));
+	f = fatal_get(&e);
+	print_message("fatal(%d): %s\n", f.err, f.msg);
+	assert_non_null(strstr(f.msg, want));
+	assert_non_null(strstr(f.msg, slot));
+	assert_non_null(strstr(f.msg, "short read"));
+	assert_int_equal(f.err, -EIO);
+	assert_int_equal(C(&e, read_errors), READ_TRIES);
+	assert_int_equal(C(&e, read_retries), READ_TRIES - 1);
+	assert_int_equal(C(&e, reads), 0);              /* none counted good */
+	assert_int_equal(C(&e, bytes_read), 0);
+	assert_int_equal(io_inject_failed(e.inj), 0);   /* shortened, not failed */
+	assert_true(WAIT_UNTIL(state_of(&e, p) == PS_SWAPPED, WAIT_MS));
+	/* Negative check: nothing wakes it with (half the) data. */
+	negative_check_window(50);
+	assert_int_equal(atomic_load(&ir.state), 1);
+	intr_stop(&ir);
 	assert_int_equal(timed_join(ir.t, WAIT_MS), 0);
 	assert_int_equal(atomic_load(&ir.state), 3);
 	assert_int_equal(C(&e, faults_swap), 0);
@@ -737,6 +849,58 @@ static void test_read_error_readahead(void **state)
 	/* A real fault on it later works. */
 	assert_true(check_page(&e, ra));
 	assert_int_equal(verify_range(&e, 0, 512), 0);
+	assert_int_equal(fatal_calls(&e), 0);
+	env_teardown(&e);
+}
+
+/*
+ * 8c. Short reads of readahead: the group read of a fault and three pages
+ * read ahead comes back short (an error for each of its pages, which each
+ * retry alone), and one read-ahead page's own retries are short too.  The
+ * faulting page and the other read-ahead pages get their data on the retry;
+ * the page nobody faulted on is given up without harm (left on swap) and a
+ * later fault on it reads it.  Nothing reads back wrong or as zeros.
+ */
+static void test_short_read_readahead(void **state)
+{
+	struct env e;
+	struct opts o = { .limit_pages = QUIET_LIMIT };
+	uint64_t a, ra, fo, ro, ra0, re0, rr0, n;
+
+	(void)state;
+	env_setup(&e, &o);
+	write_range(&e, 0, 512, 1);
+	trim(&e);
+	a = find_slot_run(&e, 64, 8);
+	/* Faults at a and a+1 make a stream (a+2 read ahead); the fault at
+	 * a+3 then reads a+4..a+6 ahead in the same request. */
+	assert_true(check_page(&e, a));
+	assert_true(check_page(&e, a + 1));
+	assert_true(WAIT_UNTIL(state_of(&e, a + 2) == PS_RESIDENT, WAIT_MS));
+	fo = slot_off(&e, a + 3);
+	ra = a + 5;
+	ro = slot_off(&e, ra);
+	add_rule(&e, IO_INJ_SHORT, IO_READ, ro, ro + PG, READ_TRIES - 1, 0);
+	add_rule(&e, IO_INJ_SHORT, IO_READ, fo, fo + PG, 1, 0);
+	ra0 = C(&e, readahead);
+	re0 = C(&e, read_errors);
+	rr0 = C(&e, read_retries);
+	assert_true(check_page(&e, a + 3));
+	n = C(&e, readahead) - ra0 + 1;         /* pages of the group read */
+	assert_true(n >= 3);                    /* ra is in it */
+	/* Each page of the group: one error, one retry; ra: two more short
+	 * tries (its third and last), then given up. */
+	assert_true(WAIT_UNTIL(C(&e, read_errors) == re0 + n + READ_TRIES - 1 &&
+			       state_of(&e, ra) == PS_SWAPPED, WAIT_MS));
+	assert_true(WAIT_UNTIL(C(&e, read_retries) == rr0 + n + READ_TRIES - 2,
+			       WAIT_MS));
+	assert_true(WAIT_UNTIL(state_of(&e, a + 4) == PS_RESIDENT &&
+			       state_of(&e, a + 6) == PS_RESIDENT, WAIT_MS));
+	assert_int_equal(fatal_calls(&e), 0);
+	/* A real fault on it later works. */
+	assert_true(check_page(&e, ra));
+	assert_int_equal(verify_range(&e, 0, 512), 0);
+	assert_int_equal(C(&e, read_errors), re0 + n + READ_TRIES - 1);
 	assert_int_equal(fatal_calls(&e), 0);
 	env_teardown(&e);
 }
@@ -982,6 +1146,97 @@ static void test_readahead(void **state)
 	env_teardown(&e);
 }
 
+/* ==================================================================== */
+/* 13. allocation failures (alloc_fail_after: the Nth allocation from now  */
+/*     fails, once; counted in c.alloc_failures)                           */
+
+/* A write batch cannot be allocated: the round's staged pages go back into
+ * the guest (evict_restored), nothing is written or lost, and the next trim
+ * writes them. */
+static void test_alloc_fail_write_batch(void **state)
+{
+	struct env e;
+	struct opts o = { 0 };
+	uint64_t f0, r0;
+
+	(void)state;
+	env_setup(&e, &o);
+	write_range(&e, 0, HELD_PAGES, 1);      /* under the limit: no eviction */
+	settle(&e, HELD_PAGES - 1);
+	assert_int_equal(C(&e, resident), HELD_PAGES);
+	f0 = C(&e, alloc_failures);
+	r0 = C(&e, evict_restored);
+	/* N = 0: the next allocation is the trim's first write batch
+	 * (writeback.c batch_build).  The guest is idle, no read is in flight,
+	 * the retry and migration queues are empty, and the rmap cluster of
+	 * the batch's slots is allocated inside batch_build after the batch
+	 * itself. */
+	atomic_store(&e.s->alloc_fail_after, 0);
+	trim(&e);
+	assert_int_equal(atomic_load(&e.s->alloc_fail_after), -1);
+	assert_int_equal(C(&e, alloc_failures), f0 + 1);
+	assert_true(C(&e, evict_restored) > r0);
+	assert_true(C(&e, evict_restored) - r0 <= HELD_PAGES);
+	assert_int_equal(C(&e, write_errors), 0);
+	assert_int_equal(C(&e, staged), 0);
+	assert_int_equal(verify_range(&e, 0, HELD_PAGES), 0);
+	/* The pages that went back are evicted by the next trim. */
+	trim(&e);
+	assert_int_equal(C(&e, resident), 0);
+	assert_int_equal(verify_range(&e, 0, NPAGES), 0);
+	assert_int_equal(C(&e, alloc_failures), f0 + 1);
+	assert_int_equal(fatal_calls(&e), 0);
+	env_teardown(&e);
+}
+
+/* A readahead group cannot be allocated: the readahead stops there (the
+ * page claimed for it goes back to swap), the fault itself is served, and
+ * the pages not read ahead are read by their own faults later. */
+static void test_alloc_fail_readahead(void **state)
+{
+	struct env e;
+	struct opts o = { .limit_pages = QUIET_LIMIT };
+	uint64_t a, ra0, f0;
+
+	(void)state;
+	env_setup(&e, &o);
+	write_range(&e, 0, 512, 1);
+	trim(&e);
+	a = find_slot_run(&e, 64, 8);
+	/* a+4 resident: the readahead of a fault at a+3 skips it, so a+5 is
+	 * not in the slot after the previous page read and needs a group of
+	 * its own (its own stream, window 1: no readahead of its own). */
+	assert_true(check_page(&e, a + 4));
+	settle(&e, a + 4);
+	assert_int_equal(state_of(&e, a + 4), PS_RESIDENT);
+	/* Faults at a and a+1 make a stream (a+2 read ahead); the fault at
+	 * a+3 then has a window of a+3..a+6. */
+	assert_true(check_page(&e, a));
+	ra0 = C(&e, readahead);
+	assert_true(check_page(&e, a + 1));
+	assert_true(WAIT_UNTIL(state_of(&e, a + 2) == PS_RESIDENT, WAIT_MS));
+	assert_int_equal(C(&e, readahead), ra0 + 1);
+	f0 = C(&e, alloc_failures);
+	/* N = 1: the fault at a+3 allocates its own group first (allocation
+	 * 0, swapin.c rg_new in ra_collect), then a+5's group (allocation 1).
+	 * The guest is idle otherwise and far under the limit: the reclaim
+	 * thread allocates nothing meanwhile. */
+	atomic_store(&e.s->alloc_fail_after, 1);
+	assert_true(check_page(&e, a + 3));
+	settle(&e, a + 3);
+	assert_int_equal(atomic_load(&e.s->alloc_fail_after), -1);
+	assert_int_equal(C(&e, alloc_failures), f0 + 1);
+	assert_int_equal(state_of(&e, a + 3), PS_RESIDENT);
+	/* the readahead stopped at the group that could not be had */
+	assert_int_equal(state_of(&e, a + 5), PS_SWAPPED);
+	assert_int_equal(state_of(&e, a + 6), PS_SWAPPED);
+	assert_int_equal(fatal_calls(&e), 0);
+	assert_int_equal(verify_range(&e, 0, 512), 0);
+	assert_int_equal(C(&e, read_errors), 0);
+	assert_int_equal(fatal_calls(&e), 0);
+	env_teardown(&e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -997,8 +1252,11 @@ int main(void)
 		cmocka_unit_test(test_reevict_before_write_done),
 		cmocka_unit_test(test_teardown_inflight),
 		cmocka_unit_test(test_write_error_retry),
+		cmocka_unit_test(test_short_write_retry),
 		cmocka_unit_test(test_read_error_fatal),
 		cmocka_unit_test(test_read_error_readahead),
+		cmocka_unit_test(test_short_read_fatal),
+		cmocka_unit_test(test_short_read_readahead),
 		cmocka_unit_test(test_swap_full_overcommit),
 		cmocka_unit_test(test_swap_full_stop),
 		cmocka_unit_test(test_two_faulters_one_read),
@@ -1006,6 +1264,8 @@ int main(void)
 		cmocka_unit_test(test_fallback_no_move),
 		cmocka_unit_test(test_fallback_no_wp),
 		cmocka_unit_test(test_readahead),
+		cmocka_unit_test(test_alloc_fail_write_batch),
+		cmocka_unit_test(test_alloc_fail_readahead),
 	};
 	return TL_MAIN(tests);
 }
