@@ -82,6 +82,7 @@ static int open_devices(struct swapper *s)
 			.size = s->cfg.nr_devs ? s->cfg.devs[i].size : s->cfg.swap_size,
 			.prio = s->cfg.nr_devs ? s->cfg.devs[i].prio : 0,
 			.allow_buffered = s->cfg.allow_buffered,
+			.force = s->cfg.nr_devs ? s->cfg.devs[i].force : false,
 		};
 
 		r = swap_dev_open(&dc, &d);

@@ -265,6 +265,16 @@ int swapset_add(struct swapper *s, struct swap_dev *d, int prio)
 	if (r < 0)
 		return r;
 	lock_write(&s->dev_lock);
+	/* flock/O_EXCL in swap_dev_open refuse a second open of one target;
+	 * this catches it where flock is not exclusive (NFS). */
+	for (i = 0; i < SWAPPER_MAX_DEVS; i++) {
+		if (s->devs[i] && swap_dev_same_file(s->devs[i], d)) {
+			unlock_rw(&s->dev_lock);
+			log_err("swap device %s is already device %u",
+				swap_dev_path(d), i);
+			return -EBUSY;
+		}
+	}
 	for (i = 0; i < SWAPPER_MAX_DEVS && s->devs[i]; i++)
 		;
 	if (i == SWAPPER_MAX_DEVS) {
@@ -432,10 +442,19 @@ size_t swapset_metadata_bytes(struct swapper *s)
 
 int swapper_swapon(struct swapper *s, const char *path, uint64_t size, int prio)
 {
+	struct swapper_dev_config dev = { .path = path, .size = size, .prio = prio };
+
+	return swapper_swapon_dev(s, &dev);
+}
+
+int swapper_swapon_dev(struct swapper *s, const struct swapper_dev_config *dev)
+{
 	struct swap_dev_config dc = {
-		.path = path, .tmpdir = s->cfg.tmpdir, .size = size, .prio = prio,
-		.allow_buffered = s->cfg.allow_buffered,
+		.path = dev->path, .tmpdir = s->cfg.tmpdir, .size = dev->size,
+		.prio = dev->prio, .allow_buffered = s->cfg.allow_buffered,
+		.force = dev->force,
 	};
+	int prio = dev->prio;
 	struct swap_dev *d;
 	int r;
 

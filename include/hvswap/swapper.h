@@ -145,6 +145,8 @@ void swapper_unpin(struct swapper *s, uint64_t gpa, uint64_t len, bool longterm)
  * the guest runs and races correctly with faults, evictions and teardown.
  */
 int swapper_swapon(struct swapper *s, const char *path, uint64_t size, int prio);
+/* The same with every device option (force: see swapper_dev_config). */
+int swapper_swapon_dev(struct swapper *s, const struct swapper_dev_config *dev);
 int swapper_swapoff(struct swapper *s, int dev_id);
 /* Find a device id by path (or "#N" for id N). -ENOENT if none. */
 int swapper_dev_lookup(struct swapper *s, const char *name);
