@@ -9,3 +9,13 @@ hv_add_test(NAME test_swapper LABELS unit
 # Timing-sensitive under host load (the no-MOVE fallback's racing writer
 # waits for evictions to complete): run alone, not beside the VM tests.
 set_tests_properties(test_swapper PROPERTIES RUN_SERIAL TRUE)
+# The same suite with polled engines (completions on the fault thread, as
+# the swapper creates its own engine).
+add_test(NAME test_swapper_polled COMMAND test_swapper)
+set_tests_properties(test_swapper_polled PROPERTIES LABELS unit TIMEOUT 300
+  SKIP_RETURN_CODE 77 RUN_SERIAL TRUE ENVIRONMENT HV_TEST_POLLED=1)
+# The fast fault path: the loop, spinning, watermarks, readahead (issue 10).
+hv_add_test(NAME test_faultpath LABELS unit
+            SOURCES test_faultpath.c swapper_testlib.c
+            LIBS hvswap_swapper TIMEOUT 300)
+set_tests_properties(test_faultpath PROPERTIES RUN_SERIAL TRUE)

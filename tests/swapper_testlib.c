@@ -108,6 +108,7 @@ static void config(struct env *e, const struct opts *o, struct swapper_config *c
 	c->no_wp = o->no_wp;
 	c->on_full = o->on_full;
 	c->fault_around = o->fault_around;
+	c->fault_spin_us = o->fault_spin_us;
 	/* Deterministic page words: swapped-in pages always installed clean,
 	 * unless the test is about the adaptive policy. */
 	c->clean_policy = o->clean_auto ? SWAPPER_CLEAN_AUTO : SWAPPER_CLEAN_ALWAYS;
@@ -118,13 +119,14 @@ static void config(struct env *e, const struct opts *o, struct swapper_config *c
 static void engine_create(struct env *e, const struct opts *o)
 {
 	const char *eng = o->engine ? o->engine : "libaio";
+	unsigned int fl = o->polled ? IO_ENGINE_POLLED : 0;
 	struct io_engine *inner = NULL;
 	int r;
 
-	r = io_engine_create(eng, o->queue_depth, &inner);
+	r = io_engine_create_flags(eng, o->queue_depth, fl, &inner);
 	if (r < 0 && strcmp(eng, "sync")) {
 		print_message("engine %s unavailable (%s): using sync\n", eng, strerror(-r));
-		r = io_engine_create("sync", o->queue_depth, &inner);
+		r = io_engine_create_flags("sync", o->queue_depth, fl, &inner);
 	}
 	assert_int_equal(r, 0);
 	assert_int_equal(io_inject_create(inner, &e->inj), 0);
@@ -144,6 +146,10 @@ void env_setup(struct env *e, const struct opts *o)
 		e->o.limit_pages = TL_LIMIT_PAGES;
 	if (!e->o.queue_depth)
 		e->o.queue_depth = 64;
+	/* HV_TEST_POLLED=1 runs a whole suite with polled engines: the
+	 * fault thread runs the completions, as in production. */
+	if (getenv("HV_TEST_POLLED") && atoi(getenv("HV_TEST_POLLED")))
+		e->o.polled = true;
 	e->npages = e->o.npages;
 	e->fatal = calloc(1, sizeof(*e->fatal));
 	assert_non_null(e->fatal);

@@ -112,6 +112,10 @@ struct opts {
 					  allowed, for tmpfs) */
 	enum swapper_full_policy on_full;
 	unsigned int fault_around;
+	bool polled;                   /* polled engine: the fault thread runs
+					  the completions (the swapper's own
+					  default; tests default to threaded) */
+	int fault_spin_us;             /* swapper_config.fault_spin_us */
 	bool clean_auto;               /* else SWAPPER_CLEAN_ALWAYS */
 	bool no_fatal;                 /* env_teardown asserts no fatal() */
 };
