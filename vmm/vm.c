@@ -92,15 +92,22 @@ static int setup_swapper(struct vm *vm, char *err, size_t errlen)
 
 	sc.fatal = swapper_fatal;
 	sc.opaque = vm;
+	/* The swapper logs why it refuses (a bad device, no userfaultfd,
+	 * memory it cannot swap): the VMM says it again only for the
+	 * failures it does not name, so each error is printed once. */
 	r = swapper_create(&sc, &vm->swapper);
 	if (r < 0) {
-		snprintf(err, errlen, "cannot start the swapper: %s", strerror(-r));
+		err[0] = '\0';
+		if (r == -ENOMEM || r == -EMFILE || r == -ENFILE)
+			snprintf(err, errlen, "cannot start the swapper: %s", strerror(-r));
 		return r;
 	}
 	r = swapper_add_region(vm->swapper, vm->ram, HV_RAM_BASE);
 	if (r < 0) {
-		snprintf(err, errlen, "cannot register guest RAM with the swapper: %s",
-			 strerror(-r));
+		err[0] = '\0';
+		if (r != -ENOTSUP)
+			snprintf(err, errlen, "cannot register guest RAM with the "
+				 "swapper: %s", strerror(-r));
 		return r;
 	}
 	/* Fault service must run before anything touches guest RAM (even the
@@ -327,8 +334,11 @@ int vm_wait(struct vm *vm, double timeout_s, void (*tick)(struct vm *, void *),
 	    void *tick_arg)
 {
 	struct timespec ts = { 0, 100 * 1000 * 1000 };
-	uint64_t deadline = timeout_s > 0 ?
-		vm->start_ns + (uint64_t)(timeout_s * 1e9) : UINT64_MAX;
+	/* Callers range-check timeout_s (parse_seconds(): <= 1e9 s); the
+	 * comparison keeps the conversion defined whatever they pass. */
+	uint64_t deadline = !(timeout_s > 0) ? UINT64_MAX :
+		timeout_s >= 1e10 ? UINT64_MAX :
+		vm->start_ns + (uint64_t)(timeout_s * 1e9);
 	sigset_t set;
 	unsigned int i, j;
 	int sig, status;
@@ -336,9 +346,10 @@ int vm_wait(struct vm *vm, double timeout_s, void (*tick)(struct vm *, void *),
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
 	while (!atomic_load(&vm->stopping)) {
 		sig = sigtimedwait(&set, NULL, &ts);
-		if (sig == SIGINT || sig == SIGTERM)
+		if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP)
 			vm_stop(vm, VM_STATUS_INTERRUPTED, "interrupted by signal %d", sig);
 		else if (now_ns() >= deadline)
 			vm_stop(vm, VM_STATUS_TIMEOUT, "guest timed out after %g s",

@@ -106,7 +106,7 @@ int vm_create(const struct vm_config *cfg, struct vm **out, char *err, size_t er
 int vm_load_image(struct vm *vm, const void *image, size_t size);
 int vm_start(struct vm *vm);
 /* Wait for the VM to stop; timeout_s <= 0 waits forever.  Also stops it on
- * SIGINT/SIGTERM (which the caller must have blocked in all threads).
+ * SIGINT/SIGTERM/SIGHUP (which the caller must have blocked in all threads).
  * `tick` runs about every 100 ms on the waiting thread (stats, status line). */
 int vm_wait(struct vm *vm, double timeout_s, void (*tick)(struct vm *, void *),
 	    void *tick_arg);
