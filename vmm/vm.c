@@ -169,6 +169,8 @@ struct json_object *vm_devices_stats_json(struct vm *vm)
 	struct json_object *o = json_object_new_object(), *blk;
 
 	json_object_object_add(o, "guestmem", gm_stats_json(vm));
+	json_object_object_add(o, "hypercalls_rejected",
+			       json_object_new_uint64(atomic_load(&vm->hcalls_rejected)));
 	if (vm->blk) {
 		blk = virtio_blk_stats_json(vm->blk);
 		json_object_object_add(blk, "transport",
@@ -212,6 +214,7 @@ int vm_create(const struct vm_config *cfg, struct vm **out, char *err, size_t er
 	vm->nr_vcpus = cfg->nr_vcpus;
 	pthread_mutex_init(&vm->lock, NULL);
 	pthread_cond_init(&vm->cond, NULL);
+	vm->warn_rl = (struct ratelimit)RATELIMIT_INIT(5000, 10);
 
 	r = kvm_sys_open(&vm->kvm, "/dev/kvm");
 	if (r < 0) {
@@ -394,6 +397,9 @@ void vm_destroy(struct vm *vm)
 		free(vm->vcpus);
 	}
 	destroy_devices(vm);
+	if (vm->warn_rl.suppressed)
+		log_warn("%" PRIu64 " more guest-triggered warnings suppressed",
+			 vm->warn_rl.suppressed);
 	/* The swapper goes after the vCPUs (nothing faults any more) and
 	 * before the memory it serves. */
 	swapper_destroy(vm->swapper);
@@ -417,6 +423,16 @@ void *vm_ram_ptr(struct vm *vm, uint64_t gpa, uint64_t len)
 	if (off > vm->cfg.mem_size || len > vm->cfg.mem_size - off)
 		return NULL;
 	return (uint8_t *)vm->ram->host + off;
+}
+
+bool vm_warn_ok(struct vm *vm, uint64_t *suppressed)
+{
+	bool ok;
+
+	pthread_mutex_lock(&vm->lock);
+	ok = ratelimit_ok(&vm->warn_rl, suppressed);
+	pthread_mutex_unlock(&vm->lock);
+	return ok;
 }
 
 void vm_record_metric(struct vm *vm, unsigned int vcpu, const char *name,
