@@ -148,6 +148,9 @@ case_cli() {
 	cli_err 2 "--timeout" run --timeout nan hang
 	cli_err 2 "--stats-interval" run --stats-interval 1e10 hang
 	cli_err 2 "--ctl-idle-timeout" run --ctl-idle-timeout 0 hang
+	# found by tests/fuzz/fuzz_cli.c: a long option without its value
+	# printed "invalid option '-<byte 10>'" on two lines
+	cli_err 2 "option '--stats' needs a value" run --stats
 	# issue 11 finding 9: a bad --ctl path is reported before anything
 	# starts: one line, no guest output, no exit summary
 	cli_err 3 "control socket $TMP/no/such/dir/vm.sock" \

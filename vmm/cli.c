@@ -98,9 +98,16 @@ static int usage_err(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
+	if (!errlen)
+		return -EINVAL;
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
+	/* The message quotes argv words: keep it one line, terminal-safe. */
+	for (; *err; err++) {
+		if ((unsigned char)*err < 0x20 || *err == 0x7f)
+			*err = '?';
+	}
 	return -EINVAL;
 }
 
@@ -270,14 +277,21 @@ static void set_defaults(struct run_opts *o)
 	o->ctl_idle_timeout = CLI_CTL_IDLE_DEFAULT;
 }
 
-/* What getopt_long() refused, as one line. */
-static int bad_option(int argc, char **argv, char *err, size_t errlen)
+/* What getopt_long() refused (c is '?' or ':'), as one line.  optopt is
+ * the short option character, or a long option's value (>= 256: not a
+ * character to print - the fuzzer found that one). */
+static int bad_option(int c, int argc, char **argv, char *err, size_t errlen)
 {
-	if (optopt)
+	const char *word = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
+
+	if (c == ':')
+		return usage_err(err, errlen, "run: option '%.200s' needs a value "
+				 "(see 'hvswap --help')", word);
+	if (optopt > 0 && optopt < 256)
 		return usage_err(err, errlen, "run: invalid option '-%c' (see 'hvswap --help')",
 				 optopt);
 	return usage_err(err, errlen, "run: unrecognized option '%.200s' (see 'hvswap --help')",
-			 optind > 0 && optind <= argc ? argv[optind - 1] : "?");
+			 word);
 }
 
 /* Cross-option rules, after every option is known. */
@@ -302,8 +316,9 @@ int cli_parse_run(int argc, char **argv, struct run_opts *o, char *err,
 		err[0] = '\0';
 	optind = 0;             /* glibc: start afresh, forget earlier scans */
 	opterr = 0;             /* the caller prints our one line */
-	/* '+': stop at the guest name; what follows belongs to the guest. */
-	while ((c = getopt_long(argc, argv, "+qvh", lopts, NULL)) != -1) {
+	/* '+': stop at the guest name; what follows belongs to the guest.
+	 * ':': a missing value is reported as ':', not as '?'. */
+	while ((c = getopt_long(argc, argv, "+:qvh", lopts, NULL)) != -1) {
 		if (c == 'q') {
 			o->vm.quiet = true;
 		} else if (c == 'v') {
@@ -311,7 +326,7 @@ int cli_parse_run(int argc, char **argv, struct run_opts *o, char *err,
 		} else if (c == 'h') {
 			return 1;
 		} else if (c == '?' || c == ':') {
-			return bad_option(argc, argv, err, errlen);
+			return bad_option(c, argc, argv, err, errlen);
 		} else {
 			r = parse_opt(o, c, optarg, err, errlen);
 			if (r < 0)
