@@ -226,7 +226,7 @@ EOF
 case_hostile() {
 	local n=20000 lines
 	need_kvm; need_python
-	hv run --stats "$STATS" badptr flood=$n esc=1 nan=1
+	hv run --stats "$STATS" badptr flood="$n" esc=1 nan=1
 	expect_rc 0
 	expect_out "badptr: OK"
 	lines=$(grep -c "rejected" "$ERR")
@@ -279,7 +279,7 @@ case_signals() {
 
 	echo "+ hvswap run memtouch with stdout a closed pipe"
 	rm -f "$STATS"
-	python3 - "$HVSWAP" "$STATS" <<'EOF'
+	python3 - "$HVSWAP" "$STATS" <<'EOF' || fail "a closed stdout killed or failed the run"
 import os, subprocess, sys
 r, w = os.pipe()
 os.close(r)                      # every write to w: EPIPE (and SIGPIPE)
@@ -288,7 +288,6 @@ p = subprocess.run([sys.argv[1], "run", "--stats", sys.argv[2], "memtouch", "ws=
 print("  exit", p.returncode)
 sys.exit(0 if p.returncode == 0 else 1)
 EOF
-	[ $? -eq 0 ] || fail "a closed stdout killed or failed the run"
 	[ -s "$STATS" ] || fail "no stats after a run with a closed stdout"
 }
 
