@@ -111,7 +111,8 @@ struct ctl {
 	uint64_t idle_ns;               /* close clients idle this long */
 	pthread_t thread;
 	bool serving;                   /* the thread runs (ctl_serve()) */
-	struct ratelimit rl;            /* client-triggered warnings */
+	struct ratelimit rl;            /* client-triggered warnings; server
+					 * thread only */
 	_Atomic bool stop;
 	/* server thread only */
 	uint64_t next_gen;
@@ -511,10 +512,11 @@ static void serve_once(struct ctl *c)
 {
 	struct pollfd pfd[2 + CTL_MAX_CLIENTS];
 	int slot[2 + CTL_MAX_CLIENTS];
+	int timeout = expire_idle(c);           /* before the set is built */
 	nfds_t n, i;
 
 	n = build_pollset(c, pfd, slot);
-	if (poll(pfd, n, expire_idle(c)) < 0) {
+	if (poll(pfd, n, timeout) < 0) {
 		if (errno != EINTR)
 			log_err("ctl: poll: %s", strerror(errno));
 		return;
@@ -535,7 +537,6 @@ static void serve_once(struct ctl *c)
 	}
 	if (pfd[1].revents & POLLIN)
 		client_accept(c);
-	expire_idle(c);
 }
 
 static void unlink_ours(struct ctl *c)
