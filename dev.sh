@@ -13,7 +13,8 @@ DEMO_STATS=results/demo-stats.json
 DEMO_ARGS=(--mem 2G --mem-limit 512M --vcpus 2 integrity passes=2)
 
 PACKAGES=(cmake gcc make pkg-config libaio-dev liburing-dev libjson-c-dev
-	  libcmocka-dev python3)
+	  libcmocka-dev python3 libssl-dev e2fsprogs
+	  fio gnuplot-nox)   # tests/bench/run.sh (bench_quick): fio; plots: gnuplot
 
 cd "$(dirname "$(readlink -f "$0")")"
 JOBS=${JOBS:-$(nproc)}

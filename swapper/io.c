@@ -11,6 +11,9 @@
  * whole (-EINVAL, nothing accepted, no completion runs).
  */
 #include <errno.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 #include <stddef.h>
 #include <string.h>
 #include <time.h>
@@ -19,7 +22,8 @@
 
 struct engine_entry {
 	const char *name;
-	int (*create)(unsigned int queue_depth, struct io_engine **out);
+	int (*create)(unsigned int queue_depth, unsigned int flags,
+		      struct io_engine **out);
 };
 
 static const struct engine_entry engines[] = {
@@ -36,18 +40,62 @@ uint64_t io_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-int io_engine_create(const char *name, unsigned int queue_depth,
-		     struct io_engine **out)
+int io_engine_create_flags(const char *name, unsigned int queue_depth,
+			   unsigned int flags, struct io_engine **out)
 {
 	size_t i;
 
-	if (!name || !out || queue_depth == 0)
+	if (!name || !out || queue_depth == 0 || (flags & ~IO_ENGINE_POLLED))
 		return -EINVAL;
 	for (i = 0; i < sizeof(engines) / sizeof(engines[0]); i++) {
 		if (strcmp(engines[i].name, name) == 0)
-			return engines[i].create(queue_depth, out);
+			return engines[i].create(queue_depth, flags, out);
 	}
 	return -EINVAL;
+}
+
+int io_engine_create(const char *name, unsigned int queue_depth,
+		     struct io_engine **out)
+{
+	return io_engine_create_flags(name, queue_depth, 0, out);
+}
+
+int io_engine_poll_fd(struct io_engine *e)
+{
+	return e->polled ? e->ops->poll_fd(e) : -EINVAL;
+}
+
+int io_engine_reap(struct io_engine *e, unsigned int max)
+{
+	return e->polled ? e->ops->reap(e, max) : 0;
+}
+
+void io_engine_arm(struct io_engine *e)
+{
+	if (e->polled)
+		e->ops->arm(e);
+}
+
+int io_polled_efd(void)
+{
+	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+
+	return fd < 0 ? -errno : fd;
+}
+
+void io_efd_drain(int efd)
+{
+	uint64_t v;
+
+	while (read(efd, &v, sizeof(v)) < 0 && errno == EINTR)
+		;
+}
+
+void io_efd_wait(int efd, int ms)
+{
+	struct pollfd p = { .fd = efd, .events = POLLIN };
+
+	poll(&p, 1, ms);
 }
 
 static int req_valid(const struct io_req *r)

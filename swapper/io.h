@@ -11,8 +11,16 @@
  *  - io_engine_submit() returns the number of requests accepted (0..n) or a
  *    negative errno if none was.  For a request that was not accepted the
  *    completion NEVER runs; for every accepted request it runs EXACTLY ONCE.
- *  - Completions run on an engine-owned thread, never inside submit(), so a
- *    caller may hold its own locks across submit().
+ *  - Completions never run inside submit(), so a caller may hold its own
+ *    locks across submit().  Where they run depends on the engine's mode:
+ *      threaded (default)  on an engine-owned thread;
+ *      polled (IO_ENGINE_POLLED)  only inside io_engine_reap(), on the
+ *        caller's thread.  The owner reaps whenever io_engine_poll_fd() is
+ *        readable (or whenever it likes: reap never blocks).  To sleep
+ *        without losing a completion: io_engine_arm(), then reap once
+ *        more, then poll the fd - a completion after arm() makes it
+ *        readable.  This is what lets the swapper's fault thread install a
+ *        swapped-in page itself, with no thread hop (fault.c).
  *  - req->done(req, res): res = bytes transferred (a short count is possible
  *    and is the caller's to judge) or -errno.  After done() returns the engine
  *    no longer touches req; the caller owns it again (may free or resubmit it
@@ -24,6 +32,7 @@
 #ifndef HVSWAP_SWAPPER_IO_H
 #define HVSWAP_SWAPPER_IO_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -55,18 +64,38 @@ struct io_engine_ops {
 	const char *name;
 	int (*submit)(struct io_engine *e, struct io_req **reqs, int n);
 	void (*destroy)(struct io_engine *e);
+	/* polled mode only: */
+	int (*poll_fd)(struct io_engine *e);
+	int (*reap)(struct io_engine *e, unsigned int max);
+	void (*arm)(struct io_engine *e);
 };
 
 struct io_engine {
 	const struct io_engine_ops *ops;
 	unsigned int queue_depth;
+	bool polled;               /* completions run in io_engine_reap() */
 };
 
+#define IO_ENGINE_POLLED 1u
+
 /* Create an engine by name ("libaio", "sync", "io_uring"); -EINVAL for an
- * unknown name, -ENOSYS when the engine is not built in or the kernel lacks it. */
+ * unknown name, -ENOSYS when the engine is not built in or the kernel lacks
+ * it.  io_engine_create() makes a threaded engine; flags IO_ENGINE_POLLED a
+ * polled one. */
 int io_engine_create(const char *name, unsigned int queue_depth,
 		     struct io_engine **out);
+int io_engine_create_flags(const char *name, unsigned int queue_depth,
+			   unsigned int flags, struct io_engine **out);
 int io_engine_submit(struct io_engine *e, struct io_req **reqs, int n);
+/* Polled engines: the fd that becomes readable when reap() may find
+ * completions (-EINVAL for a threaded engine); run up to max completions now
+ * (returns how many ran, >= 0; never blocks); drain the fd before a final
+ * reap and a sleep in poll(). */
+int io_engine_poll_fd(struct io_engine *e);
+int io_engine_reap(struct io_engine *e, unsigned int max);
+void io_engine_arm(struct io_engine *e);
+/* Destroy waits until every accepted request has completed (a polled
+ * engine reaps them itself, on the caller's thread). */
 void io_engine_destroy(struct io_engine *e);
 /* Comma-separated list of engines compiled in (for --help). */
 const char *io_engine_names(void);
@@ -76,9 +105,17 @@ uint64_t io_now_ns(void);
 /* Engine constructors, called only through io_engine_create() (io.c).
  * queue_depth is the most requests an engine keeps accepted at once; beyond
  * it submit() accepts what fits and returns -EAGAIN when nothing fits. */
-int io_libaio_create(unsigned int queue_depth, struct io_engine **out);
-int io_sync_create(unsigned int queue_depth, struct io_engine **out);
-int io_uring_engine_create(unsigned int queue_depth, struct io_engine **out);
+int io_libaio_create(unsigned int queue_depth, unsigned int flags,
+		     struct io_engine **out);
+int io_sync_create(unsigned int queue_depth, unsigned int flags,
+		   struct io_engine **out);
+int io_uring_engine_create(unsigned int queue_depth, unsigned int flags,
+			   struct io_engine **out);
+/* Helpers for polled engines (io.c): a non-blocking eventfd, its drain, and
+ * a bounded wait on it. */
+int io_polled_efd(void);
+void io_efd_drain(int efd);
+void io_efd_wait(int efd, int ms);
 
 /*
  * Injection engine, for deterministic tests of races and error paths.
@@ -104,6 +141,7 @@ struct io_inj_rule {
 };
 
 struct io_inject;
+/* Polled if the inner engine is polled. */
 int io_inject_create(struct io_engine *inner, struct io_inject **out);
 struct io_engine *io_inject_engine(struct io_inject *inj);
 int io_inject_add_rule(struct io_inject *inj, const struct io_inj_rule *r);

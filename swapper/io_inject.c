@@ -18,6 +18,11 @@
  * Pass-through requests reach the inner engine one per inner submit, so a
  * partial acceptance maps exactly onto our own prefix.
  *
+ * Polled (when the inner engine is): the fail thread moves a failed request
+ * to a ready list and signals an eventfd instead of completing it; reap()
+ * completes the ready failures and reaps the inner engine.  The poll fd is
+ * an epoll set of that eventfd and the inner engine's fd.
+ *
  * Lock order: inj->lock -> (inner engine's locks, via its submit).  The lock
  * is never held across a done() callback.
  *
@@ -28,10 +33,13 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/epoll.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "io.h"
 
@@ -61,7 +69,10 @@ struct io_inject {
 	struct io_req *fail_head, *fail_tail; /* protected by lock */
 	unsigned int nfail;        /* protected by lock */
 	bool stopping;             /* protected by lock */
+	_Atomic bool destroying;   /* destroy runs: it reaps the inner engine */
 	uint64_t seen, failed;     /* protected by lock */
+	struct io_req *ready_head, *ready_tail; /* polled; protected by lock */
+	int efd, epfd;             /* polled: ready list signal, poll set */
 };
 
 static struct io_inject *to_inj(struct io_engine *e)
@@ -217,10 +228,21 @@ static void *fail_thread(void *arg)
 {
 	struct io_inject *inj = arg;
 	struct io_req *r;
+	uint64_t one = 1;
 
 	while ((r = next_fail(inj))) {
 		int err = (int)(intptr_t)r->eng_priv;
 
+		if (inj->base.polled) {
+			ssize_t w;
+
+			pthread_mutex_lock(&inj->lock);
+			q_push(&inj->ready_head, &inj->ready_tail, r);
+			pthread_mutex_unlock(&inj->lock);
+			w = write(inj->efd, &one, sizeof(one));
+			(void)w;        /* fails only at counter overflow */
+			continue;
+		}
 		r->done(r, -err);
 		pthread_mutex_lock(&inj->lock);
 		inj->nfail--;
@@ -261,7 +283,12 @@ static void release_one(struct io_inject *inj, struct io_req *r)
 
 	while ((ret = pass_down(inj, r, false)) == -EAGAIN) {
 		pthread_mutex_unlock(&inj->lock);
-		nanosleep(&pause, NULL);
+		/* Polled: room is made by reaping; the owner's reaper does
+		 * that, except during destroy, which reaps itself. */
+		if (inj->base.polled && inj->destroying)
+			io_engine_reap(inj->inner, 64);
+		else
+			nanosleep(&pause, NULL);
 		pthread_mutex_lock(&inj->lock);
 	}
 	if (ret < 0) {
@@ -288,11 +315,75 @@ int io_inject_release(struct io_inject *inj, int idx)
 	return n;
 }
 
+/* Polled: complete the failures the fail thread made ready. */
+static int reap_failed(struct io_inject *inj, unsigned int max)
+{
+	struct io_req *r;
+	unsigned int n = 0;
+
+	while (n < max) {
+		pthread_mutex_lock(&inj->lock);
+		r = inj->ready_head;
+		if (r) {
+			inj->ready_head = r->eng_next;
+			if (!inj->ready_head)
+				inj->ready_tail = NULL;
+		}
+		pthread_mutex_unlock(&inj->lock);
+		if (!r)
+			break;
+		r->done(r, -(int)(intptr_t)r->eng_priv);
+		pthread_mutex_lock(&inj->lock);
+		inj->nfail--;
+		pthread_cond_broadcast(&inj->cond);
+		pthread_mutex_unlock(&inj->lock);
+		n++;
+	}
+	return (int)n;
+}
+
+static int inj_reap(struct io_engine *e, unsigned int max)
+{
+	struct io_inject *inj = to_inj(e);
+	int n = reap_failed(inj, max);
+
+	return n + io_engine_reap(inj->inner, max - (unsigned int)n);
+}
+
+static int inj_poll_fd(struct io_engine *e)
+{
+	return to_inj(e)->epfd;
+}
+
+static void inj_arm(struct io_engine *e)
+{
+	struct io_inject *inj = to_inj(e);
+
+	io_efd_drain(inj->efd);
+	io_engine_arm(inj->inner);
+}
+
+static unsigned int nfail(struct io_inject *inj)
+{
+	unsigned int n;
+
+	pthread_mutex_lock(&inj->lock);
+	n = inj->nfail;
+	pthread_mutex_unlock(&inj->lock);
+	return n;
+}
+
 static void inj_destroy(struct io_engine *e)
 {
 	struct io_inject *inj = to_inj(e);
 
+	inj->destroying = true;
 	io_inject_release(inj, -1);
+	while (e->polled && nfail(inj)) {
+		inj_arm(e);
+		if (!inj_reap(e, 64) && nfail(inj))
+			io_efd_wait(inj->epfd, 100);
+	}
 	pthread_mutex_lock(&inj->lock);
 	while (inj->nfail)
 		pthread_cond_wait(&inj->cond, &inj->lock);
@@ -301,6 +392,10 @@ static void inj_destroy(struct io_engine *e)
 	pthread_mutex_unlock(&inj->lock);
 	pthread_join(inj->fail_thread, NULL);
 	io_engine_destroy(inj->inner);   /* waits for the shadows */
+	if (inj->efd >= 0)
+		close(inj->efd);
+	if (inj->epfd >= 0)
+		close(inj->epfd);
 	pthread_cond_destroy(&inj->cond);
 	pthread_mutex_destroy(&inj->lock);
 	free(inj);
@@ -310,7 +405,27 @@ static const struct io_engine_ops inj_ops = {
 	.name = "inject",
 	.submit = inj_submit,
 	.destroy = inj_destroy,
+	.poll_fd = inj_poll_fd,
+	.reap = inj_reap,
+	.arm = inj_arm,
 };
+
+/* Polled: the eventfd of ready failures and the poll set (it + inner). */
+static int polled_init(struct io_inject *inj)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	inj->efd = io_polled_efd();
+	if (inj->efd < 0)
+		return inj->efd;
+	inj->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (inj->epfd < 0)
+		return -errno;
+	if (epoll_ctl(inj->epfd, EPOLL_CTL_ADD, inj->efd, &ev) < 0 ||
+	    epoll_ctl(inj->epfd, EPOLL_CTL_ADD, io_engine_poll_fd(inj->inner), &ev) < 0)
+		return -errno;
+	return 0;
+}
 
 int io_inject_create(struct io_engine *inner, struct io_inject **out)
 {
@@ -325,7 +440,14 @@ int io_inject_create(struct io_engine *inner, struct io_inject **out)
 		return -ENOMEM;
 	inj->base.ops = &inj_ops;
 	inj->base.queue_depth = inner->queue_depth;
+	inj->base.polled = inner->polled;
 	inj->inner = inner;
+	inj->efd = inj->epfd = -1;
+	if (inj->base.polled) {
+		ret = polled_init(inj);
+		if (ret < 0)
+			goto err_fds;
+	}
 	pthread_mutex_init(&inj->lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -340,6 +462,11 @@ int io_inject_create(struct io_engine *inner, struct io_inject **out)
 err_free:
 	pthread_cond_destroy(&inj->cond);
 	pthread_mutex_destroy(&inj->lock);
+err_fds:
+	if (inj->efd >= 0)
+		close(inj->efd);
+	if (inj->epfd >= 0)
+		close(inj->epfd);
 	free(inj);
 	return ret;
 }

@@ -2,12 +2,14 @@
  * io_libaio.c - the default I/O engine: Linux native AIO (libaio).
  *
  * Submit prepares one iocb per request (IOCB_CMD_PREADV/PWRITEV, each
- * signalling an eventfd) and hands the batch to io_submit().  One completion
- * thread blocks on the eventfd, reaps events with io_getevents() and runs the
- * requests' done() callbacks.
+ * signalling an eventfd) and hands the batch to io_submit().  Threaded: one
+ * completion thread blocks on the eventfd, reaps events with io_getevents()
+ * and runs the requests' done() callbacks.  Polled: no thread; the owner
+ * reaps (io_getevents with a zero timeout first looks at the ring in user
+ * memory, so a spinning reaper makes no system call while nothing is ready).
  *
  * Owns: the aio context, the eventfd, a pool of queue_depth iocbs, the
- * completion thread.
+ * completion thread (threaded mode).
  *
  * Lock order: only e->lock, never held across io_submit() or done().
  *
@@ -197,19 +199,63 @@ static void *completion_thread(void *arg)
 	return NULL;
 }
 
+static int aio_poll_fd(struct io_engine *e)
+{
+	return to_aio(e)->efd;
+}
+
+static int aio_reap(struct io_engine *e, unsigned int max)
+{
+	struct aio_engine *a = to_aio(e);
+	struct io_event ev[BATCH];
+	struct timespec zero = { 0, 0 };
+	int nev;
+
+	do {
+		nev = io_getevents(a->ctx, 0, max < BATCH ? (long)max : BATCH, ev, &zero);
+	} while (nev == -EINTR);
+	if (nev > 0)
+		reap(a, ev, nev);
+	return nev > 0 ? nev : 0;
+}
+
+static void aio_arm(struct io_engine *e)
+{
+	io_efd_drain(to_aio(e)->efd);
+}
+
+static unsigned int inflight(struct aio_engine *a)
+{
+	unsigned int n;
+
+	pthread_mutex_lock(&a->lock);
+	n = a->inflight;
+	pthread_mutex_unlock(&a->lock);
+	return n;
+}
+
 static void aio_destroy(struct io_engine *e)
 {
 	struct aio_engine *a = to_aio(e);
 	uint64_t one = 1;
 
-	pthread_mutex_lock(&a->lock);
-	while (a->inflight)
-		pthread_cond_wait(&a->idle, &a->lock);
-	a->stopping = true;
-	pthread_mutex_unlock(&a->lock);
-	if (write(a->efd, &one, sizeof(one)) != sizeof(one))
-		log_err("libaio: cannot wake the completion thread");
-	pthread_join(a->thread, NULL);
+	if (e->polled) {
+		/* Nobody else reaps: run the remaining completions here. */
+		while (inflight(a)) {
+			aio_arm(e);
+			if (!aio_reap(e, BATCH) && inflight(a))
+				io_efd_wait(a->efd, 100);
+		}
+	} else {
+		pthread_mutex_lock(&a->lock);
+		while (a->inflight)
+			pthread_cond_wait(&a->idle, &a->lock);
+		a->stopping = true;
+		pthread_mutex_unlock(&a->lock);
+		if (write(a->efd, &one, sizeof(one)) != sizeof(one))
+			log_err("libaio: cannot wake the completion thread");
+		pthread_join(a->thread, NULL);
+	}
 	io_destroy(a->ctx);
 	close(a->efd);
 	pthread_cond_destroy(&a->idle);
@@ -222,6 +268,9 @@ static const struct io_engine_ops aio_ops = {
 	.name = "libaio",
 	.submit = aio_submit,
 	.destroy = aio_destroy,
+	.poll_fd = aio_poll_fd,
+	.reap = aio_reap,
+	.arm = aio_arm,
 };
 
 static struct aio_engine *aio_alloc(unsigned int qd)
@@ -247,14 +296,16 @@ static struct aio_engine *aio_alloc(unsigned int qd)
 	return a;
 }
 
-int io_libaio_create(unsigned int queue_depth, struct io_engine **out)
+int io_libaio_create(unsigned int queue_depth, unsigned int flags,
+		     struct io_engine **out)
 {
 	struct aio_engine *a = aio_alloc(queue_depth);
 	int ret;
 
 	if (!a)
 		return -ENOMEM;
-	a->efd = eventfd(0, EFD_CLOEXEC);
+	a->base.polled = flags & IO_ENGINE_POLLED;
+	a->efd = eventfd(0, EFD_CLOEXEC | (a->base.polled ? EFD_NONBLOCK : 0));
 	if (a->efd < 0) {
 		ret = -errno;
 		goto err_free;
@@ -265,9 +316,11 @@ int io_libaio_create(unsigned int queue_depth, struct io_engine **out)
 			queue_depth, ret);
 		goto err_efd;
 	}
-	ret = -pthread_create(&a->thread, NULL, completion_thread, a);
-	if (ret)
-		goto err_ctx;
+	if (!a->base.polled) {
+		ret = -pthread_create(&a->thread, NULL, completion_thread, a);
+		if (ret)
+			goto err_ctx;
+	}
 	*out = &a->base;
 	return 0;
 

@@ -3,8 +3,10 @@
  * HV_HAVE_URING; otherwise io_engine_create("io_uring") returns -ENOSYS.
  *
  * Submitters fill SQEs (IORING_OP_READV/WRITEV, user_data = the request) and
- * call io_uring_submit(); one completion thread waits on the CQ and runs the
- * done() callbacks.  The ring is set up with IORING_SETUP_SUBMIT_ALL so that a
+ * call io_uring_submit(); threaded: one completion thread waits on the CQ and
+ * runs the done() callbacks; polled: an eventfd registered with the ring
+ * signals CQEs and the owner reaps (peeking the CQ is a read of shared
+ * memory, no system call).  The ring is set up with IORING_SETUP_SUBMIT_ALL so that a
  * bad request turns into an error CQE instead of stopping the batch.
  *
  * Owns: the ring and the completion thread.
@@ -28,9 +30,11 @@
 
 #ifndef HV_HAVE_URING
 
-int io_uring_engine_create(unsigned int queue_depth, struct io_engine **out)
+int io_uring_engine_create(unsigned int queue_depth, unsigned int flags,
+			   struct io_engine **out)
 {
 	(void)queue_depth;
+	(void)flags;
 	(void)out;
 	return -ENOSYS;
 }
@@ -43,14 +47,16 @@ int io_uring_engine_create(unsigned int queue_depth, struct io_engine **out)
 #include <stdbool.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #define REAP_BATCH 64
 #define SUBMIT_RETRIES 100
 
 struct uring_engine {
 	struct io_engine base;
-	struct io_uring ring;      /* SQ: protected by sq_lock; CQ: thread only */
+	struct io_uring ring;      /* SQ: protected by sq_lock; CQ: the reaper only */
 	pthread_t thread;
+	int efd;                   /* polled: registered CQ eventfd */
 	pthread_mutex_t sq_lock;
 	pthread_mutex_t lock;
 	pthread_cond_t idle;       /* inflight dropped to 0 */
@@ -153,8 +159,9 @@ static int uring_submit(struct io_engine *e, struct io_req **reqs, int n)
 	return (int)(k - left);
 }
 
-/* Reap what the CQ holds; returns false when the wake-up NOP was seen. */
-static bool reap(struct uring_engine *u)
+/* Reap what the CQ holds; returns false when the wake-up NOP was seen.
+ * *count: completions run. */
+static bool reap(struct uring_engine *u, unsigned int *count)
 {
 	struct io_uring_cqe *cqes[REAP_BATCH];
 	struct io_req *r[REAP_BATCH];
@@ -178,6 +185,7 @@ static bool reap(struct uring_engine *u)
 	for (i = 0; i < nreq; i++)
 		r[i]->done(r[i], res[i]);
 	unreserve(u, nreq);
+	*count = nreq;
 	return go_on;
 }
 
@@ -195,7 +203,9 @@ static void *completion_thread(void *arg)
 			log_err("io_uring: wait_cqe failed: %d", ret);
 			break;
 		}
-		if (!reap(u))
+		unsigned int n;
+
+		if (!reap(u, &n))
 			break;
 	}
 	return NULL;
@@ -218,10 +228,49 @@ static int send_wake(struct uring_engine *u)
 	return ret;
 }
 
+static int uring_poll_fd(struct io_engine *e)
+{
+	return to_uring(e)->efd;
+}
+
+static int uring_reap(struct io_engine *e, unsigned int max)
+{
+	unsigned int n = 0;
+
+	(void)max;      /* reap() takes at most REAP_BATCH */
+	reap(to_uring(e), &n);
+	return (int)n;
+}
+
+static void uring_arm(struct io_engine *e)
+{
+	io_efd_drain(to_uring(e)->efd);
+}
+
+static unsigned int uring_inflight(struct uring_engine *u)
+{
+	unsigned int n;
+
+	pthread_mutex_lock(&u->lock);
+	n = u->inflight;
+	pthread_mutex_unlock(&u->lock);
+	return n;
+}
+
 static void uring_destroy(struct io_engine *e)
 {
 	struct uring_engine *u = to_uring(e);
 
+	if (e->polled) {
+		while (uring_inflight(u)) {
+			uring_arm(e);
+			if (!uring_reap(e, REAP_BATCH) && uring_inflight(u))
+				io_efd_wait(u->efd, 100);
+		}
+		io_uring_queue_exit(&u->ring);
+		close(u->efd);
+		goto out;
+	}
 	pthread_mutex_lock(&u->lock);
 	while (u->inflight)
 		pthread_cond_wait(&u->idle, &u->lock);
@@ -232,6 +281,7 @@ static void uring_destroy(struct io_engine *e)
 	else
 		log_err("io_uring: cannot stop the completion thread; leaking it");
 	io_uring_queue_exit(&u->ring);
+out:
 	pthread_cond_destroy(&u->idle);
 	pthread_mutex_destroy(&u->lock);
 	pthread_mutex_destroy(&u->sq_lock);
@@ -242,6 +292,9 @@ static const struct io_engine_ops uring_ops = {
 	.name = "io_uring",
 	.submit = uring_submit,
 	.destroy = uring_destroy,
+	.poll_fd = uring_poll_fd,
+	.reap = uring_reap,
+	.arm = uring_arm,
 };
 
 static int ring_init(struct uring_engine *u, unsigned int qd)
@@ -264,7 +317,8 @@ static int ring_init(struct uring_engine *u, unsigned int qd)
 	return ret;
 }
 
-int io_uring_engine_create(unsigned int queue_depth, struct io_engine **out)
+int io_uring_engine_create(unsigned int queue_depth, unsigned int flags,
+			   struct io_engine **out)
 {
 	struct uring_engine *u = calloc(1, sizeof(*u));
 	int ret;
@@ -273,12 +327,22 @@ int io_uring_engine_create(unsigned int queue_depth, struct io_engine **out)
 		return -ENOMEM;
 	u->base.ops = &uring_ops;
 	u->base.queue_depth = queue_depth;
+	u->base.polled = flags & IO_ENGINE_POLLED;
+	u->efd = -1;
 	pthread_mutex_init(&u->sq_lock, NULL);
 	pthread_mutex_init(&u->lock, NULL);
 	pthread_cond_init(&u->idle, NULL);
 	ret = ring_init(u, queue_depth);
 	if (ret < 0)
 		goto err_free;
+	if (u->base.polled) {
+		u->efd = io_polled_efd();
+		ret = u->efd < 0 ? u->efd : io_uring_register_eventfd(&u->ring, u->efd);
+		if (ret < 0)
+			goto err_ring;
+		*out = &u->base;
+		return 0;
+	}
 	ret = -pthread_create(&u->thread, NULL, completion_thread, u);
 	if (ret)
 		goto err_ring;
@@ -286,6 +350,8 @@ int io_uring_engine_create(unsigned int queue_depth, struct io_engine **out)
 	return 0;
 
 err_ring:
+	if (u->efd >= 0)
+		close(u->efd);
 	io_uring_queue_exit(&u->ring);
 err_free:
 	pthread_cond_destroy(&u->idle);

@@ -24,16 +24,37 @@
  *    double insertion.
  *  - cur_next is the fill point of the current cluster: the next batch tries
  *    slots [cur_next, cur_next + n) of cur.
+ *
+ * Opening a target (the "opening" section; no locks, one thread):
+ *  - a path is opened O_EXCL (block devices: EBUSY while mounted or claimed;
+ *    ignored for regular files) and a regular file is flock()ed
+ *    LOCK_EX|LOCK_NB.  flock is per open file description, so it refuses a
+ *    second hvswap and a second open in this process alike.  A filesystem
+ *    without flock gets a warning, and swap_dev_same_file() as a fallback;
+ *  - before anything is written, the first HEAD_LEN bytes are read: an
+ *    hvswap header decides alone (check_hdr()); otherwise a known signature
+ *    (sigs[], mbr()) refuses the target unless cfg->force;
+ *  - regular files are preallocated over their whole size (fallocate mode 0
+ *    fills only holes, posix_fallocate where fallocate is unsupported), so
+ *    ENOSPC is an error at open, not a write error mid-run;
+ *  - the header (SWAP_HDR_IN_USE) is written last, when nothing can fail any
+ *    more; swap_dev_close() rewrites it SWAP_HDR_RELEASED.  Temporary files
+ *    are unlinked: nobody else can see them, so they get no header.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hvswap/log.h"
@@ -41,6 +62,10 @@
 
 #define CL_NONE UINT32_MAX
 #define MIN_SLOTS (2 * SWAP_CLUSTER_SLOTS)
+#define HEAD_LEN (68u * 1024)    /* covers btrfs' superblock at 64 KiB */
+
+_Static_assert(sizeof(struct swap_dev_hdr) <= 440,
+	       "the header must stay clear of the MBR fields at 440..511");
 
 struct cluster {
 	uint16_t inuse;            /* protected by lock */
@@ -52,7 +77,11 @@ struct swap_dev {
 	int fd;
 	int prio;
 	bool direct;
+	bool has_hdr;              /* we wrote a header into slot 0 */
 	char *path;
+	dev_t st_dev, st_rdev;
+	ino_t st_ino;
+	struct swap_dev_hdr hdr;   /* ours, as written */
 	uint64_t nslots;
 	uint32_t nclusters;
 	pthread_mutex_t lock;
@@ -338,6 +367,13 @@ const char *swap_dev_path(const struct swap_dev *d) { return d->path; }
 int swap_dev_prio(const struct swap_dev *d) { return d->prio; }
 bool swap_dev_direct(const struct swap_dev *d) { return d->direct; }
 
+bool swap_dev_same_file(const struct swap_dev *a, const struct swap_dev *b)
+{
+	if (a->st_rdev || b->st_rdev)
+		return a->st_rdev == b->st_rdev;
+	return a->st_ino && a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+}
+
 /* ---- opening ---- */
 
 static int meta_init(struct swap_dev *d)
@@ -370,26 +406,59 @@ static int check_size(const char *what, uint64_t size)
 	return -EINVAL;
 }
 
-/* Give the file its size, with real blocks (so writes never hit ENOSPC). */
-static int size_file(int fd, const char *what, uint64_t size)
+static void note_id(struct swap_dev *d, const struct stat *st)
+{
+	d->st_dev = st->st_dev;
+	d->st_ino = st->st_ino;
+	d->st_rdev = S_ISBLK(st->st_mode) ? st->st_rdev : 0;
+}
+
+static void log_nospace(int fd, const char *what, uint64_t size)
+{
+	struct statvfs v;
+	unsigned long long avail = 0;
+
+	if (fstatvfs(fd, &v) == 0)
+		avail = (unsigned long long)v.f_bavail * v.f_frsize;
+	log_err("swap file %s: the filesystem cannot hold its %llu MiB (%llu MiB "
+		"free): %s", what, (unsigned long long)(size >> 20), avail >> 20,
+		strerror(ENOSPC));
+}
+
+/*
+ * Give [0, size) real blocks, so that swap writes never meet ENOSPC.
+ * fallocate mode 0 allocates only the holes: an existing file keeps its
+ * data, and a fully allocated one costs an extent walk.  Where the
+ * filesystem has no fallocate, posix_fallocate() (glibc) writes a zero byte
+ * into each block that reads as zero, which also keeps data.  A file grown
+ * here is cut back to `had` bytes if its blocks cannot be had.
+ */
+static int prealloc(int fd, const char *what, uint64_t size, uint64_t had)
 {
 	int ret;
 
-	if (ftruncate(fd, (off_t)size) < 0) {
+	if (size > had && ftruncate(fd, (off_t)size) < 0) {
 		ret = -errno;
 		log_err("swap file %s: cannot size to %llu bytes: %s", what,
-			(unsigned long long)size, strerror(errno));
+			(unsigned long long)size, strerror(-ret));
 		return ret;
 	}
 	if (fallocate(fd, 0, 0, (off_t)size) == 0)
 		return 0;
-	if (errno == EOPNOTSUPP) {
-		log_warn("swap file %s: fallocate unsupported, file is sparse", what);
-		return 0;
-	}
 	ret = -errno;
-	log_err("swap file %s: cannot reserve %llu bytes: %s", what,
-		(unsigned long long)size, strerror(errno));
+	if (ret == -EOPNOTSUPP) {
+		ret = -posix_fallocate(fd, 0, (off_t)size);
+		if (!ret)
+			return 0;
+	}
+	if (ret == -ENOSPC)
+		log_nospace(fd, what, size);
+	else
+		log_err("swap file %s: cannot allocate %llu bytes: %s", what,
+			(unsigned long long)size, strerror(-ret));
+	if (size > had && ftruncate(fd, (off_t)had) < 0)
+		log_warn("swap file %s: cannot cut it back to %llu bytes: %s", what,
+			 (unsigned long long)had, strerror(errno));
 	return ret;
 }
 
@@ -411,19 +480,252 @@ static int set_direct(struct swap_dev *d, const struct swap_dev_config *cfg)
 	return -EINVAL;
 }
 
+/* ---- the header in slot 0 ---- */
+
+static void read_line(const char *file, char *buf, size_t len)
+{
+	FILE *f = fopen(file, "re");
+
+	buf[0] = 0;
+	if (!f)
+		return;
+	if (!fgets(buf, (int)len, f))
+		buf[0] = 0;
+	fclose(f);
+	buf[strcspn(buf, "\n")] = 0;
+}
+
+/* Start time of process pid (clock ticks after boot); 0 if there is no such
+ * process or /proc cannot tell. */
+static uint64_t pid_start(pid_t pid)
+{
+	char path[64], buf[1024], *p, *save = NULL, *tok;
+	unsigned int field = 3;         /* the first after "pid (comm)" */
+	size_t n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	if (!p)
+		return 0;
+	for (tok = strtok_r(p + 1, " ", &save); tok;
+	     tok = strtok_r(NULL, " ", &save), field++) {
+		if (field == 22)
+			return strtoull(tok, NULL, 10);
+	}
+	return 0;
+}
+
+/* Is the owner named by h (a header of this boot) still running? */
+static bool owner_alive(const struct swap_dev_hdr *h)
+{
+	uint64_t start;
+
+	if (!h->pid)
+		return false;
+	start = pid_start((pid_t)h->pid);
+	if (start)
+		return !h->pid_start || start == h->pid_start;
+	return kill((pid_t)h->pid, 0) == 0 || errno == EPERM;
+}
+
+static void hdr_fill(struct swap_dev *d)
+{
+	struct swap_dev_hdr *h = &d->hdr;
+	struct timespec ts;
+
+	memset(h, 0, sizeof(*h));
+	memcpy(h->magic, SWAP_HDR_MAGIC, sizeof(h->magic));
+	h->version = SWAP_HDR_VERSION;
+	h->state = SWAP_HDR_IN_USE;
+	h->pid = (uint32_t)getpid();
+	h->pid_start = pid_start(getpid());
+	h->nslots = d->nslots;
+	if (getrandom(h->uuid, sizeof(h->uuid), GRND_NONBLOCK) != sizeof(h->uuid)) {
+		clock_gettime(CLOCK_REALTIME, &ts);     /* informational only */
+		memcpy(h->uuid, &ts, sizeof(h->uuid) < sizeof(ts) ?
+		       sizeof(h->uuid) : sizeof(ts));
+	}
+	read_line("/proc/sys/kernel/random/boot_id", h->boot_id, sizeof(h->boot_id));
+	if (gethostname(h->host, sizeof(h->host) - 1) < 0)
+		h->host[0] = 0;
+}
+
+/* Write d->hdr with `state` as the whole of slot 0 (aligned: O_DIRECT). */
+static int hdr_write(struct swap_dev *d, uint32_t state)
+{
+	ssize_t n;
+	void *buf;
+	int ret = 0;
+
+	if (posix_memalign(&buf, SWAP_SLOT_SIZE, SWAP_SLOT_SIZE))
+		return -ENOMEM;
+	memset(buf, 0, SWAP_SLOT_SIZE);
+	d->hdr.state = state;
+	memcpy(buf, &d->hdr, sizeof(d->hdr));
+	n = pwrite(d->fd, buf, SWAP_SLOT_SIZE, 0);
+	if (n != (ssize_t)SWAP_SLOT_SIZE)
+		ret = n < 0 ? -errno : -EIO;
+	free(buf);
+	return ret;
+}
+
+/*
+ * A target that already carries an hvswap header.  The rules:
+ *  - RELEASED (its hvswap closed it): take it;
+ *  - IN_USE by a process of this boot that is gone (a crash): take it, with
+ *    a warning.  Our lock (or O_EXCL) says nobody holds it now, and its
+ *    contents died with their owner (slot maps live only in memory), so
+ *    asking for --force here would only teach users to always pass it;
+ *  - IN_USE by a running process (flock is not exclusive on this
+ *    filesystem), by another boot or host (nothing can tell whether that
+ *    owner is alive: a shared disk), or an unknown version or state:
+ *    -EBUSY, unless force.
+ */
+static int check_hdr(struct swap_dev *d, const struct swap_dev_hdr *h, bool force)
+{
+	const char *why;
+	char boot[40];
+
+	if (h->version == SWAP_HDR_VERSION && h->state == SWAP_HDR_RELEASED)
+		return 0;
+	read_line("/proc/sys/kernel/random/boot_id", boot, sizeof(boot));
+	if (h->version != SWAP_HDR_VERSION || h->state != SWAP_HDR_IN_USE)
+		why = "has an hvswap header of an unknown version or state";
+	else if (!boot[0] || strncmp(boot, h->boot_id, sizeof(h->boot_id)))
+		why = "is marked in use by an hvswap of another boot or host";
+	else if (owner_alive(h))
+		why = "is in use by a running hvswap";
+	else {
+		log_warn("swap device %s was left by hvswap pid %u, which is gone; "
+			 "reusing it", d->path, h->pid);
+		return 0;
+	}
+	if (force) {
+		log_warn("swap device %s %s (pid %u on '%.*s'); taking it (force)",
+			 d->path, why, h->pid, (int)sizeof(h->host), h->host);
+		return 0;
+	}
+	log_err("swap device %s %s (pid %u on '%.*s'); if that hvswap is gone, "
+		"use --force (ctl swapon: force=1)", d->path, why, h->pid,
+		(int)sizeof(h->host), h->host);
+	return -EBUSY;
+}
+
+/* ---- foreign signatures ---- */
+
+struct sig {
+	const char *what;
+	uint32_t off, len;
+	const char *magic;
+};
+
+/* What others leave on a disk or file that a swap device would destroy. */
+static const struct sig sigs[] = {
+	{ "an ext2/3/4 filesystem", 1080, 2, "\x53\xef" },
+	{ "an XFS filesystem", 0, 4, "XFSB" },
+	{ "a btrfs filesystem", 65600, 8, "_BHRfS_M" },
+	{ "a LUKS encrypted volume", 0, 6, "LUKS\xba\xbe" },
+	{ "an NTFS filesystem", 3, 8, "NTFS    " },
+	{ "a FAT filesystem", 54, 4, "FAT1" },
+	{ "a FAT filesystem", 82, 5, "FAT32" },
+	{ "a GPT partition table", 512, 8, "EFI PART" },
+	{ "a GPT partition table", 4096, 8, "EFI PART" },  /* 4 KiB sectors */
+	{ "a Linux swap area", 4086, 10, "SWAPSPACE2" },
+	{ "a Linux swap area", 4086, 10, "SWAP-SPACE" },
+};
+
+/* A DOS partition table: the boot signature and a used partition entry. */
+static bool mbr(const uint8_t *b)
+{
+	unsigned int i;
+
+	if (b[510] != 0x55 || b[511] != 0xAA)
+		return false;
+	for (i = 0; i < 4; i++) {
+		if (b[446 + 16 * i + 4])      /* partition type */
+			return true;
+	}
+	return false;
+}
+
+/* What b (the first HEAD_LEN bytes of a target) carries, or NULL. */
+static const char *signature(const uint8_t *b)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	size_t i;
+
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		if (!memcmp(b + sigs[i].off, sigs[i].magic, sigs[i].len))
+			return sigs[i].what;
+	}
+	/* Linux swap sits at the end of the first page of its host. */
+	if (page > 4096 && page <= (long)HEAD_LEN &&
+	    (!memcmp(b + page - 10, "SWAPSPACE2", 10) ||
+	     !memcmp(b + page - 10, "SWAP-SPACE", 10)))
+		return "a Linux swap area";
+	return mbr(b) ? "a DOS partition table" : NULL;
+}
+
+/* Read the head of the target before anything is written to it. */
+static int check_target(struct swap_dev *d, const struct swap_dev_config *cfg)
+{
+	struct swap_dev_hdr h;
+	const char *what;
+	uint8_t *b;
+	ssize_t n;
+	int ret = 0;
+
+	b = calloc(1, HEAD_LEN);         /* a short file reads as zeros */
+	if (!b)
+		return -ENOMEM;
+	n = pread(d->fd, b, HEAD_LEN, 0);
+	if (n < 0) {
+		ret = -errno;
+		log_err("swap device %s: cannot read it: %s", d->path, strerror(-ret));
+		goto out;
+	}
+	memcpy(&h, b, sizeof(h));
+	if (!memcmp(h.magic, SWAP_HDR_MAGIC, sizeof(h.magic))) {
+		ret = check_hdr(d, &h, cfg->force);
+		goto out;
+	}
+	what = signature(b);
+	if (what && cfg->force) {
+		log_warn("swap device %s carries %s; overwriting it (force)",
+			 d->path, what);
+	} else if (what) {
+		log_err("swap device %s carries %s; refusing to overwrite it (use "
+			"--force, or ctl swapon force=1, if it is no longer needed)",
+			d->path, what);
+		ret = -EEXIST;
+	}
+out:
+	free(b);
+	return ret;
+}
+
+/* ---- temporary files ---- */
+
 static int create_tmp(struct swap_dev *d, const char *dir)
 {
+	struct stat st;
 	char *tmpl;
 	int ret;
 
 	d->fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (d->fd >= 0) {
-		struct stat st;
-
 		/* Unlinked: named by its inode, so that two temporary devices
 		 * are told apart by path too (ctl "dev" accepts paths). */
 		if (fstat(d->fd, &st) < 0)
 			st.st_ino = 0;
+		note_id(d, &st);
 		return asprintf(&d->path, "%s/(O_TMPFILE inode %llu)", dir,
 				(unsigned long long)st.st_ino) < 0 ? -ENOMEM : 0;
 	}
@@ -438,6 +740,8 @@ static int create_tmp(struct swap_dev *d, const char *dir)
 	}
 	unlink(tmpl);
 	d->path = tmpl;
+	if (fstat(d->fd, &st) == 0)
+		note_id(d, &st);
 	return 0;
 err:
 	ret = -errno;
@@ -464,12 +768,14 @@ static int open_temp(struct swap_dev *d, const struct swap_dev_config *cfg)
 	ret = create_tmp(d, dir);
 	if (ret)
 		return ret;
-	ret = size_file(d->fd, d->path, cfg->size);
+	ret = prealloc(d->fd, d->path, cfg->size, 0);
 	if (ret)
 		return ret;
 	d->nslots = cfg->size / SWAP_SLOT_SIZE;
 	return set_direct(d, cfg);
 }
+
+/* ---- targets given by path ---- */
 
 static int dev_size(struct swap_dev *d, const struct stat *st, uint64_t *size)
 {
@@ -490,6 +796,50 @@ static int dev_size(struct swap_dev *d, const struct stat *st, uint64_t *size)
 	return -EINVAL;
 }
 
+static int open_error(const char *path)
+{
+	int ret = -errno;
+
+	if (ret == -EBUSY)
+		log_err("swap device %s is in use (a mounted filesystem, an active "
+			"swap area, or held by another program such as another "
+			"hvswap): %s", path, strerror(-ret));
+	else if (ret == -ETXTBSY)
+		log_err("swap file %s is an active kernel swap file: %s", path,
+			strerror(-ret));
+	else
+		log_err("swap device %s: %s", path, strerror(-ret));
+	return ret;
+}
+
+/* Claim a regular file: flock() is per open file description, so a second
+ * open of the same inode is refused, in this process as in another. */
+static int lock_file(struct swap_dev *d)
+{
+	if (flock(d->fd, LOCK_EX | LOCK_NB) == 0)
+		return 0;
+	if (errno == EWOULDBLOCK) {
+		log_err("swap file %s is in use: another hvswap, or another swap "
+			"device of this one, holds its lock", d->path);
+		return -EBUSY;
+	}
+	log_warn("swap file %s: cannot lock it (%s): a second user will not be "
+		 "detected", d->path, strerror(errno));
+	return 0;
+}
+
+/* Others can read the guest memory written to it (and what is left there). */
+static void check_mode(const struct swap_dev *d, const struct stat *st)
+{
+	mode_t loose = S_ISBLK(st->st_mode) ? (S_IROTH | S_IWOTH) :
+			(S_IRGRP | S_IWGRP | S_IROTH | S_IWOTH);
+
+	if (st->st_mode & loose)
+		log_warn("swap device %s has mode %04o: other users can read the "
+			 "guest memory written to it; chmod 0600 it", d->path,
+			 (unsigned int)(st->st_mode & 07777));
+}
+
 static int open_existing(struct swap_dev *d, const struct swap_dev_config *cfg)
 {
 	uint64_t size, have;
@@ -499,13 +849,17 @@ static int open_existing(struct swap_dev *d, const struct swap_dev_config *cfg)
 	d->path = strdup(cfg->path);
 	if (!d->path)
 		return -ENOMEM;
-	d->fd = open(cfg->path, O_RDWR | O_CLOEXEC);
-	if (d->fd < 0 || fstat(d->fd, &st) < 0) {
-		ret = -errno;
-		log_err("swap device %s: %s", cfg->path, strerror(errno));
-		return ret;
-	}
-	ret = dev_size(d, &st, &have);
+	/* O_EXCL without O_CREAT claims a block device exclusively (EBUSY if
+	 * mounted or claimed); Linux ignores it for other files. */
+	d->fd = open(cfg->path, O_RDWR | O_EXCL | O_CLOEXEC);
+	if (d->fd < 0)
+		return open_error(cfg->path);
+	if (fstat(d->fd, &st) < 0)
+		return open_error(cfg->path);
+	note_id(d, &st);
+	ret = S_ISREG(st.st_mode) ? lock_file(d) : 0;
+	if (!ret)
+		ret = dev_size(d, &st, &have);
 	if (ret)
 		return ret;
 	size = cfg->size ? cfg->size : have;
@@ -514,13 +868,31 @@ static int open_existing(struct swap_dev *d, const struct swap_dev_config *cfg)
 		log_err("swap device %s: size %llu exceeds the device (%llu)",
 			d->path, (unsigned long long)size, (unsigned long long)have);
 		ret = -EINVAL;
-	} else if (!ret && size > have) {
-		ret = size_file(d->fd, d->path, size);
 	}
+	if (!ret)
+		ret = check_target(d, cfg);
 	if (ret)
 		return ret;
+	check_mode(d, &st);
+	if (S_ISREG(st.st_mode)) {
+		ret = prealloc(d->fd, d->path, size, have);
+		if (ret)
+			return ret;
+	}
 	d->nslots = size / SWAP_SLOT_SIZE;
-	return set_direct(d, cfg);
+	ret = set_direct(d, cfg);
+	if (ret)
+		return ret;
+	/* Nothing fails after this: the target is ours. */
+	hdr_fill(d);
+	ret = hdr_write(d, SWAP_HDR_IN_USE);
+	if (ret) {
+		log_err("swap device %s: cannot write its header: %s", d->path,
+			strerror(-ret));
+		return ret;
+	}
+	d->has_hdr = true;
+	return 0;
 }
 
 int swap_dev_open(const struct swap_dev_config *cfg, struct swap_dev **out)
@@ -554,6 +926,8 @@ void swap_dev_close(struct swap_dev *d)
 {
 	if (!d)
 		return;
+	if (d->has_hdr && hdr_write(d, SWAP_HDR_RELEASED) < 0)
+		log_warn("swap device %s: cannot mark its header released", d->path);
 	if (d->fd >= 0)
 		close(d->fd);
 	pthread_mutex_destroy(&d->lock);

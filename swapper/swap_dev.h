@@ -7,6 +7,18 @@
  * Each slot has a count: 0 = free, 1..SWAP_SLOT_COUNT_MAX = references,
  * SWAP_SLOT_BAD = retired after an I/O error, never handed out again.
  * All functions are thread-safe.
+ *
+ * Targets given by path are taken exclusively and checked (swap_dev.c,
+ * docs/running.md "Swap targets"): a block device is opened O_EXCL (EBUSY
+ * while mounted, an active kernel swap area or held by another hvswap); a
+ * regular file is flock()ed (LOCK_EX|LOCK_NB, per open file description, so
+ * a second open of the same inode in this process is refused too); a target
+ * carrying a filesystem, partition table, Linux swap, LUKS or a live hvswap
+ * header is refused unless cfg->force.  hvswap writes its own header
+ * (struct swap_dev_hdr) into reserved slot 0 of such a target and marks it
+ * released at close.  Temporary files are unlinked, mode 0600, and fully
+ * preallocated; so are existing regular files (their holes are allocated at
+ * open), so ENOSPC shows at open, not mid-run.
  */
 #ifndef HVSWAP_SWAPPER_SWAP_DEV_H
 #define HVSWAP_SWAPPER_SWAP_DEV_H
@@ -29,11 +41,48 @@ struct swap_dev_config {
 	int prio;
 	bool allow_buffered;   /* if the fs refuses O_DIRECT, go buffered
 				  (tests on tmpfs) instead of failing */
+	bool force;            /* take a target carrying a known signature
+				  or another hvswap's in-use header (never
+				  one that is locked, mounted or busy) */
+};
+
+/*
+ * hvswap's header, at byte 0 of slot 0 of every target given by path (in the
+ * host's byte order; the rest of slot 0 is zero).  A target whose header
+ * says HDR_RELEASED, or HDR_IN_USE by a process of this boot that is gone
+ * (a crash), is reused without --force; any other in-use header (a live
+ * owner, or another boot or host, where liveness cannot be checked) needs
+ * --force.
+ */
+#define SWAP_HDR_MAGIC    "HVSWAP01"
+#define SWAP_HDR_VERSION  1u
+enum swap_hdr_state {
+	SWAP_HDR_IN_USE = 1,
+	SWAP_HDR_RELEASED = 2,
+};
+
+struct swap_dev_hdr {
+	char magic[8];         /* SWAP_HDR_MAGIC, not NUL-terminated */
+	uint32_t version;      /* SWAP_HDR_VERSION */
+	uint32_t state;        /* enum swap_hdr_state */
+	uint32_t pid;          /* owner */
+	uint32_t reserved;
+	uint64_t pid_start;    /* owner's start time (/proc/PID/stat field
+				  22, clock ticks): tells a reused pid */
+	uint64_t nslots;
+	uint8_t uuid[16];      /* random, per open */
+	char boot_id[40];      /* /proc/sys/kernel/random/boot_id */
+	char host[64];         /* gethostname() */
 };
 
 struct swap_dev;
 
-/* 0 or -errno (with a log_err() saying why). */
+/*
+ * 0 or -errno (with a log_err() naming the target and the reason):
+ * -EBUSY the target is in use (locked, mounted, busy, or a live hvswap
+ * header), -EEXIST it carries a known signature (without force), -ENOSPC the
+ * filesystem cannot hold it, -ETXTBSY it is an active kernel swap file.
+ */
 int swap_dev_open(const struct swap_dev_config *cfg, struct swap_dev **out);
 void swap_dev_close(struct swap_dev *d);
 
@@ -43,6 +92,15 @@ const char *swap_dev_path(const struct swap_dev *d);
 int swap_dev_prio(const struct swap_dev *d);
 /* True if the device is opened with O_DIRECT (false only with allow_buffered). */
 bool swap_dev_direct(const struct swap_dev *d);
+/*
+ * True if a and b are the same file or block device (st_dev/st_ino, or
+ * st_rdev for block devices).  The flock and O_EXCL checks of swap_dev_open
+ * already refuse a second open of one target; this is the belt and braces
+ * for filesystems where flock is not exclusive (NFS emulates it with
+ * per-process POSIX locks).  The swapper is meant to check a new device
+ * against its others with it when it adds one (swapset_add(), -EBUSY).
+ */
+bool swap_dev_same_file(const struct swap_dev *a, const struct swap_dev *b);
 
 /*
  * Allocate up to n (1..SWAP_ALLOC_MAX) contiguous slots.  Returns the count

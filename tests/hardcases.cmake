@@ -1,4 +1,7 @@
-# Pins, reverse maps, migration, compaction and swapoff (issue 5), without KVM.
-hv_add_test(NAME test_hardcases LABELS unit SOURCES test_hardcases.c
+# Pins, reverse maps, migration, compaction and swapoff (issue 5), without KVM;
+# allocation-failure injection, the stats/swapoff race of issue 9 and the
+# lock-order checks.  Shares swapper_testlib.c with test_swapper.
+hv_add_test(NAME test_hardcases LABELS unit
+            SOURCES test_hardcases.c swapper_testlib.c
             LIBS hvswap_swapper TIMEOUT 300)
 set_tests_properties(test_hardcases PROPERTIES RUN_SERIAL TRUE)

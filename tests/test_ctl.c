@@ -92,6 +92,9 @@ static void test_swapon(void **state)
 	assert_int_equal(req.size, 0);
 	assert_int_equal(req.prio, 0);
 	ctl_req_free(&req);
+	ok("{\"cmd\":\"swapon\",\"path\":\"/dev/vdb\",\"force\":1}", &req);
+	assert_int_equal(req.force, 1);
+	ctl_req_free(&req);
 }
 
 static void test_swapon_bad(void **state)
@@ -115,6 +118,8 @@ static void test_swapon_bad(void **state)
 	bad("{\"cmd\":\"swapon\",\"path\":[],\"size\":\"1G\"}", "field 'path'");
 	bad("{\"cmd\":\"swapon\",\"path\":\"a\\u0000b\",\"size\":\"1G\"}", "NUL");
 	bad("{\"cmd\":\"swapon\",\"size\":\"1G\",\"dev\":\"#0\"}", "unknown field 'dev'");
+	bad("{\"cmd\":\"swapon\",\"path\":\"f\",\"force\":2}", "field 'force'");
+	bad("{\"cmd\":\"swapon\",\"path\":\"f\",\"force\":true}", "field 'force'");
 }
 
 static void test_devices_cmds(void **state)

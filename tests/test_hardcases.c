@@ -1,266 +1,50 @@
 /*
  * test_hardcases.c - deterministic tests of pins, reverse maps, migration,
- * compaction and swapoff (swapper/pin.c, rmap.c, migrate.c).
+ * compaction and swapoff (swapper/pin.c, rmap.c, migrate.c); allocation
+ * failures injected into migration and the rmap; statistics racing the end
+ * of a swapoff (issue 9), stopped at test hooks (core.c); lock-order checks
+ * (lock.h, debug builds).
  *
  * As in test_swapper.c, host threads play the vCPUs, and races are made
  * deterministic with the injection engine: a HOLD rule parks the exact
  * request a test needs in flight (a write-out, a read) while the test drives
  * the operation under test, then releases it.  Every page is stamped with
- * (index, generation) and verified word by word at the end.
+ * (index, generation) and verified word by word at the end.  The helpers
+ * (environment, stamps, bounded waits, background operations) are shared
+ * with test_swapper.c: swapper_testlib.h.
  * Exit 77 only when userfaultfd is unavailable.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
-
 #include <errno.h>
-#include <json-c/json.h>
-#include <pthread.h>
-#include <stdatomic.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
 
-#include "hvswap/gmem.h"
-#include "hvswap/log.h"
-#include "hvswap/swapper.h"
-#include "internal.h"
-#include "io.h"
-#include "swap_dev.h"
-#include "uffd.h"
+#include "swapper_testlib.h"
 
-#define PG 4096ull
-#define GPA 0x200000ull
 #define NPAGES 1024u
 #define LIMIT_PAGES 128u
-#define WAIT_MS 20000
 
-struct env {
-	struct gmem *m;
-	struct swapper *s;
-	struct io_inject *inj;
-	unsigned int gen[NPAGES];
-};
-
-static _Atomic int fatal_calls;
-
-static void on_fatal(void *o, int err, const char *msg)
+/* ndevs temp devices of dev_bytes each, priority decreasing (device 0
+ * first); the sync engine; no fatal() expected. */
+static struct opts hc_opts(unsigned int ndevs, uint64_t dev_bytes,
+			   uint64_t longterm_bytes)
 {
-	(void)o;
-	(void)err;
-	fprintf(stderr, "fatal: %s\n", msg);
-	atomic_fetch_add(&fatal_calls, 1);
+	return (struct opts){ .npages = NPAGES, .limit_pages = LIMIT_PAGES,
+			      .ndevs = ndevs, .dev_bytes = dev_bytes,
+			      .engine = "sync", .no_buffered = true,
+			      .longterm_pin_bytes = longterm_bytes,
+			      .no_fatal = true };
 }
 
-static uint64_t now_ms(void)
+static void hc_env(struct env *e, unsigned int ndevs, uint64_t dev_bytes,
+		   uint64_t longterm_bytes)
 {
-	struct timespec ts;
+	struct opts o = hc_opts(ndevs, dev_bytes, longterm_bytes);
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(unsigned int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
-static unsigned int env_staging;        /* 0: the default */
-
-/* ndevs temp devices of `slots` slots each, priority decreasing. */
-static void env_setup(struct env *e, unsigned int ndevs, uint64_t dev_bytes,
-		      uint64_t longterm_bytes)
-{
-	struct swapper_config c = { 0 };
-	struct io_engine *inner;
-	unsigned int i;
-
-	memset(e, 0, sizeof(*e));
-	assert_int_equal(gmem_create(GMEM_ANON, NPAGES * PG, "t", &e->m), 0);
-	assert_int_equal(io_engine_create("sync", 64, &inner), 0);
-	assert_int_equal(io_inject_create(inner, &e->inj), 0);
-	c.engine = io_inject_engine(e->inj);
-	c.mem_limit = LIMIT_PAGES * PG;
-	c.write_batch = 16;
-	c.staging_pages = env_staging;
-	c.tmpdir = "/var/tmp";
-	c.nr_devs = ndevs;
-	for (i = 0; i < ndevs; i++) {
-		c.devs[i].path = NULL;
-		c.devs[i].size = dev_bytes;
-		c.devs[i].prio = 10 - (int)i;
-	}
-	c.max_longterm_pin_bytes = longterm_bytes;
-	c.clean_policy = SWAPPER_CLEAN_ALWAYS;  /* page words the tests expect */
-	c.fatal = on_fatal;
-	assert_int_equal(swapper_create(&c, &e->s), 0);
-	assert_int_equal(swapper_add_region(e->s, e->m, GPA), 0);
-	assert_int_equal(swapper_start(e->s), 0);
-	atomic_store(&fatal_calls, 0);
-}
-
-static void env_teardown(struct env *e)
-{
-	swapper_destroy(e->s);
-	gmem_destroy(e->m);
-	assert_int_equal(atomic_load(&fatal_calls), 0);
-}
-
-static volatile uint64_t *pg(struct env *e, uint64_t idx)
-{
-	return (volatile uint64_t *)((uint8_t *)e->m->host + idx * PG);
-}
-
-static void stamp(struct env *e, uint64_t idx)
-{
-	volatile uint64_t *p = pg(e, idx);
-	unsigned int k, g = ++e->gen[idx];
-
-	for (k = 0; k < PG / 8; k++)
-		p[k] = (idx << 32) ^ ((uint64_t)g << 16) ^ k;
-}
-
-static void check(struct env *e, uint64_t idx)
-{
-	volatile uint64_t *p = pg(e, idx);
-	unsigned int k, g = e->gen[idx];
-
-	for (k = 0; k < PG / 8; k++) {
-		uint64_t want = g ? ((idx << 32) ^ ((uint64_t)g << 16) ^ k) : 0;
-
-		if (p[k] != want)
-			fail_msg("page %llu word %u: %llx, want %llx",
-				 (unsigned long long)idx, k, (unsigned long long)p[k],
-				 (unsigned long long)want);
-	}
-}
-
-static void check_all(struct env *e)
-{
-	uint64_t i;
-
-	for (i = 0; i < NPAGES; i++)
-		check(e, i);
-}
-
-/* The page word, read under the page lock: a faulting thread is woken by
- * UFFDIO_COPY before the handler (still holding the lock) updates it. */
-static uint64_t word(struct env *e, uint64_t idx)
-{
-	uint64_t w;
-
-	pthread_mutex_lock(page_lock(e->s, idx));
-	w = atomic_load(&e->s->pages[idx]);
-	pthread_mutex_unlock(page_lock(e->s, idx));
-	return w;
-}
-
-static void *trim_main(void *a)
-{
-	swapper_trim(a);
-	return NULL;
-}
-
-struct op {
-	pthread_t t;
-	struct env *e;
-	int kind;               /* 0 read page, 1 migrate, 2 compact, 3 swapoff */
-	uint64_t idx;
-	int a, b;
-	int64_t ret;
-	_Atomic bool done;
-};
-
-static void *op_main(void *arg)
-{
-	struct op *o = arg;
-
-	switch (o->kind) {
-	case 0:
-		check(o->e, o->idx);
-		break;
-	case 1:
-		o->ret = swapper_migrate(o->e->s, o->a, o->b);
-		break;
-	case 2:
-		o->ret = swapper_compact(o->e->s, o->a);
-		break;
-	case 3:
-		o->ret = swapper_swapoff(o->e->s, o->a);
-		break;
-	}
-	atomic_store(&o->done, true);
-	return NULL;
-}
-
-static void op_start(struct op *o, struct env *e, int kind, uint64_t idx, int a,
-		     int b)
-{
-	memset(o, 0, sizeof(*o));
-	o->e = e;
-	o->kind = kind;
-	o->idx = idx;
-	o->a = a;
-	o->b = b;
-	assert_int_equal(pthread_create(&o->t, NULL, op_main, o), 0);
-}
-
-static void op_join(struct op *o)
-{
-	uint64_t t0 = now_ms();
-
-	while (!atomic_load(&o->done)) {
-		if (now_ms() - t0 > WAIT_MS)
-			fail_msg("operation %d did not finish", o->kind);
-		sleep_ms(1);
-	}
-	pthread_join(o->t, NULL);
-}
-
-static void hold(struct env *e, int op, uint64_t lo, uint64_t hi, unsigned int count)
-{
-	struct io_inj_rule r = { .action = IO_INJ_HOLD, .op = op, .off_lo = lo,
-				 .off_hi = hi, .count = count };
-
-	assert_int_equal(io_inject_add_rule(e->inj, &r), 0);
-}
-
-static void wait_held(struct env *e, unsigned int n)
-{
-	assert_int_equal(io_inject_wait_held(e->inj, n, WAIT_MS), 0);
-}
-
-static void wait_state(struct env *e, uint64_t idx, enum page_state st)
-{
-	uint64_t t0 = now_ms();
-
-	while (pg_state(word(e, idx)) != st) {
-		if (now_ms() - t0 > WAIT_MS)
-			fail_msg("page %llu never reached state %d (word %llx)",
-				 (unsigned long long)idx, st,
-				 (unsigned long long)word(e, idx));
-		sleep_ms(1);
-	}
-}
-
-static struct swap_dev_usage usage(struct env *e, int dev)
-{
-	struct swap_dev_usage u = { 0 };
-
-	if (e->s->devs[dev])
-		swap_dev_usage(e->s->devs[dev], &u);
-	return u;
-}
-
-static uint64_t slot_off_of(struct env *e, uint64_t idx)
-{
-	return gslot_off(pg_slot(word(e, idx))) * PG;
+	env_setup(e, &o);
 }
 
 /* Every stamped page: 1..NPAGES-1 written, page 0 left untouched. */
@@ -270,7 +54,7 @@ static void fill_and_trim(struct env *e)
 
 	for (i = 1; i < NPAGES; i++)
 		stamp(e, i);
-	(void)word(e, NPAGES - 1);      /* its fault handler is done */
+	(void)word_of(e, NPAGES - 1);      /* its fault handler is done */
 	assert_int_equal(swapper_trim(e->s), 0);
 }
 
@@ -281,40 +65,40 @@ static void fill_and_trim(struct env *e)
 static void test_pin_mid_writeout(void **state)
 {
 	struct env e;
-	pthread_t t;
+	static struct bg_op tr;         /* static: outlive a failed test */
 	uint64_t idx = 0, i;
 	void *host;
 
 	(void)state;
-	env_setup(&e, 1, 8 << 20, 0);
+	hc_env(&e, 1, 8 << 20, 0);
 	for (i = 1; i < NPAGES; i++)
 		stamp(&e, i);
 	hold(&e, IO_WRITE, 0, 0, 0);
-	assert_int_equal(pthread_create(&t, NULL, trim_main, e.s), 0);
+	bg_start(&tr, &e, BG_TRIM, 0, 0, 0);
 	wait_held(&e, 1);
 	for (i = 1; i < NPAGES && !idx; i++) {
-		uint64_t w = word(&e, i);
+		uint64_t w = word_of(&e, i);
 
 		if (pg_state(w) == PS_STAGED && (w & PG_SLOT))
 			idx = i;
 	}
 	assert_true(idx != 0);
 	assert_int_equal(swapper_pin(e.s, GPA + idx * PG, PG, false, false, &host), 0);
-	assert_ptr_equal(host, (void *)pg(&e, idx));
+	assert_ptr_equal(host, (void *)page_ptr(&e, idx));
 	assert_true(io_inject_held(e.inj) >= 1);        /* write still parked */
-	assert_int_equal(pg_state(word(&e, idx)), PS_RESIDENT);
-	assert_true(word(&e, idx) & PG_PINNED);
-	check(&e, idx);
+	assert_int_equal(pg_state(word_of(&e, idx)), PS_RESIDENT);
+	assert_true(word_of(&e, idx) & PG_PINNED);
+	assert_page_ok(&e, idx);
 	io_inject_clear_rules(e.inj);
 	io_inject_release(e.inj, -1);
-	pthread_join(t, NULL);
+	bg_join(&tr, TRIM_WAIT_MS);
 	assert_int_equal(swapper_trim(e.s), 0);
-	assert_int_equal(pg_state(word(&e, idx)), PS_RESIDENT);   /* pinned */
+	assert_int_equal(pg_state(word_of(&e, idx)), PS_RESIDENT);   /* pinned */
 	swapper_unpin(e.s, GPA + idx * PG, PG, false);
-	assert_false(word(&e, idx) & PG_PINNED);
+	assert_false(word_of(&e, idx) & PG_PINNED);
 	assert_int_equal(swapper_trim(e.s), 0);
-	assert_int_not_equal(pg_state(word(&e, idx)), PS_RESIDENT);
-	check_all(&e);
+	assert_int_not_equal(pg_state(word_of(&e, idx)), PS_RESIDENT);
+	assert_all_pages_ok(&e);
 	env_teardown(&e);
 }
 
@@ -326,18 +110,18 @@ static void test_evict_pinned(void **state)
 	void *host;
 
 	(void)state;
-	env_setup(&e, 1, 8 << 20, 2 * PG);
+	hc_env(&e, 1, 8 << 20, 2 * PG);
 	fill_and_trim(&e);
 	/* pin 3 pages (two of them twice), one range crossing pages */
 	assert_int_equal(swapper_pin(e.s, GPA + 10 * PG + 100, 2 * PG, true, false, &host), 0);
 	assert_int_equal(swapper_pin(e.s, GPA + 11 * PG, PG, false, false, NULL), 0);
-	assert_true(word(&e, 12) & PG_PINNED);
+	assert_true(word_of(&e, 12) & PG_PINNED);
 	stamp(&e, 10);          /* the "device" writes through the pin */
 	assert_int_equal(swapper_trim(e.s), 0);
-	assert_int_equal(pg_state(word(&e, 10)), PS_RESIDENT);
-	assert_int_equal(pg_state(word(&e, 11)), PS_RESIDENT);
-	assert_int_equal(pg_state(word(&e, 12)), PS_RESIDENT);
-	assert_int_not_equal(pg_state(word(&e, 13)), PS_RESIDENT);
+	assert_int_equal(pg_state(word_of(&e, 10)), PS_RESIDENT);
+	assert_int_equal(pg_state(word_of(&e, 11)), PS_RESIDENT);
+	assert_int_equal(pg_state(word_of(&e, 12)), PS_RESIDENT);
+	assert_int_not_equal(pg_state(word_of(&e, 13)), PS_RESIDENT);
 	j = swapper_stats_json(e.s);
 	assert_true(json_object_object_get_ex(j, "pinned_pages", &v));
 	assert_int_equal(json_object_get_uint64(v), 3);
@@ -345,19 +129,19 @@ static void test_evict_pinned(void **state)
 	/* long-term cap: 2 pages */
 	assert_int_equal(swapper_pin(e.s, GPA + 20 * PG, 2 * PG, false, true, NULL), 0);
 	assert_int_equal(swapper_pin(e.s, GPA + 22 * PG, PG, false, true, NULL), -ENOSPC);
-	assert_false(word(&e, 22) & PG_PINNED);
+	assert_false(word_of(&e, 22) & PG_PINNED);
 	swapper_unpin(e.s, GPA + 20 * PG, 2 * PG, true);
 	/* bad ranges */
 	assert_int_equal(swapper_pin(e.s, GPA - PG, PG, false, false, NULL), -EFAULT);
 	assert_int_equal(swapper_pin(e.s, GPA + NPAGES * PG - PG, 2 * PG, false, false, NULL),
 			 -EFAULT);
 	swapper_unpin(e.s, GPA + 10 * PG + 100, 2 * PG, false);
-	assert_true(word(&e, 11) & PG_PINNED);          /* pinned twice */
+	assert_true(word_of(&e, 11) & PG_PINNED);          /* pinned twice */
 	swapper_unpin(e.s, GPA + 11 * PG, PG, false);
-	assert_false(word(&e, 11) & PG_PINNED);
+	assert_false(word_of(&e, 11) & PG_PINNED);
 	assert_int_equal(swapper_trim(e.s), 0);
-	assert_int_not_equal(pg_state(word(&e, 10)), PS_RESIDENT);
-	check_all(&e);
+	assert_int_not_equal(pg_state(word_of(&e, 10)), PS_RESIDENT);
+	assert_all_pages_ok(&e);
 	env_teardown(&e);
 }
 
@@ -369,18 +153,18 @@ static void test_write_pin_dirties(void **state)
 	uint64_t before;
 
 	(void)state;
-	env_setup(&e, 1, 8 << 20, 0);
+	hc_env(&e, 1, 8 << 20, 0);
 	fill_and_trim(&e);
-	check(&e, 5);                                   /* read fault: clean */
-	assert_true((word(&e, 5) & (PG_WP | PG_SLOT)) == (PG_WP | PG_SLOT));
+	assert_page_ok(&e, 5);                                   /* read fault: clean */
+	assert_true((word_of(&e, 5) & (PG_WP | PG_SLOT)) == (PG_WP | PG_SLOT));
 	assert_int_equal(swapper_pin(e.s, GPA + 5 * PG, PG, true, false, NULL), 0);
-	assert_false(word(&e, 5) & (PG_WP | PG_SLOT));
+	assert_false(word_of(&e, 5) & (PG_WP | PG_SLOT));
 	stamp(&e, 5);
 	swapper_unpin(e.s, GPA + 5 * PG, PG, false);
 	before = atomic_load(&e.s->c.bytes_written);
 	assert_int_equal(swapper_trim(e.s), 0);
 	assert_true(atomic_load(&e.s->c.bytes_written) > before);
-	check_all(&e);
+	assert_all_pages_ok(&e);
 	env_teardown(&e);
 }
 
@@ -392,34 +176,177 @@ static void test_rmap(void **state)
 	uint64_t i, own[4], g;
 
 	(void)state;
-	env_setup(&e, 1, 8 << 20, 0);
+	hc_env(&e, 1, 8 << 20, 0);
 	fill_and_trim(&e);
 	for (i = 1; i < NPAGES; i++) {
-		uint64_t w = word(&e, i);
+		uint64_t w = word_of(&e, i);
 
 		assert_int_equal(pg_state(w), PS_SWAPPED);
 		assert_int_equal(rmap_owners(e.s, pg_slot(w), own, 4), 1);
 		assert_int_equal(own[0], i);
 	}
 	/* sharing: a second owner, then back to one */
-	g = pg_slot(word(&e, 7));
-	pthread_mutex_lock(page_lock(e.s, 8));
+	g = pg_slot(word_of(&e, 7));
+	page_lock(e.s, 8);
 	assert_int_equal(rmap_add(e.s, g, 8), 0);
-	pthread_mutex_unlock(page_lock(e.s, 8));
+	page_unlock(e.s, 8);
 	assert_int_equal(rmap_owners(e.s, g, own, 4), 2);
 	assert_true((own[0] == 7 && own[1] == 8) || (own[0] == 8 && own[1] == 7));
-	pthread_mutex_lock(page_lock(e.s, 8));
+	page_lock(e.s, 8);
 	rmap_del(e.s, g, 8);
-	pthread_mutex_unlock(page_lock(e.s, 8));
+	page_unlock(e.s, 8);
 	assert_int_equal(rmap_owners(e.s, g, own, 4), 1);
 	assert_int_equal(own[0], 7);
 	/* a write fault drops the claim and its rmap entry */
-	check(&e, 9);
-	g = pg_slot(word(&e, 9));
+	assert_page_ok(&e, 9);
+	g = pg_slot(word_of(&e, 9));
 	stamp(&e, 9);
 	assert_int_equal(rmap_owners(e.s, g, own, 4), 0);
-	check_all(&e);
+	assert_all_pages_ok(&e);
 	env_teardown(&e);
+}
+
+static bool rmap_complete(struct env *e)
+{
+	json_object *j, *v;
+	bool r;
+
+	j = swapper_stats_json(e->s);
+	assert_true(json_object_object_get_ex(j, "rmap_complete", &v));
+	r = json_object_get_boolean(v);
+	json_object_put(j);
+	return r;
+}
+
+/*
+ * An rmap cluster table cannot be allocated: the page whose slot needed it
+ * keeps no reverse-map entry (stats say rmap_complete false), and its data
+ * is still read back from its slot.
+ *
+ * The allocation is reached by counting the allocations of a trim's first
+ * write batch, in order: N = 0 is the batch itself (writeback.c
+ * batch_build), then the per-cluster tables its slots need when the batch
+ * binds them: the rmap cluster of its first page (N = 1 at c222c1e), after
+ * any other per-slot table the batch reserves first (seal tables add one).
+ * Each step dirties pages 1..64 again (their claims, and the tables, go),
+ * trims with alloc_fail_after = N and must lose nothing whatever the
+ * failure hit; N moves on until the failure lands on the rmap cluster.
+ * The guest is idle and under the limit: only the trim allocates.
+ */
+static void test_alloc_fail_rmap_cluster(void **state)
+{
+	struct env e;
+	uint64_t i, f0, own[4], lost = 0;
+	int64_t n;
+
+	(void)state;
+	hc_env(&e, 1, 8 << 20, 0);
+	for (n = 0; n < 8 && rmap_complete(&e); n++) {
+		for (i = 1; i <= 64; i++)               /* under the limit */
+			stamp(&e, i);
+		(void)word_of(&e, 64);  /* its fault handler is done */
+		f0 = atomic_load(&e.s->c.alloc_failures);
+		atomic_store(&e.s->alloc_fail_after, n);
+		assert_int_equal(swapper_trim(e.s), 0);
+		assert_int_equal(atomic_load(&e.s->alloc_fail_after), -1);
+		assert_int_equal(atomic_load(&e.s->c.alloc_failures), f0 + 1);
+		if (!rmap_complete(&e))
+			break;
+		for (i = 1; i <= 64; i++)
+			assert_page_ok(&e, i);
+	}
+	print_message("  allocation %lld of the trim was the rmap cluster\n",
+		      (long long)n);
+	assert_false(rmap_complete(&e));
+	/* One page lost its entry; the next bind allocated the table. */
+	for (i = 1; i <= 64; i++) {
+		uint64_t w = word_of(&e, i);
+
+		assert_int_equal(pg_state(w), PS_SWAPPED);
+		if (rmap_owners(e.s, pg_slot(w), own, 4) == 0)
+			lost++;
+		else
+			assert_int_equal(own[0], i);
+	}
+	assert_int_equal(lost, 1);
+	assert_int_equal(atomic_load(&e.s->c.write_errors), 0);
+	assert_all_pages_ok(&e);
+	env_teardown(&e);
+}
+
+/* --- lock-order checking (HV_LOCKDEP: Debug, ASan and TSan builds) --- */
+
+#ifdef HV_LOCKDEP
+/* Run fn(e) in a forked child and return its wait status.  The swapper is
+ * idle (no fault, no I/O, reclaim asleep): no lock the child takes is held
+ * by a thread that did not survive the fork.  A child that survives fn
+ * exits 0. */
+static int in_child(struct env *e, void (*fn)(struct env *e))
+{
+	pid_t pid;
+	int st = 0;
+
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		fn(e);
+		_exit(0);
+	}
+	if (!WAIT_UNTIL(waitpid(pid, &st, WNOHANG) == pid, WAIT_MS)) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+		fail_msg("child %d did not end", (int)pid);
+	}
+	return st;
+}
+
+/* rmap_lock, then a page lock: against the order (page -> dev -> rmap). */
+static void page_lock_under_rmap(struct env *e)
+{
+	lock_mutex(&e->s->rmap_lock, LK_RMAP);
+	page_lock(e->s, 0);
+}
+
+/* rmap_add() without the page lock: its precondition. */
+static void rmap_add_unlocked(struct env *e)
+{
+	(void)rmap_add(e->s, gslot(0, 1), 0);
+}
+#endif
+
+/* Lock-order violations and unmet lock preconditions stop the process
+ * (SIGABRT) in the first run that reaches them, in a forked child here;
+ * the parent, which took nothing, goes on as before. */
+static void test_lockdep_catches(void **state)
+{
+#ifdef HV_LOCKDEP
+	struct env e;
+	int st;
+
+	(void)state;
+	hc_env(&e, 1, 8 << 20, 0);
+	st = in_child(&e, page_lock_under_rmap);
+	assert_true(WIFSIGNALED(st));
+	assert_int_equal(WTERMSIG(st), SIGABRT);
+	st = in_child(&e, rmap_add_unlocked);
+	assert_true(WIFSIGNALED(st));
+	assert_int_equal(WTERMSIG(st), SIGABRT);
+	/* The parent is unaffected: the locks in order, then guest traffic. */
+	page_lock(e.s, 0);
+	lock_mutex(&e.s->rmap_lock, LK_RMAP);
+	unlock_mutex(&e.s->rmap_lock, LK_RMAP);
+	page_unlock(e.s, 0);
+	stamp(&e, 1);
+	assert_int_equal(swapper_trim(e.s), 0);
+	assert_all_pages_ok(&e);
+	env_teardown(&e);
+#else
+	(void)state;
+	print_message("  lock-order checking is compiled out (HV_LOCKDEP: Debug, "
+		      "ASan and TSan builds): skipped\n");
+	skip();
+#endif
 }
 
 /* --- migration --- */
@@ -429,12 +356,12 @@ static void assert_all_off(struct env *e, int dev)
 	uint64_t i;
 
 	for (i = 1; i < NPAGES; i++) {
-		uint64_t w = word(e, i);
+		uint64_t w = word_of(e, i);
 
 		if (w & PG_SLOT)
 			assert_int_not_equal(gslot_dev(pg_slot(w)), dev);
 	}
-	assert_int_equal(usage(e, dev).used, 0);
+	assert_int_equal(dev_usage(e, dev).used, 0);
 }
 
 /* Migration of a page under read: the read is parked, migration moves the
@@ -443,37 +370,30 @@ static void assert_all_off(struct env *e, int dev)
 static void test_migrate_page_under_read(void **state)
 {
 	struct env e;
-	struct op rd, mig;
+	static struct bg_op rd, mig;    /* static: outlive a failed test */
 	uint64_t idx = 33;
 
 	(void)state;
-	env_setup(&e, 2, 8 << 20, 0);
+	hc_env(&e, 2, 8 << 20, 0);
 	fill_and_trim(&e);
-	assert_int_equal(usage(&e, 0).used, NPAGES - 1);
-	hold(&e, IO_READ, slot_off_of(&e, idx), slot_off_of(&e, idx) + PG, 1);
-	op_start(&rd, &e, 0, idx, 0, 0);
+	assert_int_equal(dev_usage(&e, 0).used, NPAGES - 1);
+	hold(&e, IO_READ, slot_off(&e, idx), slot_off(&e, idx) + PG, 1);
+	bg_start(&rd, &e, BG_READ, idx, 0, 0);
 	wait_held(&e, 1);
 	wait_state(&e, idx, PS_READING);
-	op_start(&mig, &e, 1, 0, 0, 1);
+	bg_start(&mig, &e, BG_MIGRATE, 0, 0, 1);
 	/* everything but the page under read leaves device 0 */
-	{
-		uint64_t t0 = now_ms();
-
-		while (usage(&e, 0).used > 1) {
-			if (now_ms() - t0 > WAIT_MS)
-				fail_msg("migration made no progress");
-			sleep_ms(2);
-		}
-	}
-	assert_int_equal(pg_state(word(&e, idx)), PS_READING);
+	if (!WAIT_UNTIL(dev_usage(&e, 0).used <= 1, WAIT_MS))
+		fail_msg("migration made no progress");
+	assert_int_equal(pg_state(word_of(&e, idx)), PS_READING);
 	io_inject_release(e.inj, -1);
-	op_join(&rd);
-	op_join(&mig);
+	bg_join(&rd, WAIT_MS);
+	bg_join(&mig, WAIT_MS);
 	assert_true(mig.ret >= NPAGES - 2);
 	/* a second pass takes the page's remaining claim */
 	assert_true(swapper_migrate(e.s, 0, 1) >= 0);
 	assert_all_off(&e, 0);
-	check_all(&e);
+	assert_all_pages_ok(&e);
 	env_teardown(&e);
 }
 
@@ -482,16 +402,15 @@ static void test_migrate_page_under_read(void **state)
 static void test_migrate_page_in_staging(void **state)
 {
 	struct env e;
-	struct op mig;
-	pthread_t t;
+	static struct bg_op mig, tr;    /* static: outlive a failed test */
 	uint64_t i, staged = 0;
 
 	(void)state;
-	env_setup(&e, 2, 8 << 20, 0);
+	hc_env(&e, 2, 8 << 20, 0);
 	for (i = 1; i < NPAGES; i++)
 		stamp(&e, i);
 	hold(&e, IO_WRITE, 0, 0, 1);                    /* first write only */
-	assert_int_equal(pthread_create(&t, NULL, trim_main, e.s), 0);
+	bg_start(&tr, &e, BG_TRIM, 0, 0, 0);
 	wait_held(&e, 1);
 	{
 		int op;
@@ -500,21 +419,25 @@ static void test_migrate_page_in_staging(void **state)
 		/* a page of the parked batch */
 		assert_int_equal(io_inject_held_info(e.inj, 0, &op, &off), 0);
 		for (i = 1; i < NPAGES && !staged; i++)
-			if (pg_state(word(&e, i)) == PS_STAGED &&
-			    (word(&e, i) & PG_SLOT) && slot_off_of(&e, i) == off)
+			if (pg_state(word_of(&e, i)) == PS_STAGED &&
+			    (word_of(&e, i) & PG_SLOT) && slot_off(&e, i) == off)
 				staged = i;
 	}
 	assert_true(staged != 0);
-	op_start(&mig, &e, 1, 0, 0, 1);
-	sleep_ms(50);
-	assert_int_equal(pg_state(word(&e, staged)), PS_STAGED);   /* untouched */
+	bg_start(&mig, &e, BG_MIGRATE, 0, 0, 1);
+	/* A pass leaves a page whose write is in flight for a later pass, and
+	 * the migration ends with a pass that starts nothing: it finishes
+	 * with the write still parked, having visited the page. */
+	if (!WAIT_UNTIL(atomic_load(&mig.done), WAIT_MS))
+		fail_msg("migration did not finish with a write parked");
+	assert_int_equal(pg_state(word_of(&e, staged)), PS_STAGED);   /* untouched */
 	io_inject_release(e.inj, -1);
-	pthread_join(t, NULL);
-	op_join(&mig);
+	bg_join(&tr, TRIM_WAIT_MS);
+	bg_join(&mig, WAIT_MS);
 	assert_true(mig.ret >= 0);
 	assert_true(swapper_migrate(e.s, 0, 1) >= 0);
 	assert_all_off(&e, 0);
-	check_all(&e);
+	assert_all_pages_ok(&e);
 	env_teardown(&e);
 }
 
@@ -526,15 +449,15 @@ static void test_migrate_page_in_staging(void **state)
 static void test_trim_during_migration_small_staging(void **state)
 {
 	struct env e;
-	struct op mig;
-	pthread_t t;
+	static struct bg_op mig, tr;    /* static: outlive a failed test */
+	struct opts o;
 	uint64_t i;
 	int round;
 
 	(void)state;
-	env_staging = 64;
-	env_setup(&e, 2, 8 << 20, 0);
-	env_staging = 0;
+	o = hc_opts(2, 8 << 20, 0);
+	o.staging_pages = 64;
+	env_setup(&e, &o);
 	fill_and_trim(&e);
 	for (round = 0; round < 3; round++) {
 		int from = round % 2, to = 1 - from;
@@ -542,16 +465,16 @@ static void test_trim_during_migration_small_staging(void **state)
 		/* dirty resident pages for the trims to evict */
 		for (i = 1; i <= 100; i++)
 			stamp(&e, i + (uint64_t)round * 200);
-		op_start(&mig, &e, 1, 0, from, to);
-		assert_int_equal(pthread_create(&t, NULL, trim_main, e.s), 0);
+		bg_start(&mig, &e, BG_MIGRATE, 0, from, to);
+		bg_start(&tr, &e, BG_TRIM, 0, 0, 0);
 		for (i = 0; i < 4; i++)
 			assert_int_equal(swapper_trim(e.s), 0);
-		pthread_join(t, NULL);
-		op_join(&mig);
+		bg_join(&tr, TRIM_WAIT_MS);
+		bg_join(&mig, WAIT_MS);
 		assert_true(mig.ret >= 0);
 		assert_int_equal(swapper_trim(e.s), 0);
 		assert_int_equal(atomic_load(&e.s->c.staged), 0);
-		check_all(&e);
+		assert_all_pages_ok(&e);
 	}
 	env_teardown(&e);
 }
@@ -563,7 +486,7 @@ static void test_compact(void **state)
 	uint64_t i, inorder = 0, pairs = 0;
 
 	(void)state;
-	env_setup(&e, 1, 8 << 20, 0);
+	hc_env(&e, 1, 8 << 20, 0);
 	fill_and_trim(&e);
 	/* fragment: rewrite every third page and evict again */
 	for (i = 1; i < NPAGES; i += 3)
@@ -571,7 +494,7 @@ static void test_compact(void **state)
 	assert_int_equal(swapper_trim(e.s), 0);
 	assert_true(swapper_compact(e.s, 0) > 0);
 	for (i = 2; i < NPAGES; i++) {
-		uint64_t a = word(&e, i - 1), b = word(&e, i);
+		uint64_t a = word_of(&e, i - 1), b = word_of(&e, i);
 
 		if (pg_state(a) != PS_SWAPPED || pg_state(b) != PS_SWAPPED)
 			continue;
@@ -581,7 +504,43 @@ static void test_compact(void **state)
 	/* nearly every neighbour pair is in consecutive slots again */
 	assert_true(pairs > NPAGES / 2);
 	assert_true(inorder * 10 >= pairs * 9);
-	check_all(&e);
+	assert_all_pages_ok(&e);
+	env_teardown(&e);
+}
+
+/* The page list of a migration, compaction or swapoff cannot be allocated:
+ * each returns -ENOMEM having moved nothing (device 0 still draining-free,
+ * its pages where they were), and a retry succeeds. */
+static void test_alloc_fail_migrate(void **state)
+{
+	struct env e;
+	uint64_t f0;
+
+	(void)state;
+	hc_env(&e, 2, 8 << 20, 0);
+	fill_and_trim(&e);
+	assert_int_equal(dev_usage(&e, 0).used, NPAGES - 1);
+	f0 = atomic_load(&e.s->c.alloc_failures);
+	/* N = 0 each time: the first allocation of these operations is
+	 * collect()'s array (migrate.c); the op lock, the device checks and
+	 * the draining flag allocate nothing, and the guest is idle. */
+	atomic_store(&e.s->alloc_fail_after, 0);
+	assert_int_equal(swapper_migrate(e.s, 0, 1), -ENOMEM);
+	atomic_store(&e.s->alloc_fail_after, 0);
+	assert_int_equal(swapper_compact(e.s, 0), -ENOMEM);
+	atomic_store(&e.s->alloc_fail_after, 0);
+	assert_int_equal(swapper_swapoff(e.s, 0), -ENOMEM);
+	assert_int_equal(atomic_load(&e.s->c.alloc_failures), f0 + 3);
+	assert_non_null(e.s->devs[0]);
+	assert_false(swapset_draining(e.s, 0));
+	assert_int_equal(dev_usage(&e, 0).used, NPAGES - 1);
+	assert_int_equal(dev_usage(&e, 1).used, 0);
+	assert_int_equal(atomic_load(&e.s->c.migrated), 0);
+	/* a retry succeeds */
+	assert_true(swapper_migrate(e.s, 0, 1) > 0);
+	assert_all_off(&e, 0);
+	assert_int_equal(atomic_load(&e.s->c.alloc_failures), f0 + 3);
+	assert_all_pages_ok(&e);
 	env_teardown(&e);
 }
 
@@ -590,58 +549,43 @@ static void test_compact(void **state)
 static void test_swapoff_races(void **state)
 {
 	struct env e;
-	struct op r1, r2, off;
-	pthread_t t;
+	static struct bg_op r1, r2, off, tr;    /* static: outlive a failure */
 	uint64_t p = 40, q = 41, i;
 	json_object *j, *v;
 
 	(void)state;
-	env_setup(&e, 2, 8 << 20, 0);
+	hc_env(&e, 2, 8 << 20, 0);
 	fill_and_trim(&e);
-	check(&e, q);
+	assert_page_ok(&e, q);
 	stamp(&e, q);                                   /* q: resident, dirty */
-	hold(&e, IO_READ, slot_off_of(&e, p), slot_off_of(&e, p) + PG, 1);
-	op_start(&r1, &e, 0, p, 0, 0);
+	hold(&e, IO_READ, slot_off(&e, p), slot_off(&e, p) + PG, 1);
+	bg_start(&r1, &e, BG_READ, p, 0, 0);
 	wait_held(&e, 1);
-	op_start(&r2, &e, 0, p, 0, 0);                  /* second faulter */
-	{
-		uint64_t t0 = now_ms();
-
-		while (!(word(&e, p) & PG_WAITER) ||
-		       atomic_load(&e.s->c.faults_dup) == 0) {
-			if (now_ms() - t0 > WAIT_MS)
-				fail_msg("second faulter never arrived");
-			sleep_ms(1);
-		}
-	}
+	bg_start(&r2, &e, BG_READ, p, 0, 0);                  /* second faulter */
+	if (!WAIT_UNTIL((word_of(&e, p) & PG_WAITER) &&
+			atomic_load(&e.s->c.faults_dup) != 0, WAIT_MS))
+		fail_msg("second faulter never arrived");
 	hold(&e, IO_WRITE, 0, 0, 1);
-	assert_int_equal(pthread_create(&t, NULL, trim_main, e.s), 0);
+	bg_start(&tr, &e, BG_TRIM, 0, 0, 0);
 	wait_held(&e, 2);
 	wait_state(&e, q, PS_STAGED);
-	op_start(&off, &e, 3, 0, 0, 0);
-	{
-		uint64_t t0 = now_ms();
-
-		/* everything else leaves device 0: p's read and q's write
-		 * (maybe with its batch) are still parked */
-		while (usage(&e, 0).used > 1 + 16) {
-			if (now_ms() - t0 > WAIT_MS)
-				fail_msg("swapoff made no progress");
-			sleep_ms(2);
-		}
-	}
+	bg_start(&off, &e, BG_SWAPOFF, 0, 0, 0);
+	/* everything else leaves device 0: p's read and q's write (maybe
+	 * with its batch) are still parked */
+	if (!WAIT_UNTIL(dev_usage(&e, 0).used <= 1 + 16, WAIT_MS))
+		fail_msg("swapoff made no progress");
 	assert_false(atomic_load(&off.done));
 	assert_int_equal(atomic_load(&e.s->c.reads) > 0, 1);
 	io_inject_clear_rules(e.inj);
 	io_inject_release(e.inj, -1);
-	op_join(&r1);
-	op_join(&r2);
-	pthread_join(t, NULL);
-	op_join(&off);
+	bg_join(&r1, WAIT_MS);
+	bg_join(&r2, WAIT_MS);
+	bg_join(&tr, TRIM_WAIT_MS);
+	bg_join(&off, WAIT_MS);
 	assert_int_equal(off.ret, 0);
 	assert_null(e.s->devs[0]);
 	for (i = 1; i < NPAGES; i++) {
-		uint64_t w = word(&e, i);
+		uint64_t w = word_of(&e, i);
 
 		if (w & PG_SLOT)
 			assert_int_equal(gslot_dev(pg_slot(w)), 1);
@@ -655,8 +599,159 @@ static void test_swapoff_races(void **state)
 	for (i = 1; i < NPAGES; i += 2)
 		stamp(&e, i);
 	assert_int_equal(swapper_trim(e.s), 0);
-	check_all(&e);
+	assert_all_pages_ok(&e);
 	env_teardown(&e);
+}
+
+/* A test hook that parks the thread reaching an armed point (for device
+ * 1) until the test opens it; bounded, so a failed test never hangs. */
+struct gate {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool armed[HOOK_NR], at[HOOK_NR], open[HOOK_NR];    /* lock */
+};
+
+static void gate_init(struct gate *g)
+{
+	pthread_condattr_t ca;
+
+	memset(g, 0, sizeof(*g));
+	pthread_mutex_init(&g->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&g->cond, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
+static void gate_fini(struct gate *g)
+{
+	pthread_cond_destroy(&g->cond);
+	pthread_mutex_destroy(&g->lock);
+}
+
+static void deadline_in(struct timespec *ts, int ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+static void gate_hook(struct swapper *s, enum core_hook_point p, uint64_t v,
+		      void *arg)
+{
+	struct gate *g = arg;
+	struct timespec ts;
+
+	(void)s;
+	if (v != 1)
+		return;
+	deadline_in(&ts, WAIT_MS);
+	pthread_mutex_lock(&g->lock);
+	if (g->armed[p]) {
+		g->armed[p] = false;            /* once */
+		g->at[p] = true;
+		pthread_cond_broadcast(&g->cond);
+		while (!g->open[p] &&
+		       pthread_cond_timedwait(&g->cond, &g->lock, &ts) != ETIMEDOUT)
+			;
+	}
+	pthread_mutex_unlock(&g->lock);
+}
+
+static void gate_arm(struct gate *g, enum core_hook_point p)
+{
+	pthread_mutex_lock(&g->lock);
+	g->armed[p] = true;
+	pthread_mutex_unlock(&g->lock);
+}
+
+/* Wait until a thread is parked at p; false after ms. */
+static bool gate_reached(struct gate *g, enum core_hook_point p, int ms)
+{
+	struct timespec ts;
+	bool r;
+
+	deadline_in(&ts, ms);
+	pthread_mutex_lock(&g->lock);
+	while (!g->at[p] &&
+	       pthread_cond_timedwait(&g->cond, &g->lock, &ts) != ETIMEDOUT)
+		;
+	r = g->at[p];
+	pthread_mutex_unlock(&g->lock);
+	return r;
+}
+
+static void gate_open(struct gate *g, enum core_hook_point p)
+{
+	pthread_mutex_lock(&g->lock);
+	g->open[p] = true;
+	pthread_cond_broadcast(&g->cond);
+	pthread_mutex_unlock(&g->lock);
+}
+
+/*
+ * Issue 9's use-after-free, made deterministic: statistics walk a device's
+ * reverse map (rmap_bytes, under rmap_lock) while swapoff of that device
+ * frees it (rmap_dev_fini).  Thread A swaps device 1 off and is parked just
+ * before the device is removed (HOOK_SWAPOFF_FINI); thread B then takes
+ * statistics and is parked inside rmap_bytes, holding rmap_lock, as it is
+ * about to walk device 1's map (HOOK_RMAP_BYTES).  A is let go.  With the
+ * fix, rmap_dev_fini takes rmap_lock, so A waits for B; on the old code A
+ * freed the map at once, under B, and B's walk read freed memory (ASan
+ * reports it when B is let go).  The 2 s bound below only decides whether
+ * that old bug would be exposed (A had time to free the map); with the fix
+ * the test passes either way.
+ */
+static void test_stats_during_swapoff(void **state)
+{
+	struct env e;
+	static struct gate g;           /* static: the hook outlives a failure */
+	static struct bg_op a, b;
+	json_object *j, *v;
+	bool a_first;
+
+	(void)state;
+	hc_env(&e, 2, 8 << 20, 0);
+	fill_and_trim(&e);                              /* on device 0 ... */
+	assert_true(swapper_migrate(e.s, 0, 1) > 0);    /* ... now on device 1 */
+	assert_int_equal(swapper_trim(e.s), 0);         /* (written there) */
+	assert_int_equal(dev_usage(&e, 0).used, 0);
+	assert_true(dev_usage(&e, 1).used > 0);
+	gate_init(&g);
+	gate_arm(&g, HOOK_SWAPOFF_FINI);
+	e.s->hook_arg = &g;
+	e.s->hook = gate_hook;
+	bg_start(&a, &e, BG_SWAPOFF, 0, 1, 0);
+	assert_true(gate_reached(&g, HOOK_SWAPOFF_FINI, WAIT_MS));
+	gate_arm(&g, HOOK_RMAP_BYTES);
+	bg_start(&b, &e, BG_STATS, 0, 0, 0);
+	assert_true(gate_reached(&g, HOOK_RMAP_BYTES, WAIT_MS));
+	gate_open(&g, HOOK_SWAPOFF_FINI);
+	a_first = bg_try_join(&a, 2000);
+	print_message("  swapoff %s while statistics walked the device's "
+		      "reverse map\n", a_first ? "finished (the old bug)" : "waited");
+	gate_open(&g, HOOK_RMAP_BYTES);
+	bg_join(&b, WAIT_MS);
+	bg_join(&a, WAIT_MS);
+	assert_int_equal(a.ret, 0);
+	assert_null(e.s->devs[1]);
+	/* B read the device table while A was parked before removing it */
+	assert_non_null(b.json);
+	assert_true(json_object_object_get_ex(b.json, "devices", &v));
+	assert_int_equal(json_object_array_length(v), 2);
+	json_object_put(b.json);
+	e.s->hook = NULL;
+	j = swapper_stats_json(e.s);
+	assert_true(json_object_object_get_ex(j, "devices", &v));
+	assert_int_equal(json_object_array_length(v), 1);
+	json_object_put(j);
+	assert_all_pages_ok(&e);
+	env_teardown(&e);
+	gate_fini(&g);
 }
 
 /* Swapoff of the only device: pages come back into memory. */
@@ -665,14 +760,14 @@ static void test_swapoff_to_memory(void **state)
 	struct env e;
 
 	(void)state;
-	env_setup(&e, 1, 8 << 20, 0);
+	hc_env(&e, 1, 8 << 20, 0);
 	fill_and_trim(&e);
 	assert_int_equal(swapper_swapoff(e.s, 0), 0);
 	assert_null(e.s->devs[0]);
 	/* in memory, or on their way back into it (staged, no slot) */
 	assert_true(atomic_load(&e.s->c.resident) + atomic_load(&e.s->c.staged) >=
 		    NPAGES - 2);
-	check_all(&e);
+	assert_all_pages_ok(&e);
 	env_teardown(&e);
 }
 
@@ -680,22 +775,26 @@ static void test_swapoff_to_memory(void **state)
 static void test_cancel_during_swapoff(void **state)
 {
 	struct env e;
-	struct op rd, off;
+	static struct bg_op rd, off;    /* static: outlive a failed test */
 
 	(void)state;
-	env_setup(&e, 2, 8 << 20, 0);
+	hc_env(&e, 2, 8 << 20, 0);
 	fill_and_trim(&e);
-	hold(&e, IO_READ, slot_off_of(&e, 50), slot_off_of(&e, 50) + PG, 1);
-	op_start(&rd, &e, 0, 50, 0, 0);
+	hold(&e, IO_READ, slot_off(&e, 50), slot_off(&e, 50) + PG, 1);
+	bg_start(&rd, &e, BG_READ, 50, 0, 0);
 	wait_held(&e, 1);
-	op_start(&off, &e, 3, 0, 0, 0);
-	sleep_ms(100);
+	bg_start(&off, &e, BG_SWAPOFF, 0, 0, 0);
+	/* The swapoff is under way (it holds the op lock and drains device
+	 * 0); page 50's read stays parked, so it cannot end by itself before
+	 * its passes run out, far later than this. */
+	if (!WAIT_UNTIL(swapset_draining(e.s, 0), WAIT_MS))
+		fail_msg("swapoff never started");
 	swapper_cancel(e.s);
-	op_join(&off);
+	bg_join(&off, WAIT_MS);
 	assert_int_equal(off.ret, -ECANCELED);
 	io_inject_release(e.inj, -1);
-	op_join(&rd);
-	check(&e, 50);
+	bg_join(&rd, WAIT_MS);
+	assert_page_ok(&e, 50);
 	env_teardown(&e);
 }
 
@@ -709,20 +808,20 @@ static void test_numa_single_node(void **state)
 	uint64_t i, resident = 0;
 
 	(void)state;
-	env_setup(&e, 1, 8 << 20, 0);
+	hc_env(&e, 1, 8 << 20, 0);
 	for (i = 1; i <= 64; i++)
 		stamp(&e, i);
 	assert_int_equal(swapper_pin(e.s, GPA + 5 * PG, PG, false, false, NULL), 0);
 	for (i = 0; i < NPAGES; i++)
-		resident += pg_state(word(&e, i)) == PS_RESIDENT &&
-			    !(word(&e, i) & PG_PINNED);
+		resident += pg_state(word_of(&e, i)) == PS_RESIDENT &&
+			    !(word_of(&e, i) & PG_PINNED);
 	r = swapper_numa_move(e.s, 0);
 	assert_true(r > 0);
 	assert_true((uint64_t)r <= resident);
 	assert_int_equal(swapper_numa_move(e.s, swapper_numa_nodes()), -EINVAL);
 	assert_int_equal(swapper_numa_move(e.s, -1), -EINVAL);
 	swapper_unpin(e.s, GPA + 5 * PG, PG, false);
-	check_all(&e);
+	assert_all_pages_ok(&e);
 	env_teardown(&e);
 }
 
@@ -733,22 +832,18 @@ int main(void)
 		cmocka_unit_test(test_evict_pinned),
 		cmocka_unit_test(test_write_pin_dirties),
 		cmocka_unit_test(test_rmap),
+		cmocka_unit_test(test_alloc_fail_rmap_cluster),
+		cmocka_unit_test(test_lockdep_catches),
 		cmocka_unit_test(test_migrate_page_under_read),
 		cmocka_unit_test(test_migrate_page_in_staging),
 		cmocka_unit_test(test_trim_during_migration_small_staging),
 		cmocka_unit_test(test_compact),
+		cmocka_unit_test(test_alloc_fail_migrate),
 		cmocka_unit_test(test_swapoff_races),
+		cmocka_unit_test(test_stats_during_swapoff),
 		cmocka_unit_test(test_swapoff_to_memory),
 		cmocka_unit_test(test_cancel_during_swapoff),
 		cmocka_unit_test(test_numa_single_node),
 	};
-	struct uffd_caps caps;
-	int r = uffd_probe(&caps);
-
-	if (r == -EPERM || r == -ENOSYS) {
-		fprintf(stderr, "userfaultfd unavailable (%s): skipping\n", strerror(-r));
-		return 77;
-	}
-	hv_log_set_level(HV_LOG_ERR);
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return TL_MAIN(tests);
 }

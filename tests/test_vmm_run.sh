@@ -339,8 +339,29 @@ case_once() {
 	[ -s "$OUT" ] && fail "the guest ran"
 }
 
+# swaptarget: --swap targets are exclusive and checked (issue 11, findings
+# 1 and 2): the same file twice, and a file holding an ext4 filesystem, fail
+# at start with status 3 and an error naming the file and the reason.
+case_swaptarget() {
+	need_kvm
+	local f=$TMP/swapfile
+	truncate -s 8M "$f" || { fail "cannot create $f"; return; }
+	hv run --mem 64M --mem-limit 16M --swap "$f" --swap "$f" memtouch ws=32M
+	expect_rc 3
+	expect_err "error: swap file $f is in use"
+	if command -v mkfs.ext4 >/dev/null; then
+		mkfs.ext4 -q -F "$f" >/dev/null 2>&1 || fail "mkfs.ext4 $f"
+	else                        # the superblock magic is what is checked
+		printf '\x53\xef' | dd of="$f" bs=1 seek=1080 conv=notrunc status=none
+	fi
+	hv run --mem 64M --mem-limit 16M --swap "$f" memtouch ws=32M
+	expect_rc 3
+	expect_err "error: swap device $f carries an ext2/3/4 filesystem"
+	expect_err "--force"
+}
+
 case "$CASE" in
-memtouch|integrity|crash|badptr|hang|cli|swap|memfd|hostile|signals|statsfile|once)
+memtouch|integrity|crash|badptr|hang|cli|swap|memfd|swaptarget|hostile|signals|statsfile|once)
 	"case_$CASE" "$@" ;;
 *) echo "unknown case '$CASE'" >&2; exit 2 ;;
 esac

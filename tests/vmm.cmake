@@ -39,6 +39,7 @@ hv_add_run_test(NAME hang_timeout CASE hang TIMEOUT 30)
 hv_add_run_test(NAME cli CASE cli TIMEOUT 60)
 hv_add_run_test(NAME swap CASE swap TIMEOUT 300 ARGS ${HV_SWAP_SMOKE_ARGS})
 hv_add_run_test(NAME memfd CASE memfd TIMEOUT 60)
+hv_add_run_test(NAME swaptarget CASE swaptarget TIMEOUT 60)
 # Issue 11 (hardening): hostile guest output, signals, planted links,
 # errors printed once.
 hv_add_run_test(NAME hostile CASE hostile TIMEOUT 300)

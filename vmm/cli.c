@@ -26,7 +26,7 @@ enum {
 	OPT_MEM = 256, OPT_VCPUS, OPT_TIMEOUT, OPT_BACKING, OPT_LIMIT, OPT_SWAP,
 	OPT_SWAP_SIZE, OPT_SWAP_DIR, OPT_ENGINE, OPT_FULL, OPT_STATS,
 	OPT_STATS_INTERVAL, OPT_DISK, OPT_DISK_SIZE, OPT_CTL, OPT_FAULT_AROUND,
-	OPT_KEEP_CLEAN, OPT_CTL_IDLE,
+	OPT_KEEP_CLEAN, OPT_CTL_IDLE, OPT_FORCE,
 };
 
 static const struct option lopts[] = {
@@ -48,6 +48,7 @@ static const struct option lopts[] = {
 	{ "ctl-idle-timeout", required_argument, NULL, OPT_CTL_IDLE },
 	{ "fault-around", required_argument, NULL, OPT_FAULT_AROUND },
 	{ "keep-clean", required_argument, NULL, OPT_KEEP_CLEAN },
+	{ "force", no_argument, NULL, OPT_FORCE },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
@@ -73,6 +74,8 @@ void cli_usage(FILE *f)
 "                        temporary unlinked file)\n"
 "  --swap-size SIZE      size of the temporary swap file (default: --mem)\n"
 "  --swap-dir DIR        where the temporary swap file lives (default /var/tmp)\n"
+"  --force               use --swap targets that carry a filesystem, partition\n"
+"                        table, swap area or another hvswap's header\n"
 "  --io-engine NAME      %s (default libaio)\n"
 "  --swap-full POLICY    overcommit (default: run above the limit, warn) or stop\n"
 "  --fault-around N      a first touch maps the never-used pages of its aligned\n"
@@ -140,6 +143,10 @@ static int parse_swap_opt(struct run_opts *o, int c, const char *arg,
 	int r;
 
 	switch (c) {
+	case OPT_FORCE:         /* applies to every --swap, before or after */
+		for (k = 0; k < SWAPPER_MAX_DEVS; k++)
+			o->swap.devs[k].force = true;
+		return 0;
 	case OPT_LIMIT:
 		r = parse_size(arg, &o->swap.mem_limit);
 		if (r < 0 || o->swap.mem_limit < (1u << 20))

@@ -42,6 +42,7 @@ struct ctl_req {
 	char *path;             /* swapon: NULL = a temporary file */
 	uint64_t size;          /* swapon: bytes, 0 = the file's size */
 	int64_t prio;           /* swapon */
+	int64_t force;          /* swapon: 1 = take a target with a signature */
 	char *dev;              /* swapoff, compact: "path" or "#id" */
 	char *from, *to;        /* migrate */
 	uint64_t limit;         /* set-limit: bytes, 0 = no limit */

@@ -132,7 +132,11 @@ static struct json_object *do_swapon(struct vm *vm, const struct ctl_req *req)
 	struct json_object *o;
 	int r;
 
-	r = swapper_swapon(vm->swapper, req->path, req->size, (int)req->prio);
+	struct swapper_dev_config dev = { .path = req->path, .size = req->size,
+					  .prio = (int)req->prio,
+					  .force = req->force != 0 };
+
+	r = swapper_swapon_dev(vm->swapper, &dev);
 	if (r < 0)
 		return swap_error("swapon", req->path ? req->path : "(temporary file)", r);
 	o = reply_ok();

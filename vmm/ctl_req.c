@@ -53,7 +53,7 @@ struct field {
 
 struct cmd_desc {
 	const char *name;
-	struct field fields[3];
+	struct field fields[4];
 	int (*check)(struct ctl_req *req, char *err, size_t errlen);
 };
 
@@ -71,6 +71,7 @@ static const struct cmd_desc cmds[CTL_NR_CMDS] = {
 		FLD("path", F_STR_OR_NULL, false, path, 0, 0),
 		FLD("size", F_SIZE, false, size, 0, 16 * TIB),
 		FLD("prio", F_INT, false, prio, -32768, 32767),
+		FLD("force", F_INT, false, force, 0, 1),
 	}, check_swapon },
 	[CTL_SWAPOFF] = { "swapoff", { FLD("dev", F_STR, true, dev, 0, 0) }, NULL },
 	[CTL_SET_LIMIT] = { "set-limit", {

@@ -153,8 +153,10 @@ static int handle_io(struct vcpu *v)
 			/* Unclaimed port: reads float high, writes are dropped. */
 			if (!is_write)
 				memset(data, 0xff, run->io.size);
-			/* rate-limited with the VM's other guest warnings */
-			if (hv_log_get_level() >= HV_LOG_DEBUG && vm_warn_ok(v->vm, &sup))
+			/* rate-limited with the VM's other guest warnings
+			 * (shared budget: the guest can only crowd out
+			 * its own messages) */
+			if (vm_warn_ok(v->vm, &sup))
 				log_debug("vcpu %u: unclaimed port %s 0x%x", v->id,
 					  is_write ? "write" : "read", run->io.port);
 		}

@@ -7,7 +7,7 @@
  * touches a registered region (a vCPU inside KVM_RUN, a device-emulation
  * thread, a test thread) is served the same way.
  *
- * Errors are -errno.  swapper_strerror() names swapper-specific conditions.
+ * Errors are -errno (strerror() names them); each function lists its own.
  */
 #ifndef HVSWAP_SWAPPER_H
 #define HVSWAP_SWAPPER_H
@@ -28,9 +28,12 @@ struct swapper_dev_config {
 	const char *path;       /* NULL: an unlinked temp file in tmpdir */
 	uint64_t size;          /* bytes; 0 with a path = the file's size */
 	int prio;               /* higher is used first */
+	bool force;             /* take a target that carries a filesystem,
+				 * partition table, swap or another hvswap's
+				 * in-use header (never a locked or busy one) */
 };
 
-/* What the swapper does when no swap slot is free (see docs/swapper.md). */
+/* What the swapper does when no swap slot is free (docs/running.md). */
 enum swapper_full_policy {
 	SWAP_FULL_OVERCOMMIT = 0,   /* keep running above the limit, warn */
 	SWAP_FULL_STOP = 1,         /* call fatal(): the VM stops cleanly */
@@ -38,7 +41,7 @@ enum swapper_full_policy {
 
 /* Install a page read back from swap clean (write-protected, keeping its
  * slot: evicting it again costs no write) or writable (its first write costs
- * no write-protect fault)?  See fault.c keep_clean(). */
+ * no write-protect fault)?  See swapin.c keep_clean(). */
 enum swapper_clean_policy {
 	SWAPPER_CLEAN_AUTO = 0,     /* clean while few such pages get written */
 	SWAPPER_CLEAN_ALWAYS = 1,
@@ -50,7 +53,8 @@ struct swapper_config {
 	struct swapper_dev_config devs[SWAPPER_MAX_DEVS];
 	unsigned int nr_devs;       /* 0: one temp device of swap_size */
 	const char *tmpdir;         /* for temp swap files (NULL: /var/tmp) */
-	uint64_t swap_size;         /* temp device size (0: 2 x guest RAM) */
+	uint64_t swap_size;         /* temp device size: required with
+				     * nr_devs 0 (-EINVAL without) */
 	const char *io_engine;      /* "libaio" (default), "sync", "io_uring" */
 	struct io_engine *engine;   /* tests: use this engine (owned by swapper) */
 	unsigned int queue_depth;   /* I/O engine depth (0: 128) */
@@ -59,9 +63,21 @@ struct swapper_config {
 				     * the never-used pages of its aligned
 				     * block of this many pages (a power of
 				     * two <= 512) as zero pages; 0/1: off */
+	int fault_spin_us;          /* the fault thread polls the uffd and the
+				     * I/O completions before it sleeps: 0 =
+				     * adaptive (default), > 0 = spin up to this
+				     * many us after each burst, < 0 = never */
+	unsigned int busy_threads;  /* threads competing for the host CPUs
+				     * besides the swapper's (the VMM's vCPUs):
+				     * the adaptive spin backs off when they
+				     * and the fault thread exceed the CPUs */
 	unsigned int staging_pages; /* staging buffers, a multiple of 64 and
 				     * >= 2 x write_batch (0: 4096) */
 	bool allow_buffered;        /* tests on tmpfs: no O_DIRECT */
+	bool encrypt;               /* swap data encrypted with AES-256-GCM
+				     * under a per-swapper key held only in
+				     * memory (else protected by a crc32c per
+				     * slot); see docs/architecture.md */
 	bool no_move;               /* force the WP+copy eviction path */
 	bool no_wp;                 /* force "no write tracking" */
 	enum swapper_full_policy on_full;
@@ -111,8 +127,11 @@ int swapper_trim(struct swapper *s);
  * holding memory indefinitely, as VFIO does) are accounted separately and
  * capped by swapper_config.max_longterm_pin_bytes: -ENOSPC beyond it.
  * On success *host points at the range in the VMM's mapping.
- * Returns 0, -EFAULT (range not in a region), -ENOSPC, or -EIO (a page could
- * not be read from swap; nothing is left pinned).
+ * Returns 0 or, with nothing left pinned: -EINVAL (len 0), -EFAULT (range
+ * not in one region), -ENOSPC (long-term pin cap), -ENOMEM (pin table),
+ * -EIO (the swapper stopped on a fatal error, or faults were released),
+ * -ECANCELED (swapper_cancel()), -EAGAIN (a page kept being evicted
+ * between its fault and the pin, 1000 times; try again).
  */
 int swapper_pin(struct swapper *s, uint64_t gpa, uint64_t len, bool write,
 		bool longterm, void **host);
@@ -126,6 +145,8 @@ void swapper_unpin(struct swapper *s, uint64_t gpa, uint64_t len, bool longterm)
  * the guest runs and races correctly with faults, evictions and teardown.
  */
 int swapper_swapon(struct swapper *s, const char *path, uint64_t size, int prio);
+/* The same with every device option (force: see swapper_dev_config). */
+int swapper_swapon_dev(struct swapper *s, const struct swapper_dev_config *dev);
 int swapper_swapoff(struct swapper *s, int dev_id);
 /* Find a device id by path (or "#N" for id N). -ENOENT if none. */
 int swapper_dev_lookup(struct swapper *s, const char *name);
@@ -154,9 +175,5 @@ int swapper_numa_nodes(void);
 struct json_object *swapper_stats_json(struct swapper *s);
 /* One line: resident, swapped, faults/s, etc. (for a live TTY status). */
 void swapper_status_line(struct swapper *s, char *buf, size_t len);
-uint64_t swapper_resident_pages(struct swapper *s);
-
-/* Kernel feature report (uffd features, ioctls), for --version -v / logs. */
-void swapper_print_features(struct swapper *s, FILE *f);
 
 #endif

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tests/bench/run.sh - hvswap side by side with Linux kernel swap, the device
-# and the userfaultfd limits (issue 4).  One command, one results folder:
+# and the userfaultfd limits (issues 4 and 10).  One command, one results folder:
 #
 #   tests/bench/run.sh [--quick] [--out DIR] [options]
 #
@@ -10,10 +10,14 @@
 # removes both on exit, failure or Ctrl-C; swap is on only during the kernel
 # runs of section 3.
 #
-# Sections: 1 limits (fio, bare uffd), 2 fault service (1/2/4 vCPUs),
-# 3 workloads x resident fractions (hvswap, kernel swap of a replaying host
-# process, kernel swap of the KVM guest, no limit), 4 swap-out throughput,
-# 5 Belady MIN, 6 overhead fully resident, 7 metadata.  See docs/benchmarks.md.
+# Sections: 1 limits (fio, bare uffd, the floor: uffd round trip without I/O
+# with a spinning and a blocking handler), 2 fault service (1/2/4 vCPUs, guest
+# time per swap-in and its parts), 3 workloads x resident fractions (hvswap,
+# kernel swap of a replaying host process, kernel swap of the KVM guest, no
+# limit), 4 swap-out throughput, stream (sequential swap-in vs fio sequential
+# read), 5 Belady MIN (runs with 3), 6 overhead fully resident (timed phase
+# >= 2 s), 7 metadata (from the others).  --sections picks some of them.
+# See docs/benchmarks.md.
 set -u -o pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -22,7 +26,9 @@ SRC=$(cd "$HERE/../.." && pwd)
 usage() {
 	cat <<EOF
 usage: $0 [--quick] [--out DIR] [options]
-  --quick            CI smoke: tiny sizes, 1 repeat, every section (<= 60 s)
+  --quick            CI smoke: tiny sizes, 1 repeat, every section (<= 90 s)
+  --sections "L"     sections to run (default "1 2 3 4 stream 6"; 5 runs with
+                     3, 7 is read from the others), e.g. --sections "1 stream"
   --out DIR          results folder (default results/bench-YYYYmmdd-HHMMSS)
   --build DIR        CMake build tree (default $SRC/build; built if needed)
   --repeats N        repeats of sections 1, 2, 4, 6 (default 3)
@@ -43,6 +49,18 @@ usage: $0 [--quick] [--out DIR] [options]
   --swap-dir DIR     where hvswap and the kernel swap (default /var/tmp)
   --kvm-timeout S    cap of one kernel-swapped KVM run (default 90; each run
                      gets max(20, 2 x hvswap's wall time) up to this cap)
+  --kvm-repeats N    kernel-swapped KVM runs at the --rep-fractions (default
+                     1; the other fractions get one)
+  --rtt-pages N      floor: pages per round of bench_uffd_rtt (default 20480)
+  --rtt-rounds N     floor: timed rounds per run (default 5)
+  --stream-ws SIZE   streaming working set (default 1G)
+  --stream-limit SIZE streaming resident limit (default 256M)
+  --stream-passes N  streaming timed passes (default 2)
+  --ov-time S        overhead: size the timed phase to about S seconds
+                     (default 3, so that it stays >= 2 s when the host's
+                     speed drifts; calibrated by two runs without the swapper)
+  --ov-passes N      overhead: fixed passes instead (default 0 = calibrate)
+  --ov-repeats N     overhead: on/off pairs (default 5)
   --cg-slack SIZE    memcg limit = fraction x ws + this (default 8M)
   --fio-size SIZE    fio test file (default 1G)
   --check            validate bench.json at the end (exit 1 if incomplete)
@@ -54,11 +72,23 @@ QUICK=0 OUT="" BUILD="$SRC/build" REPEATS=3 WL_REPEATS=3 REP_FRACTIONS=50 WS=1G
 FRACTIONS="25 50 75" PATTERNS="seq uniform zipf hotcold" PASSES=1
 FS_WS=128M UFFD_WS=256M SO_WS=256M CAP_WS=1G SWAPDIR=/var/tmp KVM_TIMEOUT=90
 CG_SLACK=8M FIO_SIZE=1G FIO_TIME=5 CHECK=0 RUN_TIMEOUT=900
+SECTIONS="1 2 3 4 stream 6" KVM_REPEATS=1 RTT_PAGES=20480 RTT_ROUNDS=5
+STREAM_WS=1G STREAM_LIMIT=256M STREAM_PASSES=2 OV_TIME=3 OV_PASSES=0 OV_REPEATS=5
 declare -A SET=()
 ARGS_ORIG=("$@")
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--quick) QUICK=1 ;;
+	--sections) SECTIONS=$2; shift ;;
+	--kvm-repeats) KVM_REPEATS=$2; shift ;;
+	--rtt-pages) RTT_PAGES=$2; SET[rttp]=1; shift ;;
+	--rtt-rounds) RTT_ROUNDS=$2; SET[rttr]=1; shift ;;
+	--stream-ws) STREAM_WS=$2; SET[sws]=1; shift ;;
+	--stream-limit) STREAM_LIMIT=$2; SET[slim]=1; shift ;;
+	--stream-passes) STREAM_PASSES=$2; shift ;;
+	--ov-time) OV_TIME=$2; SET[ovt]=1; shift ;;
+	--ov-passes) OV_PASSES=$2; shift ;;
+	--ov-repeats) OV_REPEATS=$2; SET[ovr]=1; shift ;;
 	--out) OUT=$2; shift ;;
 	--build) BUILD=$2; shift ;;
 	--repeats) REPEATS=$2; SET[rep]=1; shift ;;
@@ -93,9 +123,28 @@ if [ "$QUICK" = 1 ]; then
 	[ -n "${SET[kt]:-}" ] || KVM_TIMEOUT=10
 	[ -n "${SET[fio]:-}" ] || FIO_SIZE=64M
 	[ -n "${SET[slack]:-}" ] || CG_SLACK=2M
+	[ -n "${SET[rttp]:-}" ] || RTT_PAGES=256
+	[ -n "${SET[rttr]:-}" ] || RTT_ROUNDS=2
+	[ -n "${SET[sws]:-}" ] || STREAM_WS=32M
+	[ -n "${SET[slim]:-}" ] || STREAM_LIMIT=8M
+	[ -n "${SET[ovt]:-}" ] || OV_TIME=0.2
+	[ -n "${SET[ovr]:-}" ] || OV_REPEATS=1
 	FIO_TIME=1 RUN_TIMEOUT=60
 fi
 [ -n "$OUT" ] || OUT="$SRC/results/bench-$(date +%Y%m%d-%H%M%S)"
+# Normalise the section list: 5 (Belady) runs inside 3; 7 needs no runs.
+SECS=""
+for s in $SECTIONS; do
+	case "$s" in
+	1|2|3|4|6|stream) case " $SECS " in *" $s "*) ;; *) SECS="$SECS $s" ;; esac ;;
+	5) case " $SECS " in *" 3 "*) ;; *) SECS="$SECS 3" ;; esac ;;
+	7) ;;
+	*) echo "run.sh: unknown section '$s' (1 2 3 4 5 6 7 stream)" >&2; exit 2 ;;
+	esac
+done
+SECS=${SECS# }
+[ -n "$SECS" ] || { echo "run.sh: --sections selects nothing" >&2; exit 2; }
+want() { case " $SECS " in *" $1 "*) return 0 ;; esac; return 1; }
 
 log() { printf '[bench %s] %s\n' "$(date +%T)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -134,24 +183,57 @@ HAVE_GNUPLOT=1
 need_pkg gnuplot gnuplot-nox || { HAVE_GNUPLOT=0; log "warning: no gnuplot: no plots"; }
 PY=$(command -v python3 || echo /usr/bin/python3)
 
-if ! [ -x "$BUILD/vmm/hvswap" ] || ! [ -x "$BUILD/tests/bench_replay" ] ||
-   ! [ -x "$BUILD/tests/bench_belady" ] || ! [ -x "$BUILD/tests/bench_swapout" ]; then
-	log "building hvswap, bench_replay, bench_belady, bench_swapout in $BUILD"
+TOOLS="bench_replay bench_belady bench_swapout bench_uffd_rtt"
+need_build=0
+[ -x "$BUILD/vmm/hvswap" ] || need_build=1
+for t in $TOOLS; do [ -x "$BUILD/tests/$t" ] || need_build=1; done
+if [ "$need_build" = 1 ]; then
+	log "building hvswap $TOOLS in $BUILD"
 	[ -f "$BUILD/CMakeCache.txt" ] || cmake -S "$SRC" -B "$BUILD" >/dev/null ||
 		die "cmake failed"
-	cmake --build "$BUILD" -j2 --target hvswap bench_replay bench_belady bench_swapout >/dev/null ||
-		die "build failed"
+	# shellcheck disable=SC2086
+	cmake --build "$BUILD" -j2 --target hvswap $TOOLS >/dev/null || die "build failed"
 fi
+
+# ---- leftovers of a run killed with SIGKILL (e.g. a ctest timeout) ---------
+# No trap runs then.  Only runs whose run.sh is gone are cleaned: another
+# run.sh may be running.  A cgroup is named by its run.sh's pid, a temp
+# dir holds it in "owner" (dirs without one are left alone).
+cleanup_stale() {
+	local d pid p
+	for d in "$CGROOT"/hvswap-bench.*; do
+		[ -d "$d" ] || continue
+		pid=${d##*.}
+		kill -0 "$pid" 2>/dev/null && continue
+		for p in $(cat "$d/cgroup.procs" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
+		for _ in 1 2 3 4 5; do rmdir "$d" 2>/dev/null && break; sleep 0.3; done
+		if [ -d "$d" ]; then log "warning: cannot remove stale cgroup $d"
+		else log "removed stale cgroup $d"; fi
+	done
+	for d in "$SWAPDIR"/hvbench.*; do
+		[ -f "$d/owner" ] || continue
+		pid=$(cat "$d/owner")
+		kill -0 "$pid" 2>/dev/null && continue
+		if grep -q "^$d/swapfile " /proc/swaps 2>/dev/null && ! swapoff "$d/swapfile"; then
+			log "warning: cannot swapoff stale $d/swapfile"
+			continue
+		fi
+		rm -rf "$d" && log "removed stale $d"
+	done
+}
+cleanup_stale
 
 # ---- private state and cleanup -------------------------------------------
 mkdir -p "$OUT/raw" || die "cannot create $OUT"
 OUT=$(cd "$OUT" && pwd)
 rm -f "$OUT"/raw/*.json
 TMP=$(mktemp -d "${SWAPDIR}/hvbench.XXXXXX") || die "cannot create a temp dir in $SWAPDIR"
+echo $$ > "$TMP/owner"
 # Private copies: a concurrent rebuild must not change binaries mid-run.
 cp "$BUILD/vmm/hvswap" "$BUILD/tests/bench_replay" "$BUILD/tests/bench_belady" \
-	"$BUILD/tests/bench_swapout" "$TMP/"
+	"$BUILD/tests/bench_swapout" "$BUILD/tests/bench_uffd_rtt" "$TMP/"
 HV=$TMP/hvswap REPLAY=$TMP/bench_replay BELADY=$TMP/bench_belady SWAPOUT=$TMP/bench_swapout
+UFFD_RTT=$TMP/bench_uffd_rtt
 SWAPFILE="$TMP/swapfile"
 FIOFILE="$TMP/fio.dat"
 CG="$CGROOT/hvswap-bench.$$"
@@ -280,28 +362,35 @@ PYEOF
 mem_for() { echo "$(( ($(size_bytes "$1") >> 20) + 4 ))M"; }   # guest RAM for ws
 HVQ=(-q --timeout "$RUN_TIMEOUT" --swap-dir "$SWAPDIR")
 
-T_START=$(date +%s)
+T_START=$(date +%s) LOAD_START=$(loadavg)
 SECTION_T=()
 section_done() { SECTION_T+=("\"$1\":$(( $(date +%s) - SEC_T0 ))"); }
-log "results -> $OUT (quick=$QUICK repeats=$REPEATS wl-repeats=$WL_REPEATS ws=$WS)"
+log "results -> $OUT (quick=$QUICK sections=[$SECS] repeats=$REPEATS wl-repeats=$WL_REPEATS ws=$WS)"
 
 # ---- warm-up: fresh host memory is slow on first touch (nested) ------------
+# (as much as the largest working set of the sections that run)
 WSB=$(size_bytes "$WS")
-WARM=$WSB WARM_MARGIN=$((256 << 20))
+WARM=0 WARM_MARGIN=$((256 << 20))
 [ "$QUICK" = 1 ] && WARM_MARGIN=$((16 << 20))
-for s in "$FS_WS" "$UFFD_WS" "$SO_WS" "$CAP_WS"; do
-	b=$(size_bytes "$s"); [ "$b" -gt "$WARM" ] && WARM=$b
+for s in "3:$WS" "2:$FS_WS" "1:$UFFD_WS" "6:$UFFD_WS" "4:$SO_WS" "4:$CAP_WS" \
+	 "stream:$STREAM_WS"; do
+	want "${s%%:*}" || continue
+	b=$(size_bytes "${s#*:}"); [ "$b" -gt "$WARM" ] && WARM=$b
 done
 log "warm-up: touching $(mib $((WARM + WARM_MARGIN))) of host memory"
 "$REPLAY" ws=$(mib $((WARM + WARM_MARGIN))) pattern=seq passes=1 init=1 >/dev/null ||
 	die "bench_replay failed"
-"$HV" run "${HVQ[@]}" --mem "$(mem_for "$WS")" memtouch ws="$WS" pattern=seq passes=1 init=1 \
-	>/dev/null 2>&1 ||
+"$HV" run "${HVQ[@]}" --mem "$(mem_for "$(mib "$WARM")")" memtouch ws="$(mib "$WARM")" \
+	pattern=seq passes=1 init=1 >/dev/null 2>&1 ||
 	die "hvswap failed to run memtouch"
 
+UM=$(mem_for "$UFFD_WS")
+UL=$(mib $(( $(size_bytes "$UM") * 2 )))
+
 # ---- 1. limits -------------------------------------------------------------
+if want 1; then
 SEC_T0=$(date +%s)
-log "1. limits: fio on $SWAPDIR, bare uffd round trip"
+log "1. limits: fio on $SWAPDIR, bare uffd round trip, the floor (uffd round trip without I/O)"
 for r in $(seq 0 $((REPEATS - 1))); do
 	run_case "s1_fio_write_r$r" "{\"section\":1,\"what\":\"fio_seqwrite\",\"rep\":$r}" - fio -- \
 		fio --name=seqwrite --filename="$FIOFILE" --size="$FIO_SIZE" --direct=1 \
@@ -313,8 +402,15 @@ for r in $(seq 0 $((REPEATS - 1))); do
 		--time_based --lat_percentiles=1 --output-format=json
 	rm -f "$FIOFILE"
 done
-UM=$(mem_for "$UFFD_WS")
-UL=$(mib $(( $(size_bytes "$UM") * 2 )))
+for r in $(seq 0 $((REPEATS - 1))); do
+	# The floor: a minimal guest, one uffd fault per fresh page, one
+	# UFFDIO_COPY each, no I/O; a spinning and a blocking handler, and the
+	# same guest without uffd.  Interleaved so drift hits all three alike.
+	for m in spin block off; do
+		run_case "s1_rtt_${m}_r$r" "{\"section\":1,\"what\":\"rtt_$m\",\"rep\":$r}" - replay -- \
+			"$UFFD_RTT" mode=$m pages="$RTT_PAGES" rounds="$RTT_ROUNDS"
+	done
+done
 for r in $(seq 0 $((REPEATS - 1))); do
 	# bare round trip: one uffd fault per first touch (no fault-around)
 	run_case "s1_uffd_on_r$r" "{\"section\":1,\"what\":\"uffd_on\",\"rep\":$r}" - hvswap -- \
@@ -329,8 +425,10 @@ for r in $(seq 0 $((REPEATS - 1))); do
 		memtouch ws="$UFFD_WS" pattern=seq passes=2 rw=1
 done
 section_done limits
+fi
 
 # ---- 2. fault service ------------------------------------------------------
+if want 2; then
 SEC_T0=$(date +%s)
 FM=$(mem_for "$FS_WS")
 FL=$(mib $(( $(size_bytes "$FS_WS") / 4 )))
@@ -343,8 +441,10 @@ for v in 1 2 4; do
 	done
 done
 section_done fault_service
+fi
 
 # ---- 3 + 5. workloads x resident fractions, Belady MIN --------------------
+if want 3; then
 SEC_T0=$(date +%s)
 WM=$(mem_for "$WS")
 SLACK=$(size_bytes "$CG_SLACK")
@@ -395,12 +495,16 @@ for pat in $PATTERNS; do
 				$((lim + SLACK)) replay -- "$REPLAY" "$@"
 		done
 	done
-	# The KVM guest under kernel swap, largest fraction first: after an OOM
-	# kill or a timeout, smaller fractions are recorded as skipped.
+	# The KVM guest under kernel swap (the user's alternative), largest
+	# fraction first: after an OOM kill or a timeout, the rest of this
+	# pattern is recorded as skipped.  --kvm-repeats runs at the
+	# --rep-fractions, one elsewhere.
 	kk_stop=""
 	for f in $(echo $FRACTIONS | tr ' ' '\n' | sort -rn); do
 		lim=$(( WSB * f / 100 )); lim=$(( lim >> 12 << 12 ))
-		for r in 0; do     # descriptive (may be OOM-killed): one run
+		kreps=1
+		case " $REP_FRACTIONS " in *" $f "*) kreps=$KVM_REPEATS ;; esac
+		for r in $(seq 0 $((kreps - 1))); do
 			key="s3_kkvm_${pat}_${f}_r$r"
 			meta="{\"section\":3,\"system\":\"kernel_kvm\",\"pattern\":\"$pat\",\"fraction\":$f,\"rep\":$r}"
 			if [ -n "$kk_stop" ]; then
@@ -423,8 +527,10 @@ for pat in $PATTERNS; do
 done
 swap_off
 section_done workloads
+fi
 
 # ---- 4. swap-out throughput ------------------------------------------------
+if want 4; then
 SEC_T0=$(date +%s)
 SM=$(mem_for "$SO_WS")
 SL=$(mib $(( $(size_bytes "$SO_WS") / 4 )))
@@ -440,19 +546,64 @@ for r in $(seq 0 $((REPEATS - 1))); do
 		"$SWAPOUT" ws="$CAP_WS" dir="$SWAPDIR"
 done
 section_done swap_out
+fi
+
+# ---- stream. sequential swap-in vs fio sequential read -----------------------
+if want stream; then
+SEC_T0=$(date +%s)
+STM=$(mem_for "$STREAM_WS")
+STB=$(size_bytes "$STREAM_WS")
+FSZ=$STREAM_WS
+[ "$(size_bytes "$FIO_SIZE")" -lt "$STB" ] && FSZ=$FIO_SIZE
+log "stream: memtouch seq rw=0 ws=$STREAM_WS limit=$STREAM_LIMIT passes=$STREAM_PASSES vs fio seq read 1 MiB QD16 ($FSZ)"
+for r in $(seq 0 $((REPEATS - 1))); do
+	# fio lays the file out (writes it) on the first read run; O_DIRECT reads
+	# do not go through the page cache.
+	run_case "st_fio_r$r" "{\"section\":\"stream\",\"what\":\"fio_seqread\",\"rep\":$r}" - fio -- \
+		fio --name=seqread --filename="$FIOFILE" --size="$FSZ" --direct=1 \
+		--ioengine=libaio --rw=read --bs=1M --iodepth=16 --runtime="$FIO_TIME" \
+		--time_based --output-format=json
+	run_case "st_hvswap_r$r" "{\"section\":\"stream\",\"what\":\"hvswap\",\"rep\":$r}" - hvswap -- \
+		"$HV" run "${HVQ[@]}" --mem "$STM" --mem-limit "$STREAM_LIMIT" \
+		--stats "$TMP/stats.json" memtouch ws="$STREAM_WS" pattern=seq rw=0 init=1 \
+		passes="$STREAM_PASSES"
+done
+rm -f "$FIOFILE"
+section_done stream
+fi
 
 # ---- 6. overhead fully resident --------------------------------------------
+if want 6; then
 SEC_T0=$(date +%s)
-log "6. overhead: zipf ws=$UFFD_WS fully resident, swapper on vs off"
-for r in $(seq 0 $((REPEATS - 1))); do
+ov_calibrate() {  # ov_calibrate PASSES SECONDS -> passes for a timed phase of SECONDS
+	"$HV" run "${HVQ[@]}" --mem "$UM" --stats "$TMP/ovcal.json" \
+		memtouch ws="$UFFD_WS" pattern=zipf passes="$1" init=1 >/dev/null 2>&1 ||
+		return 1
+	"$PY" -c 'import json,math,sys
+m = json.load(open(sys.argv[1]))["metrics"]
+print(max(4, min(1000000, math.ceil(int(sys.argv[2]) * float(sys.argv[3]) * 1e9 / max(m["elapsed_ns"], 1)))))' \
+		"$TMP/ovcal.json" "$1" "$2"
+}
+if [ "$OV_PASSES" -le 0 ]; then
+	# Passes for a timed phase of about --ov-time, without the swapper: a
+	# short run, then one of about a quarter of the target (the first
+	# passes after init are slower than the rest).
+	# (die in $(...) leaves only the subshell: check the result here)
+	p=$(ov_calibrate 4 "$OV_TIME") && [ -n "$p" ] || die "overhead calibration failed"
+	OV_PASSES=$(ov_calibrate "$(( (p + 3) / 4 ))" "$OV_TIME") && [ -n "$OV_PASSES" ] ||
+		die "overhead calibration failed"
+fi
+log "6. overhead: zipf ws=$UFFD_WS passes=$OV_PASSES fully resident, swapper on vs off, $OV_REPEATS pairs"
+for r in $(seq 0 $((OV_REPEATS - 1))); do
 	run_case "s6_on_r$r" "{\"section\":6,\"swapper\":true,\"rep\":$r}" - hvswap -- \
 		"$HV" run "${HVQ[@]}" --mem "$UM" --mem-limit "$UL" --stats "$TMP/stats.json" \
-		memtouch ws="$UFFD_WS" pattern=zipf passes=3 init=1
+		memtouch ws="$UFFD_WS" pattern=zipf passes="$OV_PASSES" init=1
 	run_case "s6_off_r$r" "{\"section\":6,\"swapper\":false,\"rep\":$r}" - hvswap -- \
 		"$HV" run "${HVQ[@]}" --mem "$UM" --stats "$TMP/stats.json" \
-		memtouch ws="$UFFD_WS" pattern=zipf passes=3 init=1
+		memtouch ws="$UFFD_WS" pattern=zipf passes="$OV_PASSES" init=1
 done
 section_done overhead
+fi
 
 # ---- report -----------------------------------------------------------------
 T_END=$(date +%s)
@@ -465,8 +616,12 @@ cat > "$OUT/raw/meta.json" <<EOF
  "hvswap_version":"$("$HV" --version 2>&1 | head -n1)",
  "git_rev":"$(git -C "$SRC" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$SRC" diff --quiet 2>/dev/null || echo +dirty)",
  "command":$("$PY" -c 'import json,sys; print(json.dumps(" ".join(["tests/bench/run.sh"] + sys.argv[1:])))' "${ARGS_ORIG[@]}"),
- "quick":$([ "$QUICK" = 1 ] && echo true || echo false),
- "params":{"repeats":$REPEATS,"wl_repeats":$WL_REPEATS,"rep_fractions":[${REP_FRACTIONS// /,}],"ws":"$WS","fractions":[${FRACTIONS// /,}],
+ "quick":$([ "$QUICK" = 1 ] && echo true || echo false),"load_start":$LOAD_START,
+ "params":{"sections":$("$PY" -c 'import json,sys; print(json.dumps(sys.argv[1].split()))' "$SECS"),
+   "kvm_repeats":$KVM_REPEATS,"rtt_pages":$RTT_PAGES,"rtt_rounds":$RTT_ROUNDS,
+   "stream_ws":"$STREAM_WS","stream_limit":"$STREAM_LIMIT","stream_passes":$STREAM_PASSES,
+   "ov_passes":$OV_PASSES,"ov_repeats":$OV_REPEATS,"ov_time_s":$OV_TIME,
+   "repeats":$REPEATS,"wl_repeats":$WL_REPEATS,"rep_fractions":[${REP_FRACTIONS// /,}],"ws":"$WS","fractions":[${FRACTIONS// /,}],
    "patterns":$("$PY" -c 'import json,sys; print(json.dumps(sys.argv[1].split()))' "$PATTERNS"),
    "passes":$PASSES,"fs_ws":"$FS_WS","uffd_ws":"$UFFD_WS","so_ws":"$SO_WS","cap_ws":"$CAP_WS","kvm_timeout_s":$KVM_TIMEOUT,
    "cg_slack":"$CG_SLACK","fio_size":"$FIO_SIZE","fio_randread_s":$FIO_TIME},
