@@ -16,7 +16,7 @@ else()
   set(HV_CTL_OPS_PASSES 12 CACHE STRING "ctl_ops: integrity passes of the guest")
 endif()
 
-foreach(c ops noswap cancel cli)
+foreach(c ops noswap cancel cli limits slowexit)
   set(args)
   if(c STREQUAL "ops")
     set(args ${HV_CTL_OPS_PASSES})

@@ -229,6 +229,33 @@ static void test_utf8(void **state)
 	assert_string_equal(t, "\xf0\x9f\x98\x80 and a cut ??");
 }
 
+/* Issue 11 finding 9: json-c keeps the last of two equal keys silently;
+ * the validator refuses the request instead, naming the key. */
+static void test_duplicate_keys(void **state)
+{
+	struct ctl_req req;
+
+	(void)state;
+	bad("{\"cmd\":\"swapon\",\"size\":\"1G\",\"size\":\"2G\"}",
+	    "duplicate key 'size'");
+	bad("{\"cmd\":\"stats\",\"cmd\":\"stats\"}", "duplicate key 'cmd'");
+	bad("{\"cmd\":\"stats\", \"cmd\" : \"trim\"}", "duplicate key 'cmd'");
+	/* the same key spelled with an escape */
+	bad("{\"cmd\":\"stats\",\"\\u0063md\":\"trim\"}", "duplicate key 'cmd'");
+	bad("{\"cmd\":\"set-limit\",\"limit\":0,\"x\":1,\"limit\":\"1G\"}",
+	    "duplicate key 'limit'");
+	/* equal strings that are values, or keys of nested objects, are not
+	 * duplicate keys of the request (nested objects are refused later) */
+	ok("{\"cmd\":\"migrate\",\"from\":\"#0\",\"to\":\"#0\"}", &req);
+	ctl_req_free(&req);
+	ok("{\"cmd\":\"swapoff\",\"dev\":\"dev\"}", &req);
+	ctl_req_free(&req);
+	bad("{\"cmd\":\"trim\",\"a\":{\"b\":1,\"b\":2}}", "unknown field 'a'");
+	ok("{\"cmd\":\"swapoff\",\"dev\":\"a\\\"b\\\":c\"}", &req);
+	assert_string_equal(req.dev, "a\"b\":c");
+	ctl_req_free(&req);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -239,6 +266,7 @@ int main(void)
 		cmocka_unit_test(test_set_limit),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_utf8),
+		cmocka_unit_test(test_duplicate_keys),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

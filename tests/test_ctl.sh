@@ -16,7 +16,16 @@
 #               refuses a path that is not a socket.
 #   cancel      the VM is stopped while a migrate and a swapoff are in
 #               flight: both clients get a reply, the VM exits promptly.
-#   cli         client usage and connection errors (no KVM needed).
+#   cli         client usage and connection errors, and `--timeout` against
+#               a server that never answers (no KVM needed).
+#   limits      issue 11 (finding 6, and SO_PEERCRED): eight idle clients
+#               do not lock out a ninth (the one idle longest is closed);
+#               an idle client is closed after --ctl-idle-timeout; a client
+#               of another uid is refused; `hvswap ctl --timeout` gives up
+#               on a stopped VM, for a short and for a long command.
+#   slowexit    issue 11 (finding 6): SIGTERM with seven clients that send
+#               thousands of requests and never read a reply: the VM exits
+#               within one flush deadline (old: one second per client).
 # VM cases exit 77 (skipped) only when /dev/kvm cannot be opened read-write.
 # JSON is read with python3 (./dev.sh deps).
 set -uo pipefail
@@ -433,6 +442,169 @@ case_cancel() {
 	finish
 }
 
+# limits: see the header.  The socket is opened to others (mode 0666, a
+# traversable directory) only so that the SO_PEERCRED check is what refuses
+# uid 65534.
+case_limits() {
+	need_kvm; need_python
+	start_vm --mem 16M --timeout 300 hang
+	echo "+ eight idle clients, then hvswap ctl stats"
+	python3 - "$HVSWAP" "$SOCK" <<'EOF' || fail "client limit (see above)"
+import socket, subprocess, sys
+hv, path = sys.argv[1], sys.argv[2]
+idle = []
+for _ in range(8):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    idle.append(s)
+r = subprocess.run([hv, "ctl", path, "stats"], capture_output=True, text=True)
+bad = 0
+if r.returncode != 0:
+    print("limits: FAIL: a ninth client was refused:", r.returncode, r.stderr.strip())
+    bad += 1
+# the first idle client (accepted first, idle longest) was closed
+idle[0].settimeout(60)
+if idle[0].recv(100) != b"":
+    print("limits: FAIL: the client idle longest was not closed")
+    bad += 1
+for s in idle[1:]:
+    s.setblocking(False)
+    try:
+        d = s.recv(100)
+        print("limits: FAIL: another idle client was closed or answered:", d)
+        bad += 1
+    except BlockingIOError:
+        pass
+sys.exit(1 if bad else 0)
+EOF
+
+	echo "+ a client of another uid"
+	chmod 0711 "$TMP"
+	chmod 0666 "$SOCK"
+	python3 - "$SOCK" <<'EOF' || fail "SO_PEERCRED (see above)"
+import json, os, socket, sys
+pid = os.fork()
+if pid == 0:
+    os.setgid(65534)
+    os.setuid(65534)
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(60)
+    s.connect(sys.argv[1])
+    try:
+        s.sendall(b'{"cmd":"stats"}\n')
+    except OSError:
+        pass
+    buf = b""
+    while True:
+        try:
+            d = s.recv(65536)
+        except OSError:
+            break
+        if not d:
+            break
+        buf += d
+    line = buf.split(b"\n")[0]
+    r = json.loads(line) if line else {}
+    ok = r.get("ok") is False and r.get("code") == -13
+    print("peercred: reply", line[:120])
+    os._exit(0 if ok else 1)
+_, st = os.waitpid(pid, 0)
+sys.exit(0 if os.WIFEXITED(st) and os.WEXITSTATUS(st) == 0 else 1)
+EOF
+	chmod 0600 "$SOCK"
+	chmod 0700 "$TMP"
+
+	echo "+ hvswap ctl --timeout on a stopped VM"
+	kill -STOP "$VMPID"
+	local c
+	for c in stats trim; do
+		timeout 120 "$HVSWAP" ctl --timeout 1 "$SOCK" "$c" >"$REPLY" 2>"$CERR"
+		RC=$?
+		echo "  ctl --timeout 1 $c -> $RC $(cat "$CERR")"
+		[ "$RC" -eq 2 ] || fail "ctl --timeout 1 $c on a stopped VM: exit $RC, want 2"
+		grep -qF "timed out" "$CERR" || fail "ctl $c: '$(cat "$CERR")' lacks 'timed out'"
+	done
+	kill -CONT "$VMPID"
+	ctl_ok stats
+	kill -TERM "$VMPID"
+	wait_vm
+	[ "$VMRC" -eq 130 ] || fail "VM exit $VMRC after SIGTERM, want 130"
+
+	echo "+ --ctl-idle-timeout 0.5: an idle client is closed"
+	start_vm --mem 16M --timeout 300 --ctl-idle-timeout 0.5 hang
+	python3 - "$SOCK" <<'EOF' || fail "idle timeout (see above)"
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(120)    # a bound for the test, not the thing measured
+s.connect(sys.argv[1])
+s.sendall(b'{"cmd":"stats"}\n')
+buf = b""
+while True:
+    d = s.recv(65536)
+    if not d:
+        break
+    buf += d
+ok = buf.count(b"\n") == 1 and b'"ok":true' in buf
+print("idle: closed after", "one reply" if ok else repr(buf[:100]))
+sys.exit(0 if ok else 1)
+EOF
+	ctl_ok stats
+	kill -TERM "$VMPID"
+	wait_vm
+	finish
+}
+
+# slowexit: the old server gave each non-reading client up to 10 x 100 ms
+# at exit, one after the other: with 7 of them it could not exit in less
+# than 7 s.  Now all share one deadline of 1 s.  The bound below compares
+# with that deterministic minimum of the old code, not with a speed.
+case_slowexit() {
+	local t0 t1
+	need_kvm; need_python
+	start_vm --mem 16M --timeout 300 hang
+	python3 - "$SOCK" "$TMP/flooders.ready" <<'EOF' &
+import signal, socket, sys
+path, ready = sys.argv[1], sys.argv[2]
+fl = []
+for _ in range(7):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    s.sendall(b'{"cmd":"stats"}\n' * 5000)   # ~1 MB of replies, never read
+    fl.append(s)
+# Every poll round of the server reads up to 4 KiB from each flooder; 100
+# round trips on a probe make sure every request has been read and its
+# reply queued (a probe request is answered in a later round than the
+# previous one).
+p = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+p.connect(path)
+f = p.makefile("rb")
+for _ in range(100):
+    p.sendall(b'{"cmd":"stats"}\n')
+    f.readline()
+open(ready, "w").close()
+signal.pause()          # keep the sockets open until killed
+EOF
+	local py=$! _
+	for _ in $(seq 600); do
+		[ -e "$TMP/flooders.ready" ] && break
+		kill -0 "$py" 2>/dev/null || break
+		sleep 0.1
+	done
+	[ -e "$TMP/flooders.ready" ] || fail "the flooding clients did not get going"
+	t0=$(date +%s%N)
+	kill -TERM "$VMPID"
+	wait_vm
+	t1=$(date +%s%N)
+	kill "$py" 2>/dev/null
+	wait "$py" 2>/dev/null
+	echo "  exit took $(((t1 - t0) / 1000000)) ms"
+	[ "$VMRC" -eq 130 ] || fail "VM exit $VMRC after SIGTERM, want 130"
+	(( (t1 - t0) / 1000000 < 7000 )) ||
+		fail "the exit took $(((t1 - t0) / 1000000)) ms: non-reading clients delayed it"
+	[ -e "$SOCK" ] && fail "socket $SOCK left behind"
+	finish
+}
+
 # cli_err WANT_RC PATTERN ARGS...: one line on stderr matching PATTERN.
 cli_err() {
 	local want=$1 pat=$2
@@ -454,12 +626,44 @@ case_cli() {
 	cli_err 2 "duplicate key" ctl "$SOCK" swapon size=1G size=2G
 	cli_err 2 "raw takes one JSON line" ctl "$SOCK" raw
 	cli_err 2 "socket path too long" ctl "$TMP/$(head -c 200 /dev/zero | tr '\0' x)" stats
+	cli_err 2 "--timeout" ctl --timeout abc "$SOCK" stats
+	cli_err 2 "--timeout" ctl --timeout 1e11 "$SOCK" stats
+	cli_err 2 "cannot connect" ctl --timeout 2 "$TMP/nosuch.sock" stats
+
+	# issue 11 finding 6: a server that accepts nothing and never answers
+	# (a stopped VMM looks like this): the client gives up.  `timeout`
+	# only bounds the test; the old client hung here forever.
+	python3 - "$SOCK" <<'EOF' &
+import signal, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1])
+s.listen(4)
+signal.pause()
+EOF
+	local py=$! _
+	for _ in $(seq 100); do
+		[ -S "$SOCK" ] && break
+		sleep 0.1
+	done
+	timeout 60 "$HVSWAP" ctl --timeout 0.5 "$SOCK" stats >"$REPLY" 2>"$CERR"
+	RC=$?
+	echo "+ hvswap ctl --timeout 0.5 (mute server) stats -> $RC $(cat "$CERR")"
+	[ "$RC" -eq 2 ] || fail "ctl against a mute server: exit $RC, want 2"
+	grep -qF "timed out" "$CERR" || fail "mute server: '$(cat "$CERR")' lacks 'timed out'"
+	# the same without --timeout: the default (5 s) applies
+	timeout 60 "$HVSWAP" ctl "$SOCK" stats >"$REPLY" 2>"$CERR"
+	RC=$?
+	echo "+ hvswap ctl (mute server) stats -> $RC $(cat "$CERR")"
+	[ "$RC" -eq 2 ] || fail "ctl against a mute server, default timeout: exit $RC, want 2"
+	grep -qF "timed out after 5 s" "$CERR" || fail "default timeout: '$(cat "$CERR")'"
+	kill "$py"
+	wait "$py" 2>/dev/null
 	"$HVSWAP" ctl --help >"$REPLY" 2>&1 || fail "ctl --help: exit $?"
 	grep -qF "set-limit" "$REPLY" || fail "ctl --help lacks the commands"
 	finish
 }
 
 case "$CASE" in
-ops|noswap|cancel|cli) "case_$CASE" "$@" ;;
+ops|noswap|cancel|cli|limits|slowexit) "case_$CASE" "$@" ;;
 *) echo "unknown case '$CASE'" >&2; exit 2 ;;
 esac

@@ -222,6 +222,32 @@ static void test_metric_name(void **state)
 			 -EFAULT);
 }
 
+/* Guest console text (issue 11 finding 9): control bytes and non-ASCII
+ * come out as \xNN, newline and tab stay; the output never overflows cap,
+ * and a chunk never ends inside an escape. */
+static void test_console_escape(void **state)
+{
+	static const char in[] = "ok\tline\n\x1b[2J\r\x07\x7f\x9b\xc3\xa9\\x";
+	char out[256];
+	size_t len, used;
+
+	(void)state;
+	used = hcall_console_escape(in, sizeof(in) - 1, out, sizeof(out), &len);
+	assert_int_equal(used, sizeof(in) - 1);
+	out[len] = '\0';
+	assert_string_equal(out, "ok\tline\n\\x1b[2J\\x0d\\x07\\x7f\\x9b\\xc3\\xa9\\x");
+	/* 5 bytes of room: "ab" fits, the escape of \x1b (4) does not */
+	used = hcall_console_escape("ab\x1b", 3, out, 5, &len);
+	assert_int_equal(used, 2);
+	assert_int_equal(len, 2);
+	used = hcall_console_escape("\x1b", 1, out, 4, &len);
+	assert_int_equal(used, 1);
+	assert_memory_equal(out, "\\x1b", 4);
+	used = hcall_console_escape("\x1b", 1, out, 3, &len);
+	assert_int_equal(used, 0);
+	assert_int_equal(len, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -231,6 +257,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_decode, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_decode_high_ram, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_metric_name, setup, teardown),
+		cmocka_unit_test(test_console_escape),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -191,6 +191,10 @@ static void test_seconds(void **state)
 	secs_ok("0.25", 0.25);
 	secs_ok("1e3", 1000);
 	secs_ok("86400", 86400);
+	secs_ok("1e9", 1e9);
+	/* issue 11 finding 8: 1e11 s overflowed the seconds-to-ns conversion */
+	secs_err("1e11", -ERANGE);
+	secs_err("1000000001", -ERANGE);
 	secs_err(NULL, -EINVAL);
 	secs_err("", -EINVAL);
 	secs_err("-1", -EINVAL);

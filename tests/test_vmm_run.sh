@@ -142,6 +142,19 @@ case_cli() {
 	cli_err 2 "missing GUEST" run
 	cli_err 2 "need --mem-limit" run --io-engine sync memtouch
 	cli_err 2 "unknown command" frob
+	# issue 11 finding 8: 1e11 s overflowed the conversion to ns (the
+	# guest timed out at once); now refused, like NaN and negatives
+	cli_err 2 "--timeout" run --timeout 1e11 hang
+	cli_err 2 "--timeout" run --timeout nan hang
+	cli_err 2 "--stats-interval" run --stats-interval 1e10 hang
+	cli_err 2 "--ctl-idle-timeout" run --ctl-idle-timeout 0 hang
+	# found by tests/fuzz/fuzz_cli.c: a long option without its value
+	# printed "invalid option '-<byte 10>'" on two lines
+	cli_err 2 "option '--stats' needs a value" run --stats
+	# issue 11 finding 9: a bad --ctl path is reported before anything
+	# starts: one line, no guest output, no exit summary
+	cli_err 3 "control socket $TMP/no/such/dir/vm.sock" \
+		run --ctl "$TMP/no/such/dir/vm.sock" --timeout 30 hang
 
 	hv --help
 	expect_rc 0
@@ -194,6 +207,138 @@ case_memfd() {
 	expect_json metrics.pages_touched -gt 0
 }
 
+# strict_json FILE: FILE is JSON by the RFC (no NaN/Infinity tokens).
+strict_json() {
+	python3 - "$1" <<'EOF'
+import json, sys
+def refuse(tok):
+    raise ValueError("non-JSON token " + tok)
+json.load(open(sys.argv[1]), parse_constant=refuse)
+EOF
+}
+
+# hostile: issue 11 findings 5 and 9 - a guest floods bad hypercalls,
+# prints terminal escape sequences and reports NaN/Inf metrics.  The VMM
+# prints a bounded number of warnings (ratelimit: 10 per 5 s, so 20,000
+# rejected calls give far fewer than 1,000 lines unless the run takes more
+# than 500 s) but counts every one, escapes the control bytes, and writes
+# strict JSON.
+case_hostile() {
+	local n=20000 lines
+	need_kvm; need_python
+	hv run --stats "$STATS" badptr flood="$n" esc=1 nan=1
+	expect_rc 0
+	expect_out "badptr: OK"
+	lines=$(grep -c "rejected" "$ERR")
+	echo "  $lines warning lines for $((n + 7)) bad hypercalls"
+	(( lines < 1000 )) || fail "$lines warning lines: not rate-limited"
+	expect_err "suppressed"
+	expect_json devices.hypercalls_rejected -eq $((n + 7))
+	# the escape sequences arrive escaped; no raw ESC/BEL/CR reaches stdout
+	expect_out 'badptr: esc [\x1b[2J\x1b]0;owned\x07\x0d\x7f\x9b]'
+	if LC_ALL=C grep -q $'[\x1b\x07\r]' "$OUT"; then
+		fail "raw control characters from the guest reached stdout"
+	fi
+	strict_json "$STATS" || fail "the stats file is not strict JSON"
+	[ "$(jget metrics.nan_metric)" = None ] || fail "nan_metric is not null"
+	[ "$(jget metrics.inf_metric)" = None ] || fail "inf_metric is not null"
+	expect_json metrics.finite_metric == 1.5
+}
+
+# vm_bg ARGS...: hvswap run ARGS... in the background (PID in VMPID), until
+# its control socket $SOCK answers.
+vm_bg() {
+	echo "+ hvswap $* &"
+	"$HVSWAP" "$@" >"$OUT" 2>"$ERR" </dev/null &
+	VMPID=$!
+	local _
+	for _ in $(seq 300); do
+		"$HVSWAP" ctl "$SOCK" stats >/dev/null 2>&1 && return 0
+		kill -0 "$VMPID" 2>/dev/null || break
+		sleep 0.1
+	done
+	fail "no control socket at $SOCK"
+}
+
+# signals: issue 11 finding 7.  SIGHUP stops the VM like SIGTERM: status
+# 130, final stats written, socket removed.  With stdout a pipe nobody
+# reads (SIGPIPE on the first guest line), the run still completes.
+case_signals() {
+	need_kvm; need_python
+	SOCK=$TMP/vm.sock
+	vm_bg run --ctl "$SOCK" --stats "$STATS" --timeout 300 hang
+	kill -HUP "$VMPID"
+	wait "$VMPID"
+	RC=$?
+	echo "  exit $RC after SIGHUP"
+	expect_rc 130
+	expect_err "interrupted by signal"
+	expect_json running == false
+	expect_json exit_status -eq 130
+	[ -e "$SOCK" ] && fail "socket $SOCK left behind after SIGHUP"
+
+	echo "+ hvswap run memtouch with stdout a closed pipe"
+	rm -f "$STATS"
+	python3 - "$HVSWAP" "$STATS" <<'EOF' || fail "a closed stdout killed or failed the run"
+import os, subprocess, sys
+r, w = os.pipe()
+os.close(r)                      # every write to w: EPIPE (and SIGPIPE)
+p = subprocess.run([sys.argv[1], "run", "--stats", sys.argv[2], "memtouch", "ws=8M"],
+                   stdout=w, stderr=subprocess.PIPE)
+print("  exit", p.returncode)
+sys.exit(0 if p.returncode == 0 else 1)
+EOF
+	[ -s "$STATS" ] || fail "no stats after a run with a closed stdout"
+}
+
+# statsfile: issue 11 finding 3.  Symbolic links planted where hvswap
+# writes (the old temporary name P.tmp, the target P, the --disk path) are
+# never followed: the files they point at stay as they were, nothing is
+# created through a dangling one.
+case_statsfile() {
+	local d=$TMP/pub victim=$TMP/victim
+	need_kvm; need_python
+	mkdir -p "$d"
+	echo secret >"$victim"
+	ln -s "$victim" "$d/st.json.tmp"
+	hv run --stats "$d/st.json" --mem 16M memtouch ws=4M
+	expect_rc 0
+	[ "$(cat "$victim")" = secret ] || fail "--stats wrote through a link at P.tmp"
+	strict_json "$d/st.json" || fail "no valid stats at $d/st.json"
+	[ -L "$d/st.json.tmp" ] || fail "the planted link at P.tmp was replaced"
+	[ "$(find "$d" -name '.st.json.*' | wc -l)" -eq 0 ] || fail "a temporary was left behind"
+
+	ln -s "$victim" "$d/link.json"
+	hv run --stats "$d/link.json" --mem 16M memtouch ws=4M
+	expect_rc 3
+	expect_err "symbolic link"
+	[ "$(cat "$victim")" = secret ] || fail "--stats wrote through a link at P"
+
+	ln -s "$TMP/created" "$d/disk.img"      # dangling
+	hv run --disk "$d/disk.img" --disk-size 1M --mem 16M memtouch ws=4M
+	expect_rc 3
+	expect_err "symbolic link"
+	[ -e "$TMP/created" ] && fail "--disk created a file through a dangling link"
+	ln -s "$victim" "$d/disk2.img"
+	hv run --disk "$d/disk2.img" --disk-size 1M --mem 16M memtouch ws=4M
+	expect_rc 3
+	[ "$(cat "$victim")" = secret ] || fail "--disk grew the file behind a link"
+}
+
+# once: issue 11 finding 9.  A bad --swap path: the VMM does not repeat the
+# swapper's message (it printed three lines before: two from the swapper,
+# "cannot start the swapper" from the VMM; the swapper's own duplicate is
+# the swapper's to remove).  Nothing runs.
+case_once() {
+	need_kvm
+	hv run --mem 16M --mem-limit 8M --swap "$TMP/no/such/file" hang
+	expect_rc 3
+	expect_err "$TMP/no/such/file"
+	grep -qF "cannot start the swapper" "$ERR" && fail "the VMM repeated the swapper's error"
+	[ "$(wc -l <"$ERR")" -le 2 ] || fail "$(wc -l <"$ERR") lines for one error"
+	[ -s "$OUT" ] && fail "the guest ran"
+}
+
 # swaptarget: --swap targets are exclusive and checked (issue 11, findings
 # 1 and 2): the same file twice, and a file holding an ext4 filesystem, fail
 # at start with status 3 and an error naming the file and the reason.
@@ -216,7 +361,8 @@ case_swaptarget() {
 }
 
 case "$CASE" in
-memtouch|integrity|crash|badptr|hang|cli|swap|memfd|swaptarget) "case_$CASE" "$@" ;;
+memtouch|integrity|crash|badptr|hang|cli|swap|memfd|swaptarget|hostile|signals|statsfile|once)
+	"case_$CASE" "$@" ;;
 *) echo "unknown case '$CASE'" >&2; exit 2 ;;
 esac
 

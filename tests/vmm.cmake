@@ -40,6 +40,12 @@ hv_add_run_test(NAME cli CASE cli TIMEOUT 60)
 hv_add_run_test(NAME swap CASE swap TIMEOUT 300 ARGS ${HV_SWAP_SMOKE_ARGS})
 hv_add_run_test(NAME memfd CASE memfd TIMEOUT 60)
 hv_add_run_test(NAME swaptarget CASE swaptarget TIMEOUT 60)
+# Issue 11 (hardening): hostile guest output, signals, planted links,
+# errors printed once.
+hv_add_run_test(NAME hostile CASE hostile TIMEOUT 300)
+hv_add_run_test(NAME signals CASE signals TIMEOUT 120)
+hv_add_run_test(NAME statsfile CASE statsfile TIMEOUT 120)
+hv_add_run_test(NAME once CASE once TIMEOUT 60)
 
 # Issue 3's acceptance matrix: integrity at 4x oversubscription (128M guest,
 # 32M resident limit, the working set is all free guest RAM) with 1, 2 and

@@ -21,11 +21,32 @@
  * order.  Fast requests (stats, devices, set-limit) run on the server thread,
  * so a swapoff or trim never delays another client's stats.
  *
+ * Who may connect: SO_PEERCRED at accept - root, or the uid that opened the
+ * socket; anyone else gets one error line and is closed (the socket file
+ * is mode 0600 as well, this also covers a file whose mode was loosened).
+ *
+ * Limits (docs/ctl.md): at most CTL_MAX_CLIENTS connections.  A client
+ * with no operation in flight that neither sends nor receives a byte for
+ * idle_ns is closed (this also ends clients that do not read their
+ * replies).  When every slot is taken, a new connection evicts the client
+ * without an operation in flight whose last request completed longest ago
+ * (or that connected longest ago without sending one); only when every
+ * client has an operation in flight is the newcomer refused ("too many
+ * clients").  So idle or slow connections cannot lock others out.
+ * All socket I/O is non-blocking.
+ *
+ * Set-up is two steps so that a bad path is reported before the guest
+ * starts: ctl_open() binds and listens (no thread, no VM), ctl_serve()
+ * starts the server thread once the VM runs; connections made in between
+ * wait in the listen backlog.
+ *
  * Shutdown (ctl_stop): the server stops accepting and unlinks the socket;
  * if ops are in flight it calls swapper_cancel() so they return -ECANCELED
  * promptly, joins every op thread (the swapper is still alive: ctl_stop
  * runs before vm_destroy), sends what it can of the pending replies
- * ("the swapper is shutting down"), closes everything.
+ * ("the swapper is shutting down") within one overall deadline
+ * (CTL_EXIT_FLUSH_MS for all clients together: clients that do not read
+ * cannot delay the exit), closes everything.
  */
 #include <errno.h>
 #include <json-c/json.h>
@@ -39,16 +60,20 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ctl.h"
 #include "hvswap/log.h"
 #include "hvswap/swapper.h"
+#include "outfile.h"
+#include "ratelimit.h"
 #include "vm.h"
 
 #define CTL_MAX_CLIENTS 8
 #define CTL_MAX_OPS CTL_MAX_CLIENTS
 #define CTL_MAX_OUT (4u << 20)          /* queued reply bytes per client */
+#define CTL_EXIT_FLUSH_MS 1000          /* at exit, for all clients together */
 
 struct ctl_op {
 	struct vm *vm;
@@ -67,6 +92,8 @@ struct ctl_client {
 	int op;                         /* index in ctl->ops, -1: none */
 	bool eof;                       /* peer closed its side */
 	bool discard;                   /* dropping an over-long line */
+	uint64_t last_io_ns;            /* last byte in or out (idle timeout) */
+	uint64_t last_req_ns;           /* last request done, or accept (eviction) */
 	size_t in_len;
 	char in[CTL_MAX_LINE + 1];      /* a maximal line and its newline */
 	char *out;
@@ -80,13 +107,34 @@ struct ctl {
 	ino_t ino;
 	int lfd;
 	int efd;                        /* stop request, op completions */
+	uid_t uid;                      /* who opened the socket */
+	uint64_t idle_ns;               /* close clients idle this long */
 	pthread_t thread;
+	bool serving;                   /* the thread runs (ctl_serve()) */
+	struct ratelimit rl;            /* client-triggered warnings; server
+					 * thread only */
 	_Atomic bool stop;
 	/* server thread only */
 	uint64_t next_gen;
 	struct ctl_op *ops[CTL_MAX_OPS];
 	struct ctl_client clients[CTL_MAX_CLIENTS];
 };
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Clients can trigger these at will: rate-limited (server thread only). */
+#define cwarn(c, fmt, ...) do {                                         \
+	uint64_t sup_;                                                  \
+	if (ratelimit_ok(&(c)->rl, &sup_))                              \
+		log_warn("ctl: " fmt "%s", ##__VA_ARGS__,               \
+			 sup_ ? " (more warnings were suppressed)" : ""); \
+} while (0)
 
 static void wake(int efd)
 {
@@ -126,6 +174,7 @@ static void client_flush(struct ctl *c, struct ctl_client *cl)
 			return;
 		}
 		cl->out_off += (size_t)n;
+		cl->last_io_ns = now_ns();
 	}
 	cl->out_off = cl->out_len = 0;
 }
@@ -133,13 +182,18 @@ static void client_flush(struct ctl *c, struct ctl_client *cl)
 /* Queue one reply line (consumes obj) and try to send it. */
 static void client_reply(struct ctl *c, struct ctl_client *cl, struct json_object *obj)
 {
-	const char *s = json_object_to_json_string_ext(obj,
-			JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-	size_t n = strlen(s) + 1, need = cl->out_len + n;
+	const char *s;
+	size_t n, need;
 	char *p;
 
+	outfile_json_strict(obj);               /* NaN/Inf -> null */
+	s = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
+					   JSON_C_TO_STRING_NOSLASHESCAPE);
+	n = strlen(s) + 1;
+	need = cl->out_len + n;
+	cl->last_req_ns = now_ns();
 	if (need > CTL_MAX_OUT) {
-		log_warn("ctl: client does not read its replies; disconnecting it");
+		cwarn(c, "client does not read its replies; disconnecting it");
 		client_close(c, cl);
 		goto out;
 	}
@@ -209,6 +263,7 @@ static void op_finish(struct ctl *c, int i)
 	ctl_req_free(&op->req);
 	if (cl && cl->fd >= 0 && cl->gen == op->gen) {
 		cl->op = -1;
+		cl->last_io_ns = now_ns();
 		client_reply(c, cl, op->reply);
 		if (cl->fd >= 0)
 			process_lines(c, cl);   /* requests pipelined behind it */
@@ -310,34 +365,119 @@ static void client_read(struct ctl *c, struct ctl_client *cl)
 	}
 	if (n == 0)
 		cl->eof = true;
+	else
+		cl->last_io_ns = now_ns();
 	cl->in_len += (size_t)n;
 	process_lines(c, cl);
 }
 
+/* Refuse fd with one error line (best effort) and close it. */
+static void refuse(int fd, int code, const char *msg)
+{
+	char line[256];
+	int n;
+
+	n = snprintf(line, sizeof(line), "{\"ok\":false,\"error\":\"%s\",\"code\":%d}\n",
+		     msg, code);
+	if (send(fd, line, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		log_debug("ctl: cannot tell a client why it is refused");
+	close(fd);
+}
+
+/* Root or the socket's owner only (SO_PEERCRED: the peer at connect()). */
+static bool peer_allowed(struct ctl *c, int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		cwarn(c, "SO_PEERCRED: %s", strerror(errno));
+		return false;
+	}
+	if (cred.uid == 0 || cred.uid == c->uid)
+		return true;
+	cwarn(c, "refused a client with uid %u (pid %d): only root or uid %u",
+	      (unsigned int)cred.uid, (int)cred.pid, (unsigned int)c->uid);
+	return false;
+}
+
+/* A slot for a new client: a free one, else evict the client without an
+ * operation in flight whose last request completed longest ago; -1 if
+ * every client has an operation in flight. */
+static int free_slot(struct ctl *c)
+{
+	int i, victim = -1;
+
+	for (i = 0; i < CTL_MAX_CLIENTS; i++) {
+		struct ctl_client *cl = &c->clients[i];
+
+		if (cl->fd < 0)
+			return i;
+		if (cl->op < 0 && (victim < 0 || cl->last_req_ns < c->clients[victim].last_req_ns))
+			victim = i;
+	}
+	if (victim >= 0) {
+		log_info("ctl: %d clients connected: closing the one idle longest",
+			 CTL_MAX_CLIENTS);
+		client_close(c, &c->clients[victim]);
+	}
+	return victim;
+}
+
 static void client_accept(struct ctl *c)
 {
-	static const char busy[] = "{\"ok\":false,\"error\":\"too many clients\",\"code\":-16}\n";
 	struct ctl_client *cl;
 	int fd, i;
 
 	fd = accept4(c->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd < 0) {
 		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-			log_warn("ctl: accept: %s", strerror(errno));
+			cwarn(c, "accept: %s", strerror(errno));
 		return;
 	}
-	for (i = 0; i < CTL_MAX_CLIENTS && c->clients[i].fd >= 0; i++)
-		;
-	if (i == CTL_MAX_CLIENTS) {
-		if (send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-			log_debug("ctl: cannot tell a client we are busy");
-		close(fd);
+	if (!peer_allowed(c, fd)) {
+		refuse(fd, -EACCES, "permission denied: only root or the owner of "
+		       "the socket may use it");
+		return;
+	}
+	i = free_slot(c);
+	if (i < 0) {
+		refuse(fd, -EBUSY, "too many clients with operations in flight, try again");
 		return;
 	}
 	cl = &c->clients[i];
 	cl->fd = fd;
 	cl->gen = ++c->next_gen;
 	cl->op = -1;
+	cl->last_io_ns = cl->last_req_ns = now_ns();
+}
+
+/* Close clients idle for idle_ns; the poll timeout (ms) until the next
+ * one would expire, -1 if none can. */
+static int expire_idle(struct ctl *c)
+{
+	uint64_t now = now_ns(), left, next = UINT64_MAX;
+	int i;
+
+	for (i = 0; i < CTL_MAX_CLIENTS; i++) {
+		struct ctl_client *cl = &c->clients[i];
+
+		if (cl->fd < 0 || cl->op >= 0)
+			continue;
+		if (now - cl->last_io_ns >= c->idle_ns) {
+			log_info("ctl: closing a client idle for %.1f s",
+				 (double)(now - cl->last_io_ns) / 1e9);
+			client_close(c, cl);
+			continue;
+		}
+		left = cl->last_io_ns + c->idle_ns - now;
+		if (left < next)
+			next = left;
+	}
+	if (next == UINT64_MAX)
+		return -1;
+	next = next / 1000000 + 1;
+	return next > 60000 ? 60000 : (int)next;
 }
 
 /* ---- the server thread ---- */
@@ -372,10 +512,11 @@ static void serve_once(struct ctl *c)
 {
 	struct pollfd pfd[2 + CTL_MAX_CLIENTS];
 	int slot[2 + CTL_MAX_CLIENTS];
+	int timeout = expire_idle(c);           /* before the set is built */
 	nfds_t n, i;
 
 	n = build_pollset(c, pfd, slot);
-	if (poll(pfd, n, -1) < 0) {
+	if (poll(pfd, n, timeout) < 0) {
 		if (errno != EINTR)
 			log_err("ctl: poll: %s", strerror(errno));
 		return;
@@ -406,15 +547,40 @@ static void unlink_ours(struct ctl *c)
 		unlink(c->addr.sun_path);
 }
 
-/* Best effort, bounded: a client that does not read loses its reply. */
-static void flush_at_exit(struct ctl *c, struct ctl_client *cl)
+/* Best effort, bounded by one deadline for all clients together: a client
+ * that does not read loses its reply, and cannot delay the exit. */
+static void flush_at_exit(struct ctl *c)
 {
-	struct pollfd p = { .fd = cl->fd, .events = POLLOUT };
-	int tries = 10;
+	uint64_t deadline = now_ns() + CTL_EXIT_FLUSH_MS * 1000000ull, now;
+	struct pollfd pfd[CTL_MAX_CLIENTS];
+	int slot[CTL_MAX_CLIENTS];
+	nfds_t n, k;
+	int i;
 
-	client_flush(c, cl);
-	while (cl->fd >= 0 && cl->out_len && tries-- && poll(&p, 1, 100) >= 0)
-		client_flush(c, cl);
+	for (;;) {
+		n = 0;
+		for (i = 0; i < CTL_MAX_CLIENTS; i++) {
+			struct ctl_client *cl = &c->clients[i];
+
+			if (cl->fd >= 0 && cl->out_len)
+				client_flush(c, cl);
+			if (cl->fd >= 0 && cl->out_len) {
+				slot[n] = i;
+				pfd[n++] = (struct pollfd){ .fd = cl->fd, .events = POLLOUT };
+			}
+		}
+		now = now_ns();
+		if (!n || now >= deadline)
+			break;
+		if (poll(pfd, n, (int)((deadline - now) / 1000000 + 1)) < 0 && errno != EINTR)
+			break;
+		for (k = 0; k < n; k++) {
+			if (pfd[k].revents & (POLLERR | POLLHUP | POLLNVAL))
+				client_close(c, &c->clients[slot[k]]);
+		}
+	}
+	if (n)
+		log_info("ctl: %u client(s) did not read their last replies", (unsigned int)n);
 }
 
 static void *server_main(void *arg)
@@ -439,9 +605,8 @@ static void *server_main(void *arg)
 		if (c->ops[i])
 			op_finish(c, i);
 	}
+	flush_at_exit(c);
 	for (i = 0; i < CTL_MAX_CLIENTS; i++) {
-		if (c->clients[i].fd >= 0)
-			flush_at_exit(c, &c->clients[i]);
 		if (c->clients[i].fd >= 0)
 			client_close(c, &c->clients[i]);
 	}
@@ -525,25 +690,32 @@ sys_err:
 	return r;
 }
 
-int ctl_start(struct vm *vm, const char *path, struct ctl **out, char *err,
-	      size_t errlen)
+int ctl_open(const char *path, double idle_timeout_s, struct ctl **out,
+	     char *err, size_t errlen)
 {
 	struct ctl *c;
 	int i, r;
 
+	*out = NULL;
 	if (!*path || strlen(path) >= sizeof(c->addr.sun_path)) {
 		snprintf(err, errlen, "control socket path must be 1 to %zu bytes",
 			 sizeof(c->addr.sun_path) - 1);
 		return -ENAMETOOLONG;
+	}
+	if (!(idle_timeout_s > 0 && idle_timeout_s <= 1e9)) {
+		snprintf(err, errlen, "control socket: idle timeout must be in (0, 1e9] s");
+		return -EINVAL;
 	}
 	c = calloc(1, sizeof(*c));
 	if (!c) {
 		snprintf(err, errlen, "control socket: out of memory");
 		return -ENOMEM;
 	}
-	c->vm = vm;
 	c->addr.sun_family = AF_UNIX;
 	strcpy(c->addr.sun_path, path);
+	c->uid = geteuid();
+	c->idle_ns = (uint64_t)(idle_timeout_s * 1e9);
+	c->rl = (struct ratelimit)RATELIMIT_INIT(5000, 10);
 	for (i = 0; i < CTL_MAX_CLIENTS; i++) {
 		c->clients[i].fd = -1;
 		c->clients[i].op = -1;
@@ -560,17 +732,9 @@ int ctl_start(struct vm *vm, const char *path, struct ctl **out, char *err,
 	r = listen_on(c, err, errlen);
 	if (r < 0)
 		goto close_efd;
-	r = -pthread_create(&c->thread, NULL, server_main, c);
-	if (r < 0) {
-		snprintf(err, errlen, "control socket: cannot start its thread: %s", strerror(-r));
-		goto close_listener;
-	}
 	log_info("ctl: listening on %s", path);
 	*out = c;
 	return 0;
-close_listener:
-	close(c->lfd);
-	unlink_ours(c);
 close_efd:
 	close(c->efd);
 free_ctl:
@@ -578,13 +742,29 @@ free_ctl:
 	return r;
 }
 
+int ctl_serve(struct ctl *c, struct vm *vm)
+{
+	int r;
+
+	c->vm = vm;
+	r = -pthread_create(&c->thread, NULL, server_main, c);
+	if (r == 0)
+		c->serving = true;
+	return r;
+}
+
 void ctl_stop(struct ctl *c)
 {
 	if (!c)
 		return;
-	atomic_store(&c->stop, true);
-	wake(c->efd);
-	pthread_join(c->thread, NULL);
+	if (c->serving) {
+		atomic_store(&c->stop, true);
+		wake(c->efd);
+		pthread_join(c->thread, NULL);
+	} else {
+		close(c->lfd);
+		unlink_ours(c);
+	}
 	close(c->efd);
 	free(c);
 }

@@ -69,18 +69,24 @@ bool ctl_cmd_slow(struct vm *vm, const struct ctl_req *req);
 struct json_object *ctl_reply_error(int code, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* Start the control server for a started VM at `path` (created mode 0600).
- * Refuses a path that exists and is not a socket, or is a live socket;
- * removes a stale one.  Returns 0 or -errno with a message in err. */
-int ctl_start(struct vm *vm, const char *path, struct ctl **out,
-	      char *err, size_t errlen);
+/* Bind and listen on `path` (created mode 0600; only root and the calling
+ * uid may use it, checked per connection with SO_PEERCRED).  Refuses a path
+ * that exists and is not a socket, or is a live socket; removes a stale
+ * one.  Clients idle for idle_timeout_s seconds are closed.  No thread runs
+ * yet: call it before the VM starts so that errors come first.  Returns 0
+ * or -errno with a message in err. */
+int ctl_open(const char *path, double idle_timeout_s, struct ctl **out,
+	     char *err, size_t errlen);
+/* Start serving requests for a started VM (the server thread).  -errno. */
+int ctl_serve(struct ctl *ctl, struct vm *vm);
 /* Stop the server; cancel (swapper_cancel()) and wait for in-flight
  * operations, whose clients still get their replies (-ECANCELED); close
  * every client, unlink the socket, free.  Call after vm_wait() and before
- * the VM (and its swapper) is destroyed.  NULL is a no-op. */
+ * the VM (and its swapper) is destroyed; also right after ctl_open() when
+ * the VM could not be set up.  NULL is a no-op. */
 void ctl_stop(struct ctl *ctl);
 
-/* `hvswap ctl SOCKET CMD [key=value ...]` (argv[0] is "ctl").
+/* `hvswap ctl [--timeout S] SOCKET CMD [key=value ...]` (argv[0] is "ctl").
  * Exit status: 0 ok, 1 the server replied with an error, 2 usage/connect. */
 int ctl_client_main(int argc, char **argv);
 

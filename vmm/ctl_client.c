@@ -10,20 +10,40 @@
  * number (except for the name fields path, dev, from, to, which are always
  * strings), anything else -> a string.  The server validates everything;
  * the client only builds the line.  Exit: 0 ok, 1 error reply, 2 usage,
- * connection or protocol error (one line on stderr).
+ * connection, protocol error or timeout (one line on stderr).
+ *
+ * Timeout (--timeout S, default CTL_CLIENT_TIMEOUT; 0: none): connecting,
+ * sending, and the reply to a short command (stats, devices, set-limit) must
+ * each finish within S seconds.  A long command (swapon, swapoff, migrate,
+ * compact, trim, numa-move) may take as long as it needs while the VM is
+ * alive: every S seconds without its reply the client asks for `stats` on a
+ * second connection, and gives up when that gets no reply within S.  So the
+ * client never hangs on a stopped or wedged VMM.
  */
 #include <errno.h>
 #include <json-c/json.h>
+#include <math.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ctl.h"
+#include "util.h"
 
 #define REPLY_MAX (64u << 20)
+#define CTL_CLIENT_TIMEOUT 5.0          /* seconds */
+
+/* One reply being read, with its deadline. */
+struct reply_buf {
+	char *buf;
+	size_t len, cap;
+};
 
 enum { EXIT_OK = 0, EXIT_REFUSED = 1, EXIT_USAGE = 2 };
 
@@ -36,8 +56,10 @@ static int usage_error(const char *msg, const char *arg)
 static void usage(FILE *f)
 {
 	fprintf(f,
-"usage: hvswap ctl SOCKET CMD [key=value ...]\n"
-"       hvswap ctl SOCKET raw 'JSON-LINE'\n"
+"usage: hvswap ctl [--timeout S] SOCKET CMD [key=value ...]\n"
+"       hvswap ctl [--timeout S] SOCKET raw 'JSON-LINE'\n"
+"  --timeout S   give up after S seconds without an answer (default %g;\n"
+"                0: wait forever); long commands wait while the VM answers\n"
 "commands:\n"
 "  stats                               VM status, guest metrics, swap statistics\n"
 "  devices                             list swap devices\n"
@@ -47,7 +69,8 @@ static void usage(FILE *f)
 "  migrate from=D to=D                 move swapped pages between devices\n"
 "  compact dev=D                       rewrite a device in guest-page order\n"
 "  trim                                evict everything evictable now\n"
-"  numa-move node=N                    move resident guest pages to host node N\n");
+"  numa-move node=N                    move resident guest pages to host node N\n",
+		CTL_CLIENT_TIMEOUT);
 }
 
 static bool is_int(const char *s)
@@ -106,9 +129,21 @@ out:
 	return line;
 }
 
-static int connect_to(const char *path)
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Blocking connect and sends are bounded by SO_SNDTIMEO (unix sockets use
+ * it for connect() too); 0 s: unbounded. */
+static int connect_to(const char *path, double timeout_s)
 {
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	struct timeval tv = { (time_t)timeout_s,
+			      (suseconds_t)((timeout_s - floor(timeout_s)) * 1e6) };
 	int fd;
 
 	if (strlen(path) >= sizeof(a.sun_path)) {
@@ -117,8 +152,15 @@ static int connect_to(const char *path)
 	}
 	strcpy(a.sun_path, path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && timeout_s > 0)
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-		fprintf(stderr, "hvswap ctl: cannot connect to %s: %s\n", path, strerror(errno));
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			fprintf(stderr, "hvswap ctl: cannot connect to %s: timed out after "
+				"%g s (is the VM stopped?)\n", path, timeout_s);
+		else
+			fprintf(stderr, "hvswap ctl: cannot connect to %s: %s\n", path,
+				strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return -1;
@@ -138,40 +180,118 @@ static int send_line(int fd, const char *line)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
-			return -errno;
+			return errno == EAGAIN || errno == EWOULDBLOCK ? -ETIMEDOUT : -errno;
 		off += (size_t)n;
 	}
 	return 0;
 }
 
-/* Read one reply line (malloc'd, newline removed) or NULL. */
-static char *recv_line(int fd)
+/* Read until a whole line is in rb (0, newline replaced by NUL), the
+ * deadline passes (-ETIMEDOUT; 0 = none), or the peer closes (-EPIPE). */
+static int recv_line(int fd, struct reply_buf *rb, uint64_t deadline)
 {
-	size_t len = 0, cap = 0;
-	char *buf = NULL, *p;
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	uint64_t now;
 	ssize_t n;
+	char *q;
+	int ms;
 
 	for (;;) {
-		if (len + 4096 > cap) {
-			cap = cap ? 2 * cap : 65536;
-			if (cap > REPLY_MAX || !(p = realloc(buf, cap)))
-				break;
-			buf = p;
+		if (rb->len + 4096 > rb->cap) {
+			size_t cap = rb->cap ? 2 * rb->cap : 65536;
+
+			if (cap > REPLY_MAX || !(q = realloc(rb->buf, cap)))
+				return -E2BIG;
+			rb->buf = q;
+			rb->cap = cap;
 		}
-		n = recv(fd, buf + len, cap - len - 1, 0);
-		if (n < 0 && errno == EINTR)
+		if (deadline) {
+			now = now_ns();
+			if (now >= deadline)
+				return -ETIMEDOUT;
+			ms = (int)((deadline - now) / 1000000 + 1);
+			n = poll(&p, 1, ms);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0)
+				return -errno;
+			if (n == 0)
+				continue;       /* the deadline check says so */
+		}
+		n = recv(fd, rb->buf + rb->len, rb->cap - rb->len - 1, MSG_DONTWAIT);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (!deadline)
+				poll(&p, 1, -1);
 			continue;
-		if (n <= 0)
-			break;
-		p = memchr(buf + len, '\n', (size_t)n);
-		len += (size_t)n;
-		if (p) {
-			*p = '\0';
-			return buf;
+		}
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EPIPE;
+		q = memchr(rb->buf + rb->len, '\n', (size_t)n);
+		rb->len += (size_t)n;
+		if (q) {
+			*q = '\0';
+			return 0;
 		}
 	}
-	free(buf);
-	return NULL;
+}
+
+static uint64_t deadline_in(double s)
+{
+	return s > 0 ? now_ns() + (uint64_t)(s * 1e9) : 0;
+}
+
+/* Does the VM still answer a stats request within timeout_s? */
+static bool vm_alive(const char *path, double timeout_s)
+{
+	struct reply_buf rb = { 0 };
+	bool ok = false;
+	int fd;
+
+	fd = connect_to(path, timeout_s);
+	if (fd < 0)
+		return false;
+	if (send_line(fd, "{\"cmd\":\"stats\"}") == 0)
+		ok = recv_line(fd, &rb, deadline_in(timeout_s)) == 0;
+	close(fd);
+	free(rb.buf);
+	return ok;
+}
+
+/* The reply to our request on fd: for a long command, wait while the VM
+ * keeps answering on a second connection. */
+static int wait_reply(int fd, const char *path, double timeout_s, bool slow,
+		      struct reply_buf *rb)
+{
+	int r;
+
+	for (;;) {
+		r = recv_line(fd, rb, deadline_in(timeout_s));
+		if (r != -ETIMEDOUT || !slow)
+			return r;
+		if (!vm_alive(path, timeout_s))
+			return -ETIMEDOUT;
+	}
+}
+
+static bool is_slow_cmd(const char *line)
+{
+	static const char *const slow[] = { "swapon", "swapoff", "migrate", "compact",
+					    "trim", "numa-move", NULL };
+	struct json_object *o = json_tokener_parse(line), *c;
+	const char *name;
+	bool r = false;
+	unsigned int i;
+
+	if (o && json_object_object_get_ex(o, "cmd", &c) &&
+	    json_object_is_type(c, json_type_string)) {
+		name = json_object_get_string(c);
+		for (i = 0; slow[i]; i++)
+			r |= !strcmp(name, slow[i]);
+	}
+	json_object_put(o);
+	return r;
 }
 
 /* Print the reply; the exit status it means. */
@@ -196,41 +316,81 @@ static int show_reply(const char *line)
 	return status;
 }
 
+/* Leading options; the index of SOCKET, or -1 after a message. */
+static int parse_opts(int argc, char **argv, double *timeout_s)
+{
+	int i = 1;
+
+	while (i < argc && !strncmp(argv[i], "--timeout", 9)) {
+		const char *v = NULL;
+
+		if (argv[i][9] == '=')
+			v = argv[i] + 10;
+		else if (!argv[i][9] && i + 1 < argc)
+			v = argv[++i];
+		if (!v || parse_seconds(v, timeout_s) < 0) {
+			usage_error("--timeout takes seconds (0: none, at most 1e9)",
+				    v ? v : argv[i]);
+			return -1;
+		}
+		i++;
+	}
+	return i;
+}
+
 int ctl_client_main(int argc, char **argv)
 {
-	char *line, *reply;
-	int fd, r;
+	struct reply_buf rb = { 0 };
+	double timeout_s = CTL_CLIENT_TIMEOUT;
+	const char *path;
+	bool slow;
+	char *line;
+	int fd, r, i;
 
 	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 		usage(stdout);
 		return EXIT_OK;
 	}
+	i = parse_opts(argc, argv, &timeout_s);
+	if (i < 0)
+		return EXIT_USAGE;
+	argc -= i - 1;
+	argv += i - 1;
 	if (argc < 3)
-		return usage_error("usage: hvswap ctl SOCKET CMD [key=value ...]", NULL);
+		return usage_error("usage: hvswap ctl [--timeout S] SOCKET CMD [key=value ...]",
+				   NULL);
+	path = argv[1];
 	if (!strcmp(argv[2], "raw")) {
 		if (argc != 4 || strchr(argv[3], '\n'))
 			return usage_error("raw takes one JSON line", NULL);
 		line = strdup(argv[3]);
 	} else {
 		line = build_request(argv[2], argc - 3, argv + 3);
-		if (!line)
-			return EXIT_USAGE;
 	}
-	fd = connect_to(argv[1]);
+	if (!line)
+		return EXIT_USAGE;
+	slow = is_slow_cmd(line);
+	fd = connect_to(path, timeout_s);
 	if (fd < 0) {
 		free(line);
 		return EXIT_USAGE;
 	}
 	r = send_line(fd, line);
 	free(line);
-	reply = r < 0 ? NULL : recv_line(fd);
+	if (r == 0)
+		r = wait_reply(fd, path, timeout_s, slow, &rb);
 	close(fd);
-	if (!reply) {
-		fprintf(stderr, "hvswap ctl: %s: no reply (%s)\n", argv[1],
-			r < 0 ? strerror(-r) : "connection closed");
+	if (r < 0) {
+		if (r == -ETIMEDOUT)
+			fprintf(stderr, "hvswap ctl: %s: no reply: timed out after %g s "
+				"(is the VM stopped?)\n", path, timeout_s);
+		else
+			fprintf(stderr, "hvswap ctl: %s: no reply (%s)\n", path,
+				r == -EPIPE ? "connection closed" : strerror(-r));
+		free(rb.buf);
 		return EXIT_USAGE;
 	}
-	r = show_reply(reply);
-	free(reply);
+	r = show_reply(rb.buf);
+	free(rb.buf);
 	return r;
 }

@@ -14,6 +14,10 @@
  *   int   an integer in the field's range.
  *   str   a non-empty string without NUL bytes, shorter than PATH_MAX.
  *
+ * Duplicate keys: json-c keeps the last of them silently, so the raw text
+ * is scanned for the object's own keys first (find_duplicate()), and a
+ * request naming one key twice is refused.
+ *
  * No state, no locks: safe from any thread.
  */
 #include <errno.h>
@@ -325,12 +329,106 @@ static bool blank(const char *s, size_t n)
 	return n == 0;
 }
 
+/* The JSON string token at s[0] ('"'); its length including the quotes. */
+static size_t string_token(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 1; i < n; i++) {
+		if (s[i] == '\\')
+			i++;
+		else if (s[i] == '"')
+			return i + 1;
+	}
+	return 0;
+}
+
+/* Decode the key token s[0, n) (quotes included) to out (room for n bytes:
+ * decoding never lengthens); its length, or -1. */
+static int decode_key(const char *s, size_t n, char *out)
+{
+	struct json_tokener *tok = json_tokener_new();
+	struct json_object *k = NULL;
+	int len = -1;
+
+	if (tok)
+		k = json_tokener_parse_ex(tok, s, (int)n);
+	if (k && json_object_is_type(k, json_type_string)) {
+		len = json_object_get_string_len(k);
+		memcpy(out, json_object_get_string(k), (size_t)len + 1);
+	}
+	json_object_put(k);
+	if (tok)
+		json_tokener_free(tok);
+	return len;
+}
+
+static bool skip_blank(const char *s, size_t n, size_t *i)
+{
+	while (*i < n && (s[*i] == ' ' || s[*i] == '\t' || s[*i] == '\r' || s[*i] == '\n'))
+		(*i)++;
+	return *i < n;
+}
+
+/*
+ * A key that the top-level object of the (already valid) JSON text
+ * line[0, len) names twice: copied into dup, returns true.  A key is a
+ * string token at depth 1 followed by ':'.  Keys are compared decoded
+ * ("cmd" and "\u0063md" are the same key; a key with a NUL is compared up
+ * to it, which only matters for keys that are refused anyway).
+ */
+static bool find_duplicate(const char *line, size_t len, char *dup, size_t duplen)
+{
+	size_t i = 0, t, k, nkeys = 0, used = 0;
+	size_t *off = calloc(len / 4 + 1, sizeof(*off));
+	char *keys = malloc(len + 1);
+	bool found = false;
+	int depth = 0, n;
+
+	if (!off || !keys)
+		goto out;
+	while (i < len) {
+		if (line[i] == '"') {
+			t = string_token(line + i, len - i);
+			if (!t)
+				goto out;
+			k = i + t;
+			/* a key: at depth 1 and followed by ':' (len/4 bounds
+			 * the keys: each takes at least "":0, four bytes) */
+			if (depth == 1 && skip_blank(line, len, &k) && line[k] == ':' &&
+			    nkeys < len / 4 + 1 &&
+			    (n = decode_key(line + i, t, keys + used)) >= 0) {
+				off[nkeys++] = used;
+				used += (size_t)n + 1;
+			}
+			i += t;
+			continue;
+		}
+		if (line[i] == '{' || line[i] == '[')
+			depth++;
+		else if (line[i] == '}' || line[i] == ']')
+			depth--;
+		i++;
+	}
+	for (i = 0; i < nkeys && !found; i++) {
+		for (k = i + 1; k < nkeys && !found; k++)
+			found = !strcmp(keys + off[i], keys + off[k]);
+	}
+	if (found)
+		snprintf(dup, duplen, "%s", keys + off[i - 1]);
+out:
+	free(off);
+	free(keys);
+	return found;
+}
+
 /* The line as one JSON object, nothing after it but white space. */
 static struct json_object *parse_object(const char *line, size_t len,
 					char *err, size_t errlen)
 {
 	struct json_tokener *tok;
 	struct json_object *o;
+	char dup[256];
 	size_t end;
 
 	if (memchr(line, '\0', len)) {
@@ -363,6 +461,11 @@ static struct json_object *parse_object(const char *line, size_t len,
 		o = NULL;
 	} else if (!blank(line + end, len - end)) {
 		fail(err, errlen, "not JSON: trailing data after the object");
+		json_object_put(o);
+		o = NULL;
+	} else if (find_duplicate(line, end, dup, sizeof(dup))) {
+		ctl_utf8_sanitize(dup);
+		fail(err, errlen, "duplicate key '%.64s' in the request", dup);
 		json_object_put(o);
 		o = NULL;
 	}

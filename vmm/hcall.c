@@ -7,6 +7,10 @@
  * argument yields -EFAULT/-EINVAL in ->ret plus one warning - never a crash
  * of the VMM.  The hypercall block itself may live in swapped-out guest RAM:
  * touching it faults it in through the swapper like any guest access.
+ *
+ * Everything a guest can make the VMM print is bounded: warnings go through
+ * vm_warn() (rate-limited, vm->warn_rl under vm->lock), and PRINT text is
+ * escaped (hcall_console_escape()) so a guest cannot drive the terminal.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -64,6 +68,52 @@ int hcall_metric_name(const struct hcall_mem *m, uint64_t gpa, uint64_t len,
 	return 0;
 }
 
+size_t hcall_console_escape(const char *in, size_t n, char *out, size_t cap,
+			    size_t *outlen)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i, o = 0;
+
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)in[i];
+
+		if ((c >= 0x20 && c < 0x7f) || c == '\n' || c == '\t') {
+			if (o + 1 > cap)
+				break;
+			out[o++] = (char)c;
+		} else {
+			if (o + 4 > cap)
+				break;
+			out[o++] = '\\';
+			out[o++] = 'x';
+			out[o++] = hex[c >> 4];
+			out[o++] = hex[c & 15];
+		}
+	}
+	*outlen = o;
+	return i;
+}
+
+/* Guest text to stdout, escaped, as one piece (vCPUs do not interleave
+ * within a PRINT).  A failed write (a closed pipe: SIGPIPE is ignored)
+ * drops the text; the guest goes on. */
+static void console_write(const char *p, size_t n)
+{
+	char buf[4096];
+	size_t used, len;
+
+	flockfile(stdout);
+	while (n) {
+		used = hcall_console_escape(p, n, buf, sizeof(buf), &len);
+		fwrite_unlocked(buf, 1, len, stdout);
+		p += used;
+		n -= used;
+	}
+	fflush_unlocked(stdout);
+	clearerr_unlocked(stdout);
+	funlockfile(stdout);
+}
+
 static struct hcall_mem vm_hmem(struct vm *vm)
 {
 	return (struct hcall_mem){ vm->ram->host, HV_RAM_BASE, vm->cfg.mem_size };
@@ -79,10 +129,8 @@ static int64_t hc_print(struct vm *vm, const struct hv_hcall *h)
 	p = hcall_mem_ptr(&m, h->args[0], h->args[1]);
 	if (!p)
 		return -EFAULT;
-	if (!vm->cfg.quiet) {
-		fwrite(p, 1, h->args[1], stdout);
-		fflush(stdout);
-	}
+	if (!vm->cfg.quiet)
+		console_write(p, h->args[1]);
 	return (int64_t)h->args[1];
 }
 
@@ -198,8 +246,9 @@ static void hcall_port(struct vcpu *v, uint64_t addr, uint8_t *data,
 	}
 	r = hcall_decode(&m, data, len, &blk);
 	if (r < 0) {
-		log_warn("vcpu %u: malformed hypercall (block %s): ignored", v->id,
-			 r == -EINVAL ? "access size" : "address");
+		atomic_fetch_add(&vm->hcalls_rejected, 1);
+		vm_warn(vm, "vcpu %u: malformed hypercall (block %s): ignored", v->id,
+			r == -EINVAL ? "access size" : "address");
 		return;
 	}
 	memcpy(&h, blk, sizeof(h));  /* one snapshot: the guest may race us */
@@ -218,13 +267,15 @@ static void hcall_port(struct vcpu *v, uint64_t addr, uint8_t *data,
 	case HV_HC_VCPU_DONE: ret = hc_vcpu_done(vm, v); break;
 	default:              ret = -ENOSYS; break;
 	}
-	if (ret == -EFAULT || ret == -EINVAL || ret == -ENOSYS)
-		log_warn("vcpu %u: hypercall %s (%llu) rejected: %s (args 0x%llx 0x%llx)",
-			 v->id, h.nr < HV_HC_MAX ? hc_names[h.nr] : "unknown",
-			 (unsigned long long)h.nr,
-			 ret == -EFAULT ? "bad guest pointer" :
-			 ret == -EINVAL ? "invalid argument" : "no such hypercall",
-			 (unsigned long long)h.args[0], (unsigned long long)h.args[1]);
+	if (ret == -EFAULT || ret == -EINVAL || ret == -ENOSYS) {
+		atomic_fetch_add(&vm->hcalls_rejected, 1);
+		vm_warn(vm, "vcpu %u: hypercall %s (%llu) rejected: %s (args 0x%llx 0x%llx)",
+			v->id, h.nr < HV_HC_MAX ? hc_names[h.nr] : "unknown",
+			(unsigned long long)h.nr,
+			ret == -EFAULT ? "bad guest pointer" :
+			ret == -EINVAL ? "invalid argument" : "no such hypercall",
+			(unsigned long long)h.args[0], (unsigned long long)h.args[1]);
+	}
 	blk->ret = ret;
 }
 

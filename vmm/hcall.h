@@ -5,6 +5,7 @@
 #ifndef HVSWAP_VMM_HCALL_H
 #define HVSWAP_VMM_HCALL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "hvswap/guest_abi.h"
@@ -32,5 +33,15 @@ int hcall_decode(const struct hcall_mem *m, const uint8_t *data, uint32_t len,
 /* Copy and validate a metric name: printable ASCII, 1..HV_METRIC_NAME_MAX-1. */
 int hcall_metric_name(const struct hcall_mem *m, uint64_t gpa, uint64_t len,
 		      char *out, size_t outlen);
+
+/*
+ * Guest console text made safe for a terminal: printable ASCII, newline and
+ * tab pass; every other byte (control characters such as ESC or CR, DEL,
+ * and non-ASCII bytes) becomes "\xNN".  Escapes in[0, n) into out (cap
+ * bytes, no NUL added) and returns how many input bytes it consumed; *outlen
+ * is the output length.  Consumes at least one byte when cap >= 4.
+ */
+size_t hcall_console_escape(const char *in, size_t n, char *out, size_t cap,
+			    size_t *outlen);
 
 #endif

@@ -69,10 +69,12 @@ int parse_seconds(const char *s, double *out)
 		return -EINVAL;
 	errno = 0;
 	v = strtod(s, &end);
-	if (errno == ERANGE || !isfinite(v))
-		return -ERANGE;
 	if (*end)
 		return -EINVAL;
+	/* Callers turn seconds into uint64_t nanoseconds: past the cap that
+	 * conversion would overflow (undefined behaviour). */
+	if (errno == ERANGE || !isfinite(v) || v > SECONDS_MAX)
+		return -ERANGE;
 	*out = v;
 	return 0;
 }

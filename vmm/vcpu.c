@@ -141,6 +141,7 @@ static int handle_io(struct vcpu *v)
 	struct kvm_run *run = v->run;
 	uint8_t *data = (uint8_t *)run + run->io.data_offset;
 	bool is_write = run->io.direction == KVM_EXIT_IO_OUT;
+	uint64_t sup;
 	uint32_t i;
 
 	if (run->io.data_offset + (uint64_t)run->io.size * run->io.count >
@@ -152,8 +153,12 @@ static int handle_io(struct vcpu *v)
 			/* Unclaimed port: reads float high, writes are dropped. */
 			if (!is_write)
 				memset(data, 0xff, run->io.size);
-			log_debug("vcpu %u: unclaimed port %s 0x%x", v->id,
-				  is_write ? "write" : "read", run->io.port);
+			/* rate-limited with the VM's other guest warnings
+			 * (shared budget: the guest can only crowd out
+			 * its own messages) */
+			if (vm_warn_ok(v->vm, &sup))
+				log_debug("vcpu %u: unclaimed port %s 0x%x", v->id,
+					  is_write ? "write" : "read", run->io.port);
 		}
 	}
 	return 0;

@@ -16,6 +16,7 @@
 #include <inttypes.h>
 #include <json-c/json.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -339,21 +340,61 @@ fail:
 	return -errno;
 }
 
+/*
+ * --disk PATH: an existing regular file or block device, or a new file
+ * (mode 0600).  The last component must not be a symbolic link: with
+ * O_NOFOLLOW, and O_CREAT only together with O_EXCL, a link planted at
+ * PATH (say in /tmp, pointing at a file of root's) is never opened,
+ * grown or created through.  *created: we made the file.
+ */
+static int open_path(const char *path, bool *created, char *err, size_t errlen)
+{
+	struct stat st;
+	int fd, tries;
+
+	*created = false;
+	for (tries = 0; tries < 2; tries++) {
+		fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0 || errno != ENOENT)
+			break;
+		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd >= 0) {
+			*created = true;
+			break;
+		}
+		if (errno != EEXIST)
+			break;
+		/* made meanwhile (or a dangling link): look again */
+	}
+	if (fd < 0) {
+		int e = errno;
+
+		if (e == ELOOP || (e == EEXIST && lstat(path, &st) == 0 && S_ISLNK(st.st_mode)))
+			snprintf(err, errlen, "disk %s is a symbolic link: refused (give "
+				 "the file's own path)", path);
+		else
+			snprintf(err, errlen, "cannot open disk %s: %s", path, strerror(e));
+		return e == EEXIST ? -ELOOP : -e;
+	}
+	if (fstat(fd, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))) {
+		snprintf(err, errlen, "disk %s is not a regular file or block device", path);
+		close(fd);
+		return -EINVAL;
+	}
+	return fd;
+}
+
 static int open_disk(const char *path, uint64_t size, uint64_t *bytes,
 		     char *err, size_t errlen)
 {
 	const char *name = path ? path : "temporary disk";
+	bool created = false;
 	off_t end;
 	int fd, r;
 
-	fd = path ? open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600) :
-		open_tmp(err, errlen);
-	if (fd < 0) {
-		if (path)
-			snprintf(err, errlen, "cannot open disk %s: %s", path,
-				 strerror(errno));
-		return path ? -errno : fd;
-	}
+	fd = path ? open_path(path, &created, err, errlen) : open_tmp(err, errlen);
+	if (fd < 0)
+		return fd;
 	end = lseek(fd, 0, SEEK_END);
 	if (end >= 0 && (uint64_t)end < size && ftruncate(fd, (off_t)size) == 0)
 		end = (off_t)size;
@@ -361,16 +402,20 @@ static int open_disk(const char *path, uint64_t size, uint64_t *bytes,
 		r = -errno;
 		snprintf(err, errlen, "cannot size disk %s to %" PRIu64 " bytes: %s",
 			 name, size, strerror(errno));
-		close(fd);
-		return r;
+		goto fail;
 	}
 	if ((uint64_t)end < VIRTIO_BLK_SECTOR) {
 		snprintf(err, errlen, "disk %s is empty (give --disk-size)", name);
-		close(fd);
-		return -EINVAL;
+		r = -EINVAL;
+		goto fail;
 	}
 	*bytes = (uint64_t)end;
 	return fd;
+fail:
+	if (created)
+		unlink(path);   /* ours, and useless: do not leave it behind */
+	close(fd);
+	return r;
 }
 
 int virtio_blk_create(struct vm *vm, const char *path, uint64_t size,

@@ -92,15 +92,22 @@ static int setup_swapper(struct vm *vm, char *err, size_t errlen)
 
 	sc.fatal = swapper_fatal;
 	sc.opaque = vm;
+	/* The swapper logs why it refuses (a bad device, no userfaultfd,
+	 * memory it cannot swap): the VMM says it again only for the
+	 * failures it does not name, so each error is printed once. */
 	r = swapper_create(&sc, &vm->swapper);
 	if (r < 0) {
-		snprintf(err, errlen, "cannot start the swapper: %s", strerror(-r));
+		err[0] = '\0';
+		if (r == -ENOMEM || r == -EMFILE || r == -ENFILE)
+			snprintf(err, errlen, "cannot start the swapper: %s", strerror(-r));
 		return r;
 	}
 	r = swapper_add_region(vm->swapper, vm->ram, HV_RAM_BASE);
 	if (r < 0) {
-		snprintf(err, errlen, "cannot register guest RAM with the swapper: %s",
-			 strerror(-r));
+		err[0] = '\0';
+		if (r != -ENOTSUP)
+			snprintf(err, errlen, "cannot register guest RAM with the "
+				 "swapper: %s", strerror(-r));
 		return r;
 	}
 	/* Fault service must run before anything touches guest RAM (even the
@@ -162,6 +169,8 @@ struct json_object *vm_devices_stats_json(struct vm *vm)
 	struct json_object *o = json_object_new_object(), *blk;
 
 	json_object_object_add(o, "guestmem", gm_stats_json(vm));
+	json_object_object_add(o, "hypercalls_rejected",
+			       json_object_new_uint64(atomic_load(&vm->hcalls_rejected)));
 	if (vm->blk) {
 		blk = virtio_blk_stats_json(vm->blk);
 		json_object_object_add(blk, "transport",
@@ -205,6 +214,7 @@ int vm_create(const struct vm_config *cfg, struct vm **out, char *err, size_t er
 	vm->nr_vcpus = cfg->nr_vcpus;
 	pthread_mutex_init(&vm->lock, NULL);
 	pthread_cond_init(&vm->cond, NULL);
+	vm->warn_rl = (struct ratelimit)RATELIMIT_INIT(5000, 10);
 
 	r = kvm_sys_open(&vm->kvm, "/dev/kvm");
 	if (r < 0) {
@@ -327,8 +337,11 @@ int vm_wait(struct vm *vm, double timeout_s, void (*tick)(struct vm *, void *),
 	    void *tick_arg)
 {
 	struct timespec ts = { 0, 100 * 1000 * 1000 };
-	uint64_t deadline = timeout_s > 0 ?
-		vm->start_ns + (uint64_t)(timeout_s * 1e9) : UINT64_MAX;
+	/* Callers range-check timeout_s (parse_seconds(): <= 1e9 s); the
+	 * comparison keeps the conversion defined whatever they pass. */
+	uint64_t deadline = !(timeout_s > 0) ? UINT64_MAX :
+		timeout_s >= 1e10 ? UINT64_MAX :
+		vm->start_ns + (uint64_t)(timeout_s * 1e9);
 	sigset_t set;
 	unsigned int i, j;
 	int sig, status;
@@ -336,9 +349,10 @@ int vm_wait(struct vm *vm, double timeout_s, void (*tick)(struct vm *, void *),
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
 	while (!atomic_load(&vm->stopping)) {
 		sig = sigtimedwait(&set, NULL, &ts);
-		if (sig == SIGINT || sig == SIGTERM)
+		if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP)
 			vm_stop(vm, VM_STATUS_INTERRUPTED, "interrupted by signal %d", sig);
 		else if (now_ns() >= deadline)
 			vm_stop(vm, VM_STATUS_TIMEOUT, "guest timed out after %g s",
@@ -383,6 +397,9 @@ void vm_destroy(struct vm *vm)
 		free(vm->vcpus);
 	}
 	destroy_devices(vm);
+	if (vm->warn_rl.suppressed)
+		log_warn("%" PRIu64 " more guest-triggered warnings suppressed",
+			 vm->warn_rl.suppressed);
 	/* The swapper goes after the vCPUs (nothing faults any more) and
 	 * before the memory it serves. */
 	swapper_destroy(vm->swapper);
@@ -406,6 +423,16 @@ void *vm_ram_ptr(struct vm *vm, uint64_t gpa, uint64_t len)
 	if (off > vm->cfg.mem_size || len > vm->cfg.mem_size - off)
 		return NULL;
 	return (uint8_t *)vm->ram->host + off;
+}
+
+bool vm_warn_ok(struct vm *vm, uint64_t *suppressed)
+{
+	bool ok;
+
+	pthread_mutex_lock(&vm->lock);
+	ok = ratelimit_ok(&vm->warn_rl, suppressed);
+	pthread_mutex_unlock(&vm->lock);
+	return ok;
 }
 
 void vm_record_metric(struct vm *vm, unsigned int vcpu, const char *name,

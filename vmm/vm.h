@@ -18,8 +18,10 @@
 
 #include "hvswap/gmem.h"
 #include "guestmem.h"
+#include "hvswap/log.h"
 #include "iobus.h"
 #include "kvm.h"
+#include "ratelimit.h"
 
 struct swapper;
 struct swapper_config;
@@ -88,6 +90,7 @@ struct vm {
 	uint64_t tsc_khz;
 	uint64_t start_ns, end_ns;
 
+	_Atomic uint64_t hcalls_rejected;   /* malformed or refused hypercalls */
 	_Atomic bool stopping;      /* set once; vCPUs leave KVM_RUN */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -100,13 +103,14 @@ struct vm {
 	uint64_t barrier_gen;
 	struct vm_metric metrics[VM_MAX_METRICS];
 	unsigned int nr_metrics;
+	struct ratelimit warn_rl;   /* guest-triggered warnings (vm_warn) */
 };
 
 int vm_create(const struct vm_config *cfg, struct vm **out, char *err, size_t errlen);
 int vm_load_image(struct vm *vm, const void *image, size_t size);
 int vm_start(struct vm *vm);
 /* Wait for the VM to stop; timeout_s <= 0 waits forever.  Also stops it on
- * SIGINT/SIGTERM (which the caller must have blocked in all threads).
+ * SIGINT/SIGTERM/SIGHUP (which the caller must have blocked in all threads).
  * `tick` runs about every 100 ms on the waiting thread (stats, status line). */
 int vm_wait(struct vm *vm, double timeout_s, void (*tick)(struct vm *, void *),
 	    void *tick_arg);
@@ -119,6 +123,21 @@ void vm_stop(struct vm *vm, int status, const char *fmt, ...)
 /* Host pointer for guest-physical [gpa, gpa+len) if it lies inside guest
  * RAM, else NULL.  Guest-supplied pointers are only ever resolved here. */
 void *vm_ram_ptr(struct vm *vm, uint64_t gpa, uint64_t len);
+
+/* May a guest-triggered warning be printed now?  (vm->warn_rl under
+ * vm->lock; *suppressed: how many were dropped since the last one.) */
+bool vm_warn_ok(struct vm *vm, uint64_t *suppressed);
+/* A warning the guest can cause at will: rate-limited per VM. */
+#define vm_warn(vm, fmt, ...) do {                                      \
+	uint64_t sup_;                                                  \
+	if (!vm_warn_ok((vm), &sup_))                                   \
+		break;                                                  \
+	if (sup_)                                                       \
+		log_warn(fmt " (%llu warnings suppressed before this one)", \
+			 ##__VA_ARGS__, (unsigned long long)sup_);      \
+	else                                                            \
+		log_warn(fmt, ##__VA_ARGS__);                           \
+} while (0)
 
 void vm_record_metric(struct vm *vm, unsigned int vcpu, const char *name,
 		      double value);
