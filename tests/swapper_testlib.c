@@ -163,6 +163,8 @@ void env_setup(struct env *e, const struct opts *o)
 	assert_true(cfg.mem_limit / PG >= 4 * TL_BATCH);
 	assert_int_equal(swapper_create(&cfg, &e->s), 0);
 	assert_int_equal(swapper_add_region(e->s, e->mem, GPA), 0);
+	e->s->hook_arg = e->o.hook_arg;
+	e->s->hook = e->o.hook;
 	assert_int_equal(swapper_start(e->s), 0);
 	assert_int_equal(e->s->use_move, !e->o.no_move && e->s->caps.move);
 	assert_int_equal(e->s->use_wp, !e->o.no_wp && e->s->caps.wp);

@@ -118,6 +118,12 @@ struct opts {
 	int fault_spin_us;             /* swapper_config.fault_spin_us */
 	bool clean_auto;               /* else SWAPPER_CLEAN_ALWAYS */
 	bool no_fatal;                 /* env_teardown asserts no fatal() */
+	/* Test hook (core.c), installed before the swapper's threads start:
+	 * some hook points run on them (s->hook is a plain pointer, read
+	 * without a lock), so a hook is never changed while they run. */
+	void (*hook)(struct swapper *s, enum core_hook_point p, uint64_t v,
+		     void *arg);
+	void *hook_arg;
 };
 
 /* What fatal() reported: the number of calls and the first call's error. */

@@ -711,20 +711,21 @@ static void test_stats_during_swapoff(void **state)
 	struct env e;
 	static struct gate g;           /* static: the hook outlives a failure */
 	static struct bg_op a, b;
+	struct opts o = hc_opts(2, 8 << 20, 0);
 	json_object *j, *v;
 	bool a_first;
 
 	(void)state;
-	hc_env(&e, 2, 8 << 20, 0);
+	gate_init(&g);
+	o.hook = gate_hook;             /* parks nothing until armed */
+	o.hook_arg = &g;
+	env_setup(&e, &o);
 	fill_and_trim(&e);                              /* on device 0 ... */
 	assert_true(swapper_migrate(e.s, 0, 1) > 0);    /* ... now on device 1 */
 	assert_int_equal(swapper_trim(e.s), 0);         /* (written there) */
 	assert_int_equal(dev_usage(&e, 0).used, 0);
 	assert_true(dev_usage(&e, 1).used > 0);
-	gate_init(&g);
 	gate_arm(&g, HOOK_SWAPOFF_FINI);
-	e.s->hook_arg = &g;
-	e.s->hook = gate_hook;
 	bg_start(&a, &e, BG_SWAPOFF, 0, 1, 0);
 	assert_true(gate_reached(&g, HOOK_SWAPOFF_FINI, WAIT_MS));
 	gate_arm(&g, HOOK_RMAP_BYTES);
@@ -744,7 +745,6 @@ static void test_stats_during_swapoff(void **state)
 	assert_true(json_object_object_get_ex(b.json, "devices", &v));
 	assert_int_equal(json_object_array_length(v), 2);
 	json_object_put(b.json);
-	e.s->hook = NULL;
 	j = swapper_stats_json(e.s);
 	assert_true(json_object_object_get_ex(j, "devices", &v));
 	assert_int_equal(json_object_array_length(v), 1);
