@@ -78,6 +78,7 @@
 #include <sys/uio.h>
 
 #include "hist.h"
+#include "hvswap/ratelimit.h"
 #include "hvswap/swapper.h"
 #include "io.h"
 #include "lock.h"
@@ -309,6 +310,7 @@ struct swapper {
 
 	/* ---- writeback.c ---- */
 	pthread_mutex_t wb_lock;        /* leaf */
+	struct ratelimit wb_warn;       /* write-error warnings; wb_lock */
 	struct wb_ent *retry;           /* protected by wb_lock */
 	uint32_t nretry, retry_cap;     /* protected by wb_lock */
 	struct wb_ent *mig;             /* protected by wb_lock */

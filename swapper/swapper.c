@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "hvswap/log.h"
+#include "hvswap/ratelimit.h"
 #include "internal.h"
 
 #define DEFAULT_QD 128
@@ -86,11 +87,8 @@ static int open_devices(struct swapper *s)
 		};
 
 		r = swap_dev_open(&dc, &d);
-		if (r < 0) {
-			log_err("cannot open swap device %s: %s",
-				dc.path ? dc.path : "(temporary file)", strerror(-r));
-			return r;
-		}
+		if (r < 0)
+			return r;       /* swap_dev_open() said why, once */
 		r = swapset_add(s, d, dc.prio);
 		if (r < 0) {
 			swap_dev_close(d);
@@ -142,6 +140,7 @@ static void init_locks(struct swapper *s)
 	hist_init(&s->swapin_lat);
 	hist_init(&s->read_lat);
 	hist_init(&s->write_lat);
+	s->wb_warn = (struct ratelimit)RATELIMIT_INIT(5000, 5);
 	hist_init(&s->part_queue);
 	hist_init(&s->part_device);
 	hist_init(&s->part_install);

@@ -37,6 +37,7 @@
 #include <string.h>
 
 #include "hvswap/log.h"
+#include "hvswap/ratelimit.h"
 #include "internal.h"
 #include "seal.h"
 
@@ -303,12 +304,21 @@ static void wb_done(struct io_req *req, ssize_t res)
 		atomic_fetch_add(&s->c.writes, 1);
 		atomic_fetch_add(&s->c.bytes_written, wb->n * PAGE_SIZE_4K);
 	} else {
+		uint64_t dropped;
+		bool say;
+
 		atomic_fetch_add(&s->c.write_errors, 1);
-		log_warn("swap write of %u pages at slot %llu on %s failed (%s): "
-			 "slots retired, pages kept in staging and retried",
-			 wb->n, (unsigned long long)wb->slot,
-			 swap_dev_path(s->devs[wb->dev]),
-			 res < 0 ? strerror((int)-res) : "short write");
+		lock_mutex(&s->wb_lock, LK_LEAF);
+		say = ratelimit_ok(&s->wb_warn, &dropped);
+		unlock_mutex(&s->wb_lock, LK_LEAF);
+		if (say)
+			log_warn("swap write of %u pages at slot %llu on %s failed (%s): "
+				 "slots retired, pages kept in staging and retried "
+				 "(%llu such warnings suppressed)",
+				 wb->n, (unsigned long long)wb->slot,
+				 swap_dev_path(s->devs[wb->dev]),
+				 res < 0 ? strerror((int)-res) : "short write",
+				 (unsigned long long)dropped);
 	}
 	release_buffers(wb, ok);
 	/* Drop the batch's (I/O) references.  A failed slot is retired: it is

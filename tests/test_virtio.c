@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "hvswap/guest_abi.h"
-#include "ratelimit.h"
+#include "hvswap/ratelimit.h"
 #include "virtq.h"
 
 #define RAM_SIZE (1ull << 20)

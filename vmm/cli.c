@@ -26,7 +26,7 @@ enum {
 	OPT_MEM = 256, OPT_VCPUS, OPT_TIMEOUT, OPT_BACKING, OPT_LIMIT, OPT_SWAP,
 	OPT_SWAP_SIZE, OPT_SWAP_DIR, OPT_ENGINE, OPT_FULL, OPT_STATS,
 	OPT_STATS_INTERVAL, OPT_DISK, OPT_DISK_SIZE, OPT_CTL, OPT_FAULT_AROUND,
-	OPT_KEEP_CLEAN, OPT_CTL_IDLE, OPT_FORCE,
+	OPT_KEEP_CLEAN, OPT_CTL_IDLE, OPT_FORCE, OPT_FAULT_SPIN, OPT_ENCRYPT,
 };
 
 static const struct option lopts[] = {
@@ -49,6 +49,8 @@ static const struct option lopts[] = {
 	{ "fault-around", required_argument, NULL, OPT_FAULT_AROUND },
 	{ "keep-clean", required_argument, NULL, OPT_KEEP_CLEAN },
 	{ "force", no_argument, NULL, OPT_FORCE },
+	{ "fault-spin", required_argument, NULL, OPT_FAULT_SPIN },
+	{ "swap-encrypt", no_argument, NULL, OPT_ENCRYPT },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
@@ -83,6 +85,10 @@ void cli_usage(FILE *f)
 "  --keep-clean POLICY   install pages read back from swap write-protected and\n"
 "                        keeping their slot: auto (default: while few of them\n"
 "                        get written), always or never\n"
+"  --fault-spin MODE     the fault thread polls before it sleeps: auto (default:\n"
+"                        adaptive), off, or a fixed budget in microseconds\n"
+"  --swap-encrypt        encrypt swap data (AES-256-GCM, a key held only in\n"
+"                        memory); default: a crc32c per slot\n"
 "  --stats FILE          write JSON statistics at exit (and every --stats-interval)\n"
 "  --stats-interval S    seconds between --stats rewrites (default: only at exit)\n"
 "  --disk PATH           virtio-blk disk backed by PATH (created if missing;\n"
@@ -183,6 +189,22 @@ static int parse_swap_opt(struct run_opts *o, int c, const char *arg,
 			return usage_err(err, errlen, "--keep-clean must be auto, always or never");
 		o->swap.clean_policy = k == 0 ? SWAPPER_CLEAN_AUTO :
 			k == 1 ? SWAPPER_CLEAN_ALWAYS : SWAPPER_CLEAN_NEVER;
+		return 0;
+	case OPT_FAULT_SPIN:
+		if (!strcmp(arg, "auto")) {
+			o->swap.fault_spin_us = 0;
+		} else if (!strcmp(arg, "off")) {
+			o->swap.fault_spin_us = -1;
+		} else {
+			r = parse_uint(arg, 1, 100000, &v);
+			if (r < 0)
+				return usage_err(err, errlen, "--fault-spin must be auto, "
+						 "off or 1..100000 (us)");
+			o->swap.fault_spin_us = (int)v;
+		}
+		return 0;
+	case OPT_ENCRYPT:
+		o->swap.encrypt = true;
 		return 0;
 	case OPT_FAULT_AROUND:
 		r = parse_uint(arg, 0, 512, &v);
@@ -304,12 +326,16 @@ static int bad_option(int c, int argc, char **argv, char *err, size_t errlen)
 /* Cross-option rules, after every option is known. */
 static int check_opts(struct run_opts *o, char *err, size_t errlen)
 {
-	if (!o->swap_on && (o->swap.nr_devs || o->swap.swap_size || o->swap.io_engine))
+	if (!o->swap_on && (o->swap.nr_devs || o->swap.swap_size || o->swap.io_engine ||
+			    o->swap.encrypt || o->swap.fault_spin_us))
 		return usage_err(err, errlen, "swap options need --mem-limit");
 	if (o->swap_on && !o->swap.nr_devs && !o->swap.swap_size)
 		o->swap.swap_size = o->vm.mem_size;
-	if (o->swap_on)
+	if (o->swap_on) {
+		/* the vCPUs compete with the fault thread for the CPUs */
+		o->swap.busy_threads = o->vm.nr_vcpus;
 		o->vm.swap = &o->swap;
+	}
 	return 0;
 }
 

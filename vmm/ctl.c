@@ -67,7 +67,7 @@
 #include "hvswap/log.h"
 #include "hvswap/swapper.h"
 #include "outfile.h"
-#include "ratelimit.h"
+#include "hvswap/ratelimit.h"
 #include "vm.h"
 
 #define CTL_MAX_CLIENTS 8

@@ -26,7 +26,7 @@
 
 #include "hvswap/log.h"
 #include "guestmem.h"
-#include "ratelimit.h"
+#include "hvswap/ratelimit.h"
 #include "virtio_blk.h"
 #include "vm.h"
 

@@ -25,7 +25,7 @@
 #include "hvswap/guest_abi.h"
 #include "hvswap/log.h"
 #include "guestmem.h"
-#include "ratelimit.h"
+#include "hvswap/ratelimit.h"
 #include "virtio_mmio.h"
 #include "vm.h"
 

@@ -21,7 +21,7 @@
 #include "hvswap/log.h"
 #include "iobus.h"
 #include "kvm.h"
-#include "ratelimit.h"
+#include "hvswap/ratelimit.h"
 
 struct swapper;
 struct swapper_config;

@@ -2,12 +2,14 @@
  * ratelimit.h - printk_ratelimit for guest-triggered warnings: at most
  * `burst` messages per `interval_ns`; the rest are counted and the count is
  * reported with the next message that gets through.  A guest can trigger
- * warnings at will, so every warning it can cause goes through one of these.
+ * warnings at will, so every warning it can cause goes through one of these;
+ * so does every warning a failing device can repeat (the swapper's I/O).
+ * Public because the VMM and the swapper library both use it.
  *
  * Not thread-safe: each instance is protected by its owner's lock.
  */
-#ifndef HVSWAP_VMM_RATELIMIT_H
-#define HVSWAP_VMM_RATELIMIT_H
+#ifndef HVSWAP_RATELIMIT_H
+#define HVSWAP_RATELIMIT_H
 
 #include <stdbool.h>
 #include <stdint.h>
