@@ -19,7 +19,7 @@
 /* ---- the loop ---- */
 
 struct sleep_hook {
-	struct io_inject *inj;
+	_Atomic(struct io_inject *) inj;     /* set once the env exists */
 	atomic_int armed;               /* 1: release the held reads at the hook */
 	atomic_int fired;
 };
@@ -31,11 +31,12 @@ static void release_at_sleep(struct swapper *s, enum core_hook_point p,
 
 	(void)s;
 	(void)v;
-	if (p != HOOK_FAULT_SLEEP || !atomic_exchange(&h->armed, 0))
+	if (p != HOOK_FAULT_SLEEP || !atomic_load(&h->inj) ||
+	    !atomic_exchange(&h->armed, 0))
 		return;
 	/* The fault thread is between io_engine_arm() and its last check:
 	 * the read completes now, in the window a lost wake-up would hide. */
-	io_inject_release(h->inj, -1);
+	io_inject_release(atomic_load(&h->inj), -1);
 	atomic_fetch_add(&h->fired, 1);
 }
 
@@ -44,8 +45,9 @@ static void release_at_sleep(struct swapper *s, enum core_hook_point p,
  * faulting reader gets its page. */
 static void test_no_lost_wakeup(void **state)
 {
-	struct opts o = { .polled = true, .fault_spin_us = -1, .engine = "sync" };
-	struct sleep_hook h = { 0 };
+	static struct sleep_hook h;
+	struct opts o = { .polled = true, .fault_spin_us = -1, .engine = "sync",
+			  .hook = release_at_sleep, .hook_arg = &h };
 	struct bg_op rd;
 	struct env e;
 	unsigned int round;
@@ -54,9 +56,7 @@ static void test_no_lost_wakeup(void **state)
 	env_setup(&e, &o);
 	write_range(&e, 0, 16 * 67, 1);
 	trim(&e);
-	h.inj = e.inj;
-	e.s->hook_arg = &h;
-	e.s->hook = release_at_sleep;
+	atomic_store(&h.inj, e.inj);
 	for (round = 0; round < 16; round++) {
 		uint64_t idx = round * 67;     /* no stream, no stride */
 
@@ -73,7 +73,6 @@ static void test_no_lost_wakeup(void **state)
 	}
 	assert_int_equal(atomic_load(&h.fired), 16);
 	assert_true(atomic_load(&e.s->reaped) >= 16);
-	e.s->hook = NULL;
 	assert_int_equal(verify_range(&e, 0, 16 * 67), 0);
 	env_teardown(&e);
 }
