@@ -131,6 +131,52 @@ static int cmp_item(const void *a, const void *b)
 	return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
+/* Append (idx, g) to v (growing it); false on allocation failure (v is
+ * freed then). */
+static bool item_add(struct swapper *s, struct mig_item **v, size_t *n,
+		     size_t *cap, uint64_t idx, uint64_t g)
+{
+	if (*n == *cap) {
+		size_t c = *cap ? 2 * *cap : 1024;
+		struct mig_item *t = core_realloc(s, *v, c * sizeof(*t));
+
+		if (!t) {
+			free(*v);
+			*v = NULL;
+			return false;
+		}
+		*v = t;
+		*cap = c;
+	}
+	(*v)[(*n)++] = (struct mig_item){ idx, g };
+	return true;
+}
+
+/* Every page referencing a slot of `dev`, from the page words (what the
+ * kernel's try_to_unuse does with page tables): used when an rmap entry
+ * could not be stored, so the rmap alone would miss a page.  Read without
+ * page locks: migrate_page() re-checks each under its lock. */
+static int64_t collect_by_scan(struct swapper *s, unsigned int dev,
+			       struct mig_item **out)
+{
+	struct mig_item *v = NULL;
+	size_t n = 0, cap = 0;
+	uint64_t i;
+
+	for (i = 0; i < s->npages; i++) {
+		uint64_t w = atomic_load(&s->pages[i]);
+
+		if (!(w & PG_SLOT) || gslot_dev(pg_slot(w)) != dev)
+			continue;
+		if (!item_add(s, &v, &n, &cap, i, pg_slot(w))) {
+			*out = NULL;
+			return -ENOMEM;
+		}
+	}
+	*out = v;
+	return (int64_t)n;
+}
+
 /* Every (page, slot) pair of device `dev`, from the rmap, into *out.
  * Returns the count or -ENOMEM. */
 static int64_t collect(struct swapper *s, unsigned int dev, struct mig_item **out)
@@ -140,6 +186,8 @@ static int64_t collect(struct swapper *s, unsigned int dev, struct mig_item **ou
 	struct mig_item *v = NULL;
 	unsigned int k, m, cnt;
 
+	if (atomic_load(&s->rmap_lost))
+		return collect_by_scan(s, dev, out);
 	for (off = 1; off < nslots; off++) {
 		uint64_t g = gslot(dev, off);
 
@@ -148,19 +196,10 @@ static int64_t collect(struct swapper *s, unsigned int dev, struct mig_item **ou
 			continue;
 		m = rmap_owners(s, g, own, 16);
 		for (k = 0; k < m && k < 16; k++) {
-			if (n == cap) {
-				struct mig_item *t;
-
-				cap = cap ? 2 * cap : 1024;
-				t = core_realloc(s, v, cap * sizeof(*v));
-				if (!t) {
-					free(v);
-					*out = NULL;
-					return -ENOMEM;
-				}
-				v = t;
+			if (!item_add(s, &v, &n, &cap, own[k], g)) {
+				*out = NULL;
+				return -ENOMEM;
 			}
-			v[n++] = (struct mig_item){ own[k], g };
 		}
 	}
 	*out = v;

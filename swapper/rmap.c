@@ -240,12 +240,17 @@ size_t rmap_bytes(struct swapper *s)
 
 	lock_mutex(&s->rmap_lock, LK_RMAP);
 	for (d = 0; d < SWAPPER_MAX_DEVS; d++) {
-		if (!s->rmap[d])
+		uint32_t **map = s->rmap[d];
+		uint64_t ncl = s->rmap_ncl[d];
+
+		if (!map)
 			continue;
+		/* (the hook sits between reading the table and walking it:
+		 * rmap_dev_fini must not free it in between - rmap_lock) */
 		core_hook(s, HOOK_RMAP_BYTES, d);
-		b += s->rmap_ncl[d] * (sizeof(void *) + sizeof(uint16_t));
-		for (i = 0; i < s->rmap_ncl[d]; i++) {
-			if (s->rmap[d][i])
+		b += ncl * (sizeof(void *) + sizeof(uint16_t));
+		for (i = 0; i < ncl; i++) {
+			if (map[i])
 				b += SWAP_CLUSTER_SLOTS * sizeof(uint32_t);
 		}
 	}
