@@ -10,7 +10,7 @@ set -euo pipefail
 
 # The demo job: hvswap run arguments (stats go to $DEMO_STATS).
 DEMO_STATS=results/demo-stats.json
-DEMO_ARGS=(--mem 2G --mem-limit 512M --vcpus 2 integrity passes=2)
+DEMO_ARGS=(-q --mem 2G --mem-limit 512M --vcpus 2 integrity passes=2)
 
 PACKAGES=(cmake gcc make pkg-config libaio-dev liburing-dev libjson-c-dev
 	  libcmocka-dev python3 libssl-dev e2fsprogs

@@ -356,6 +356,8 @@ struct swapper {
 	 * -> read submitted), device (submitted -> completion seen), install
 	 * (completion seen -> UFFDIO_COPY done, the vCPU woken) */
 	struct hist part_queue, part_device, part_install;
+	/* swapper_status_live()'s last sample (its one caller's) */
+	struct { uint64_t t, faults, rd, wr; } live;
 	/* fault-thread spin statistics (fault.c; written by that thread) */
 	_Atomic uint64_t spin_hits, spin_misses, spin_ns, sleeps, reaped;
 };

@@ -179,6 +179,46 @@ struct json_object *swapper_stats_json(struct swapper *s)
 	return o;
 }
 
+/* Faults of every kind (a rate for the live line). */
+static uint64_t faults_all(struct swapper_counters *c)
+{
+	return atomic_load(&c->faults_zero) + atomic_load(&c->faults_swap) +
+	       atomic_load(&c->faults_staging) + atomic_load(&c->faults_wp);
+}
+
+void swapper_status_live(struct swapper *s, char *buf, size_t len)
+{
+	struct swapper_counters *c = &s->c;
+	uint64_t now = io_now_ns(), f = faults_all(c);
+	uint64_t rd = atomic_load(&c->bytes_read), wr = atomic_load(&c->bytes_written);
+	uint64_t swapped = 0;
+	double dt = s->live.t ? (double)(now - s->live.t) / 1e9 : 0;
+	unsigned int i;
+
+	lock_read(&s->dev_lock);
+	for (i = 0; i < SWAPPER_MAX_DEVS; i++) {
+		struct swap_dev_usage u;
+
+		if (!s->devs[i])
+			continue;
+		swap_dev_usage(s->devs[i], &u);
+		swapped += u.used;
+	}
+	unlock_rw(&s->dev_lock);
+	snprintf(buf, len, "resident %llu/%llu MiB  swapped %llu MiB  "
+		 "faults %.0f/s  in %.1f MB/s  out %.1f MB/s",
+		 (unsigned long long)(atomic_load(&c->resident) * PAGE_SIZE_4K >> 20),
+		 (unsigned long long)(atomic_load(&s->limit_pages) * PAGE_SIZE_4K >> 20),
+		 (unsigned long long)(swapped * PAGE_SIZE_4K >> 20),
+		 dt > 0 ? (double)(f - s->live.faults) / dt : 0.0,
+		 dt > 0 ? (double)(rd - s->live.rd) / dt / 1e6 : 0.0,
+		 dt > 0 ? (double)(wr - s->live.wr) / dt / 1e6 : 0.0);
+	s->live.t = now;
+	s->live.faults = f;
+	s->live.rd = rd;
+	s->live.wr = wr;
+}
+
 void swapper_status_line(struct swapper *s, char *buf, size_t len)
 {
 	struct swapper_counters *c = &s->c;

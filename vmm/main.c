@@ -41,6 +41,7 @@ struct run {
 	const struct hv_embedded_guest *guest;
 	bool tty_status;
 	double next_stats;
+	double next_status;     /* the live line is redrawn once a second */
 };
 
 static void list_guests(void)
@@ -125,8 +126,9 @@ static void tick(struct vm *vm, void *arg)
 		write_stats(vm, run, 0);
 		run->next_stats = t + run->o.stats_interval;
 	}
-	if (run->tty_status && vm->swapper) {
-		swapper_status_line(vm->swapper, line, sizeof(line));
+	if (run->tty_status && vm->swapper && t >= run->next_status) {
+		run->next_status = t + 1.0;
+		swapper_status_live(vm->swapper, line, sizeof(line));
 		fprintf(stderr, "\r%s\033[K", line);
 	}
 }

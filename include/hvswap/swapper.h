@@ -175,5 +175,8 @@ int swapper_numa_nodes(void);
 struct json_object *swapper_stats_json(struct swapper *s);
 /* One line: resident, swapped, faults/s, etc. (for a live TTY status). */
 void swapper_status_line(struct swapper *s, char *buf, size_t len);
+/* A live line with rates since the previous call (one calling thread):
+ * resident, swapped, faults/s, MB/s in and out. */
+void swapper_status_live(struct swapper *s, char *buf, size_t len);
 
 #endif
