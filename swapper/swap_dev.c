@@ -272,7 +272,7 @@ static bool slot_ok(const struct swap_dev *d, uint64_t slot, const char *fn)
 	return false;
 }
 
-int swap_slot_dup(struct swap_dev *d, uint64_t slot)
+int swap_slot_get(struct swap_dev *d, uint64_t slot)
 {
 	int ret = 0;
 	uint8_t v;

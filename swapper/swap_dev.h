@@ -113,7 +113,7 @@ bool swap_dev_same_file(const struct swap_dev *a, const struct swap_dev *b);
 int swap_slot_alloc(struct swap_dev *d, unsigned int n, uint64_t *first);
 /* count++ (sharing, in-flight I/O refs); -EINVAL if free/bad/out of range,
  * -EOVERFLOW at SWAP_SLOT_COUNT_MAX. */
-int swap_slot_dup(struct swap_dev *d, uint64_t slot);
+int swap_slot_get(struct swap_dev *d, uint64_t slot);
 /* count--; at 0 the slot becomes free.  A put on a bad slot is ignored (its
  * other holders still drop their references after a retire). */
 void swap_slot_put(struct swap_dev *d, uint64_t slot);

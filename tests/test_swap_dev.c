@@ -244,21 +244,21 @@ static void test_refcount(void **state)
 
 	(void)state;
 	assert_int_equal(swap_slot_alloc(d, 1, &s), 1);
-	assert_int_equal(swap_slot_dup(d, s), 0);
+	assert_int_equal(swap_slot_get(d, s), 0);
 	assert_int_equal(swap_slot_count(d, s), 2);
 	swap_slot_put(d, s);
 	assert_int_equal(swap_slot_count(d, s), 1);
 	swap_slot_put(d, s);
 	assert_int_equal(swap_slot_count(d, s), 0);
-	assert_int_equal(swap_slot_dup(d, s), -EINVAL);   /* free */
-	assert_int_equal(swap_slot_dup(d, 0), -EINVAL);   /* reserved */
-	assert_int_equal(swap_slot_dup(d, 1u << 30), -EINVAL);
+	assert_int_equal(swap_slot_get(d, s), -EINVAL);   /* free */
+	assert_int_equal(swap_slot_get(d, 0), -EINVAL);   /* reserved */
+	assert_int_equal(swap_slot_get(d, 1u << 30), -EINVAL);
 
 	assert_int_equal(swap_slot_alloc(d, 1, &s), 1);
 	for (i = 1; i < (int)SWAP_SLOT_COUNT_MAX; i++)
-		assert_int_equal(swap_slot_dup(d, s), 0);
+		assert_int_equal(swap_slot_get(d, s), 0);
 	assert_int_equal(swap_slot_count(d, s), SWAP_SLOT_COUNT_MAX);
-	assert_int_equal(swap_slot_dup(d, s), -EOVERFLOW);
+	assert_int_equal(swap_slot_get(d, s), -EOVERFLOW);
 	for (i = 0; i < (int)SWAP_SLOT_COUNT_MAX; i++)
 		swap_slot_put(d, s);
 	assert_int_equal(swap_slot_count(d, s), 0);
@@ -275,10 +275,10 @@ static void test_retire(void **state)
 	(void)state;
 	assert_int_equal(swap_slot_alloc(d, 4, &s), 4);
 	bad = s + 1;
-	assert_int_equal(swap_slot_dup(d, bad), 0);      /* count 2 */
+	assert_int_equal(swap_slot_get(d, bad), 0);      /* count 2 */
 	swap_slot_retire(d, bad);                        /* dead anyway */
 	assert_int_equal(swap_slot_count(d, bad), SWAP_SLOT_BAD);
-	assert_int_equal(swap_slot_dup(d, bad), -EINVAL);
+	assert_int_equal(swap_slot_get(d, bad), -EINVAL);
 	swap_slot_put(d, bad);                           /* other holder: ignored */
 	assert_int_equal(swap_slot_count(d, bad), SWAP_SLOT_BAD);
 	swap_slot_retire(d, 300);                        /* a free slot */
