@@ -3,7 +3,9 @@
  * Private to swapper/ (and its tests).
  *
  * MODULES, top to bottom (a module calls only modules below it; the one
- * back edge is marked):
+ * back edge is marked).  A module's functions carry its name as prefix
+ * (two carry a short form, given in brackets; swap_dev.c's slot allocator
+ * is swap_slot_*):
  *
  *   swapper.c    lifecycle (create/start/destroy), limits, trim, public API
  *   stats.c      statistics JSON and the status line
@@ -14,8 +16,8 @@
  *                queued faults (no buffer, full queue, throttled)
  *   reclaim.c    the reclaim thread: watermarks, eviction rounds, trim
  *   swapin.c     swap-in reads: claim, submission, completion, install
- *   readahead.c  which pages to read ahead (streams, stride, waste)
- *   writeback.c  write-out of staged pages: batches, completion, retries,
+ *   readahead.c  (ra_) which pages to read ahead (streams, stride, waste)
+ *   writeback.c  (wb_) write-out of staged pages: batches, completion, retries,
  *                the queue of staged pages waiting to be written
  *   policy_*.c   victim selection
  *   swapset.c    the device table, slot allocation across devices, a
