@@ -300,12 +300,14 @@ static int64_t migrate_pass(struct swapper *s, int from, int to, bool sorted,
 	return started;
 }
 
+/* No slot of dev is referenced - by a page or by a write in flight (a
+ * batch holds its own reference on each of its slots). */
 static bool dev_empty(struct swapper *s, int dev)
 {
 	struct swap_dev_usage u;
 
 	swap_dev_usage(s->devs[dev], &u);
-	return u.used == 0 && !atomic_load(&s->writes_inflight);
+	return u.used == 0;
 }
 
 static int64_t migrate_passes(struct swapper *s, int from, int to, bool sorted,
@@ -321,9 +323,11 @@ static int64_t migrate_passes(struct swapper *s, int from, int to, bool sorted,
 		started = migrate_pass(s, from, to, sorted, &moved);
 		if (started < 0)
 			return started;
-		if (!started && until_empty) {
-			/* only I/O in flight is left: let some of it end */
-			core_progress_wait(s, core_progress_gen(s), 2);
+		if (!started && until_empty && !dev_empty(s, from)) {
+			/* only I/O in flight is left (reads, writes, staged
+			 * pages): wait for some of it to end, not a fixed
+			 * time - a busy guest keeps the queues full */
+			core_progress_wait(s, core_progress_gen(s), 100);
 		}
 		if (until_empty ? dev_empty(s, from) : (!started || sorted))
 			return moved + (int64_t)(atomic_load(&s->c.migrated) - mig0);
