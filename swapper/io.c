@@ -19,7 +19,8 @@
 
 struct engine_entry {
 	const char *name;
-	int (*create)(unsigned int queue_depth, struct io_engine **out);
+	int (*create)(unsigned int queue_depth, const struct io_thread_hook *hook,
+		      struct io_engine **out);
 };
 
 static const struct engine_entry engines[] = {
@@ -39,13 +40,21 @@ uint64_t io_now_ns(void)
 int io_engine_create(const char *name, unsigned int queue_depth,
 		     struct io_engine **out)
 {
+	return io_engine_create_hooked(name, queue_depth, NULL, out);
+}
+
+int io_engine_create_hooked(const char *name, unsigned int queue_depth,
+			    const struct io_thread_hook *hook,
+			    struct io_engine **out)
+{
+	static const struct io_thread_hook none = { NULL, NULL };
 	size_t i;
 
 	if (!name || !out || queue_depth == 0)
 		return -EINVAL;
 	for (i = 0; i < sizeof(engines) / sizeof(engines[0]); i++) {
 		if (strcmp(engines[i].name, name) == 0)
-			return engines[i].create(queue_depth, out);
+			return engines[i].create(queue_depth, hook ? hook : &none, out);
 	}
 	return -EINVAL;
 }

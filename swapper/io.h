@@ -66,6 +66,22 @@ struct io_engine {
  * unknown name, -ENOSYS when the engine is not built in or the kernel lacks it. */
 int io_engine_create(const char *name, unsigned int queue_depth,
 		     struct io_engine **out);
+
+/* Run by an engine's own thread first thing (swapper_config.thread_start,
+ * kind "io"); fn NULL: nothing. */
+struct io_thread_hook {
+	void (*fn)(void *opaque, const char *kind);
+	void *opaque;
+};
+/* io_engine_create() whose threads call `hook` (NULL: none) as they start. */
+int io_engine_create_hooked(const char *name, unsigned int queue_depth,
+			    const struct io_thread_hook *hook,
+			    struct io_engine **out);
+static inline void io_thread_hook_run(const struct io_thread_hook *h)
+{
+	if (h->fn)
+		h->fn(h->opaque, "io");
+}
 int io_engine_submit(struct io_engine *e, struct io_req **reqs, int n);
 void io_engine_destroy(struct io_engine *e);
 /* Comma-separated list of engines compiled in (for --help). */
@@ -76,9 +92,12 @@ uint64_t io_now_ns(void);
 /* Engine constructors, called only through io_engine_create() (io.c).
  * queue_depth is the most requests an engine keeps accepted at once; beyond
  * it submit() accepts what fits and returns -EAGAIN when nothing fits. */
-int io_libaio_create(unsigned int queue_depth, struct io_engine **out);
-int io_sync_create(unsigned int queue_depth, struct io_engine **out);
-int io_uring_engine_create(unsigned int queue_depth, struct io_engine **out);
+int io_libaio_create(unsigned int queue_depth, const struct io_thread_hook *hook,
+		     struct io_engine **out);
+int io_sync_create(unsigned int queue_depth, const struct io_thread_hook *hook,
+		   struct io_engine **out);
+int io_uring_engine_create(unsigned int queue_depth,
+			   const struct io_thread_hook *hook, struct io_engine **out);
 
 /*
  * Injection engine, for deterministic tests of races and error paths.

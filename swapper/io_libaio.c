@@ -43,6 +43,7 @@ struct aio_engine {
 	io_context_t ctx;
 	int efd;
 	pthread_t thread;
+	struct io_thread_hook hook;     /* run first by the thread */
 	struct aio_slot *slots;    /* queue_depth of them */
 	/* Release/acquire hand-off of request fields from submitters to the
 	 * completion thread.  The kernel orders them already; this makes the
@@ -185,6 +186,7 @@ static void *completion_thread(void *arg)
 	uint64_t cnt;
 	ssize_t rd;
 
+	io_thread_hook_run(&a->hook);
 	for (;;) {
 		rd = read(a->efd, &cnt, sizeof(cnt));
 		if (rd < 0 && errno != EINTR && errno != EAGAIN) {
@@ -247,13 +249,15 @@ static struct aio_engine *aio_alloc(unsigned int qd)
 	return a;
 }
 
-int io_libaio_create(unsigned int queue_depth, struct io_engine **out)
+int io_libaio_create(unsigned int queue_depth, const struct io_thread_hook *hook,
+		     struct io_engine **out)
 {
 	struct aio_engine *a = aio_alloc(queue_depth);
 	int ret;
 
 	if (!a)
 		return -ENOMEM;
+	a->hook = *hook;
 	a->efd = eventfd(0, EFD_CLOEXEC);
 	if (a->efd < 0) {
 		ret = -errno;

@@ -25,6 +25,7 @@
 struct sync_engine {
 	struct io_engine base;
 	pthread_t thread;
+	struct io_thread_hook hook;     /* run first by the worker */
 	pthread_mutex_t lock;
 	pthread_cond_t work;       /* queue non-empty or stopping */
 	pthread_cond_t idle;       /* pending dropped to 0 */
@@ -95,6 +96,7 @@ static void *worker(void *arg)
 	struct sync_engine *s = arg;
 	struct io_req *r;
 
+	io_thread_hook_run(&s->hook);
 	while ((r = next_req(s))) {
 		r->done(r, do_io(r));
 		pthread_mutex_lock(&s->lock);
@@ -128,13 +130,15 @@ static const struct io_engine_ops sync_ops = {
 	.destroy = sync_destroy,
 };
 
-int io_sync_create(unsigned int queue_depth, struct io_engine **out)
+int io_sync_create(unsigned int queue_depth, const struct io_thread_hook *hook,
+		   struct io_engine **out)
 {
 	struct sync_engine *s = calloc(1, sizeof(*s));
 	int ret;
 
 	if (!s)
 		return -ENOMEM;
+	s->hook = *hook;
 	s->base.ops = &sync_ops;
 	s->base.queue_depth = queue_depth;
 	pthread_mutex_init(&s->lock, NULL);

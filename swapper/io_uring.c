@@ -28,9 +28,11 @@
 
 #ifndef HV_HAVE_URING
 
-int io_uring_engine_create(unsigned int queue_depth, struct io_engine **out)
+int io_uring_engine_create(unsigned int queue_depth,
+			   const struct io_thread_hook *hook, struct io_engine **out)
 {
 	(void)queue_depth;
+	(void)hook;
 	(void)out;
 	return -ENOSYS;
 }
@@ -51,6 +53,7 @@ struct uring_engine {
 	struct io_engine base;
 	struct io_uring ring;      /* SQ: protected by sq_lock; CQ: thread only */
 	pthread_t thread;
+	struct io_thread_hook hook;     /* run first by the thread */
 	pthread_mutex_t sq_lock;
 	pthread_mutex_t lock;
 	pthread_cond_t idle;       /* inflight dropped to 0 */
@@ -187,6 +190,7 @@ static void *completion_thread(void *arg)
 	struct io_uring_cqe *cqe;
 	int ret;
 
+	io_thread_hook_run(&u->hook);
 	for (;;) {
 		ret = io_uring_wait_cqe(&u->ring, &cqe);
 		if (ret == -EINTR || ret == -EAGAIN)
@@ -264,13 +268,15 @@ static int ring_init(struct uring_engine *u, unsigned int qd)
 	return ret;
 }
 
-int io_uring_engine_create(unsigned int queue_depth, struct io_engine **out)
+int io_uring_engine_create(unsigned int queue_depth,
+			   const struct io_thread_hook *hook, struct io_engine **out)
 {
 	struct uring_engine *u = calloc(1, sizeof(*u));
 	int ret;
 
 	if (!u)
 		return -ENOMEM;
+	u->hook = *hook;
 	u->base.ops = &uring_ops;
 	u->base.queue_depth = queue_depth;
 	pthread_mutex_init(&u->sq_lock, NULL);

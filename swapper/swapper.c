@@ -343,7 +343,10 @@ int swapper_create(const struct swapper_config *cfg, struct swapper **out)
 	if (r < 0)
 		goto fail;
 	if (!s->io) {
-		r = io_engine_create(s->cfg.io_engine, s->cfg.queue_depth, &s->io);
+		struct io_thread_hook hook = { s->cfg.thread_start, s->cfg.opaque };
+
+		r = io_engine_create_hooked(s->cfg.io_engine, s->cfg.queue_depth,
+					    &hook, &s->io);
 		if (r < 0) {
 			log_err("cannot create I/O engine '%s': %s (built in: %s)",
 				s->cfg.io_engine, strerror(-r), io_engine_names());
@@ -408,6 +411,25 @@ int swapper_add_region(struct swapper *s, struct gmem *m, uint64_t gpa)
 	return 0;
 }
 
+/* Trampolines: the embedder's thread_start hook, then the thread's main. */
+static void *fault_thread_start(void *arg)
+{
+	struct swapper *s = arg;
+
+	if (s->cfg.thread_start)
+		s->cfg.thread_start(s->cfg.opaque, "fault");
+	return fault_thread_main(s);
+}
+
+static void *reclaim_thread_start(void *arg)
+{
+	struct swapper *s = arg;
+
+	if (s->cfg.thread_start)
+		s->cfg.thread_start(s->cfg.opaque, "reclaim");
+	return reclaim_thread_main(s);
+}
+
 int swapper_start(struct swapper *s)
 {
 	int r;
@@ -419,10 +441,10 @@ int swapper_start(struct swapper *s)
 	swapper_set_limit(s, s->cfg.mem_limit);
 	s->pin_longterm_max = s->cfg.max_longterm_pin_bytes ?
 		s->cfg.max_longterm_pin_bytes / PAGE_SIZE_4K : s->npages / 4;
-	r = pthread_create(&s->fault_thread, NULL, fault_thread_main, s);
+	r = pthread_create(&s->fault_thread, NULL, fault_thread_start, s);
 	if (r)
 		return -r;
-	r = pthread_create(&s->reclaim_thread, NULL, reclaim_thread_main, s);
+	r = pthread_create(&s->reclaim_thread, NULL, reclaim_thread_start, s);
 	if (r) {
 		uint64_t one = 1;
 

@@ -50,3 +50,7 @@ foreach(engine libaio sync)
                     ARGS 128M 32M 124M 2 --io-engine ${engine} --vcpus ${n})
   endforeach()
 endforeach()
+
+# Seccomp (issue 11, item 7): forbidden calls kill a filtered child with
+# SIGSYS; allowed work survives.  Skips (77) in sanitizer builds.
+hv_add_test(NAME test_sandbox LABELS unit SOURCES test_sandbox.c LIBS hvswap_vmm)

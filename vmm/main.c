@@ -42,6 +42,7 @@ struct run_opts {
 	char *guest_args;
 	bool tty_status;
 	double next_stats;
+	bool no_seccomp;
 };
 
 static void usage(FILE *f)
@@ -75,6 +76,7 @@ static void usage(FILE *f)
 "  --disk-size SIZE      disk size: an unlinked temp file in /var/tmp, or grow\n"
 "                        --disk PATH to SIZE (a multiple of 512)\n"
 "  --ctl PATH            control socket for 'hvswap ctl' (created mode 0600)\n"
+"  --no-seccomp          do not install the per-thread seccomp filters (debugging)\n"
 "  -q, --quiet           do not print guest output\n"
 "  -v, --verbose         more log output (repeat for debug)\n",
 		HV_MAX_VCPUS, "libaio, sync, io_uring");
@@ -116,7 +118,7 @@ enum {
 	OPT_MEM = 256, OPT_VCPUS, OPT_TIMEOUT, OPT_BACKING, OPT_LIMIT, OPT_SWAP,
 	OPT_SWAP_SIZE, OPT_SWAP_DIR, OPT_ENGINE, OPT_FULL, OPT_STATS,
 	OPT_STATS_INTERVAL, OPT_DISK, OPT_DISK_SIZE, OPT_CTL, OPT_FAULT_AROUND,
-	OPT_KEEP_CLEAN,
+	OPT_KEEP_CLEAN, OPT_NO_SECCOMP,
 };
 
 static int parse_opt(struct run_opts *o, int c, const char *arg)
@@ -216,6 +218,9 @@ static int parse_opt(struct run_opts *o, int c, const char *arg)
 			return -VM_STATUS_USAGE;
 		}
 		return 0;
+	case OPT_NO_SECCOMP:
+		o->no_seccomp = true;
+		return 0;
 	case OPT_FAULT_AROUND:
 		r = parse_uint(arg, 0, 512, &v);
 		if (r < 0 || (v & (v - 1))) {
@@ -249,6 +254,20 @@ static char *join_args(int argc, char **argv)
 	return s;
 }
 
+/* Filters on unless --no-seccomp or a sanitizer build (log line at -v). */
+static int set_seccomp(struct run_opts *o)
+{
+	const char *why;
+
+	if (o->no_seccomp)
+		log_info("seccomp filters off (--no-seccomp)");
+	else if (!sandbox_available(&why))
+		log_info("seccomp filters off: %s", why);
+	else
+		o->vm.seccomp = true;
+	return 0;
+}
+
 static int parse_run(int argc, char **argv, struct run_opts *o)
 {
 	static const struct option lopts[] = {
@@ -269,6 +288,7 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 		{ "ctl", required_argument, NULL, OPT_CTL },
 		{ "fault-around", required_argument, NULL, OPT_FAULT_AROUND },
 		{ "keep-clean", required_argument, NULL, OPT_KEEP_CLEAN },
+		{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -328,7 +348,7 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 		o->swap.swap_size = o->vm.mem_size;
 	if (o->swap_on)
 		o->vm.swap = &o->swap;
-	return 0;
+	return set_seccomp(o);
 }
 
 static struct json_object *metrics_json(struct vm *vm)
@@ -458,6 +478,8 @@ static int cmd_run(int argc, char **argv)
 		fprintf(stderr, "hvswap: cannot start the VM: %s\n", strerror(-r));
 	else if (o.ctl_path && ctl_start(vm, o.ctl_path, &ctl, err, sizeof(err)) < 0)
 		vm_stop(vm, VM_STATUS_ENV, "%s", err);
+	/* Every thread is started: the main thread's own filter last. */
+	vm_sandbox_thread(vm, SANDBOX_MAIN, NULL);
 	status = vm_wait(vm, o.timeout_s, tick, &o);
 	/* Before the summary and the final stats: in-flight control operations
 	 * finish first, and the swapper must outlive them. */
