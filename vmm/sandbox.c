@@ -11,9 +11,10 @@
  *            signals (pthread), time, read/write/pread/pwrite on fds it
  *            already holds, KVM and userfaultfd ioctls only (type 0xAE, 0xAA;
  *            plus TCGETS), tgkill of this process only, exit.
- *   vcpu     base + fsync/fdatasync (virtio-blk FLUSH).  No open, no
- *            socket, no exec, no thread creation: a guest that took over a
- *            vCPU thread can only reach what it could reach already.
+ *   vcpu     base + fsync/fdatasync (virtio-blk FLUSH).  No socket, no
+ *            exec, no thread creation: a guest that took over a vCPU thread
+ *            can only reach what it could reach already.  open/openat fail
+ *            with EACCES (see refuse_open()) in this and the next three.
  *   fault, reclaim, io
  *            base + the asynchronous I/O calls (io_submit, io_getevents,
  *            io_uring_enter), fallocate, fsync/fdatasync.
@@ -236,6 +237,22 @@ static int allow_args(scmp_filter_ctx ctx, unsigned int lists)
 	return r;
 }
 
+/*
+ * Data-path threads may not open files, but the refusal is EACCES, not a
+ * kill: glibc's malloc opens /proc/sys/vm/overcommit_memory the first time
+ * any thread shrinks its heap (arena.c, check_may_shrink_heap), which can be
+ * one of these threads, and it copes with the error.
+ */
+static int refuse_open(scmp_filter_ctx ctx)
+{
+	int r;
+
+	r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(openat), 0);
+	if (r == 0)
+		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(open), 0);
+	return r;
+}
+
 static int load(enum sandbox_kind kind)
 {
 	unsigned int lists = kind_lists[kind];
@@ -254,6 +271,8 @@ static int load(enum sandbox_kind kind)
 		r = allow_list(ctx, admin_calls, N(admin_calls));
 	if (r == 0)
 		r = allow_args(ctx, lists);
+	if (r == 0 && !(lists & L_ADMIN))
+		r = refuse_open(ctx);
 	if (r == 0)
 		r = seccomp_load(ctx);  /* sets no_new_privs first (default) */
 	seccomp_release(ctx);
