@@ -1,22 +1,69 @@
 /*
- * internal.h - the swapper object, shared by swapper.c (lifecycle, stats),
- * fault.c (fault service + read completion), reclaim.c (eviction + write
- * completion) and the policies.  Private to swapper/.
+ * internal.h - the swapper object and the map of the swapper's modules.
+ * Private to swapper/ (and its tests).
  *
- * LOCK ORDER (outer to inner):
- *   page lock (striped, s->locks[idx & mask])  - at most one held at a time
- *     -> s->buf_lock  (staging + bounce free lists, pending faults)
- *     -> swap_dev's internal allocator mutex
- *   s->rc_lock (reclaim thread wake-up, retry list) is taken with no page
- *   lock held, except rc_kick() which only signals (never waits) under it.
- * No swapper lock is held across a blocking wait other than rc_lock's
- * condition wait.  uffd ioctls are issued under the page lock: they never
- * block on our threads (sources are always populated host memory).
+ * MODULES, top to bottom (a module calls only modules below it; the one
+ * back edge is marked):
+ *
+ *   swapper.c    lifecycle (create/start/destroy), limits, trim, public API
+ *   stats.c      statistics JSON and the status line
+ *   migrate.c    swapon/swapoff, live migration and compaction: the whole
+ *                move of a page between devices
+ *   pin.c        pins for device DMA          numa.c   NUMA moves
+ *   fault.c      the fault thread: a uffd message -> the page's next state;
+ *                queued faults (no buffer, full queue, throttled)
+ *   reclaim.c    the reclaim thread: watermarks, eviction rounds, trim
+ *   swapin.c     swap-in reads: readahead, completion, install
+ *   writeback.c  write-out of staged pages: batches, completion, retries,
+ *                the queue of staged pages waiting to be written
+ *   policy_*.c   victim selection
+ *   swapset.c    the device table, slot allocation across devices, a
+ *                page's reference on its slot       rmap.c  reverse maps
+ *   buf.c        staging, bounce and queued-fault buffers
+ *   core.c       cross-thread events: fatal stop, progress, reclaim wake-up,
+ *                test hooks, injectable allocation
+ *   page.c       page index <-> host/gfn, page locks, resident count
+ *   lock.c       lock-order checking (debug builds)
+ *   leaves: swap_dev.c (one device + its slot allocator), io*.c (engines),
+ *           uffd.c (ioctls), hist.c, gmem.c, log.c
+ *
+ *   Back edge: swap-in and write completions and the reclaim thread call
+ *   fault_queue_run() (fault.c) to serve faults that were queued for a
+ *   buffer, for room in the I/O queue or by throttling.  It is the
+ *   counterpart of mm waking page-lock waiters: the code that frees the
+ *   resource serves who waits for it.
+ *
+ * LOCK ORDER (outer to inner; lock.h checks it in debug builds):
+ *
+ *   op_lock       migrate.c: one migrate/compact/swapoff at a time.  A
+ *                 sleeping lock (flag + condition), held across the whole
+ *                 operation; anything below may be taken under it.
+ *   page locks    page.c: s->locks[idx & (NR_PAGE_LOCKS-1)], protect the
+ *                 page word (page.h) and what it owns.  One at a time, except
+ *                 the reclaim thread's eviction of a run (reclaim.c), which
+ *                 holds up to PG_EVICT_RUN in ascending stripe order.
+ *   dev_lock      swapset.c (rwlock): the device table's shape.  Read under a
+ *                 page lock is allowed; written only with no page lock held.
+ *   rmap_lock     rmap.c: reverse maps; under a page lock and/or dev_lock.
+ *   leaf locks    nothing is taken under any of them:
+ *                   buf_lock (buf.c)    staging/bounce free lists, queued faults
+ *                   wb_lock (writeback.c) retry and migration write queues
+ *                   wbusy_lock (writeback.c) write busy-time accounting
+ *                   rc_lock (reclaim.c)  trim requests and generations
+ *                   ev_lock (core.c)    reclaim wake-up, progress generation
+ *                   ra_lock (swapin.c)  readahead streams
+ *                   pin_lock (pin.c)    pin table
+ *                   op_mutex (migrate.c) the op_lock's flag
+ *                   swap_dev's allocator mutex, the I/O engines' locks
+ * No swapper lock is held across a blocking wait except a condition wait
+ * on a leaf lock.  uffd ioctls and I/O submission may be issued under a
+ * page lock: they never wait for our threads (uffd sources are populated
+ * host memory; completions never run inside submit, io.h).
  *
  * Buffer ownership: a staging buffer belongs to the write batch (or the
- * retry list entry, or the reclaim round) that filled it, NOT to the page;
- * the page word only references it while STAGED.  A bounce buffer belongs to
- * its read (struct rd) from submission to completion.
+ * write queue entry, or the reclaim round) that filled it, NOT to the page;
+ * the page word only references it while STAGED.  A bounce buffer belongs
+ * to its read (struct rd) from submission to completion.
  */
 #ifndef HVSWAP_SWAPPER_INTERNAL_H
 #define HVSWAP_SWAPPER_INTERNAL_H
@@ -30,6 +77,7 @@
 #include "hist.h"
 #include "hvswap/swapper.h"
 #include "io.h"
+#include "lock.h"
 #include "page.h"
 #include "swap_dev.h"
 #include "uffd.h"
@@ -40,11 +88,13 @@
 #define READ_TRIES 3
 #define WRITE_FAIL_LIMIT 16
 #define PG_EVICT_RUN 32          /* pages per eviction range operation (page
-                                    locks held at once: keep well under 64,
-                                    TSan's deadlock detector limit) */
+				    locks held at once: keep well under 64,
+				    TSan's deadlock detector limit) */
 #define RA_MAX 32                /* swap-in readahead window, pages */
+#define RA_STREAMS 8
 
 struct swapper;
+struct rd;
 
 struct region {
 	struct gmem *mem;
@@ -54,20 +104,21 @@ struct region {
 	uint64_t first;         /* first global page index */
 };
 
-/* One eviction write: a contiguous run of slots on one device. */
-struct wbatch {
-	struct io_req req;
-	struct swapper *s;
-	unsigned int dev;
-	uint64_t slot;          /* first device slot */
-	unsigned int n;
-	uint64_t idx[IO_MAX_IOV];
-	uint32_t buf[IO_MAX_IOV];
-	bool page_ref[IO_MAX_IOV];   /* page took a slot reference */
-	struct iovec iov[IO_MAX_IOV];
+/*
+ * Who started a read and what happens at its end (swapin.c).  A fault's
+ * read has no ops: its page is installed into the guest.  Migration reads
+ * (migrate.c) take the data instead when no fault waits for the page.
+ */
+struct rd_ops {
+	/* Read succeeded, page lock held, no fault waits (no PG_WAITER):
+	 * take the data from the bounce buffer and set the page's state.
+	 * 0 = taken; < 0 = the page is installed into the guest instead. */
+	int (*take)(struct swapper *s, struct rd *rd, uint64_t w);
+	/* The read is over (any outcome); no lock held. */
+	void (*end)(struct swapper *s, struct rd *rd);
 };
 
-/* One swap-in read, tied to bounce buffer `bounce`. */
+/* One swap-in read, tied to bounce buffer `bounce` (swapin.c). */
 struct rd {
 	struct io_req req;
 	struct iovec iov;
@@ -76,28 +127,21 @@ struct rd {
 	uint64_t gslot;
 	uint32_t bounce;
 	bool write_fault;
-	bool readahead;         /* not faulted on: a failure is not fatal */
-	bool mig;               /* migration read: completes into staging */
-	int mig_to;             /* target device (-1: any) */
+	bool optional;          /* nobody faulted on it (readahead, migration):
+				   a failure is not fatal */
+	const struct rd_ops *ops;
+	int arg;                /* the ops' own (migration target device) */
 	int tries;
 	uint64_t t0;            /* when the fault was received */
 };
 
-/* One swap-in I/O covering consecutive slots (a fault plus readahead). */
-struct rgroup {
-	struct io_req req;
-	struct swapper *s;
-	unsigned int n;
-	uint32_t bounce[RA_MAX];
-	struct iovec iov[RA_MAX];
+/* A staged page to be written (again): after a write error, or moved by
+ * migration (dev = target device, -1 = any). */
+struct wb_ent {
+	uint64_t idx;
+	uint32_t buf;
+	int dev;
 };
-
-struct ra_stream {
-	uint64_t last;          /* last faulting page index of the stream */
-	uint64_t age;
-	unsigned int win;
-};
-#define RA_STREAMS 8
 
 struct pending_fault {
 	uint64_t idx;
@@ -105,133 +149,153 @@ struct pending_fault {
 	uint64_t t0;
 };
 
-/* A staged page to be written (again): after a write error, or moved by
- * migration (dev = target device, -1 = any). */
-struct retry_ent {
-	uint64_t idx;
-	uint32_t buf;
-	int dev;
+struct ra_stream {
+	uint64_t last;          /* last faulting page index of the stream */
+	uint64_t age;
+	unsigned int win;
+};
+
+/* Test hooks (core.c): points where a test may stop a thread. */
+enum core_hook_point {
+	HOOK_SWAPOFF_FINI,      /* swapoff, device v empty, before it is removed */
+	HOOK_RMAP_BYTES,        /* stats, rmap_bytes() about to read device v */
+	HOOK_NR,
 };
 
 struct swapper_counters {
 	_Atomic uint64_t faults_zero, faults_swap, faults_staging, faults_dup,
 		faults_spurious, faults_wp, faults_pending;
-	_Atomic uint64_t evict_written, evict_clean, evict_zero, evict_moveback;
+	_Atomic uint64_t evict_written, evict_clean, evict_zero, evict_restored;
 	_Atomic uint64_t bytes_read, bytes_written, reads, writes;
 	_Atomic uint64_t read_errors, read_retries, write_errors, slots_retired;
 	_Atomic uint64_t swap_full_events, readahead;
-	_Atomic uint64_t resident, staged, max_resident, reading;
+	_Atomic uint64_t resident, staged, max_resident;
 	_Atomic uint64_t pins, migrated, mig_reads, faults_throttled;
 	_Atomic uint64_t zero_around, installed_clean, written_clean;
+	_Atomic uint64_t alloc_failures;
 };
 
 struct policy_ops;
 
 struct swapper {
+	/* ---- set up by swapper_create/add_region; read-only once started ---- */
 	struct swapper_config cfg;
 	struct uffd_caps caps;
 	int uffd;
 	bool use_move;          /* UFFDIO_MOVE eviction (else WP+copy+drop) */
 	bool use_wp;            /* write tracking with uffd-wp */
 	int stop_efd;           /* wakes the fault thread for shutdown */
-
 	struct region regions[SWAPPER_MAX_REGIONS];
 	unsigned int nr_regions;
 	uint64_t npages;
-	_Atomic uint64_t *pages;        /* page words; see page.h */
+	struct io_engine *io;
+	const struct policy_ops *pol;
+	void *pol_state;        /* the reclaim thread's */
+	pthread_t fault_thread, reclaim_thread;
+	bool threads_started;
+
+	/* ---- page.c ---- */
+	_Atomic uint64_t *pages;        /* page words (page.h); page lock */
 	pthread_mutex_t locks[NR_PAGE_LOCKS];
 
-	/* Swap devices.  devs[i] is set before any page references a slot on
-	 * it and cleared only when none does, so slot_dev() needs no lock;
-	 * the table shape (adding, the draining flag, the allocation order)
-	 * is protected by dev_lock. */
+	/* ---- core.c: events ---- */
+	pthread_mutex_t ev_lock;        /* leaf */
+	pthread_cond_t rc_cond;         /* reclaim thread wake-up */
+	pthread_cond_t prog_cond;       /* progress (see core_progress) */
+	bool rc_stop;                   /* protected by ev_lock */
+	uint64_t prog_gen;              /* protected by ev_lock */
+	_Atomic bool rc_wanted;         /* set before rc_cond is signalled */
+	_Atomic bool fatal_sent;
+	_Atomic bool closing;           /* destroy in progress: no new I/O */
+	_Atomic bool cancelled;         /* swapper_cancel(): ops return early */
+	_Atomic bool released;          /* swapper_release_faults() was called */
+	void (*hook)(struct swapper *s, enum core_hook_point p, uint64_t v,
+		     void *arg);
+	void *hook_arg;
+	_Atomic int64_t alloc_fail_after;   /* tests: fail the Nth allocation
+					       from now (< 0: never) */
+
+	/* ---- buf.c ---- */
+	uint8_t *staging;
+	uint32_t nstaging;
+	uint8_t *bounce;
+	uint32_t nbounce;
+	pthread_mutex_t buf_lock;       /* leaf */
+	uint64_t *stage_map;            /* bit set = in use; buf_lock */
+	uint32_t nstage_free;           /* protected by buf_lock */
+	uint32_t stage_hint;            /* next-fit start; buf_lock */
+	uint32_t *stage_owner;          /* staging buf -> page idx; written
+					   under the owning page's lock */
+	uint32_t *bounce_free;          /* protected by buf_lock */
+	uint32_t nbounce_free;          /* protected by buf_lock */
+	struct pending_fault *pending;  /* ring; protected by buf_lock */
+	uint32_t pend_head, pend_len, pend_cap;     /* buf_lock */
+
+	/* ---- swapset.c: devices.  devs[i] is set before any page references
+	 * a slot on it and cleared only when none does, so swapset_dev() needs
+	 * no lock; the table's shape is protected by dev_lock. ---- */
 	pthread_rwlock_t dev_lock;
 	struct swap_dev *devs[SWAPPER_MAX_DEVS];
-	unsigned int nr_devs;           /* highest index in use + 1 */
 	int dev_prio[SWAPPER_MAX_DEVS];         /* protected by dev_lock */
 	bool dev_draining[SWAPPER_MAX_DEVS];    /* protected by dev_lock */
 	unsigned int dev_order[SWAPPER_MAX_DEVS];   /* by priority; dev_lock */
 	unsigned int nr_order;                  /* protected by dev_lock */
 
-	/* reverse maps (rmap.c) */
-	pthread_mutex_t rmap_lock;      /* leaf */
-	uint32_t **rmap[SWAPPER_MAX_DEVS];      /* protected by rmap_lock */
+	/* ---- rmap.c ---- */
+	pthread_mutex_t rmap_lock;
+	uint32_t **rmap[SWAPPER_MAX_DEVS];      /* rmap_lock */
 	uint16_t *rmap_cnt[SWAPPER_MAX_DEVS];   /* owners per cluster; rmap_lock */
-	uint64_t rmap_ncl[SWAPPER_MAX_DEVS];
+	uint64_t rmap_ncl[SWAPPER_MAX_DEVS];    /* rmap_lock */
 	struct rmap_shared *rmap_shared;        /* protected by rmap_lock */
-	bool rmap_lost;                 /* an rmap entry could not be stored */
-	uint32_t *stage_owner;          /* staging buf -> page idx; buf_lock */
+	_Atomic bool rmap_lost;         /* an rmap entry could not be stored */
 
-	/* pins (pin.c) */
+	/* ---- swapin.c ---- */
+	struct rd *rds;                 /* one per bounce buffer; its read's */
+	pthread_mutex_t ra_lock;        /* leaf */
+	struct ra_stream ra[RA_STREAMS];    /* protected by ra_lock */
+	uint64_t ra_clock;              /* protected by ra_lock */
+	/* keep_clean() estimate (decaying): pages installed clean, how many
+	 * of those took a write-protect fault and how many were dropped clean
+	 * at eviction; approximate by design (relaxed atomics). */
+	_Atomic uint64_t kc_inst, kc_wr, kc_drop, kc_seen;
+
+	/* ---- writeback.c ---- */
+	pthread_mutex_t wb_lock;        /* leaf */
+	struct wb_ent *retry;           /* protected by wb_lock */
+	uint32_t nretry, retry_cap;     /* protected by wb_lock */
+	struct wb_ent *mig;             /* protected by wb_lock */
+	uint32_t nmig, mig_cap;         /* protected by wb_lock */
+	_Atomic uint64_t writes_inflight;
+	_Atomic unsigned int write_fail_streak; /* consecutive failed retries */
+	/* Time with at least one swap write in flight (the device's busy
+	 * time for writes: bytes_written / write_busy_ns is the write-out
+	 * throughput while writing). */
+	pthread_mutex_t wbusy_lock;     /* leaf */
+	uint64_t wbusy_since_ns, write_busy_ns; /* protected by wbusy_lock */
+
+	/* ---- reclaim.c ---- */
+	pthread_mutex_t rc_lock;        /* leaf */
+	bool rc_trim;                   /* protected by rc_lock */
+	uint64_t trim_gen, trim_done_gen;   /* protected by rc_lock */
+	uint64_t trim_budget;           /* pages a trim still evicts; rc_lock */
+	_Atomic bool swap_full;         /* set by the reclaim thread */
+	_Atomic uint64_t limit_pages, low_wmark;
+
+	/* ---- pin.c ---- */
 	pthread_mutex_t pin_lock;       /* leaf */
 	struct pin_ent *pins;           /* protected by pin_lock */
 	uint64_t pin_cap, pin_used;     /* protected by pin_lock */
 	uint64_t pin_pages, pin_longterm_pages, pin_longterm_max; /* pin_lock */
 
-	/* migration (migrate.c) */
-	pthread_mutex_t mig_op_lock;    /* one migrate/compact/swapoff at a time */
-	struct retry_ent *mig;          /* protected by rc_lock */
-	uint32_t nmig, mig_cap;         /* protected by rc_lock */
-	struct io_engine *io;
+	/* ---- migrate.c ---- */
+	pthread_mutex_t op_mutex;       /* leaf: protects op_busy */
+	pthread_cond_t op_cond;
+	bool op_busy;                   /* the op_lock; protected by op_mutex */
 
-	/* staging (eviction) and bounce (swap-in) buffers */
-	uint8_t *staging;
-	uint32_t nstaging;
-	uint8_t *bounce;
-	uint32_t nbounce;
-	struct rd *rds;                 /* one per bounce buffer */
-	pthread_mutex_t buf_lock;
-	uint64_t *stage_map;            /* bit set = in use; protected by buf_lock */
-	uint32_t nstage_free;           /* protected by buf_lock */
-	uint32_t stage_hint;            /* next-fit start; protected by buf_lock */
-	uint32_t *bounce_free;          /* protected by buf_lock */
-	uint32_t nbounce_free;          /* protected by buf_lock */
-	struct pending_fault *pending;  /* protected by buf_lock (ring) */
-	uint32_t pend_head, pend_len, pend_cap;  /* protected by buf_lock */
-
-	/* reclaim */
-	pthread_t fault_thread, reclaim_thread;
-	bool threads_started;
-	pthread_mutex_t rc_lock;
-	pthread_cond_t rc_cond;         /* reclaim wake-up */
-	pthread_cond_t rc_done;         /* writes/trim progress */
-	bool rc_stop;                   /* protected by rc_lock */
-	bool rc_trim;                   /* protected by rc_lock */
-	uint64_t trim_gen, trim_done_gen;   /* protected by rc_lock */
-	uint64_t trim_budget;           /* pages a trim still evicts; rc_lock */
-	struct retry_ent *retry;        /* protected by rc_lock */
-	uint32_t nretry, retry_cap;     /* protected by rc_lock */
-	_Atomic bool rc_wanted;
-	_Atomic uint64_t writes_inflight;
-	_Atomic unsigned int write_fail_streak; /* consecutive failed retries */
-	_Atomic bool swap_full;         /* set by the reclaim thread */
-
-	_Atomic uint64_t limit_pages, low_wmark;
-
-	pthread_mutex_t ra_lock;        /* leaf */
-	struct ra_stream ra[RA_STREAMS];    /* protected by ra_lock */
-	uint64_t ra_clock;              /* protected by ra_lock */
-
-	const struct policy_ops *pol;
-	void *pol_state;
-
-	_Atomic bool fatal_sent;
-	_Atomic bool closing;           /* destroy in progress: no new I/O */
-	_Atomic bool cancelled;         /* swapper_cancel(): ops return early */
-	_Atomic bool released;          /* swapper_release_faults() was called */
 	struct swapper_counters c;
-	/* keep_clean() estimate (decaying): pages installed clean, how many
-	 * of those took a write-protect fault and how many were dropped clean
-	 * at eviction; approximate by design. */
-	_Atomic uint64_t kc_inst, kc_wr, kc_drop, kc_seen;
 	struct hist fault_lat;          /* fault message -> resolved */
 	struct hist swapin_lat;         /* the same, swap-in faults only */
 	struct hist read_lat, write_lat;
-	/* Time with at least one swap write in flight (the device's busy
-	 * time for writes: bytes_written / write_busy_ns is the write-out
-	 * throughput while writing).  wbusy_lock: leaf. */
-	pthread_mutex_t wbusy_lock;
-	uint64_t wbusy_since_ns, write_busy_ns; /* protected by wbusy_lock */
 };
 
 /* Policy interface: picks eviction victims among resident pages.  The core
@@ -249,63 +313,165 @@ struct policy_ops {
 
 extern const struct policy_ops policy_clock_ops;
 
-/* swapper.c helpers */
-static inline pthread_mutex_t *page_lock(struct swapper *s, uint64_t idx)
-{
-	return &s->locks[idx & (NR_PAGE_LOCKS - 1)];
-}
-void *page_host(struct swapper *s, uint64_t idx);
-uint64_t page_gfn(struct swapper *s, uint64_t idx);
-int addr_to_idx(struct swapper *s, uint64_t addr, uint64_t *idx);
-void swapper_fatal(struct swapper *s, int err, const char *fmt, ...)
+/* ---- core.c ---- */
+void core_init(struct swapper *s);
+void core_fini(struct swapper *s);
+/* Stop: report an unrecoverable condition once (cfg.fatal). */
+void core_fatal(struct swapper *s, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-struct swap_dev *slot_dev(struct swapper *s, uint64_t g);
-void resident_inc(struct swapper *s);
+/* Progress: something a waiter may be waiting for happened (a staging
+ * buffer or bounce buffer freed, a write or migration read ended, a trim
+ * finished, shutdown).  Waiters read the generation, check their condition,
+ * then wait for the generation to change: no wake-up is lost. */
+void core_progress(struct swapper *s);
+uint64_t core_progress_gen(struct swapper *s);
+/* Wait until the generation differs from gen, ms pass (ms < 0: no bound),
+ * or the threads stop.  Returns 0, -ETIMEDOUT or -ECANCELED (stopping).
+ * swapper_cancel() moves the generation: callers check `cancelled`. */
+int core_progress_wait(struct swapper *s, uint64_t gen, long ms);
+/* Wake the reclaim thread (rc_wanted = true). */
+void core_wake_reclaim(struct swapper *s);
+/* The reclaim thread sleeps until woken; false when it must stop. */
+bool core_reclaim_sleep(struct swapper *s);
+/* Ask the reclaim thread to stop (and wake every progress waiter). */
+void core_stop_reclaim(struct swapper *s);
+bool core_reclaim_stopping(struct swapper *s);
+/* Zeroed memory that tests can make fail (alloc_fail_after); NULL counts
+ * in alloc_failures. */
+void *core_zalloc(struct swapper *s, size_t size);
+void *core_realloc(struct swapper *s, void *p, size_t size);
+/* Test hook at point p (v: the point's value, e.g. a device index). */
+static inline void core_hook(struct swapper *s, enum core_hook_point p, uint64_t v)
+{
+	if (s->hook)
+		s->hook(s, p, v, s->hook_arg);
+}
 
-/* buffers (swapper.c) */
+/* ---- page.c (declared in page.h) ---- */
+void page_init_locks(struct swapper *s);
+void page_fini_locks(struct swapper *s);
+
+/* ---- buf.c ---- */
+int buf_init(struct swapper *s);
+void buf_fini(struct swapper *s);
 /* n contiguous staging buffers (first-fit from a rotating hint); -EAGAIN
  * when no such run is free. */
-int staging_get_run(struct swapper *s, uint32_t n, uint32_t *first);
-void staging_put(struct swapper *s, uint32_t buf);
-static inline void *staging_ptr(struct swapper *s, uint32_t b)
+int buf_stage_get_run(struct swapper *s, uint32_t n, uint32_t *first);
+void buf_stage_put(struct swapper *s, uint32_t buf);
+/* Empty staging buffers [b, b+n) (a MOVE needs an empty destination), put
+ * them, signal progress: one madvise for the run. */
+void buf_stage_release_run(struct swapper *s, uint32_t b, uint32_t n);
+static inline void *buf_stage_ptr(struct swapper *s, uint32_t b)
 {
 	return s->staging + (uint64_t)b * PAGE_SIZE_4K;
 }
-static inline void *bounce_ptr(struct swapper *s, uint32_t b)
+int buf_bounce_get(struct swapper *s, uint32_t *b);
+void buf_bounce_put(struct swapper *s, uint32_t b);
+static inline void *buf_bounce_ptr(struct swapper *s, uint32_t b)
 {
 	return s->bounce + (uint64_t)b * PAGE_SIZE_4K;
 }
+/* Queued faults: -ENOSPC when the ring is full. */
+int buf_pending_push(struct swapper *s, uint64_t idx, bool write, uint64_t t0);
+/* The oldest queued fault, if one is queued and a bounce buffer is free. */
+bool buf_pending_pop(struct swapper *s, struct pending_fault *pf);
 
-/* rmap.c */
+/* ---- swapset.c ---- */
+int swapset_add(struct swapper *s, struct swap_dev *d, int prio);
+/* Remove device dev (empty, draining): dev_lock taken here. */
+void swapset_remove(struct swapper *s, int dev);
+int swapset_check(struct swapper *s, int dev);   /* 0 or -ENOENT */
+int swapset_lookup(struct swapper *s, const char *name);
+bool swapset_draining(struct swapper *s, unsigned int dev);
+void swapset_set_draining(struct swapper *s, int dev, bool on);
+static inline struct swap_dev *swapset_dev(struct swapper *s, uint64_t g)
+{
+	return s->devs[gslot_dev(g)];
+}
+/* Up to n contiguous new slots: on `target` if usable (migration), else on
+ * the highest-priority device with room; never on a draining device. */
+int swapset_alloc(struct swapper *s, int target, unsigned int n,
+		  unsigned int *dev, uint64_t *first);
+uint64_t swapset_free_slots(struct swapper *s);
+/* A page's reference on slot g.  bind: page idx now holds the reference
+ * the allocator handed out; put: it drops it.  Page lock held. */
+void swapset_bind(struct swapper *s, uint64_t idx, uint64_t g);
+void swapset_put(struct swapper *s, uint64_t idx, uint64_t g);
+size_t swapset_metadata_bytes(struct swapper *s);
+void swapset_close_all(struct swapper *s);
+
+/* ---- rmap.c ---- */
 int rmap_dev_init(struct swapper *s, unsigned int dev);
+/* Frees device dev's map under rmap_lock (readers may be walking). */
 void rmap_dev_fini(struct swapper *s, unsigned int dev);
 int rmap_add(struct swapper *s, uint64_t g, uint64_t idx);
 void rmap_del(struct swapper *s, uint64_t g, uint64_t idx);
 unsigned int rmap_owners(struct swapper *s, uint64_t g, uint64_t *out,
 			 unsigned int max);
 size_t rmap_bytes(struct swapper *s);
-void page_slot_take(struct swapper *s, uint64_t idx, uint64_t g);
-void page_slot_drop(struct swapper *s, uint64_t idx, uint64_t g);
 
-/* migrate.c */
-int swapper_dev_add(struct swapper *s, struct swap_dev *d, int prio);
-bool dev_draining(struct swapper *s, unsigned int dev);
+/* ---- swapin.c ---- */
+int swapin_init(struct swapper *s);
+void swapin_fini(struct swapper *s);
+/* Page lock held, state SWAPPED: take a bounce buffer, mark the page
+ * READING.  -EAGAIN when no buffer is free. */
+int swapin_claim(struct swapper *s, uint64_t idx, uint64_t w, bool write,
+		 uint64_t t0, uint32_t *b);
+/* Submit the claimed read of fault page idx plus readahead.  No page lock
+ * held.  On -EAGAIN (I/O queue full) the claim is undone: queue the fault. */
+int swapin_submit_fault(struct swapper *s, uint64_t idx, uint32_t b);
+/* Start a read with ops (migration).  Page lock held, state SWAPPED.
+ * -EAGAIN when no buffer or no room in the I/O queue. */
+int swapin_start(struct swapper *s, uint64_t idx, uint64_t w,
+		 const struct rd_ops *ops, int arg);
+/* Install a clean-kept page: the keep-clean estimate (fault.c's WP fault). */
+void swapin_note_written_clean(struct swapper *s);
 
-/* fault.c */
-int fault_start_migration(struct swapper *s, uint64_t idx, uint64_t w, int to);
-void fault_pending_run(struct swapper *s);
-bool fault_pending_run_one(struct swapper *s, bool force);
-bool fault_throttled(struct swapper *s);
+/* ---- writeback.c ---- */
+void wb_fini(struct swapper *s);
+/* Write staged pages ents[0..n) in batches of contiguous slots; pages no
+ * slot can be had for go back into the guest.  Returns that count. */
+unsigned int wb_write(struct swapper *s, struct wb_ent *ents, unsigned int n);
+/* Queue a page staged by migration for writing to device dev (-1: any).
+ * Page lock held (before the page is marked STAGED).  -ENOMEM: not queued. */
+int wb_queue_migrated(struct swapper *s, uint64_t idx, uint32_t b, int dev);
+bool wb_migrations_queued(struct swapper *s);
+/* The reclaim thread writes the queued retries and migrations. */
+void wb_write_queued(struct swapper *s);
+uint64_t wb_busy_ns(struct swapper *s);
+/* Writes may be submitted without starving swap-in reads of the queue. */
+bool wb_room(struct swapper *s);
+
+/* ---- reclaim.c ---- */
+void *reclaim_thread_main(void *arg);
+/* Wake the reclaim thread when usage is at or above the low watermark. */
+void reclaim_kick(struct swapper *s);
+/* Over the hard limit (limit + margin): a fault that adds a page waits. */
+bool reclaim_over_hard_limit(struct swapper *s);
+/* Room below the low watermark for n more resident pages. */
+bool reclaim_room_for(struct swapper *s, uint64_t n);
+/* Reclaim is behind: resident + staged at or over the limit. */
+bool reclaim_behind(struct swapper *s);
+void reclaim_set_limit(struct swapper *s, uint64_t pages);
+int reclaim_trim(struct swapper *s);
+
+/* ---- fault.c ---- */
 void *fault_thread_main(void *arg);
 void fault_handle(struct swapper *s, uint64_t addr, bool write, bool wp,
 		  uint64_t t0);
+/* Serve the oldest queued fault (queued for a bounce buffer, for room in
+ * the I/O queue, or throttled), if a bounce buffer is free.  force: serve
+ * it even over the hard limit (else it may be queued again).  False when
+ * nothing was queued.  THE BACK EDGE: called by swap-in and write
+ * completions and by the reclaim thread. */
+bool fault_queue_run_one(struct swapper *s, bool force);
 
-/* reclaim.c */
-void *reclaim_thread_main(void *arg);
-void rc_kick(struct swapper *s);
-void rc_kick_force(struct swapper *s);
-int mig_add(struct swapper *s, uint64_t idx, uint32_t buf, int dev);
-bool mig_pending(struct swapper *s);
-uint64_t write_busy_ns(struct swapper *s);
+/* ---- migrate.c ---- */
+void migrate_init(struct swapper *s);
+void migrate_fini(struct swapper *s);
+void migrate_cancel(struct swapper *s);
+
+/* ---- stats.c ---- */
+/* (swapper_stats_json, swapper_status_line: public) */
 
 #endif

@@ -18,11 +18,6 @@ void hv_log_set_level(enum hv_log_level lvl)
 	atomic_store(&log_level, (int)lvl);
 }
 
-enum hv_log_level hv_log_get_level(void)
-{
-	return (enum hv_log_level)atomic_load(&log_level);
-}
-
 void hv_log(enum hv_log_level lvl, const char *fmt, ...)
 {
 	static const char *const names[] = { "error", "warning", "info", "debug" };

@@ -12,7 +12,8 @@
  *  bits 8-27  buf    STAGED: staging index; READING: bounce index
  *  bits 28-63 slot   global slot id (device << 32 | slot)
  *
- * State transitions (all under the page's lock, see swapper.c):
+ * State transitions (all under the page's lock; the word is read without
+ * it only as a hint that is re-checked under it):
  *
  *   NONE --fault--> RESIDENT --evict(dirty)--> STAGED --write ok--> SWAPPED
  *     ^               |  ^  \--evict(clean)-----------------------> SWAPPED
@@ -83,5 +84,27 @@ static inline uint64_t gslot_off(uint64_t g)
 {
 	return g & ((1ull << SLOT_DEV_SHIFT) - 1);
 }
+
+/* ---- page locks (page.c owns the stripes; rank LK_PAGE in lock.h) ---- */
+
+struct swapper;
+void page_lock(struct swapper *s, uint64_t idx);
+void page_unlock(struct swapper *s, uint64_t idx);
+/* Precondition of every function that changes a page word. */
+void page_lock_assert_held(struct swapper *s, uint64_t idx);
+
+/* ---- guest pages: index <-> host address / guest frame (page.c) ---- */
+
+void *page_host(struct swapper *s, uint64_t idx);
+uint64_t page_gfn(struct swapper *s, uint64_t idx);
+/* Page index of host address addr in a registered region, or -EFAULT. */
+int page_idx(struct swapper *s, uint64_t addr, uint64_t *idx);
+/* Page index of guest-physical range [gpa, gpa+len) -> [*first, *last], or
+ * -EFAULT when the range is not inside one region. */
+int page_range_of_gpa(struct swapper *s, uint64_t gpa, uint64_t len,
+		      uint64_t *first, uint64_t *last);
+/* The resident counter (and its high-water mark). */
+void page_resident_inc(struct swapper *s);
+void page_resident_dec(struct swapper *s, uint64_t n);
 
 #endif

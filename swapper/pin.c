@@ -68,7 +68,7 @@ static int pin_grow(struct swapper *s)
 	uint64_t ocap = s->pin_cap, i;
 
 	s->pin_cap = ocap ? 2 * ocap : PIN_TABLE_MIN;
-	s->pins = calloc(s->pin_cap, sizeof(*s->pins));
+	s->pins = core_zalloc(s, s->pin_cap * sizeof(*s->pins));
 	if (!s->pins) {
 		s->pins = old;
 		s->pin_cap = ocap;
@@ -84,12 +84,13 @@ static int pin_grow(struct swapper *s)
 }
 
 /* Page lock held, page RESIDENT. */
-static int pin_take(struct swapper *s, uint64_t idx, bool longterm)
+static int pin_get(struct swapper *s, uint64_t idx, bool longterm)
 {
 	struct pin_ent *e;
 	int r = 0;
 
-	pthread_mutex_lock(&s->pin_lock);
+	page_lock_assert_held(s, idx);
+	lock_mutex(&s->pin_lock, LK_LEAF);
 	if (longterm && s->pin_longterm_pages >= s->pin_longterm_max) {
 		r = -ENOSPC;
 		goto out;
@@ -110,19 +111,20 @@ static int pin_take(struct swapper *s, uint64_t idx, bool longterm)
 	if (longterm && e->longterm++ == 0)
 		s->pin_longterm_pages++;
 out:
-	pthread_mutex_unlock(&s->pin_lock);
+	unlock_mutex(&s->pin_lock, LK_LEAF);
 	return r;
 }
 
 /* Page lock held. */
-static void pin_drop(struct swapper *s, uint64_t idx, bool longterm)
+static void pin_put(struct swapper *s, uint64_t idx, bool longterm)
 {
 	struct pin_ent *e;
 
-	pthread_mutex_lock(&s->pin_lock);
+	page_lock_assert_held(s, idx);
+	lock_mutex(&s->pin_lock, LK_LEAF);
 	e = s->pin_cap ? pin_slot(s, idx, false) : NULL;
 	if (!e || !e->count) {
-		pthread_mutex_unlock(&s->pin_lock);
+		unlock_mutex(&s->pin_lock, LK_LEAF);
 		log_err("unpin of gfn 0x%llx that is not pinned",
 			(unsigned long long)page_gfn(s, idx));
 		return;
@@ -135,7 +137,7 @@ static void pin_drop(struct swapper *s, uint64_t idx, bool longterm)
 		e->idx_plus1 = UINT64_MAX;
 		s->pin_used--;
 	}
-	pthread_mutex_unlock(&s->pin_lock);
+	unlock_mutex(&s->pin_lock, LK_LEAF);
 }
 
 /* Fault page idx in (and make it dirty for a write pin) from this thread. */
@@ -151,7 +153,6 @@ static void touch(struct swapper *s, uint64_t idx, bool write)
 
 static int pin_one(struct swapper *s, uint64_t idx, bool write, bool longterm)
 {
-	pthread_mutex_t *l = page_lock(s, idx);
 	int tries, r;
 
 	for (tries = 0; tries < 1000; tries++) {
@@ -161,20 +162,20 @@ static int pin_one(struct swapper *s, uint64_t idx, bool write, bool longterm)
 			return -EIO;
 		if (atomic_load(&s->cancelled))
 			return -ECANCELED;
-		pthread_mutex_lock(l);
+		page_lock(s, idx);
 		w = atomic_load(&s->pages[idx]);
 		if (pg_state(w) == PS_RESIDENT && (!write || !(w & PG_WP))) {
 			if (write && (w & PG_SLOT)) {
 				/* Writable but still claiming a slot (no WP
 				 * tracking): the device's write makes it dirty. */
-				page_slot_drop(s, idx, pg_slot(w));
+				swapset_put(s, idx, pg_slot(w));
 				atomic_fetch_and(&s->pages[idx], ~PG_SLOT);
 			}
-			r = pin_take(s, idx, longterm);
-			pthread_mutex_unlock(l);
+			r = pin_get(s, idx, longterm);
+			page_unlock(s, idx);
 			return r;
 		}
-		pthread_mutex_unlock(l);
+		page_unlock(s, idx);
 		touch(s, idx, write);
 	}
 	return -EAGAIN;
@@ -183,62 +184,39 @@ static int pin_one(struct swapper *s, uint64_t idx, bool write, bool longterm)
 int swapper_pin(struct swapper *s, uint64_t gpa, uint64_t len, bool write,
 		bool longterm, void **host)
 {
-	uint64_t first, last, idx, addr;
-	unsigned int i;
+	uint64_t first, last, idx;
 	int r;
 
 	if (!len)
 		return -EINVAL;
-	for (i = 0; i < s->nr_regions; i++) {
-		struct region *rg = &s->regions[i];
-		uint64_t end = rg->gpa + rg->npages * PAGE_SIZE_4K;
-
-		if (gpa >= rg->gpa && gpa < end && len <= end - gpa)
-			break;
-	}
-	if (i == s->nr_regions)
-		return -EFAULT;
-	addr = (uint64_t)(uintptr_t)s->regions[i].host + (gpa - s->regions[i].gpa);
-	if (addr_to_idx(s, addr, &first) < 0 ||
-	    addr_to_idx(s, addr + len - 1, &last) < 0)
+	if (page_range_of_gpa(s, gpa, len, &first, &last) < 0)
 		return -EFAULT;
 	for (idx = first; idx <= last; idx++) {
 		r = pin_one(s, idx, write, longterm);
 		if (r < 0) {
 			while (idx-- > first) {
-				pthread_mutex_lock(page_lock(s, idx));
-				pin_drop(s, idx, longterm);
-				pthread_mutex_unlock(page_lock(s, idx));
+				page_lock(s, idx);
+				pin_put(s, idx, longterm);
+				page_unlock(s, idx);
 			}
 			return r;
 		}
 	}
 	atomic_fetch_add(&s->c.pins, 1);
 	if (host)
-		*host = (void *)(uintptr_t)addr;
+		*host = (uint8_t *)page_host(s, first) + gpa % PAGE_SIZE_4K;
 	return 0;
 }
 
 void swapper_unpin(struct swapper *s, uint64_t gpa, uint64_t len, bool longterm)
 {
-	uint64_t first, last, idx, addr;
-	unsigned int i;
+	uint64_t first, last, idx;
 
-	for (i = 0; i < s->nr_regions; i++) {
-		struct region *rg = &s->regions[i];
-
-		if (gpa >= rg->gpa && gpa - rg->gpa < rg->npages * PAGE_SIZE_4K)
-			break;
-	}
-	if (i == s->nr_regions || !len)
-		return;
-	addr = (uint64_t)(uintptr_t)s->regions[i].host + (gpa - s->regions[i].gpa);
-	if (addr_to_idx(s, addr, &first) < 0 ||
-	    addr_to_idx(s, addr + len - 1, &last) < 0)
+	if (page_range_of_gpa(s, gpa, len, &first, &last) < 0)
 		return;
 	for (idx = first; idx <= last; idx++) {
-		pthread_mutex_lock(page_lock(s, idx));
-		pin_drop(s, idx, longterm);
-		pthread_mutex_unlock(page_lock(s, idx));
+		page_lock(s, idx);
+		pin_put(s, idx, longterm);
+		page_unlock(s, idx);
 	}
 }

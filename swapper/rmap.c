@@ -5,15 +5,19 @@
  * Owns: per device, an array of per-cluster owner tables (256 x u32, page
  * index + 1, 0 = none), allocated the first time a slot of the cluster
  * gets an owner and freed when its last owner goes (rmap_cnt), so memory
- * follows the slots in use (4 bytes per used slot, rounded to clusters), and an overflow list for slots shared by
- * several pages (RMAP_SHARED in the table; zero-page sharing and VM clones
- * will use it).  Staging buffers have one owner each (stage_owner[]).
+ * follows the slots in use (4 bytes per used slot, rounded to clusters),
+ * and an overflow list for slots shared by several pages (RMAP_SHARED in
+ * the table).  Production code gives every slot one owner today; the list
+ * is kept (and tested) for shared slots - zero-page sharing, VM clones, and
+ * a reverse map kept only for shared slots (issue 12).  Staging buffers
+ * have one owner each (stage_owner[], buf.c).
  *
  * Locking: an entry changes only under the page lock of the page being added
- * or removed, and under rmap_lock (which also guards table allocation and the
- * overflow list).  Readers that walk a device (migration, swapoff) take
- * rmap_lock per cluster and re-check each owner under its page lock.
- * Lock order: page lock -> rmap_lock (leaf).
+ * or removed, and under rmap_lock, which also guards the tables themselves
+ * (allocation, the overflow list, and freeing a device's map: stats read
+ * them under rmap_lock alone).  Readers that walk a device (migration,
+ * swapoff) take rmap_lock per slot and re-check each owner under its page
+ * lock.  Lock order: page lock -> dev_lock -> rmap_lock.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -34,16 +38,19 @@ int rmap_dev_init(struct swapper *s, unsigned int dev)
 	uint64_t ncl = (swap_dev_nslots(s->devs[dev]) + SWAP_CLUSTER_SLOTS - 1) /
 		       SWAP_CLUSTER_SLOTS;
 
-	s->rmap[dev] = calloc(ncl, sizeof(*s->rmap[dev]));
-	s->rmap_cnt[dev] = calloc(ncl, sizeof(*s->rmap_cnt[dev]));
-	s->rmap_ncl[dev] = ncl;
-	if (!s->rmap[dev] || !s->rmap_cnt[dev]) {
-		free(s->rmap[dev]);
-		free(s->rmap_cnt[dev]);
-		s->rmap[dev] = NULL;
-		s->rmap_cnt[dev] = NULL;
+	uint32_t **map = core_zalloc(s, ncl * sizeof(*map));
+	uint16_t *cnt = core_zalloc(s, ncl * sizeof(*cnt));
+
+	if (!map || !cnt) {
+		free(map);
+		free(cnt);
 		return -ENOMEM;
 	}
+	lock_mutex(&s->rmap_lock, LK_RMAP);
+	s->rmap[dev] = map;
+	s->rmap_cnt[dev] = cnt;
+	s->rmap_ncl[dev] = ncl;
+	unlock_mutex(&s->rmap_lock, LK_RMAP);
 	return 0;
 }
 
@@ -52,8 +59,11 @@ void rmap_dev_fini(struct swapper *s, unsigned int dev)
 	struct rmap_shared **pp = &s->rmap_shared, *e;
 	uint64_t i;
 
-	if (!s->rmap[dev])
+	lock_mutex(&s->rmap_lock, LK_RMAP);
+	if (!s->rmap[dev]) {
+		unlock_mutex(&s->rmap_lock, LK_RMAP);
 		return;
+	}
 	for (i = 0; i < s->rmap_ncl[dev]; i++)
 		free(s->rmap[dev][i]);
 	free(s->rmap[dev]);
@@ -69,9 +79,11 @@ void rmap_dev_fini(struct swapper *s, unsigned int dev)
 			pp = &e->next;
 		}
 	}
+	s->rmap_ncl[dev] = 0;
+	unlock_mutex(&s->rmap_lock, LK_RMAP);
 }
 
-static uint32_t *entry(struct swapper *s, uint64_t g, bool create)
+static uint32_t *entry_locked(struct swapper *s, uint64_t g, bool create)
 {
 	unsigned int dev = gslot_dev(g);
 	uint64_t off = gslot_off(g), cl = off / SWAP_CLUSTER_SLOTS;
@@ -79,13 +91,13 @@ static uint32_t *entry(struct swapper *s, uint64_t g, bool create)
 	if (!s->rmap[dev] || cl >= s->rmap_ncl[dev])
 		return NULL;
 	if (!s->rmap[dev][cl] && create)
-		s->rmap[dev][cl] = calloc(SWAP_CLUSTER_SLOTS, sizeof(uint32_t));
+		s->rmap[dev][cl] = core_zalloc(s, SWAP_CLUSTER_SLOTS * sizeof(uint32_t));
 	if (!s->rmap[dev][cl])
 		return NULL;
 	return &s->rmap[dev][cl][off % SWAP_CLUSTER_SLOTS];
 }
 
-static struct rmap_shared *shared_find(struct swapper *s, uint64_t g)
+static struct rmap_shared *shared_find_locked(struct swapper *s, uint64_t g)
 {
 	struct rmap_shared *e;
 
@@ -118,15 +130,16 @@ int rmap_add(struct swapper *s, uint64_t g, uint64_t idx)
 	uint32_t *p;
 	int r = 0;
 
-	pthread_mutex_lock(&s->rmap_lock);
-	p = entry(s, g, true);
+	page_lock_assert_held(s, idx);
+	lock_mutex(&s->rmap_lock, LK_RMAP);
+	p = entry_locked(s, g, true);
 	if (!p) {
 		r = -ENOMEM;
 	} else if (*p == 0) {
 		*p = (uint32_t)idx + 1;
 		s->rmap_cnt[gslot_dev(g)][gslot_off(g) / SWAP_CLUSTER_SLOTS]++;
 	} else if (*p != RMAP_SHARED) {
-		e = calloc(1, sizeof(*e));
+		e = core_zalloc(s, sizeof(*e));
 		if (!e || shared_add(e, *p - 1) < 0 || shared_add(e, (uint32_t)idx) < 0) {
 			if (e)
 				free(e->owners);
@@ -139,16 +152,16 @@ int rmap_add(struct swapper *s, uint64_t g, uint64_t idx)
 			*p = RMAP_SHARED;
 		}
 	} else {
-		r = shared_add(shared_find(s, g), (uint32_t)idx);
+		r = shared_add(shared_find_locked(s, g), (uint32_t)idx);
 	}
-	pthread_mutex_unlock(&s->rmap_lock);
+	unlock_mutex(&s->rmap_lock, LK_RMAP);
 	return r;
 }
 
 /* A slot of g's cluster lost its last owner: free the cluster's table when
  * no slot in it has one (rmap memory follows the slots in use).  rmap_lock
  * held. */
-static void cluster_put(struct swapper *s, uint64_t g)
+static void cluster_put_locked(struct swapper *s, uint64_t g)
 {
 	unsigned int dev = gslot_dev(g);
 	uint64_t cl = gslot_off(g) / SWAP_CLUSTER_SLOTS;
@@ -165,11 +178,12 @@ void rmap_del(struct swapper *s, uint64_t g, uint64_t idx)
 	struct rmap_shared **pp, *e;
 	uint32_t *p, i;
 
-	pthread_mutex_lock(&s->rmap_lock);
-	p = entry(s, g, false);
+	page_lock_assert_held(s, idx);
+	lock_mutex(&s->rmap_lock, LK_RMAP);
+	p = entry_locked(s, g, false);
 	if (p && *p == (uint32_t)idx + 1) {
 		*p = 0;
-		cluster_put(s, g);
+		cluster_put_locked(s, g);
 	} else if (p && *p == RMAP_SHARED) {
 		for (pp = &s->rmap_shared; (e = *pp); pp = &e->next) {
 			if (e->gslot == g)
@@ -187,10 +201,10 @@ void rmap_del(struct swapper *s, uint64_t g, uint64_t idx)
 			free(e->owners);
 			free(e);
 			if (!*p)
-				cluster_put(s, g);
+				cluster_put_locked(s, g);
 		}
 	}
-	pthread_mutex_unlock(&s->rmap_lock);
+	unlock_mutex(&s->rmap_lock, LK_RMAP);
 }
 
 /* Owners of slot g into out[0..max); returns how many there are. */
@@ -201,20 +215,20 @@ unsigned int rmap_owners(struct swapper *s, uint64_t g, uint64_t *out,
 	unsigned int n = 0, i;
 	uint32_t *p;
 
-	pthread_mutex_lock(&s->rmap_lock);
-	p = entry(s, g, false);
+	lock_mutex(&s->rmap_lock, LK_RMAP);
+	p = entry_locked(s, g, false);
 	if (p && *p && *p != RMAP_SHARED) {
 		if (max)
 			out[0] = *p - 1;
 		n = 1;
-	} else if (p && *p == RMAP_SHARED && (e = shared_find(s, g))) {
+	} else if (p && *p == RMAP_SHARED && (e = shared_find_locked(s, g))) {
 		for (i = 0; i < e->n; i++) {
 			if (i < max)
 				out[i] = e->owners[i];
 		}
 		n = e->n;
 	}
-	pthread_mutex_unlock(&s->rmap_lock);
+	unlock_mutex(&s->rmap_lock, LK_RMAP);
 	return n;
 }
 
@@ -224,31 +238,17 @@ size_t rmap_bytes(struct swapper *s)
 	unsigned int d;
 	uint64_t i;
 
-	pthread_mutex_lock(&s->rmap_lock);
+	lock_mutex(&s->rmap_lock, LK_RMAP);
 	for (d = 0; d < SWAPPER_MAX_DEVS; d++) {
 		if (!s->rmap[d])
 			continue;
+		core_hook(s, HOOK_RMAP_BYTES, d);
 		b += s->rmap_ncl[d] * (sizeof(void *) + sizeof(uint16_t));
 		for (i = 0; i < s->rmap_ncl[d]; i++) {
 			if (s->rmap[d][i])
 				b += SWAP_CLUSTER_SLOTS * sizeof(uint32_t);
 		}
 	}
-	pthread_mutex_unlock(&s->rmap_lock);
+	unlock_mutex(&s->rmap_lock, LK_RMAP);
 	return b + (size_t)s->nstaging * sizeof(uint32_t);
-}
-
-/* A page's claim on a slot: take (the allocator's reference is the page's)
- * and drop (put the reference).  Page lock held. */
-void page_slot_take(struct swapper *s, uint64_t idx, uint64_t g)
-{
-	if (rmap_add(s, g, idx) < 0)
-		s->rmap_lost = true;    /* reported in stats; migration falls
-					   back to scanning page words */
-}
-
-void page_slot_drop(struct swapper *s, uint64_t idx, uint64_t g)
-{
-	rmap_del(s, g, idx);
-	swap_slot_put(slot_dev(s, g), gslot_off(g));
 }

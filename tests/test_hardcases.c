@@ -155,9 +155,9 @@ static uint64_t word(struct env *e, uint64_t idx)
 {
 	uint64_t w;
 
-	pthread_mutex_lock(page_lock(e->s, idx));
+	page_lock(e->s, idx);
 	w = atomic_load(&e->s->pages[idx]);
-	pthread_mutex_unlock(page_lock(e->s, idx));
+	page_unlock(e->s, idx);
 	return w;
 }
 
@@ -403,14 +403,14 @@ static void test_rmap(void **state)
 	}
 	/* sharing: a second owner, then back to one */
 	g = pg_slot(word(&e, 7));
-	pthread_mutex_lock(page_lock(e.s, 8));
+	page_lock(e.s, 8);
 	assert_int_equal(rmap_add(e.s, g, 8), 0);
-	pthread_mutex_unlock(page_lock(e.s, 8));
+	page_unlock(e.s, 8);
 	assert_int_equal(rmap_owners(e.s, g, own, 4), 2);
 	assert_true((own[0] == 7 && own[1] == 8) || (own[0] == 8 && own[1] == 7));
-	pthread_mutex_lock(page_lock(e.s, 8));
+	page_lock(e.s, 8);
 	rmap_del(e.s, g, 8);
-	pthread_mutex_unlock(page_lock(e.s, 8));
+	page_unlock(e.s, 8);
 	assert_int_equal(rmap_owners(e.s, g, own, 4), 1);
 	assert_int_equal(own[0], 7);
 	/* a write fault drops the claim and its rmap entry */

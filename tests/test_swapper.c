@@ -314,17 +314,17 @@ static unsigned int verify_range(struct env *e, uint64_t from, uint64_t to)
  */
 static void settle(struct env *e, uint64_t idx)
 {
-	pthread_mutex_lock(page_lock(e->s, idx));
-	pthread_mutex_unlock(page_lock(e->s, idx));
+	page_lock(e->s, idx);
+	page_unlock(e->s, idx);
 }
 
 static uint64_t word_of(struct env *e, uint64_t idx)
 {
 	uint64_t w;
 
-	pthread_mutex_lock(page_lock(e->s, idx));
+	page_lock(e->s, idx);
 	w = atomic_load(&e->s->pages[idx]);
-	pthread_mutex_unlock(page_lock(e->s, idx));
+	page_unlock(e->s, idx);
 	return w;
 }
 
@@ -1342,7 +1342,7 @@ static void roundtrip_racing(const struct opts *o)
 			 (unsigned long long)C(&e, evict_written),
 			 (unsigned long long)C(&e, evict_clean),
 			 (unsigned long long)C(&e, evict_zero),
-			 (unsigned long long)C(&e, evict_moveback),
+			 (unsigned long long)C(&e, evict_restored),
 			 (unsigned long long)C(&e, resident),
 			 (unsigned long long)C(&e, staged),
 			 (unsigned long long)C(&e, max_resident),

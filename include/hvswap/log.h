@@ -8,7 +8,6 @@
 enum hv_log_level { HV_LOG_ERR = 0, HV_LOG_WARN, HV_LOG_INFO, HV_LOG_DEBUG };
 
 void hv_log_set_level(enum hv_log_level lvl);
-enum hv_log_level hv_log_get_level(void);
 void hv_log(enum hv_log_level lvl, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

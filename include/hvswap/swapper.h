@@ -7,7 +7,7 @@
  * touches a registered region (a vCPU inside KVM_RUN, a device-emulation
  * thread, a test thread) is served the same way.
  *
- * Errors are -errno.  swapper_strerror() names swapper-specific conditions.
+ * Errors are -errno (strerror() names them); each function lists its own.
  */
 #ifndef HVSWAP_SWAPPER_H
 #define HVSWAP_SWAPPER_H
@@ -30,7 +30,7 @@ struct swapper_dev_config {
 	int prio;               /* higher is used first */
 };
 
-/* What the swapper does when no swap slot is free (see docs/swapper.md). */
+/* What the swapper does when no swap slot is free (docs/running.md). */
 enum swapper_full_policy {
 	SWAP_FULL_OVERCOMMIT = 0,   /* keep running above the limit, warn */
 	SWAP_FULL_STOP = 1,         /* call fatal(): the VM stops cleanly */
@@ -38,7 +38,7 @@ enum swapper_full_policy {
 
 /* Install a page read back from swap clean (write-protected, keeping its
  * slot: evicting it again costs no write) or writable (its first write costs
- * no write-protect fault)?  See fault.c keep_clean(). */
+ * no write-protect fault)?  See swapin.c keep_clean(). */
 enum swapper_clean_policy {
 	SWAPPER_CLEAN_AUTO = 0,     /* clean while few such pages get written */
 	SWAPPER_CLEAN_ALWAYS = 1,
@@ -50,7 +50,8 @@ struct swapper_config {
 	struct swapper_dev_config devs[SWAPPER_MAX_DEVS];
 	unsigned int nr_devs;       /* 0: one temp device of swap_size */
 	const char *tmpdir;         /* for temp swap files (NULL: /var/tmp) */
-	uint64_t swap_size;         /* temp device size (0: 2 x guest RAM) */
+	uint64_t swap_size;         /* temp device size: required with
+				     * nr_devs 0 (-EINVAL without) */
 	const char *io_engine;      /* "libaio" (default), "sync", "io_uring" */
 	struct io_engine *engine;   /* tests: use this engine (owned by swapper) */
 	unsigned int queue_depth;   /* I/O engine depth (0: 128) */
@@ -116,8 +117,11 @@ int swapper_trim(struct swapper *s);
  * holding memory indefinitely, as VFIO does) are accounted separately and
  * capped by swapper_config.max_longterm_pin_bytes: -ENOSPC beyond it.
  * On success *host points at the range in the VMM's mapping.
- * Returns 0, -EFAULT (range not in a region), -ENOSPC, or -EIO (a page could
- * not be read from swap; nothing is left pinned).
+ * Returns 0 or, with nothing left pinned: -EINVAL (len 0), -EFAULT (range
+ * not in one region), -ENOSPC (long-term pin cap), -ENOMEM (pin table),
+ * -EIO (the swapper stopped on a fatal error, or faults were released),
+ * -ECANCELED (swapper_cancel()), -EAGAIN (a page kept being evicted
+ * between its fault and the pin, 1000 times; try again).
  */
 int swapper_pin(struct swapper *s, uint64_t gpa, uint64_t len, bool write,
 		bool longterm, void **host);
@@ -159,9 +163,5 @@ int swapper_numa_nodes(void);
 struct json_object *swapper_stats_json(struct swapper *s);
 /* One line: resident, swapped, faults/s, etc. (for a live TTY status). */
 void swapper_status_line(struct swapper *s, char *buf, size_t len);
-uint64_t swapper_resident_pages(struct swapper *s);
-
-/* Kernel feature report (uffd features, ioctls), for --version -v / logs. */
-void swapper_print_features(struct swapper *s, FILE *f);
 
 #endif

@@ -1,0 +1,128 @@
+/*
+ * page.c - guest pages: the region table (page index <-> host address and
+ * guest frame), the striped page locks and the resident count.
+ *
+ * Owns: s->locks (NR_PAGE_LOCKS mutexes; page idx uses idx & mask), the
+ * resident counter and its high-water mark.  The region table is written
+ * only before the swapper starts, so lookups take no lock.  A page lock
+ * protects the page's word (page.h) and what the word owns (its staging or
+ * bounce buffer reference, its slot reference, its rmap entry).
+ */
+#include <errno.h>
+
+#include "internal.h"
+
+void page_init_locks(struct swapper *s)
+{
+	unsigned int i;
+
+	for (i = 0; i < NR_PAGE_LOCKS; i++)
+		pthread_mutex_init(&s->locks[i], NULL);
+}
+
+void page_fini_locks(struct swapper *s)
+{
+	unsigned int i;
+
+	for (i = 0; i < NR_PAGE_LOCKS; i++)
+		pthread_mutex_destroy(&s->locks[i]);
+}
+
+void page_lock(struct swapper *s, uint64_t idx)
+{
+	uint64_t st = idx & (NR_PAGE_LOCKS - 1);
+
+	lock_acquire_check(LK_PAGE, &s->locks[st], st);
+	pthread_mutex_lock(&s->locks[st]);
+}
+
+void page_unlock(struct swapper *s, uint64_t idx)
+{
+	uint64_t st = idx & (NR_PAGE_LOCKS - 1);
+
+	lock_release_note(LK_PAGE, &s->locks[st], st);
+	pthread_mutex_unlock(&s->locks[st]);
+}
+
+void page_lock_assert_held(struct swapper *s, uint64_t idx)
+{
+	uint64_t st = idx & (NR_PAGE_LOCKS - 1);
+
+	lock_assert_held_rank(LK_PAGE, &s->locks[st], st, "the page lock");
+	(void)s;
+}
+
+static struct region *idx_region(struct swapper *s, uint64_t idx)
+{
+	unsigned int i;
+
+	for (i = 0; i + 1 < s->nr_regions; i++) {
+		if (idx < s->regions[i + 1].first)
+			break;
+	}
+	return &s->regions[i];
+}
+
+void *page_host(struct swapper *s, uint64_t idx)
+{
+	struct region *r = idx_region(s, idx);
+
+	return r->host + (idx - r->first) * PAGE_SIZE_4K;
+}
+
+uint64_t page_gfn(struct swapper *s, uint64_t idx)
+{
+	struct region *r = idx_region(s, idx);
+
+	return r->gpa / PAGE_SIZE_4K + (idx - r->first);
+}
+
+int page_idx(struct swapper *s, uint64_t addr, uint64_t *idx)
+{
+	unsigned int i;
+
+	for (i = 0; i < s->nr_regions; i++) {
+		struct region *r = &s->regions[i];
+		uint64_t base = (uint64_t)(uintptr_t)r->host;
+
+		if (addr >= base && addr - base < r->npages * PAGE_SIZE_4K) {
+			*idx = r->first + (addr - base) / PAGE_SIZE_4K;
+			return 0;
+		}
+	}
+	return -EFAULT;
+}
+
+int page_range_of_gpa(struct swapper *s, uint64_t gpa, uint64_t len,
+		      uint64_t *first, uint64_t *last)
+{
+	unsigned int i;
+
+	if (!len)
+		return -EFAULT;
+	for (i = 0; i < s->nr_regions; i++) {
+		struct region *rg = &s->regions[i];
+		uint64_t end = rg->gpa + rg->npages * PAGE_SIZE_4K;
+
+		if (gpa >= rg->gpa && gpa < end && len <= end - gpa) {
+			*first = rg->first + (gpa - rg->gpa) / PAGE_SIZE_4K;
+			*last = rg->first + (gpa + len - 1 - rg->gpa) / PAGE_SIZE_4K;
+			return 0;
+		}
+	}
+	return -EFAULT;
+}
+
+void page_resident_inc(struct swapper *s)
+{
+	uint64_t r = atomic_fetch_add(&s->c.resident, 1) + 1;
+	uint64_t m = atomic_load(&s->c.max_resident);
+
+	while (r > m && !atomic_compare_exchange_weak(&s->c.max_resident, &m, r))
+		;
+}
+
+void page_resident_dec(struct swapper *s, uint64_t n)
+{
+	atomic_fetch_sub(&s->c.resident, n);
+}

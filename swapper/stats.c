@@ -1,0 +1,165 @@
+/*
+ * stats.c - the swapper's statistics: counters, devices, latency
+ * histograms, page-state census (swapper_stats_json), the one-line status
+ * and the feature line.
+ *
+ * Owns nothing: it reads counters (atomics), the device table (under
+ * dev_lock), the pin totals (under pin_lock) and the page words (without
+ * locks: a snapshot that cross-checks the incremental counters).
+ */
+#include <json-c/json.h>
+#include <stdio.h>
+
+#include "internal.h"
+
+static size_t metadata_bytes(struct swapper *s)
+{
+	return s->npages * sizeof(uint64_t) + swapset_metadata_bytes(s) +
+	       rmap_bytes(s);
+}
+
+#define J_U64(o, k, v) json_object_object_add(o, k, json_object_new_uint64(v))
+
+static struct json_object *counters_json(struct swapper *s)
+{
+	struct swapper_counters *c = &s->c;
+	struct json_object *o = json_object_new_object();
+	struct json_object *f = json_object_new_object();
+	struct json_object *e = json_object_new_object();
+
+	J_U64(f, "zero", atomic_load(&c->faults_zero));
+	J_U64(f, "zero_around", atomic_load(&c->zero_around));
+	J_U64(f, "from_swap", atomic_load(&c->faults_swap));
+	J_U64(f, "from_staging", atomic_load(&c->faults_staging));
+	J_U64(f, "duplicate", atomic_load(&c->faults_dup));
+	J_U64(f, "spurious", atomic_load(&c->faults_spurious));
+	J_U64(f, "write_protect", atomic_load(&c->faults_wp));
+	J_U64(f, "installed_clean", atomic_load(&c->installed_clean));
+	J_U64(f, "written_after_clean", atomic_load(&c->written_clean));
+	J_U64(f, "queued_for_buffer", atomic_load(&c->faults_pending));
+	J_U64(f, "readahead_pages", atomic_load(&c->readahead));
+	J_U64(f, "throttled", atomic_load(&c->faults_throttled));
+	json_object_object_add(o, "faults", f);
+	J_U64(e, "written", atomic_load(&c->evict_written));
+	J_U64(e, "clean_dropped", atomic_load(&c->evict_clean));
+	J_U64(e, "zero_dropped", atomic_load(&c->evict_zero));
+	J_U64(e, "moved_back", atomic_load(&c->evict_restored));
+	json_object_object_add(o, "evictions", e);
+	J_U64(o, "bytes_read", atomic_load(&c->bytes_read));
+	J_U64(o, "bytes_written", atomic_load(&c->bytes_written));
+	J_U64(o, "read_ios", atomic_load(&c->reads));
+	J_U64(o, "write_ios", atomic_load(&c->writes));
+	J_U64(o, "read_errors", atomic_load(&c->read_errors));
+	J_U64(o, "read_retries", atomic_load(&c->read_retries));
+	J_U64(o, "write_errors", atomic_load(&c->write_errors));
+	J_U64(o, "slots_retired", atomic_load(&c->slots_retired));
+	J_U64(o, "swap_full_events", atomic_load(&c->swap_full_events));
+	J_U64(o, "resident_pages", atomic_load(&c->resident));
+	J_U64(o, "staged_pages", atomic_load(&c->staged));
+	J_U64(o, "max_resident_pages", atomic_load(&c->max_resident));
+	J_U64(o, "pin_calls", atomic_load(&c->pins));
+	J_U64(o, "pages_migrated", atomic_load(&c->migrated));
+	J_U64(o, "alloc_failures", atomic_load(&c->alloc_failures));
+	return o;
+}
+
+/* Pages by state, read without locks (a snapshot; cross-checks the
+ * counters, which are kept incrementally). */
+static struct json_object *census_json(struct swapper *s)
+{
+	static const char *const names[] = { "none", "resident", "zero", "staged",
+					      "swapped", "reading" };
+	uint64_t n[8] = { 0 }, pinned = 0, i;
+	struct json_object *o = json_object_new_object();
+	unsigned int k;
+
+	for (i = 0; i < s->npages; i++) {
+		uint64_t w = atomic_load(&s->pages[i]);
+
+		n[pg_state(w)]++;
+		pinned += !!(w & PG_PINNED);
+	}
+	for (k = 0; k < 6; k++)
+		J_U64(o, names[k], n[k]);
+	J_U64(o, "pinned", pinned);
+	return o;
+}
+
+struct json_object *swapper_stats_json(struct swapper *s)
+{
+	struct json_object *o = counters_json(s);
+	struct json_object *devs = json_object_new_array();
+	struct json_object *feat = json_object_new_object();
+	uint64_t used = 0;
+	unsigned int i;
+
+	lock_read(&s->dev_lock);
+	for (i = 0; i < SWAPPER_MAX_DEVS; i++) {
+		struct json_object *d;
+		struct swap_dev_usage u;
+
+		if (!s->devs[i])
+			continue;
+		d = json_object_new_object();
+		swap_dev_usage(s->devs[i], &u);
+		used += u.used;
+		json_object_object_add(d, "id", json_object_new_int((int)i));
+		json_object_object_add(d, "path", json_object_new_string(swap_dev_path(s->devs[i])));
+		json_object_object_add(d, "prio", json_object_new_int(s->dev_prio[i]));
+		json_object_object_add(d, "draining", json_object_new_boolean(s->dev_draining[i]));
+		J_U64(d, "slots", u.nslots);
+		J_U64(d, "used", u.used);
+		J_U64(d, "bad", u.bad);
+		json_object_array_add(devs, d);
+	}
+	unlock_rw(&s->dev_lock);
+	json_object_object_add(o, "devices", devs);
+	J_U64(o, "slots_used", used);
+	J_U64(o, "limit_pages", atomic_load(&s->limit_pages));
+	J_U64(o, "guest_pages", s->npages);
+	J_U64(o, "metadata_bytes", metadata_bytes(s));
+	json_object_object_add(o, "metadata_bytes_per_page",
+			       json_object_new_double(s->npages ? (double)metadata_bytes(s) /
+						      (double)s->npages : 0));
+	json_object_object_add(o, "fault_latency", hist_to_json(&s->fault_lat));
+	json_object_object_add(o, "swapin_latency", hist_to_json(&s->swapin_lat));
+	json_object_object_add(o, "read_latency", hist_to_json(&s->read_lat));
+	json_object_object_add(o, "write_latency", hist_to_json(&s->write_lat));
+	J_U64(o, "write_busy_ns", wb_busy_ns(s));
+	json_object_object_add(feat, "uffd_move", json_object_new_boolean(s->use_move));
+	json_object_object_add(feat, "uffd_wp", json_object_new_boolean(s->use_wp));
+	json_object_object_add(feat, "io_engine", json_object_new_string(s->io->ops->name));
+	json_object_object_add(feat, "policy", json_object_new_string(s->pol->name));
+	json_object_object_add(o, "features", feat);
+	lock_mutex(&s->pin_lock, LK_LEAF);
+	J_U64(o, "pinned_pages", s->pin_pages);
+	J_U64(o, "longterm_pinned_pages", s->pin_longterm_pages);
+	J_U64(o, "longterm_pin_limit_pages", s->pin_longterm_max);
+	unlock_mutex(&s->pin_lock, LK_LEAF);
+	json_object_object_add(o, "rmap_complete",
+			       json_object_new_boolean(!atomic_load(&s->rmap_lost)));
+	json_object_object_add(o, "page_states", census_json(s));
+	return o;
+}
+
+void swapper_status_line(struct swapper *s, char *buf, size_t len)
+{
+	struct swapper_counters *c = &s->c;
+
+	snprintf(buf, len,
+		 "swap: resident %llu/%llu pages (max %llu), staged %llu, "
+		 "in %llu (zero %llu, staging %llu), out %llu written + %llu clean + "
+		 "%llu zero, fault p50 %llu us p99 %llu us",
+		 (unsigned long long)atomic_load(&c->resident),
+		 (unsigned long long)atomic_load(&s->limit_pages),
+		 (unsigned long long)atomic_load(&c->max_resident),
+		 (unsigned long long)atomic_load(&c->staged),
+		 (unsigned long long)atomic_load(&c->faults_swap),
+		 (unsigned long long)atomic_load(&c->faults_zero),
+		 (unsigned long long)atomic_load(&c->faults_staging),
+		 (unsigned long long)atomic_load(&c->evict_written),
+		 (unsigned long long)atomic_load(&c->evict_clean),
+		 (unsigned long long)atomic_load(&c->evict_zero),
+		 (unsigned long long)hist_percentile(&s->fault_lat, 50) / 1000,
+		 (unsigned long long)hist_percentile(&s->fault_lat, 99) / 1000);
+}
