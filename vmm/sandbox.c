@@ -196,6 +196,14 @@ static int allow_list(scmp_filter_ctx ctx, const char *const *names, size_t n)
 	return 0;
 }
 
+/* Argument `arg` compared by `op` (EQ: with a; MASKED_EQ: (x & a) == b);
+ * spelled out because SCMP_A0()'s two-value form leaves datum_b unset. */
+static struct scmp_arg_cmp cmp(unsigned int arg, enum scmp_compare op,
+			       scmp_datum_t a, scmp_datum_t b)
+{
+	return (struct scmp_arg_cmp){ .arg = arg, .op = op, .datum_a = a, .datum_b = b };
+}
+
 /* Calls allowed only with certain arguments. */
 static int allow_args(scmp_filter_ctx ctx, unsigned int lists)
 {
@@ -204,34 +212,33 @@ static int allow_args(scmp_filter_ctx ctx, unsigned int lists)
 	/* ioctl: KVM (0xAE) and userfaultfd (0xAA) families, TCGETS (isatty);
 	 * never TIOCSTI & co. */
 	r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-			     SCMP_A1(SCMP_CMP_MASKED_EQ, 0xff00, 0xAE00));
+			     cmp(1, SCMP_CMP_MASKED_EQ, 0xff00, 0xAE00));
 	if (r == 0)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-				     SCMP_A1(SCMP_CMP_MASKED_EQ, 0xff00, 0xAA00));
+				     cmp(1, SCMP_CMP_MASKED_EQ, 0xff00, 0xAA00));
 	if (r == 0)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-				     SCMP_A1(SCMP_CMP_EQ, 0x5401));
+				     cmp(1, SCMP_CMP_EQ, 0x5401, 0));
 	/* Signals to our own threads only (vCPU kicks, pthread_kill). */
 	if (r == 0)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
-				     SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid()));
+				     cmp(0, SCMP_CMP_EQ, (scmp_datum_t)getpid(), 0));
 	/* Thread names only. */
 	if (r == 0)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
-				     SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME));
+				     cmp(0, SCMP_CMP_EQ, PR_SET_NAME, 0));
 	if (r == 0)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
-				     SCMP_A0(SCMP_CMP_EQ, PR_GET_NAME));
+				     cmp(0, SCMP_CMP_EQ, PR_GET_NAME, 0));
 	if (r < 0 || !(lists & L_ADMIN))
 		return r;
 	/* Block-device size and discard (swapon of a device). */
 	r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-			     SCMP_A1(SCMP_CMP_MASKED_EQ, 0xff00, 0x1200));
+			     cmp(1, SCMP_CMP_MASKED_EQ, 0xff00, 0x1200));
 	/* Threads, never processes. */
 	if (r == 0)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
-				     SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD,
-					     CLONE_THREAD));
+				     cmp(0, SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
 	if (r == 0 && seccomp_syscall_resolve_name("clone3") >= 0)
 		r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS),
 				     seccomp_syscall_resolve_name("clone3"), 0);

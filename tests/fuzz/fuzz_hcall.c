@@ -86,7 +86,8 @@ static void run_op(struct vm *vm, uint8_t kind, uint8_t arg, uint16_t off,
 		break;
 	case 3:
 		memcpy(buf, &val, 4);
-		if (ports[arg % 4] == HV_HCALL_PORT && parks(vm, val))
+		/* every port of the 4-byte hypercall range decodes a block */
+		if (ports[arg % 4] - HV_HCALL_PORT < 4u && parks(vm, val))
 			break;
 		port(vm, ports[arg % 4], buf, lens[arg / 4 % 4], true);
 		break;
