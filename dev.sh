@@ -4,7 +4,12 @@
 #
 #   ./dev.sh deps                 install the Debian packages the build needs
 #   ./dev.sh build [asan|tsan]    configure + build into build/ (build-asan/...)
-#   ./dev.sh test  [asan|tsan]    deps + build + ctest (exit non-zero on failure)
+#   ./dev.sh test  [asan|tsan] [CTEST ARGS]
+#                                 deps + build + ctest (exit non-zero on failure);
+#                                 e.g. ./dev.sh test tsan -L unit (a subset)
+#   ./dev.sh fuzz  [SECONDS]      build the libFuzzer harnesses (clang) into
+#                                 build-fuzz/, replay their seeds, fuzz each
+#                                 for SECONDS (default 20), one at a time
 #   ./dev.sh demo                 deps + build + the main job, stats in results/
 set -euo pipefail
 
@@ -13,7 +18,7 @@ DEMO_STATS=results/demo-stats.json
 DEMO_ARGS=(-q --mem 2G --mem-limit 512M --vcpus 2 integrity passes=2)
 
 PACKAGES=(cmake gcc make pkg-config libaio-dev liburing-dev libjson-c-dev
-	  libcmocka-dev python3 libssl-dev e2fsprogs
+	  libcmocka-dev libseccomp-dev python3 clang libssl-dev e2fsprogs
 	  fio gnuplot-nox)   # tests/bench/run.sh (bench_quick): fio; plots: gnuplot
 
 cd "$(dirname "$(readlink -f "$0")")"
@@ -58,6 +63,7 @@ cmd_build() {
 
 cmd_test() {
 	local variant=${1:-} dir
+	shift || true
 	dir=$(build_dir "$variant")
 	cmd_deps
 	cmd_build "$variant"
@@ -66,7 +72,17 @@ cmd_test() {
 	      export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} ;;
 	tsan) export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1} ;;
 	esac
-	(cd "$dir" && ctest --output-on-failure -j "${CTEST_JOBS:-2}")
+	(cd "$dir" && ctest --output-on-failure -j "${CTEST_JOBS:-2}" "$@")
+}
+
+# One fuzzer process at a time (-j 1): each is CPU-bound.
+cmd_fuzz() {
+	local secs=${1:-20} dir=build-fuzz
+	cmd_deps
+	cmake -S . -B "$dir" -DCMAKE_C_COMPILER=clang -DHV_FUZZ=ON -DHV_WERROR=ON \
+		-DHV_FUZZ_SECONDS="$secs" >/dev/null
+	cmake --build "$dir" -j "$JOBS" --target fuzz_all
+	(cd "$dir" && ctest --output-on-failure -j 1 -L fuzz)
 }
 
 cmd_demo() {
@@ -81,13 +97,14 @@ cmd_demo() {
 }
 
 usage() {
-	sed -n '2,8s/^# \{0,1\}//p' "$0"
+	sed -n '2,13s/^# \{0,1\}//p' "$0"
 }
 
 case "${1:-}" in
 deps)  cmd_deps ;;
 build) cmd_build "${2:-}" ;;
-test)  cmd_test "${2:-}" ;;
+test)  shift; v=${1:-}; shift || true; cmd_test "$v" "$@" ;;
+fuzz)  cmd_fuzz "${2:-}" ;;
 demo)  cmd_demo ;;
 -h|--help|help) usage ;;
 *) usage >&2; exit 2 ;;

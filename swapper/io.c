@@ -23,7 +23,7 @@
 struct engine_entry {
 	const char *name;
 	int (*create)(unsigned int queue_depth, unsigned int flags,
-		      struct io_engine **out);
+		      const struct io_thread_hook *hook, struct io_engine **out);
 };
 
 static const struct engine_entry engines[] = {
@@ -40,18 +40,34 @@ uint64_t io_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-int io_engine_create_flags(const char *name, unsigned int queue_depth,
-			   unsigned int flags, struct io_engine **out)
+int io_engine_create_ex(const char *name, unsigned int queue_depth,
+			unsigned int flags, const struct io_thread_hook *hook,
+			struct io_engine **out)
 {
+	static const struct io_thread_hook none = { NULL, NULL };
 	size_t i;
 
 	if (!name || !out || queue_depth == 0 || (flags & ~IO_ENGINE_POLLED))
 		return -EINVAL;
 	for (i = 0; i < sizeof(engines) / sizeof(engines[0]); i++) {
 		if (strcmp(engines[i].name, name) == 0)
-			return engines[i].create(queue_depth, flags, out);
+			return engines[i].create(queue_depth, flags,
+						 hook ? hook : &none, out);
 	}
 	return -EINVAL;
+}
+
+int io_engine_create_flags(const char *name, unsigned int queue_depth,
+			   unsigned int flags, struct io_engine **out)
+{
+	return io_engine_create_ex(name, queue_depth, flags, NULL, out);
+}
+
+int io_engine_create_hooked(const char *name, unsigned int queue_depth,
+			    const struct io_thread_hook *hook,
+			    struct io_engine **out)
+{
+	return io_engine_create_ex(name, queue_depth, 0, hook, out);
 }
 
 int io_engine_create(const char *name, unsigned int queue_depth,

@@ -84,8 +84,28 @@ struct io_engine {
  * polled one. */
 int io_engine_create(const char *name, unsigned int queue_depth,
 		     struct io_engine **out);
+
+/* Run by an engine's own thread first thing (swapper_config.thread_start,
+ * kind "io"); fn NULL: nothing. */
+struct io_thread_hook {
+	void (*fn)(void *opaque, const char *kind);
+	void *opaque;
+};
 int io_engine_create_flags(const char *name, unsigned int queue_depth,
 			   unsigned int flags, struct io_engine **out);
+/* io_engine_create() whose threads call `hook` (NULL: none) as they start. */
+int io_engine_create_hooked(const char *name, unsigned int queue_depth,
+			    const struct io_thread_hook *hook,
+			    struct io_engine **out);
+/* Both: flags and a thread hook. */
+int io_engine_create_ex(const char *name, unsigned int queue_depth,
+			unsigned int flags, const struct io_thread_hook *hook,
+			struct io_engine **out);
+static inline void io_thread_hook_run(const struct io_thread_hook *h)
+{
+	if (h->fn)
+		h->fn(h->opaque, "io");
+}
 int io_engine_submit(struct io_engine *e, struct io_req **reqs, int n);
 /* Polled engines: the fd that becomes readable when reap() may find
  * completions (-EINVAL for a threaded engine); run up to max completions now
@@ -106,11 +126,11 @@ uint64_t io_now_ns(void);
  * queue_depth is the most requests an engine keeps accepted at once; beyond
  * it submit() accepts what fits and returns -EAGAIN when nothing fits. */
 int io_libaio_create(unsigned int queue_depth, unsigned int flags,
-		     struct io_engine **out);
+		     const struct io_thread_hook *hook, struct io_engine **out);
 int io_sync_create(unsigned int queue_depth, unsigned int flags,
-		   struct io_engine **out);
+		   const struct io_thread_hook *hook, struct io_engine **out);
 int io_uring_engine_create(unsigned int queue_depth, unsigned int flags,
-			   struct io_engine **out);
+			   const struct io_thread_hook *hook, struct io_engine **out);
 /* Helpers for polled engines (io.c): a non-blocking eventfd, its drain, and
  * a bounded wait on it. */
 int io_polled_efd(void);

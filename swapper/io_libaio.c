@@ -45,6 +45,7 @@ struct aio_engine {
 	io_context_t ctx;
 	int efd;
 	pthread_t thread;
+	struct io_thread_hook hook;     /* run first by the thread */
 	struct aio_slot *slots;    /* queue_depth of them */
 	/* Release/acquire hand-off of request fields from submitters to the
 	 * completion thread.  The kernel orders them already; this makes the
@@ -187,6 +188,7 @@ static void *completion_thread(void *arg)
 	uint64_t cnt;
 	ssize_t rd;
 
+	io_thread_hook_run(&a->hook);
 	for (;;) {
 		rd = read(a->efd, &cnt, sizeof(cnt));
 		if (rd < 0 && errno != EINTR && errno != EAGAIN) {
@@ -297,7 +299,7 @@ static struct aio_engine *aio_alloc(unsigned int qd)
 }
 
 int io_libaio_create(unsigned int queue_depth, unsigned int flags,
-		     struct io_engine **out)
+		     const struct io_thread_hook *hook, struct io_engine **out)
 {
 	struct aio_engine *a = aio_alloc(queue_depth);
 	int ret;
@@ -305,6 +307,7 @@ int io_libaio_create(unsigned int queue_depth, unsigned int flags,
 	if (!a)
 		return -ENOMEM;
 	a->base.polled = flags & IO_ENGINE_POLLED;
+	a->hook = *hook;
 	a->efd = eventfd(0, EFD_CLOEXEC | (a->base.polled ? EFD_NONBLOCK : 0));
 	if (a->efd < 0) {
 		ret = -errno;

@@ -29,6 +29,7 @@
 struct sync_engine {
 	struct io_engine base;
 	pthread_t thread;
+	struct io_thread_hook hook;     /* run first by the worker */
 	pthread_mutex_t lock;
 	pthread_cond_t work;       /* queue non-empty or stopping */
 	pthread_cond_t idle;       /* pending dropped to 0 */
@@ -129,6 +130,7 @@ static void *worker(void *arg)
 	struct sync_engine *s = arg;
 	struct io_req *r;
 
+	io_thread_hook_run(&s->hook);
 	while ((r = next_req(s))) {
 		if (s->base.polled) {
 			post(s, r, do_io(r));
@@ -218,13 +220,14 @@ static const struct io_engine_ops sync_ops = {
 };
 
 int io_sync_create(unsigned int queue_depth, unsigned int flags,
-		   struct io_engine **out)
+		   const struct io_thread_hook *hook, struct io_engine **out)
 {
 	struct sync_engine *s = calloc(1, sizeof(*s));
 	int ret;
 
 	if (!s)
 		return -ENOMEM;
+	s->hook = *hook;
 	s->base.ops = &sync_ops;
 	s->base.queue_depth = queue_depth;
 	s->base.polled = flags & IO_ENGINE_POLLED;

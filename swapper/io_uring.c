@@ -31,10 +31,11 @@
 #ifndef HV_HAVE_URING
 
 int io_uring_engine_create(unsigned int queue_depth, unsigned int flags,
-			   struct io_engine **out)
+			   const struct io_thread_hook *hook, struct io_engine **out)
 {
 	(void)queue_depth;
 	(void)flags;
+	(void)hook;
 	(void)out;
 	return -ENOSYS;
 }
@@ -57,6 +58,7 @@ struct uring_engine {
 	struct io_uring ring;      /* SQ: protected by sq_lock; CQ: the reaper only */
 	pthread_t thread;
 	int efd;                   /* polled: registered CQ eventfd */
+	struct io_thread_hook hook;     /* run first by the thread */
 	pthread_mutex_t sq_lock;
 	pthread_mutex_t lock;
 	pthread_cond_t idle;       /* inflight dropped to 0 */
@@ -195,6 +197,7 @@ static void *completion_thread(void *arg)
 	struct io_uring_cqe *cqe;
 	int ret;
 
+	io_thread_hook_run(&u->hook);
 	for (;;) {
 		ret = io_uring_wait_cqe(&u->ring, &cqe);
 		if (ret == -EINTR || ret == -EAGAIN)
@@ -318,13 +321,14 @@ static int ring_init(struct uring_engine *u, unsigned int qd)
 }
 
 int io_uring_engine_create(unsigned int queue_depth, unsigned int flags,
-			   struct io_engine **out)
+			   const struct io_thread_hook *hook, struct io_engine **out)
 {
 	struct uring_engine *u = calloc(1, sizeof(*u));
 	int ret;
 
 	if (!u)
 		return -ENOMEM;
+	u->hook = *hook;
 	u->base.ops = &uring_ops;
 	u->base.queue_depth = queue_depth;
 	u->base.polled = flags & IO_ENGINE_POLLED;

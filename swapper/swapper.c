@@ -152,9 +152,13 @@ static int create_engine(struct swapper *s)
 
 	if (s->io)
 		return 0;
-	/* Polled: the fault thread runs the completions (fault.c). */
-	r = io_engine_create_flags(s->cfg.io_engine, s->cfg.queue_depth,
-				   IO_ENGINE_POLLED, &s->io);
+	/* Polled: the fault thread runs the completions (fault.c); the sync
+	 * engine's worker still has a thread, which gets the hook. */
+	r = io_engine_create_ex(s->cfg.io_engine, s->cfg.queue_depth,
+				IO_ENGINE_POLLED,
+				&(struct io_thread_hook){ s->cfg.thread_start,
+							  s->cfg.opaque },
+				&s->io);
 	if (r < 0)
 		log_err("cannot create I/O engine '%s': %s (built in: %s)",
 			s->cfg.io_engine, strerror(-r), io_engine_names());
@@ -271,6 +275,25 @@ int swapper_add_region(struct swapper *s, struct gmem *m, uint64_t gpa)
 	return 0;
 }
 
+/* Trampolines: the embedder's thread_start hook, then the thread's main. */
+static void *fault_thread_start(void *arg)
+{
+	struct swapper *s = arg;
+
+	if (s->cfg.thread_start)
+		s->cfg.thread_start(s->cfg.opaque, "fault");
+	return fault_thread_main(s);
+}
+
+static void *reclaim_thread_start(void *arg)
+{
+	struct swapper *s = arg;
+
+	if (s->cfg.thread_start)
+		s->cfg.thread_start(s->cfg.opaque, "reclaim");
+	return reclaim_thread_main(s);
+}
+
 static void wake_fault_thread(struct swapper *s)
 {
 	uint64_t one = 1;
@@ -290,10 +313,10 @@ int swapper_start(struct swapper *s)
 	reclaim_set_limit(s, s->cfg.mem_limit / PAGE_SIZE_4K);
 	s->pin_longterm_max = s->cfg.max_longterm_pin_bytes ?
 		s->cfg.max_longterm_pin_bytes / PAGE_SIZE_4K : s->npages / 4;
-	r = pthread_create(&s->fault_thread, NULL, fault_thread_main, s);
+	r = pthread_create(&s->fault_thread, NULL, fault_thread_start, s);
 	if (r)
 		return -r;
-	r = pthread_create(&s->reclaim_thread, NULL, reclaim_thread_main, s);
+	r = pthread_create(&s->reclaim_thread, NULL, reclaim_thread_start, s);
 	if (r) {
 		wake_fault_thread(s);
 		pthread_join(s->fault_thread, NULL);

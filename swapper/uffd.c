@@ -17,9 +17,30 @@
 
 #define UFFD_RETRIES 64
 
+/*
+ * A new userfaultfd: the system call, or where it is refused (EPERM: not
+ * root and vm.unprivileged_userfaultfd=0) the /dev/userfaultfd device
+ * (Linux 6.1+), whose access is a file permission - a group on the node lets
+ * hvswap run without root.  Returns the fd, or -1 with errno from the system
+ * call (the more telling error) when both fail.
+ */
 static int sys_userfaultfd(int flags)
 {
-	return (int)syscall(__NR_userfaultfd, flags);
+	int fd, dev, err;
+
+	fd = (int)syscall(__NR_userfaultfd, flags);
+	if (fd >= 0 || (errno != EPERM && errno != ENOSYS))
+		return fd;
+	err = errno;
+	dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+	if (dev >= 0) {
+		fd = ioctl(dev, USERFAULTFD_IOC_NEW, flags);
+		close(dev);
+		if (fd >= 0)
+			return fd;
+	}
+	errno = err;
+	return -1;
 }
 
 int uffd_open(uint64_t features)

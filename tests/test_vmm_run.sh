@@ -363,6 +363,29 @@ case_swaptarget() {
 case "$CASE" in
 memtouch|integrity|crash|badptr|hang|cli|swap|memfd|swaptarget|hostile|signals|statsfile|once)
 	"case_$CASE" "$@" ;;
+# fuzzguest SEED OPS [EXTRA_OPTS...]: a hostile guest (random hypercalls,
+# port I/O, virtio MMIO and requests) under a resident limit, with the
+# swapper evicting throughout.  The VMM must neither crash nor corrupt: the
+# exit status is the guest's own (42: its canary area is intact).
+case_fuzzguest() {
+	local seed=$1 ops=$2
+	shift 2
+	need_kvm; need_python
+	hv run --mem 64M --mem-limit 16M --disk-size 1M --timeout 240 -q "$@" \
+		--stats "$STATS" fuzzguest seed="$seed" ops="$ops"
+	expect_rc 42
+	expect_err "guest 'fuzzguest' exited with status 42"
+	expect_json metrics.canary_bad_words -eq 0
+	expect_json metrics.fuzz_hypercalls -gt 0
+	expect_json metrics.fuzz_mmio_ops -gt 0
+	expect_json metrics.fuzz_requests -gt 0
+	expect_json swap.evictions.written -gt 0
+	expect_json swap.read_errors -eq 0
+	grep -q "seccomp" "$ERR" && fail "a seccomp violation"
+}
+
+case "$CASE" in
+memtouch|integrity|crash|badptr|hang|cli|swap|memfd|fuzzguest) "case_$CASE" "$@" ;;
 *) echo "unknown case '$CASE'" >&2; exit 2 ;;
 esac
 

@@ -57,3 +57,12 @@ foreach(engine libaio sync)
                     ARGS 128M 32M 124M 2 --io-engine ${engine} --vcpus ${n})
   endforeach()
 endforeach()
+
+# Seccomp (issue 11, item 7): forbidden calls kill a filtered child with
+# SIGSYS; allowed work survives.  Skips (77) in sanitizer builds.
+hv_add_test(NAME test_sandbox LABELS unit SOURCES test_sandbox.c LIBS hvswap_vmm)
+
+# Issue 11, item 8: the guest-side fuzzer (guest/fuzzguest.c), ~15-20 s each.
+hv_add_run_test(NAME fuzzguest_1 CASE fuzzguest TIMEOUT 300 ARGS 1 3000)
+hv_add_run_test(NAME fuzzguest_2_sync CASE fuzzguest TIMEOUT 300
+                ARGS 2 3000 --io-engine sync --vcpus 2)

@@ -27,6 +27,7 @@ enum {
 	OPT_SWAP_SIZE, OPT_SWAP_DIR, OPT_ENGINE, OPT_FULL, OPT_STATS,
 	OPT_STATS_INTERVAL, OPT_DISK, OPT_DISK_SIZE, OPT_CTL, OPT_FAULT_AROUND,
 	OPT_KEEP_CLEAN, OPT_CTL_IDLE, OPT_FORCE, OPT_FAULT_SPIN, OPT_ENCRYPT,
+	OPT_NO_SECCOMP,
 };
 
 static const struct option lopts[] = {
@@ -51,6 +52,7 @@ static const struct option lopts[] = {
 	{ "force", no_argument, NULL, OPT_FORCE },
 	{ "fault-spin", required_argument, NULL, OPT_FAULT_SPIN },
 	{ "swap-encrypt", no_argument, NULL, OPT_ENCRYPT },
+	{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
@@ -89,6 +91,7 @@ void cli_usage(FILE *f)
 "                        adaptive), off, or a fixed budget in microseconds\n"
 "  --swap-encrypt        encrypt swap data (AES-256-GCM, a key held only in\n"
 "                        memory); default: a crc32c per slot\n"
+"  --no-seccomp          do not install the per-thread seccomp filters (debugging)\n"
 "  --stats FILE          write JSON statistics at exit (and every --stats-interval)\n"
 "  --stats-interval S    seconds between --stats rewrites (default: only at exit)\n"
 "  --disk PATH           virtio-blk disk backed by PATH (created if missing;\n"
@@ -205,6 +208,9 @@ static int parse_swap_opt(struct run_opts *o, int c, const char *arg,
 		return 0;
 	case OPT_ENCRYPT:
 		o->swap.encrypt = true;
+		return 0;
+	case OPT_NO_SECCOMP:
+		o->no_seccomp = true;
 		return 0;
 	case OPT_FAULT_AROUND:
 		r = parse_uint(arg, 0, 512, &v);

@@ -28,6 +28,7 @@ struct run_opts {
 	const char *guest;              /* the GUEST word (not yet looked up) */
 	char *guest_args;               /* owned: the key=value words, joined */
 	unsigned int verbose;           /* -v count */
+	bool no_seccomp;                /* --no-seccomp */
 };
 
 /*

@@ -588,6 +588,7 @@ static void *server_main(void *arg)
 	struct ctl *c = arg;
 	int i, n = 0;
 
+	vm_sandbox_thread(c->vm, SANDBOX_CTL, "hv-ctl");  /* ops inherit it */
 	while (!atomic_load(&c->stop))
 		serve_once(c);
 	close(c->lfd);

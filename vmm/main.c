@@ -160,6 +160,7 @@ static void print_summary(struct vm *vm, const struct run *run, int status)
  * exit status + 1 (1: --help done) after printing one line. */
 static int setup_run(int argc, char **argv, struct run *run)
 {
+	const char *why;
 	char err[512];
 	int r;
 
@@ -172,6 +173,13 @@ static int setup_run(int argc, char **argv, struct run *run)
 		fprintf(stderr, "hvswap: %s\n", err);
 		return 1 + (r == -EINVAL ? VM_STATUS_USAGE : VM_STATUS_ENV);
 	}
+	/* Filters on unless --no-seccomp or a sanitizer build (log at -v). */
+	if (run->o.no_seccomp)
+		log_info("seccomp filters off (--no-seccomp)");
+	else if (!sandbox_available(&why))
+		log_info("seccomp filters off: %s", why);
+	else
+		run->o.vm.seccomp = true;
 	run->guest = find_guest(run->o.guest);
 	if (!run->guest) {
 		fprintf(stderr, "hvswap: unknown guest '%s' (see 'hvswap list')\n",
@@ -252,6 +260,8 @@ static int cmd_run(int argc, char **argv)
 	else if (ctl && (r = ctl_serve(ctl, vm)) < 0)
 		vm_stop(vm, VM_STATUS_ENV, "control socket: cannot start its thread: %s",
 			strerror(-r));
+	/* Every thread is started: the main thread's own filter last. */
+	vm_sandbox_thread(vm, SANDBOX_MAIN, NULL);
 	status = vm_wait(vm, run.o.timeout_s, tick, &run);
 	/* Before the summary and the final stats: in-flight control operations
 	 * finish first, and the swapper must outlive them. */

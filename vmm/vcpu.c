@@ -226,14 +226,17 @@ static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
 	struct vm *vm = v->vm;
+	char name[16];
 	sigset_t set;
 	int r;
 
 	sigemptyset(&set);
 	sigaddset(&set, VCPU_KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	snprintf(name, sizeof(name), "hv-vcpu%u", v->id);
+	r = vm_sandbox_thread(vm, SANDBOX_VCPU, name);
 
-	while (!atomic_load(&vm->stopping)) {
+	while (r == 0 && !atomic_load(&vm->stopping)) {
 		r = kvm_run(v->fd);
 		if (r < 0) {
 			if (r == -EINTR || r == -EAGAIN)

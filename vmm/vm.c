@@ -42,6 +42,32 @@ static void swapper_fatal(void *opaque, int err, const char *msg)
 	vm_stop(opaque, VM_STATUS_CRASH, "swapper: %s", msg);
 }
 
+int vm_sandbox_thread(struct vm *vm, enum sandbox_kind kind, const char *name)
+{
+	int r;
+
+	if (!vm->cfg.seccomp)
+		return 0;
+	r = sandbox_enter(kind, name);
+	if (r < 0)
+		vm_stop(vm, VM_STATUS_ENV, "seccomp: cannot install the %s filter "
+			"on thread %s: %s", sandbox_kind_name(kind), name ? name : "main",
+			strerror(-r));
+	return r;
+}
+
+/* swapper_config.thread_start: "fault", "reclaim", "io". */
+static void swapper_thread_start(void *opaque, const char *kind)
+{
+	enum sandbox_kind k;
+	char name[16];
+
+	if (sandbox_kind_parse(kind, &k) < 0)
+		k = SANDBOX_IO;         /* a new swapper thread: data-path list */
+	snprintf(name, sizeof(name), "hv-%s", kind);
+	vm_sandbox_thread(opaque, k, name);
+}
+
 static bool want_devices(const struct vm_config *cfg)
 {
 	return cfg->disk_path || cfg->disk_size;
@@ -92,6 +118,8 @@ static int setup_swapper(struct vm *vm, char *err, size_t errlen)
 
 	sc.fatal = swapper_fatal;
 	sc.opaque = vm;
+	if (vm->cfg.seccomp)
+		sc.thread_start = swapper_thread_start;
 	/* The swapper logs why it refuses (a bad device, no userfaultfd,
 	 * memory it cannot swap): the VMM says it again only for the
 	 * failures it does not name, so each error is printed once. */

@@ -22,6 +22,7 @@
 #include "iobus.h"
 #include "kvm.h"
 #include "hvswap/ratelimit.h"
+#include "sandbox.h"
 
 struct swapper;
 struct swapper_config;
@@ -50,6 +51,7 @@ struct vm_config {
 	 * no disk and no virtio-mmio window. */
 	const char *disk_path;
 	uint64_t disk_size;         /* bytes, multiple of 512 */
+	bool seccomp;               /* every thread installs its filter (sandbox.h) */
 };
 
 struct vcpu {
@@ -145,6 +147,11 @@ void vm_record_metric(struct vm *vm, unsigned int vcpu, const char *name,
 /* {"guestmem": {pins...}, "virtio_blk": {...transport and device counters}}
  * (virtio_blk only with a disk).  Safe while the VM runs. */
 struct json_object *vm_devices_stats_json(struct vm *vm);
+
+/* Name the calling thread and install the seccomp filter of `kind` on it
+ * when cfg.seccomp is set; a failure stops the VM (status 3) and returns
+ * -errno, so the caller should not go on to serve the guest. */
+int vm_sandbox_thread(struct vm *vm, enum sandbox_kind kind, const char *name);
 
 /* Implemented in vcpu.c */
 int vcpu_init(struct vm *vm, struct vcpu *v, unsigned int id);

@@ -87,6 +87,11 @@ struct swapper_config {
 	 * losing guest data (read error after retries, swap full with STOP). */
 	void (*fatal)(void *opaque, int err, const char *msg);
 	void *opaque;
+	/* Called (if set) first thing on every thread the swapper and its I/O
+	 * engine start, on that thread, with kind "fault", "reclaim" or "io"
+	 * (a VMM installs its per-thread sandbox here).  It must not call back
+	 * into the swapper. */
+	void (*thread_start)(void *opaque, const char *kind);
 };
 
 int swapper_create(const struct swapper_config *cfg, struct swapper **out);
