@@ -360,9 +360,6 @@ case_swaptarget() {
 	expect_err "--force"
 }
 
-case "$CASE" in
-memtouch|integrity|crash|badptr|hang|cli|swap|memfd|swaptarget|hostile|signals|statsfile|once)
-	"case_$CASE" "$@" ;;
 # fuzzguest SEED OPS [EXTRA_OPTS...]: a hostile guest (random hypercalls,
 # port I/O, virtio MMIO and requests) under a resident limit, with the
 # swapper evicting throughout.  The VMM must neither crash nor corrupt: the
@@ -385,7 +382,8 @@ case_fuzzguest() {
 }
 
 case "$CASE" in
-memtouch|integrity|crash|badptr|hang|cli|swap|memfd|fuzzguest) "case_$CASE" "$@" ;;
+memtouch|integrity|crash|badptr|hang|cli|swap|memfd|swaptarget|hostile|signals|statsfile|once|fuzzguest)
+	"case_$CASE" "$@" ;;
 *) echo "unknown case '$CASE'" >&2; exit 2 ;;
 esac
 
