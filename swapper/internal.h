@@ -176,6 +176,7 @@ struct ra_plan {
 	uint64_t from;
 	unsigned int n;
 	int64_t stride;
+	uint64_t hole;          /* a page left unread (the marker), or ~0 */
 };
 
 /* Test hooks (core.c): points where a test may stop a thread. */

@@ -36,6 +36,7 @@
 #define RA_STRIDE_PAGES 8
 #define RA_CAP_MIN 8
 #define RA_JUDGE 1024          /* readahead pages per waste judgement */
+#define RA_MARKER_MIN 32       /* windows this large carry a marker hole */
 
 void ra_init(struct swapper *s)
 {
@@ -125,8 +126,11 @@ static void continue_locked(struct swapper *s, struct ra_stream *st, uint64_t id
 		/* The guest caught up with the stream: a synchronous window
 		 * (it counts the faulting page). */
 		st->win = grow(st->win, 2, s->ra_cap);
-		*p = (struct ra_plan){ .from = idx + 1, .n = st->win - 1, .stride = 1 };
+		*p = (struct ra_plan){ .from = idx + 1, .n = st->win - 1, .stride = 1,
+				       .hole = ~0ull };
 		st->next = idx + st->win;
+		if (st->win >= RA_MARKER_MIN)
+			p->hole = idx + st->win / 2;
 		return;
 	} else if (idx + st->win / 2 >= st->next) {
 		/* The marker: request the next window now. */
@@ -135,8 +139,15 @@ static void continue_locked(struct swapper *s, struct ra_stream *st, uint64_t id
 	} else {
 		return;         /* well inside what is already requested */
 	}
-	*p = (struct ra_plan){ .from = from, .n = st->win, .stride = 1 };
+	*p = (struct ra_plan){ .from = from, .n = st->win, .stride = 1,
+			       .hole = ~0ull };
 	st->next = from + st->win;
+	/* A large window leaves its middle page unread: installed pages
+	 * fault no more, so that page is the marker that tells us the guest
+	 * got there - its fault requests the next window while the guest
+	 * still has half of this one to consume (Linux's PG_readahead). */
+	if (st->win >= RA_MARKER_MIN)
+		p->hole = from + st->win / 2;
 }
 
 bool ra_plan(struct swapper *s, uint64_t idx, bool miss, struct ra_plan *p)
@@ -145,7 +156,7 @@ bool ra_plan(struct swapper *s, uint64_t idx, bool miss, struct ra_plan *p)
 	unsigned int i, victim = 0;
 	int64_t d;
 
-	*p = (struct ra_plan){ 0 };
+	*p = (struct ra_plan){ .hole = ~0ull };
 	lock_mutex(&s->ra_lock, LK_LEAF);
 	st = stream_of_locked(s, idx);
 	if (st) {
@@ -157,7 +168,8 @@ bool ra_plan(struct swapper *s, uint64_t idx, bool miss, struct ra_plan *p)
 	d = stride_locked(s, idx);
 	if (d) {
 		*p = (struct ra_plan){ .from = (uint64_t)((int64_t)idx + d),
-				       .n = RA_STRIDE_PAGES, .stride = d };
+				       .n = RA_STRIDE_PAGES, .stride = d,
+				       .hole = ~0ull };
 		goto out;
 	}
 	for (i = 0; i < RA_STREAMS; i++) {

@@ -279,6 +279,8 @@ static unsigned int ra_collect(struct swapper *s, const struct ra_plan *p,
 
 		if (j < 0 || (uint64_t)j >= s->npages)
 			break;
+		if ((uint64_t)j == p->hole)
+			continue;       /* the marker: left for the guest to fault */
 		if (!ra_claim(s, (uint64_t)j, t0, first + used, &slot))
 			continue;
 		if (!rb_add(s, rb, first + used, slot)) {
