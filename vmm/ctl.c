@@ -35,7 +35,7 @@
  * clients").  So idle or slow connections cannot lock others out.
  * All socket I/O is non-blocking.
  *
- * Set-up is two steps so that a bad path is reported before the guest
+ * Set-up (ctl_sock.c) is two steps so that a bad path is reported before the guest
  * starts: ctl_open() binds and listens (no thread, no VM), ctl_serve()
  * starts the server thread once the VM runs; connections made in between
  * wait in the listen backlog.
@@ -70,55 +70,7 @@
 #include "hvswap/ratelimit.h"
 #include "vm.h"
 
-#define CTL_MAX_CLIENTS 8
-#define CTL_MAX_OPS CTL_MAX_CLIENTS
-#define CTL_MAX_OUT (4u << 20)          /* queued reply bytes per client */
-#define CTL_EXIT_FLUSH_MS 1000          /* at exit, for all clients together */
-
-struct ctl_op {
-	struct vm *vm;
-	int efd;
-	struct ctl_req req;
-	pthread_t thread;
-	int client;                     /* slot, -1 once the client left */
-	uint64_t gen;                   /* that client's generation */
-	struct json_object *reply;      /* written by the op thread before done */
-	_Atomic bool done;
-};
-
-struct ctl_client {
-	int fd;                         /* -1: free slot */
-	uint64_t gen;
-	int op;                         /* index in ctl->ops, -1: none */
-	bool eof;                       /* peer closed its side */
-	bool discard;                   /* dropping an over-long line */
-	uint64_t last_io_ns;            /* last byte in or out (idle timeout) */
-	uint64_t last_req_ns;           /* last request done, or accept (eviction) */
-	size_t in_len;
-	char in[CTL_MAX_LINE + 1];      /* a maximal line and its newline */
-	char *out;
-	size_t out_len, out_off, out_cap;
-};
-
-struct ctl {
-	struct vm *vm;
-	struct sockaddr_un addr;
-	dev_t dev;                      /* of our socket file: unlink only it */
-	ino_t ino;
-	int lfd;
-	int efd;                        /* stop request, op completions */
-	uid_t uid;                      /* who opened the socket */
-	uint64_t idle_ns;               /* close clients idle this long */
-	pthread_t thread;
-	bool serving;                   /* the thread runs (ctl_serve()) */
-	struct ratelimit rl;            /* client-triggered warnings; server
-					 * thread only */
-	_Atomic bool stop;
-	/* server thread only */
-	uint64_t next_gen;
-	struct ctl_op *ops[CTL_MAX_OPS];
-	struct ctl_client clients[CTL_MAX_CLIENTS];
-};
+#include "ctl_impl.h"
 
 static uint64_t now_ns(void)
 {
@@ -136,7 +88,7 @@ static uint64_t now_ns(void)
 			 sup_ ? " (more warnings were suppressed)" : ""); \
 } while (0)
 
-static void wake(int efd)
+void ctl_wake(int efd)
 {
 	uint64_t one = 1;
 
@@ -222,7 +174,7 @@ static void *op_main(void *arg)
 
 	op->reply = ctl_cmd_exec(op->vm, &op->req);
 	atomic_store_explicit(&op->done, true, memory_order_release);
-	wake(op->efd);
+	ctl_wake(op->efd);
 	return NULL;
 }
 
@@ -539,7 +491,7 @@ static void serve_once(struct ctl *c)
 		client_accept(c);
 }
 
-static void unlink_ours(struct ctl *c)
+void ctl_unlink_ours(struct ctl *c)
 {
 	struct stat st;
 
@@ -583,7 +535,7 @@ static void flush_at_exit(struct ctl *c)
 		log_info("ctl: %u client(s) did not read their last replies", (unsigned int)n);
 }
 
-static void *server_main(void *arg)
+void *ctl_server_main(void *arg)
 {
 	struct ctl *c = arg;
 	int i, n = 0;
@@ -592,7 +544,7 @@ static void *server_main(void *arg)
 	while (!atomic_load(&c->stop))
 		serve_once(c);
 	close(c->lfd);
-	unlink_ours(c);
+	ctl_unlink_ours(c);
 	for (i = 0; i < CTL_MAX_OPS; i++)
 		n += c->ops[i] != NULL;
 	if (n) {
@@ -612,160 +564,4 @@ static void *server_main(void *arg)
 			client_close(c, &c->clients[i]);
 	}
 	return NULL;
-}
-
-/* ---- start / stop ---- */
-
-/* A path that exists must be a stale socket (nobody accepting); remove it. */
-static int clear_path(const struct sockaddr_un *a, char *err, size_t errlen)
-{
-	struct stat st;
-	int fd, r;
-
-	if (lstat(a->sun_path, &st) < 0) {
-		if (errno == ENOENT)
-			return 0;
-		r = -errno;
-		snprintf(err, errlen, "control socket %s: %s", a->sun_path, strerror(errno));
-		return r;
-	}
-	if (!S_ISSOCK(st.st_mode)) {
-		snprintf(err, errlen, "control socket %s: exists and is not a socket",
-			 a->sun_path);
-		return -EEXIST;
-	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		goto sys_err;
-	r = connect(fd, (const struct sockaddr *)a, sizeof(*a));
-	close(fd);
-	if (r == 0) {
-		snprintf(err, errlen, "control socket %s: in use by a running process",
-			 a->sun_path);
-		return -EADDRINUSE;
-	}
-	if (errno != ECONNREFUSED)
-		goto sys_err;
-	log_info("ctl: removing stale socket %s", a->sun_path);
-	if (unlink(a->sun_path) == 0 || errno == ENOENT)
-		return 0;
-sys_err:
-	r = -errno;
-	snprintf(err, errlen, "control socket %s: %s", a->sun_path, strerror(errno));
-	return r;
-}
-
-static int listen_on(struct ctl *c, char *err, size_t errlen)
-{
-	struct stat st;
-	int r;
-
-	c->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (c->lfd < 0)
-		goto sys_err;
-	/* Linux creates the socket file with the socket inode's mode (less the
-	 * umask): 0600 from the start, no window with a looser mode. */
-	if (fchmod(c->lfd, 0600) < 0)
-		goto sys_err;
-	if (bind(c->lfd, (struct sockaddr *)&c->addr, sizeof(c->addr)) < 0)
-		goto sys_err;
-	if (lstat(c->addr.sun_path, &st) < 0)
-		goto sys_err_unlink;
-	c->dev = st.st_dev;
-	c->ino = st.st_ino;
-	if ((st.st_mode & 0777) != 0600 && chmod(c->addr.sun_path, 0600) < 0)
-		goto sys_err_unlink;
-	if (listen(c->lfd, CTL_MAX_CLIENTS) < 0)
-		goto sys_err_unlink;
-	return 0;
-sys_err_unlink:
-	r = -errno;
-	unlink(c->addr.sun_path);
-	errno = -r;
-sys_err:
-	r = -errno;
-	snprintf(err, errlen, "control socket %s: %s", c->addr.sun_path, strerror(errno));
-	if (c->lfd >= 0)
-		close(c->lfd);
-	c->lfd = -1;
-	return r;
-}
-
-int ctl_open(const char *path, double idle_timeout_s, struct ctl **out,
-	     char *err, size_t errlen)
-{
-	struct ctl *c;
-	int i, r;
-
-	*out = NULL;
-	if (!*path || strlen(path) >= sizeof(c->addr.sun_path)) {
-		snprintf(err, errlen, "control socket path must be 1 to %zu bytes",
-			 sizeof(c->addr.sun_path) - 1);
-		return -ENAMETOOLONG;
-	}
-	if (!(idle_timeout_s > 0 && idle_timeout_s <= 1e9)) {
-		snprintf(err, errlen, "control socket: idle timeout must be in (0, 1e9] s");
-		return -EINVAL;
-	}
-	c = calloc(1, sizeof(*c));
-	if (!c) {
-		snprintf(err, errlen, "control socket: out of memory");
-		return -ENOMEM;
-	}
-	c->addr.sun_family = AF_UNIX;
-	strcpy(c->addr.sun_path, path);
-	c->uid = geteuid();
-	c->idle_ns = (uint64_t)(idle_timeout_s * 1e9);
-	c->rl = (struct ratelimit)RATELIMIT_INIT(5000, 10);
-	for (i = 0; i < CTL_MAX_CLIENTS; i++) {
-		c->clients[i].fd = -1;
-		c->clients[i].op = -1;
-	}
-	c->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (c->efd < 0) {
-		r = -errno;
-		snprintf(err, errlen, "control socket: eventfd: %s", strerror(errno));
-		goto free_ctl;
-	}
-	r = clear_path(&c->addr, err, errlen);
-	if (r < 0)
-		goto close_efd;
-	r = listen_on(c, err, errlen);
-	if (r < 0)
-		goto close_efd;
-	log_info("ctl: listening on %s", path);
-	*out = c;
-	return 0;
-close_efd:
-	close(c->efd);
-free_ctl:
-	free(c);
-	return r;
-}
-
-int ctl_serve(struct ctl *c, struct vm *vm)
-{
-	int r;
-
-	c->vm = vm;
-	r = -pthread_create(&c->thread, NULL, server_main, c);
-	if (r == 0)
-		c->serving = true;
-	return r;
-}
-
-void ctl_stop(struct ctl *c)
-{
-	if (!c)
-		return;
-	if (c->serving) {
-		atomic_store(&c->stop, true);
-		wake(c->efd);
-		pthread_join(c->thread, NULL);
-	} else {
-		close(c->lfd);
-		unlink_ours(c);
-	}
-	close(c->efd);
-	free(c);
 }
