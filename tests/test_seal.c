@@ -981,7 +981,15 @@ static void write_error_reseal(bool encrypt)
 	write_range(&e, 0, 512, 1);
 	assert_int_equal(io_inject_add_rule(e.inj, &rule), 0);
 	trim(&e);
-	assert_true(WAIT_UNTIL(pages_on(&e, 512, 0) == 512, WAIT_MS));
+	if (!WAIT_UNTIL(pages_on(&e, 512, 0) == 512, WAIT_MS))
+		print_message("  on device 0: %llu of 512; restored %llu, staged %llu, "
+			      "write errors %llu, resident %llu\n",
+			      (unsigned long long)pages_on(&e, 512, 0),
+			      (unsigned long long)C(&e, evict_restored),
+			      (unsigned long long)C(&e, staged),
+			      (unsigned long long)C(&e, write_errors),
+			      (unsigned long long)C(&e, resident));
+	assert_true(pages_on(&e, 512, 0) == 512);
 	assert_true(C(&e, slots_retired) > 0);
 	assert_int_equal(verify_range(&e, 0, 512), 0);
 	assert_int_equal(seal_failures(&e), 0);
