@@ -112,6 +112,17 @@ static int64_t stride_locked(struct swapper *s, uint64_t idx)
 	return best;
 }
 
+/* The window cap: ra_cap, and at most an eighth of the resident limit (a
+ * window as large as what may stay resident evicts itself before use). */
+static unsigned int cap_locked(struct swapper *s)
+{
+	uint64_t lim = atomic_load(&s->limit_pages) / 8;
+
+	if (lim && lim < s->ra_cap)
+		return lim < 4 ? 4 : (unsigned int)lim;
+	return s->ra_cap;
+}
+
 /* ra_lock held: continue stream st at idx. */
 static void continue_locked(struct swapper *s, struct ra_stream *st, uint64_t idx,
 			    bool miss, struct ra_plan *p)
@@ -125,7 +136,7 @@ static void continue_locked(struct swapper *s, struct ra_stream *st, uint64_t id
 	if (miss && idx >= st->next) {
 		/* The guest caught up with the stream: a synchronous window
 		 * (it counts the faulting page). */
-		st->win = grow(st->win, 2, s->ra_cap);
+		st->win = grow(st->win, 2, cap_locked(s));
 		*p = (struct ra_plan){ .from = idx + 1, .n = st->win - 1, .stride = 1,
 				       .hole = ~0ull };
 		st->next = idx + st->win;
@@ -134,7 +145,7 @@ static void continue_locked(struct swapper *s, struct ra_stream *st, uint64_t id
 		return;
 	} else if (idx + st->win / 2 >= st->next) {
 		/* The marker: request the next window now. */
-		st->win = grow(st->win, 2, s->ra_cap);
+		st->win = grow(st->win, 2, cap_locked(s));
 		from = st->next > idx + 1 ? st->next : idx + 1;
 	} else {
 		return;         /* well inside what is already requested */

@@ -313,7 +313,9 @@ static int reclaim_round(struct swapper *s, unsigned int want)
 
 /* ---- trim ---- */
 
-static bool should_reclaim(struct swapper *s, uint64_t *target)
+/* Wake at the low watermark, then reclaim down to the high one: `running`
+ * says a cycle is under way (it goes on below low until high is reached). */
+static bool should_reclaim(struct swapper *s, uint64_t *target, bool running)
 {
 	uint64_t low = atomic_load(&s->low_wmark), used = used_pages(s);
 	bool trim;
@@ -325,10 +327,10 @@ static bool should_reclaim(struct swapper *s, uint64_t *target)
 		*target = 0;
 		return atomic_load(&s->c.resident) > 0;
 	}
-	if (!low || used < low)
+	if (!low || (!running && used < low))
 		return false;
 	*target = atomic_load(&s->high_wmark);
-	return true;
+	return used > *target;
 }
 
 /* The running trim's generation, 0 if none. */
@@ -452,10 +454,11 @@ int reclaim_trim(struct swapper *s)
 static bool evict_to_target(struct swapper *s)
 {
 	uint64_t target, tgen, used;
-	bool stuck = false;
+	bool stuck = false, running = false;
 	int got;
 
-	while (should_reclaim(s, &target)) {
+	while (should_reclaim(s, &target, running)) {
+		running = true;
 		used = used_pages(s);
 		if (used <= target && target)
 			break;
@@ -510,7 +513,7 @@ void *reclaim_thread_main(void *arg)
 		/* Swap full: a trim has done what it can (else it never ends). */
 		if (atomic_load(&s->c.resident) == 0 || atomic_load(&s->swap_full) ||
 		    stuck || trim_spent(s, 0, trim_active(s)) ||
-		    !should_reclaim(s, &target))
+		    !should_reclaim(s, &target, false))
 			finish_trim(s);
 		/* End of a cycle: nobody waits past it, over the limit or not. */
 		while (fault_queue_run_one(s, true))
