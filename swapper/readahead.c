@@ -9,10 +9,13 @@
  * landing in or just past what was already requested for it.  Its window
  * starts at one page (a random fault reads nothing extra) and doubles when
  * the guest catches up with it (a fault past what was requested: the
- * window counts the faulting page) and at the marker - a fault on a page still being read
- * in the last half of the window (the guest is about to run out: the next
- * window is requested now, asynchronously, while the guest consumes the
- * rest).  Windows are capped by ra_cap (RA_MAX = 256 pages = 1 MiB).
+ * window counts the faulting page) and at the marker - a fault on a page
+ * still being read in the last half of the window, or on the middle page a
+ * window of RA_MARKER_MIN+ pages leaves unread for this purpose (installed
+ * pages fault no more): the guest is about to run out, so the next window
+ * is requested now, asynchronously, while it consumes the rest.  Windows
+ * are capped by ra_cap (RA_MAX = 256 pages = 1 MiB) and by an eighth of
+ * the resident limit.
  *
  * Stride (Leap, ATC'20): the deltas between the last RA_HIST faults are put
  * to a majority vote; a delta other than +1 that wins a majority and is
