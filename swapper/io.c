@@ -63,13 +63,6 @@ int io_engine_create_flags(const char *name, unsigned int queue_depth,
 	return io_engine_create_ex(name, queue_depth, flags, NULL, out);
 }
 
-int io_engine_create_hooked(const char *name, unsigned int queue_depth,
-			    const struct io_thread_hook *hook,
-			    struct io_engine **out)
-{
-	return io_engine_create_ex(name, queue_depth, 0, hook, out);
-}
-
 int io_engine_create(const char *name, unsigned int queue_depth,
 		     struct io_engine **out)
 {

@@ -93,11 +93,7 @@ struct io_thread_hook {
 };
 int io_engine_create_flags(const char *name, unsigned int queue_depth,
 			   unsigned int flags, struct io_engine **out);
-/* io_engine_create() whose threads call `hook` (NULL: none) as they start. */
-int io_engine_create_hooked(const char *name, unsigned int queue_depth,
-			    const struct io_thread_hook *hook,
-			    struct io_engine **out);
-/* Both: flags and a thread hook. */
+/* Flags, and a hook every engine thread calls as it starts (NULL: none). */
 int io_engine_create_ex(const char *name, unsigned int queue_depth,
 			unsigned int flags, const struct io_thread_hook *hook,
 			struct io_engine **out);

@@ -107,9 +107,6 @@ void spin_miss(struct spin *sp)
 {
 	sp->misses++;
 	decay(sp);
-	/* Competing for too few CPUs and not catching anything: stop. */
-	if (oversubscribed(sp) && sp->hits * 3 < sp->misses)
-		sp->backoff = BACKOFF;
 }
 
 void spin_woken(struct spin *sp, uint64_t slept_ns)
