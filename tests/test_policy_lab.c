@@ -55,9 +55,16 @@ static void test_hand_counts(void **state)
 	c = replay(&lab_lru, &cfg, 6, belady_pg, all_wr, 12);
 	assert_int_equal(c.faults[LF_FIRST], 5);
 	assert_int_equal(c.faults[LF_MAJOR], 5);
-	/* CLOCK sweeping indices 0..5 with REF set at fault (worked out in
-	 * the comment of docs/benchmarks.md's lab section): evicts 1, 2, 3,
-	 * 4, 1, 2 -> refaults 1 2 3 4. */
+	/* CLOCK, hand over indices 0..5 from 0, REF set at fault:
+	 *   4: clears 1 2 3, evicts 1 (hand 2)    {2 3 4r}
+	 *   1: evicts 2 (hand 3)                  {3 4r 1r}
+	 *   2: evicts 3 (hand 4)                  {4r 1r 2r}
+	 *   5: clears 4 1 2, evicts 4 (hand 5)    {1 2 5r}
+	 *   1, 2: hits
+	 *   3: clears 5, evicts 1 (hand 2)        {2 5 3r}
+	 *   4: evicts 2 (hand 3)                  {5 3r 4r}
+	 *   5: hit
+	 * -> 5 first touches, refaults of 1 2 3 4, six dirty evictions. */
 	c = replay(&lab_clock, &cfg, 6, belady_pg, all_wr, 12);
 	assert_int_equal(c.faults[LF_FIRST], 5);
 	assert_int_equal(c.faults[LF_MAJOR], 4);
