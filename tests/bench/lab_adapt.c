@@ -19,11 +19,20 @@
  *
  * Both need removal from the middle of their lists, so their hvswap cost is
  * per-page links: 2 x 4 bytes per guest page.
+ *
+ *   arcw      ARC in the page word (below): CAR's two clocks as index
+ *             sweeps, the ghost lists as eviction stamps.  +0 bytes.
  */
 #include <errno.h>
 #include <stdlib.h>
 
 #include "lab.h"
+
+static double clock_meta_zero(const struct lab *l)
+{
+	(void)l;
+	return 0.0;
+}
 
 static double links_meta(const struct lab *l)
 {
@@ -308,4 +317,176 @@ const struct lab_policy lab_arc = {
 	.meta_bytes = links_meta, .init = arc_init, .fini = arc_fini,
 	.fault = arc_fault, .reclaim = arc_reclaim,
 	.wp = arc_touch, .dirty = arc_touch,
+};
+
+/* ---- arcw: ARC in the page word ------------------------------------------ */
+
+/*
+ * CAR (Bansal, Modha, FAST 2004: ARC with its resident lists T1/T2 as
+ * CLOCKs) with two changes that make it cost nothing beyond the page word:
+ * the clocks are two hands sweeping page indices (as policy_clock.c), and
+ * the ghost lists B1/B2 are not lists: an evicted page keeps, in the
+ * evicted word's spare buf bits, which list it left and a stamp of that
+ * list's eviction counter.  B1 is "the last |B1| pages evicted from T1",
+ * so a refault is a B1 hit when fewer than |B1| = c - |T1| pages left T1
+ * since (ARC keeps |T1| + |B1| <= c), and a B2 hit when fewer than
+ * |B2| = 2c - |T1| - |T2| - |B1| left T2.  A hit on a resident page is only
+ * what hvswap sees of one (wp, dirty log): its REF bit.
+ */
+#define AW_STAMP_BITS 18        /* + 1 bit: which list */
+
+enum { AW_NONE, AW_T1, AW_T2, AW_G1, AW_G2 };
+
+struct arcw {
+	uint8_t *list, *ref;
+	uint32_t *stamp;        /* (counter >> order) at eviction */
+	uint64_t hand[2], n1, n2, ev[2];
+	double p;
+	unsigned order;
+};
+
+static int aw_init(struct lab *l, void **ps)
+{
+	struct arcw *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return -ENOMEM;
+	s->list = calloc(l->npages, 1);
+	s->ref = calloc(l->npages, 1);
+	s->stamp = calloc(l->npages, sizeof(*s->stamp));
+	if (!s->list || !s->ref || !s->stamp) {
+		free(s->list);
+		free(s->ref);
+		free(s->stamp);
+		free(s);
+		return -ENOMEM;
+	}
+	while ((4 * l->cfg.limit >> s->order) >= (1u << AW_STAMP_BITS) - 1)
+		s->order++;
+	*ps = s;
+	return 0;
+}
+
+static void aw_fini(void *ps)
+{
+	struct arcw *s = ps;
+
+	free(s->list);
+	free(s->ref);
+	free(s->stamp);
+	free(s);
+}
+
+/* ARC's ghost list sizes, from its invariants. */
+static void aw_ghosts(const struct lab *l, const struct arcw *s, double *b1,
+		      double *b2)
+{
+	double c = (double)l->cfg.limit, t1 = (double)s->n1, t2 = (double)s->n2;
+
+	*b1 = c - t1 < (double)s->ev[0] ? c - t1 : (double)s->ev[0];
+	*b2 = 2 * c - t1 - t2 - *b1;
+	if (*b2 > (double)s->ev[1])
+		*b2 = (double)s->ev[1];
+	if (*b2 < 0)
+		*b2 = 0;
+}
+
+/* Evictions from list k (0: T1, 1: T2) since p's stamp. */
+static uint64_t aw_since(const struct arcw *s, uint32_t p, int k)
+{
+	uint64_t mask = (1u << AW_STAMP_BITS) - 1;
+
+	return (((s->ev[k] >> s->order) - s->stamp[p]) & mask) << s->order;
+}
+
+static void aw_fault(struct lab *l, void *ps, uint32_t p, enum lab_fault k)
+{
+	struct arcw *s = ps;
+	double b1, b2, c = (double)l->cfg.limit;
+
+	(void)k;
+	aw_ghosts(l, s, &b1, &b2);
+	s->ref[p] = 0;
+	if (s->list[p] == AW_G1 && (double)aw_since(s, p, 0) < b1) {
+		s->p += b2 > b1 ? b2 / b1 : 1.0;
+		if (s->p > c)
+			s->p = c;
+		s->list[p] = AW_T2;
+		s->n2++;
+	} else if (s->list[p] == AW_G2 && (double)aw_since(s, p, 1) < b2) {
+		s->p -= b1 > b2 ? b1 / b2 : 1.0;
+		if (s->p < 0)
+			s->p = 0;
+		s->list[p] = AW_T2;
+		s->n2++;
+	} else {
+		s->list[p] = AW_T1;
+		s->n1++;
+	}
+}
+
+static void aw_touch(struct lab *l, void *ps, uint32_t p)
+{
+	(void)l;
+	((struct arcw *)ps)->ref[p] = 1;
+}
+
+/* One step of hand k over the pages of list T1 (k = 0) or T2 (k = 1):
+ * the next page of that list, LAB_NIL after a whole sweep without one. */
+static uint32_t aw_next(struct lab *l, struct arcw *s, int k)
+{
+	uint64_t scanned;
+
+	for (scanned = 0; scanned < l->npages; scanned++) {
+		uint32_t idx = (uint32_t)s->hand[k];
+
+		s->hand[k] = (s->hand[k] + 1) % l->npages;
+		if (s->list[idx] == (k ? AW_T2 : AW_T1) && l->where[idx] == LW_MAPPED)
+			return idx;
+	}
+	return LAB_NIL;
+}
+
+static void aw_reclaim(struct lab *l, void *ps, uint32_t incoming)
+{
+	struct arcw *s = ps;
+	uint64_t guard = 4 * l->npages + 4;
+	uint32_t v;
+	int k;
+
+	(void)incoming;
+	while (guard--) {
+		k = !((double)s->n1 >= (s->p > 1 ? s->p : 1) || !s->n2);
+		v = aw_next(l, s, k);
+		if (v == LAB_NIL)
+			break;
+		if (s->ref[v]) {                /* T1 -> T2; T2 goes round */
+			s->ref[v] = 0;
+			if (!k) {
+				s->list[v] = AW_T2;
+				s->n1--;
+				s->n2++;
+			}
+			continue;
+		}
+		s->list[v] = k ? AW_G2 : AW_G1;
+		s->stamp[v] = (uint32_t)((s->ev[k] >> s->order) & ((1u << AW_STAMP_BITS) - 1));
+		s->ev[k]++;
+		if (k)
+			s->n2--;
+		else
+			s->n1--;
+		lab_evict(l, v);
+		return;
+	}
+	l->err = -EDEADLK;
+}
+
+const struct lab_policy lab_arcw = {
+	.name = "arcw",
+	.meta = "resident: list bit + REF in the page word; evicted: list bit + "
+		"an 18-bit eviction stamp in the buf field; two hands: +0",
+	.meta_bytes = clock_meta_zero, .init = aw_init, .fini = aw_fini,
+	.fault = aw_fault, .reclaim = aw_reclaim,
+	.wp = aw_touch, .dirty = aw_touch,
 };

@@ -141,7 +141,7 @@ int main(int argc, char **argv)
 	struct opts o = {
 		.cfg = { .wp = true, .held_pct = 25 },
 		.minor_cost = 0.35,
-		.policies = "min,lru,clock,stage,shadow,clockpro,arc,freq",
+		.policies = "min,lru,clock,stage,shadow,clockpro,arc,arcw,freq",
 	};
 	uint64_t *next;
 	int r;
