@@ -111,7 +111,9 @@ int lab_init(struct lab *l, const struct lab_policy *pol,
 	l->where = calloc(npages, 1);
 	l->pf = calloc(npages, 1);
 	l->dl = malloc(npages * sizeof(*l->dl));
-	if (!l->where || !l->pf || !l->dl || lab_links_init(&l->slk, npages)) {
+	l->fresh = malloc(npages * sizeof(*l->fresh));
+	if (!l->where || !l->pf || !l->dl || !l->fresh ||
+	    lab_links_init(&l->slk, npages)) {
 		lab_fini(l);
 		return -ENOMEM;
 	}
@@ -131,6 +133,8 @@ void lab_fini(struct lab *l)
 	l->ps = NULL;
 	lab_links_fini(&l->slk);
 	free(l->dl);
+	free(l->fresh);
+	l->fresh = NULL;
 	free(l->pf);
 	free(l->where);
 	l->dl = NULL;
@@ -248,10 +252,13 @@ static void harvest(struct lab *l)
 		uint32_t p = l->dl[i];
 
 		l->pf[p] &= (uint8_t)~LP_DLOG;
-		if (l->where[p] == LW_MAPPED && l->pol->dirty)
+		if (l->where[p] == LW_MAPPED && l->pol->dirty &&
+		    (l->cfg.dlog_fresh || !(l->pf[p] & LP_FRESH)))
 			l->pol->dirty(l, l->ps, p);
 	}
-	l->ndl = 0;
+	for (i = 0; i < l->nfresh; i++)
+		l->pf[l->fresh[i]] &= (uint8_t)~LP_FRESH;
+	l->ndl = l->nfresh = 0;
 }
 
 static void fault(struct lab *l, uint32_t p, bool write)
@@ -276,6 +283,10 @@ static void fault(struct lab *l, uint32_t p, bool write)
 	}
 	if (l->counting)
 		l->c.faults[k]++;
+	if (l->cfg.dlog && !(l->pf[p] & LP_FRESH)) {
+		l->pf[p] |= LP_FRESH;
+		l->fresh[l->nfresh++] = p;
+	}
 	install(l, p, k, write);
 	l->pol->fault(l, l->ps, p, k);
 }

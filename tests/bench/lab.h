@@ -10,7 +10,11 @@
  *   wp(p)           first write to a page installed write-protected (a
  *                   clean swap-in, cfg.wp)
  *   dirty(p)        p was written since the last harvest of KVM's dirty
- *                   log, every cfg.dlog accesses (0 = no dirty log)
+ *                   log, every cfg.dlog accesses (0 = no dirty log); with
+ *                   cfg.dlog_fresh false, not for pages that faulted in
+ *                   since the last harvest (a bit in the page word): the
+ *                   write the log shows may be the faulting access, which
+ *                   the policy already saw
  *   reclaim(l, p)   room is needed before p is mapped: free one frame with
  *                   lab_evict() (held or mapped -> out), possibly after
  *                   lab_unmap() (mapped -> held: kept in memory, unmapped,
@@ -50,12 +54,17 @@ enum lab_fault {
 #define LP_ONSWAP 0x04  /* a valid copy is on the device */
 #define LP_WP     0x08  /* mapped write-protected: next write is a wp event */
 #define LP_DLOG   0x10  /* written since the last dirty-log harvest */
+#define LP_FRESH  0x20  /* faulted in since the last harvest */
 
 struct lab_cfg {
 	uint64_t limit;         /* frames */
 	uint64_t stage;         /* write staging FIFO, pages (0 = none) */
 	uint64_t gap;           /* watermark gap, pages (0 = evict at limit) */
 	uint64_t dlog;          /* dirty-log harvest period, accesses (0 = off) */
+	bool dlog_fresh;        /* report pages faulted in since the last
+				 * harvest too (their write may be the
+				 * faulting access itself); the lab's
+				 * default: true, the log as KVM gives it */
 	bool wp;                /* clean swap-ins installed write-protected */
 	unsigned held_pct;      /* held-list size for policies that use one, % */
 };
@@ -103,7 +112,8 @@ struct lab {
 	struct lab_links slk;   /* staging FIFO */
 	struct lab_list sq;
 	uint32_t *dl;           /* pages in the dirty log */
-	uint64_t ndl, since_harvest;
+	uint32_t *fresh;        /* pages faulted in since the last harvest */
+	uint64_t ndl, nfresh, since_harvest;
 	const uint64_t *next;   /* next use of each access (MIN), or NULL */
 	uint64_t now;           /* index of the access being replayed */
 	struct lab_counts c;    /* since lab_count_from() */

@@ -6,7 +6,7 @@
  *   bench_policy_lab ws=64M pattern=zipf skew=0.99 passes=5 init=1 ...
  *                    (limit=SIZE | resident=PCT) [policies=min,lru,clock,...]
  *                    [stage=PAGES] [gap=PAGES] [dlog=ACCESSES] [wp=0|1]
- *                    [held=PCT] [minor_cost=0.35]
+ *                    [dlog_fresh=0|1] [held=PCT] [minor_cost=0.35]
  *
  * Memtouch's keys build the sequence (trace.h: the guest's, with vCPUs
  * interleaved round-robin); counting starts after the init phase.  Prints
@@ -64,6 +64,8 @@ static int extra(const char *k, const char *v, void *ctx)
 		o->cfg.gap = x;
 	else if (!strcmp(k, "dlog"))
 		o->cfg.dlog = x;
+	else if (!strcmp(k, "dlog_fresh"))
+		o->cfg.dlog_fresh = x != 0;
 	else if (!strcmp(k, "wp"))
 		o->cfg.wp = x != 0;
 	else if (!strcmp(k, "held"))
@@ -101,7 +103,7 @@ static int run_all(const struct bench_args *a, const struct opts *o,
 	printf("{\"ws_pages\":%llu,\"limit_pages\":%llu,\"pattern\":\"%s\","
 	       "\"skew\":%g,\"rw\":%g,\"passes\":%u,\"hot\":%u,\"hotacc\":%u,"
 	       "\"phase\":%llu,\"seed\":%llu,\"vcpus\":%u,\"init\":%d,"
-	       "\"stage\":%llu,\"gap\":%llu,\"dlog\":%llu,\"wp\":%d,\"held\":%u,"
+	       "\"stage\":%llu,\"gap\":%llu,\"dlog\":%llu,\"dlog_fresh\":%d,\"wp\":%d,\"held\":%u,"
 	       "\"accesses_run\":%llu,\"results\":[",
 	       (unsigned long long)a->p.pages, (unsigned long long)o->cfg.limit,
 	       mt_pattern_name(a->p.pattern), a->p.skew, a->p.write_ratio,
@@ -109,7 +111,7 @@ static int run_all(const struct bench_args *a, const struct opts *o,
 	       (unsigned long long)a->p.phase_len, (unsigned long long)a->p.seed,
 	       a->vcpus, a->init, (unsigned long long)o->cfg.stage,
 	       (unsigned long long)o->cfg.gap, (unsigned long long)o->cfg.dlog,
-	       o->cfg.wp, o->cfg.held_pct,
+	       o->cfg.dlog_fresh, o->cfg.wp, o->cfg.held_pct,
 	       (unsigned long long)(t->n - t->run_start));
 	for (name = strtok_r(list, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
 		const struct lab_policy *pol = lab_policy_find(name);
@@ -139,7 +141,7 @@ int main(int argc, char **argv)
 	struct bench_args a;
 	struct bench_trace t;
 	struct opts o = {
-		.cfg = { .wp = true, .held_pct = 25 },
+		.cfg = { .wp = true, .held_pct = 25, .dlog_fresh = true },
 		.minor_cost = 0.35,
 		.policies = "min,lru,clock,stage,shadow,clockpro,arc,arcw,freq",
 	};
