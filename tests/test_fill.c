@@ -3,7 +3,8 @@
  * parser rejects bad specs, contents are deterministic per page and differ
  * between pages, and the compression ratio each fill gives with liblz4
  * (LZ4_compress_default) and libzstd (level 1 and 3) is what it says:
- * ratio:R within 15% of R, random below 1.01, zeros above 50.
+ * ratio:R within 15% of R, random below 1.01, zeros above 50; a golden
+ * hash from the guest-flag build.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -89,6 +90,31 @@ static void test_deterministic(void **state)
 	assert_memory_not_equal(a, b, sizeof(a));
 }
 
+/* FNV-1a-style hash of 100 pages of each fill, seed 12345.  The golden value
+ * was produced by guest/lib/fill.c compiled with the guest's flags
+ * (freestanding, -O2 -mcmodel=small -ffp-contract=off, guest/CMakeLists.txt),
+ * so it also pins "the replay fills what the guest fills". */
+static void test_golden(void **state)
+{
+	static const char *const specs[] = { "zeros", "random", "ratio:2",
+					     "ratio:3.5", NULL };
+	static uint64_t pg[FILL_PAGE / 8];
+	uint64_t h = 1469598103934665603ull, i;
+	struct fill_spec f;
+	unsigned k, j;
+
+	(void)state;
+	for (k = 0; specs[k]; k++) {
+		assert_int_equal(fill_parse(specs[k], &f), 0);
+		for (i = 0; i < 100; i++) {
+			fill_page(&f, 12345, i, pg);
+			for (j = 0; j < FILL_PAGE / 8; j++)
+				h = (h ^ pg[j]) * 1099511628211ull;
+		}
+	}
+	assert_int_equal(h, 0x7c3c7e79d3aa1f93ull);
+}
+
 static void check_ratio(const char *spec, double want)
 {
 	struct fill_spec f;
@@ -130,6 +156,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse),
 		cmocka_unit_test(test_deterministic),
+		cmocka_unit_test(test_golden),
 		cmocka_unit_test(test_ratios),
 	};
 
