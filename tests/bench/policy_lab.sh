@@ -31,6 +31,7 @@ while [ $# -gt 0 ]; do
 	--dlog) DLOG=$2; shift 2 ;;
 	--stage) STAGE=$2; shift 2 ;;
 	--quick) QUICK=1; shift ;;
+	-h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "policy_lab.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
 done
