@@ -104,7 +104,7 @@ static inline int bench_parse(int argc, char **argv, int first,
 		} else if (!strcmp(key, "vcpus")) {
 			a->vcpus = (unsigned)strtoul(val, NULL, 0);
 		} else if (!extra || extra(key, val, ctx)) {
-			fprintf(stderr, "unknown key '%s'\n", key);
+			fprintf(stderr, "unknown key or bad value in '%s'\n", argv[i]);
 			return -1;
 		}
 		continue;

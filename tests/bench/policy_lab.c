@@ -154,6 +154,10 @@ int main(int argc, char **argv)
 		o.cfg.limit = a.p.pages * o.resident_pct / 100;
 	else if (!o.resident_pct)
 		o.cfg.limit = o.limit_bytes / MT_PAGE_SIZE;
+	if (!o.policies[0] || o.policies[0] == ',') {
+		fprintf(stderr, "policies= names none\n");
+		return 2;
+	}
 	if (!o.cfg.limit || o.cfg.held_pct > 90 ||
 	    o.cfg.stage + 2 * o.cfg.gap + 1 >= o.cfg.limit) {
 		fprintf(stderr, "need limit=SIZE or resident=1..100 (more than "
