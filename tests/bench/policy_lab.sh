@@ -6,7 +6,7 @@
 #
 #   tests/bench/policy_lab.sh [--build DIR] [--out DIR] [--ws SIZE]
 #                             [--passes N] [--fractions "25 50 75"]
-#                             [--dlog N] [--stage N] [--quick]
+#                             [--dlog N] [--stage N] [--quick] [--check]
 #
 # Workloads (memtouch arguments, init=1 rw=0.5 seed=1, one vCPU: the
 # sequence is exactly the guest's): zipf 0.9 / 0.99 / 1.2, hot/cold (10% of
@@ -16,11 +16,14 @@
 # passes it is a steady state and MIN is not zero.
 # --dlog N adds a run where the policies also harvest the dirty log every N
 # accesses.  Pure computation (no VM, no root); runs nice -n 19.
+# --quick: 16 MiB, 4 passes (seconds); --check: verify that the outputs are
+# complete (every run has every policy, finite counts, MIN <= LRU), for the
+# ctest smoke test policy_lab_quick.
 set -euo pipefail
 
 SRC=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
 BUILD=$SRC/build OUT="" WS=1G PASSES=8 FRACTIONS="25 50 75" DLOG=0 STAGE=0
-QUICK=0
+QUICK=0 CHECK=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	--build) BUILD=$2; shift 2 ;;
@@ -31,6 +34,7 @@ while [ $# -gt 0 ]; do
 	--dlog) DLOG=$2; shift 2 ;;
 	--stage) STAGE=$2; shift 2 ;;
 	--quick) QUICK=1; shift ;;
+	--check) CHECK=1; shift ;;
 	-h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "policy_lab.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
@@ -72,3 +76,21 @@ for w in "${WORKLOADS[@]}"; do
 done
 nice -n 19 python3 "$SRC/tests/bench/policy_lab_report.py" "$RAW" "$OUT" \
 	"tests/bench/policy_lab.sh --ws $WS --passes $PASSES --fractions \"$FRACTIONS\" --dlog $DLOG --stage $STAGE"
+[ "$CHECK" = 1 ] || exit 0
+python3 - "$OUT/policy_lab.json" "$OUT/policy_lab.md" \
+	$(( ${#WORKLOADS[@]} * $(echo $FRACTIONS | wc -w) * (DLOG != 0 ? 2 : 1) )) <<'PY'
+import json, math, os, sys
+runs = json.load(open(sys.argv[1]))["runs"]
+want = int(sys.argv[3])
+assert len(runs) == want, f"{len(runs)} runs, want {want}"
+pols = {"min", "lru", "clock", "stage", "shadow", "clockpro", "arc", "arcw", "freq"}
+for r in runs:
+    res = {x["policy"]: x for x in r["results"]}
+    assert set(res) == pols, f"{r['workload']}: policies {sorted(res)}"
+    for x in r["results"]:
+        for k in ("reads", "minor", "first", "writes", "cost", "meta_bytes_per_page"):
+            assert math.isfinite(x[k]) and x[k] >= 0, (r["workload"], x["policy"], k)
+    assert res["min"]["reads"] <= res["lru"]["reads"], r["workload"]
+assert os.path.getsize(sys.argv[2]) > 0
+print(f"policy_lab.sh: check ok ({len(runs)} runs)")
+PY
