@@ -198,6 +198,7 @@ struct swapper_counters {
 	_Atomic uint64_t resident, staged, max_resident;
 	_Atomic uint64_t pins, migrated, mig_reads, faults_throttled;
 	_Atomic uint64_t zero_around, installed_clean, written_clean;
+	_Atomic uint64_t clean_skipped_swap_full;
 	_Atomic uint64_t alloc_failures, readahead_wasted, readahead_hints;
 	/* ---- seal (integrity of swapped data; swapin.c counts) ---- */
 	_Atomic uint64_t checksum_errors;   /* crc32c mismatches on read */
@@ -309,6 +310,9 @@ struct swapper {
 	 * of those took a write-protect fault and how many were dropped clean
 	 * at eviction; approximate by design (relaxed atomics). */
 	_Atomic uint64_t kc_inst, kc_wr, kc_drop, kc_seen;
+	/* less than half of the swap space is free (set by each reclaim
+	 * round): swap-ins give their slot up instead of keeping it clean */
+	_Atomic bool swap_half_full;
 
 	/* ---- writeback.c ---- */
 	pthread_mutex_t wb_lock;        /* leaf */
@@ -462,7 +466,9 @@ static inline struct swap_dev *swapset_dev(struct swapper *s, uint64_t g)
  * the highest-priority device with room; never on a draining device. */
 int swapset_alloc(struct swapper *s, int target, unsigned int n,
 		  unsigned int *dev, uint64_t *first);
-uint64_t swapset_free_slots(struct swapper *s);
+/* Free slots on the devices that take new ones; *total (if non-NULL): all
+ * their usable slots. */
+uint64_t swapset_free_slots(struct swapper *s, uint64_t *total);
 /* Page idx drops its reference on slot g (the one the allocator handed
  * out, recorded in its page word).  Page lock held. */
 void swapset_put(struct swapper *s, uint64_t idx, uint64_t g);

@@ -280,8 +280,10 @@ static int reclaim_round(struct swapper *s, unsigned int want)
 	uint64_t victims[MAX_SELECT];
 	struct wb_ent dirty[MAX_SELECT];
 	unsigned int nv, i, len, nd = 0;
-	uint64_t fs = swapset_free_slots(s);
+	uint64_t total, fs = swapset_free_slots(s, &total);
 	int out = 0, r = 0;
+
+	atomic_store(&s->swap_half_full, fs * 2 < total);
 
 	if (want > MAX_SELECT)
 		want = MAX_SELECT;

@@ -38,6 +38,8 @@ static struct json_object *counters_json(struct swapper *s)
 	J_U64(f, "write_protect", atomic_load(&c->faults_wp));
 	J_U64(f, "installed_clean", atomic_load(&c->installed_clean));
 	J_U64(f, "written_after_clean", atomic_load(&c->written_clean));
+	J_U64(f, "not_kept_clean_swap_half_full",
+	      atomic_load(&c->clean_skipped_swap_full));
 	J_U64(f, "queued_for_buffer", atomic_load(&c->faults_pending));
 	J_U64(f, "readahead_pages", atomic_load(&c->readahead));
 	J_U64(f, "readahead_wasted", atomic_load(&c->readahead_wasted));

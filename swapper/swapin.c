@@ -81,6 +81,7 @@ void swapin_fini(struct swapper *s)
  * them, so starting "clean" cost a burst of write-protect faults.
  * (Measured, 1 GiB at 50% resident, rw=0.5: sequential 26 s always clean,
  * 4.7 s never, 4.6 s auto; uniform and zipf within noise or better.)
+ * AUTO also gives slots up while less than half the swap space is free.
  */
 static bool keep_clean(struct swapper *s)
 {
@@ -93,6 +94,17 @@ static bool keep_clean(struct swapper *s)
 		return false;
 	default:
 		break;
+	}
+	/* Slot space runs short (the kernel's vm_swap_full(): less than half
+	 * free): a page kept clean pins a slot amid pages that were rewritten
+	 * elsewhere, so the free space left is holes, writes get short and
+	 * the slots of neighbouring pages stop being neighbours - readahead
+	 * then reads a window in many small I/Os.  Giving the slot up costs
+	 * one more write at the next eviction, sequential with its
+	 * neighbours. */
+	if (atomic_load(&s->swap_half_full)) {
+		atomic_fetch_add(&s->c.clean_skipped_swap_full, 1);
+		return false;
 	}
 	n = atomic_fetch_add(&s->kc_seen, 1);
 	return atomic_load(&s->kc_wr) < atomic_load(&s->kc_drop) || n % 32 == 0;

@@ -394,18 +394,21 @@ out:
 	return r;
 }
 
-uint64_t swapset_free_slots(struct swapper *s)
+uint64_t swapset_free_slots(struct swapper *s, uint64_t *total)
 {
 	struct swap_dev_usage u;
-	uint64_t f = 0;
+	uint64_t f = 0, t = 0;
 	unsigned int i;
 
 	lock_read(&s->dev_lock);
 	for (i = 0; i < s->nr_order; i++) {
 		swap_dev_usage(s->devs[s->dev_order[i]], &u);
 		f += u.nslots - 1 - u.used - u.bad;
+		t += u.nslots - 1 - u.bad;
 	}
 	unlock_rw(&s->dev_lock);
+	if (total)
+		*total = t;
 	return f;
 }
 
