@@ -192,7 +192,9 @@ struct swapper_counters {
 	_Atomic uint64_t faults_zero, faults_swap, faults_staging, faults_dup,
 		faults_spurious, faults_wp, faults_pending;
 	_Atomic uint64_t evict_written, evict_clean, evict_zero, evict_restored;
-	_Atomic uint64_t bytes_read, bytes_written, reads, writes;
+	/* reads: pages read whole (before the seal check); read_ios: read
+	 * I/Os completed (a window's group read is one) */
+	_Atomic uint64_t bytes_read, bytes_written, reads, writes, read_ios;
 	_Atomic uint64_t read_errors, read_retries, write_errors, slots_retired;
 	_Atomic uint64_t swap_full_events, readahead;
 	_Atomic uint64_t resident, staged, max_resident;

@@ -53,7 +53,8 @@ static struct json_object *counters_json(struct swapper *s)
 	json_object_object_add(o, "evictions", e);
 	J_U64(o, "bytes_read", atomic_load(&c->bytes_read));
 	J_U64(o, "bytes_written", atomic_load(&c->bytes_written));
-	J_U64(o, "read_ios", atomic_load(&c->reads));
+	J_U64(o, "read_ios", atomic_load(&c->read_ios));
+	J_U64(o, "pages_read", atomic_load(&c->reads));
 	J_U64(o, "write_ios", atomic_load(&c->writes));
 	J_U64(o, "read_errors", atomic_load(&c->read_errors));
 	J_U64(o, "read_retries", atomic_load(&c->read_retries));

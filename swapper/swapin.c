@@ -525,6 +525,7 @@ static void rd_done(struct io_req *req, ssize_t res)
 
 	rd->t_done = io_now_ns();
 	hist_record(&s->read_lat, rd->t_done - req->submit_ns);
+	atomic_fetch_add(&s->c.read_ios, 1);    /* one I/O: this page */
 	page_lock(s, rd->idx);
 	over = rd_finish_locked(s, rd, atomic_load(&s->pages[rd->idx]),
 				rd_result(s, rd, res));
@@ -634,6 +635,8 @@ static void rg_done(struct io_req *req, ssize_t res)
 	unsigned int i, n;
 
 	hist_record(&s->read_lat, t_done - req->submit_ns);
+	if (res == (ssize_t)(g->n * PAGE_SIZE_4K))
+		atomic_fetch_add(&s->c.read_ios, 1);    /* one I/O: the group */
 	for (i = 0; i < g->n; i++) {
 		s->rds[g->bounce[i]].req.submit_ns = req->submit_ns;
 		s->rds[g->bounce[i]].req.priv = &s->rds[g->bounce[i]];
