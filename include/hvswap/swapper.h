@@ -143,6 +143,19 @@ int swapper_pin(struct swapper *s, uint64_t gpa, uint64_t len, bool write,
 void swapper_unpin(struct swapper *s, uint64_t gpa, uint64_t len, bool longterm);
 
 /*
+ * Discard guest-physical [gpa, gpa+len) (page aligned): the guest gave these
+ * pages up (a balloon inflate).  Each page's resident copy is dropped
+ * (MADV_DONTNEED, out of the resident count), its swap slot or staged copy
+ * is released, and its next access is a zero fill.  A page under a swap-in
+ * read is discarded once the read completes; a pinned page is left alone
+ * (counted in stats "discard.busy").  Safe against faults, eviction,
+ * write-out and migration at any point.  Returns the number of pages
+ * discarded, -EINVAL (unaligned or empty), -EFAULT (not inside one region)
+ * or -EIO (the swapper stopped on a fatal error).
+ */
+int64_t swapper_discard(struct swapper *s, uint64_t gpa, uint64_t len);
+
+/*
  * Swap devices at run time.  swapon adds a device (path NULL: a temporary
  * file of `size` bytes) and returns its id (>= 0).  swapoff removes one: no
  * new slots are taken from it, its pages move to other devices (or back into
