@@ -116,6 +116,9 @@ void swapper_cancel(struct swapper *s);
  */
 void swapper_release_faults(struct swapper *s);
 
+/* Guest memory resident now (the counter the limit applies to). */
+uint64_t swapper_resident_bytes(struct swapper *s);
+
 /* Change the resident limit at run time (0 = none). */
 int swapper_set_limit(struct swapper *s, uint64_t bytes);
 /* Evict everything evictable now and wait for the writes. */
