@@ -44,7 +44,8 @@ struct bl_event {
 	bool inflate;
 	uint64_t pages;             /* frames acted on by the request */
 	uint64_t in_balloon;        /* after it */
-	uint64_t resident;          /* host resident bytes after it (swapper) */
+	uint64_t res_before;        /* host resident bytes before it (swapper) */
+	uint64_t resident;          /* ... and after it */
 };
 
 struct virtio_balloon {
@@ -201,14 +202,20 @@ static bool seg_ok(struct virtio_balloon *b, const struct virtq_chain *c,
 	return false;
 }
 
-static void record_event(struct virtio_balloon *b, bool inflate, uint64_t pages)
+static uint64_t host_resident(struct virtio_balloon *b)
 {
+	return b->vm->swapper ? swapper_resident_bytes(b->vm->swapper) : 0;
+}
+
+static void record_event(struct virtio_balloon *b, bool inflate, uint64_t pages,
+			 uint64_t res_before)
+{
+	uint64_t res = host_resident(b);
 	struct bl_event *e;
-	uint64_t res = b->vm->swapper ? swapper_resident_bytes(b->vm->swapper) : 0;
 
 	pthread_mutex_lock(&b->lock);
 	e = &b->ev[b->nev++ % EVENTS];
-	*e = (struct bl_event){ inflate, pages, b->st.in_balloon, res };
+	*e = (struct bl_event){ inflate, pages, b->st.in_balloon, res_before, res };
 	if (inflate)
 		b->st.inflates++;
 	else
@@ -221,7 +228,7 @@ static void frames_request(struct virtio_balloon *b, const struct virtq_chain *c
 			   bool inflate)
 {
 	const char *what = inflate ? "inflate" : "deflate";
-	uint64_t done = 0;
+	uint64_t done = 0, res_before = host_resident(b);
 	unsigned int i;
 	uint32_t off, piece;
 	int n, k;
@@ -249,7 +256,7 @@ static void frames_request(struct virtio_balloon *b, const struct virtq_chain *c
 			done += (uint64_t)n;
 		}
 	}
-	record_event(b, inflate, done);
+	record_event(b, inflate, done, res_before);
 }
 
 /* statsq: 10-byte (le16 tag, le64 value) entries; unknown tags ignored. */
@@ -418,9 +425,12 @@ static struct json_object *events_json(struct virtio_balloon *b)
 					       v->inflate ? "inflate" : "deflate"));
 		json_object_object_add(e, "pages", json_object_new_uint64(v->pages));
 		json_object_object_add(e, "in_balloon", json_object_new_uint64(v->in_balloon));
-		if (b->vm->swapper)
+		if (b->vm->swapper) {
+			json_object_object_add(e, "host_resident_pages_before",
+					       json_object_new_uint64(v->res_before / 4096));
 			json_object_object_add(e, "host_resident_pages",
 					       json_object_new_uint64(v->resident / 4096));
+		}
 		json_object_array_add(a, e);
 	}
 	return a;
