@@ -68,9 +68,12 @@ static int setup_gswap(struct cfg *c, uint64_t ws)
 	c->gswap = !hv_strcmp(sw, "guest");
 	c->glimit = hv_arg_u64("glimit", 0);
 	c->balloon = hv_arg_u64("balloon", 0) != 0;
+	if (!c->gswap && (c->glimit || c->balloon)) {
+		hv_printf("integrity: glimit= and balloon= need swap=guest\n");
+		return 2;
+	}
 	if (!c->gswap)
-		return c->glimit || c->balloon ? (hv_printf("integrity: glimit= and "
-			"balloon= need swap=guest\n"), 2) : 0;
+		return 0;
 	if (!ws || !c->glimit) {
 		hv_printf("integrity: swap=guest needs ws= and glimit=\n");
 		return 2;
