@@ -14,6 +14,8 @@
  *     passes x { verify all | barrier | rewrite rewrite% of own pages with
  *                gen+1 | barrier }
  *     verify all
+ * After each "verify all" vCPU 0 publishes the metric verify_passes (the
+ * number of complete verifications so far).
  * The first bad page stops the VM with status 1 and a one-line report.
  *
  * swap=guest: the pages are virtual and live in glimit bytes of frames,
@@ -191,6 +193,10 @@ static void run(unsigned vcpu, unsigned nvcpus, struct vstat *st)
 	for (pass = 0; pass < cfg.passes; pass++) {
 		verify_all(vcpu, nvcpus, pass, st);
 		hv_barrier();
+		/* Progress a host can watch (`hvswap ctl stats`: vm.metrics):
+		 * every page verified pass + 1 times so far. */
+		if (vcpu == 0)
+			hv_metric("verify_passes", pass + 1);
 		for (i = vcpu; i < cfg.pages; i += nvcpus)
 			if (prng_below(&rng, 100) < cfg.rewrite_pct)
 				rewrite(i, cfg.gen[i] + 1, st);

@@ -17,6 +17,7 @@
  * vCPU 0 after the second barrier; the bitmap is updated with atomic OR.
  */
 #include "rt.h"
+#include "lib/fill.h"
 #include "lib/gswap.h"
 #include "lib/mt_gen.h"
 
@@ -25,6 +26,7 @@ struct cfg {
 	uint64_t base;               /* working-set start (guest-physical) */
 	uint64_t *bitmap;            /* touched pages */
 	bool init;                   /* write every page before timing */
+	struct fill_spec fill;       /* what init writes (lib/fill.h) */
 	bool gswap;                  /* swap=guest */
 	bool balloon;                /* balloon=1: release to the host at the end */
 	uint64_t glimit;             /* bytes of frames (swap=guest) */
@@ -46,7 +48,7 @@ static struct gswap gs;
 
 static const char *const known_args[] = {
 	"ws", "pattern", "skew", "rw", "passes", "share", "seed", "hot",
-	"hotacc", "phase", "init", "swap", "glimit", "balloon", NULL
+	"hotacc", "phase", "init", "fill", "swap", "glimit", "balloon", NULL
 };
 
 static int parse_params(struct cfg *c)
@@ -68,6 +70,15 @@ static int parse_params(struct cfg *c)
 	p->hot_access_pct = (unsigned)hv_arg_u64("hotacc", p->hot_access_pct);
 	p->phase_len = hv_arg_u64("phase", 0);
 	c->init = hv_arg_u64("init", 0) != 0;
+	if (fill_parse(hv_arg_str("fill", "sparse"), &c->fill)) {
+		hv_printf("memtouch: bad fill '%s' (sparse, zeros, random or "
+			  "ratio:R with 1 <= R <= 64)\n", hv_arg_str("fill", ""));
+		return 2;
+	}
+	if (c->fill.kind != FILL_SPARSE && !c->init) {
+		hv_printf("memtouch: fill= (other than sparse) needs init=1\n");
+		return 2;
+	}
 	pat = hv_arg_str("swap", "none");
 	if (hv_strcmp(pat, "guest") && hv_strcmp(pat, "none")) {
 		hv_printf("memtouch: swap=%s: none or guest\n", pat);
@@ -164,7 +175,8 @@ static void mark_page(uint64_t *bitmap, uint64_t page, struct vstat *st)
 /*
  * init=1: write one word of every page in this vCPU's slice of the working
  * set (untimed), so the timed run sees no first-touch or zero-page COW
- * faults from the host.  Slices never overlap, even when share=1.
+ * faults from the host; with fill= the whole page (lib/fill.h), so the
+ * swap sees realistic contents.  Slices never overlap, even when share=1.
  */
 static void init_pages(unsigned vcpu, unsigned nvcpus)
 {
@@ -172,10 +184,18 @@ static void init_pages(unsigned vcpu, unsigned nvcpus)
 	uint64_t hi = cfg.p.pages * (vcpu + 1) / nvcpus, i;
 
 	for (i = lo; i < hi; i++) {
+		uint64_t *p;
+
 		if (cfg.gswap)
-			gswap_store(&gs, i, 0, i);
+			p = gswap_get(&gs, i, true);
 		else
-			*(volatile uint64_t *)(uintptr_t)(cfg.base + i * HV_PAGE_SIZE) = i;
+			p = (uint64_t *)(uintptr_t)(cfg.base + i * HV_PAGE_SIZE);
+		if (cfg.fill.kind == FILL_SPARSE)
+			*(volatile uint64_t *)p = i;
+		else
+			fill_page(&cfg.fill, cfg.p.seed, i, p);
+		if (cfg.gswap)
+			gswap_put(&gs, i);
 	}
 }
 

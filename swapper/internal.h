@@ -285,7 +285,6 @@ struct swapper {
 	uint16_t *rmap_cnt[SWAPPER_MAX_DEVS];   /* owners per cluster; rmap_lock */
 	uint64_t rmap_ncl[SWAPPER_MAX_DEVS];    /* rmap_lock */
 	struct rmap_shared *rmap_shared;        /* protected by rmap_lock */
-	_Atomic bool rmap_lost;         /* an rmap entry could not be stored */
 
 	/* ---- seal: swapset.c keeps a seal per slot (seal.h), in per-device
 	 * per-cluster tables allocated when a cluster gets its first sealed
@@ -470,9 +469,8 @@ static inline struct swap_dev *swapset_dev(struct swapper *s, uint64_t g)
 int swapset_alloc(struct swapper *s, int target, unsigned int n,
 		  unsigned int *dev, uint64_t *first);
 uint64_t swapset_free_slots(struct swapper *s);
-/* A page's reference on slot g.  bind: page idx now holds the reference
- * the allocator handed out; put: it drops it.  Page lock held. */
-void swapset_bind(struct swapper *s, uint64_t idx, uint64_t g);
+/* Page idx drops its reference on slot g (the one the allocator handed
+ * out, recorded in its page word).  Page lock held. */
 void swapset_put(struct swapper *s, uint64_t idx, uint64_t g);
 size_t swapset_metadata_bytes(struct swapper *s);
 void swapset_close_all(struct swapper *s);

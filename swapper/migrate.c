@@ -2,8 +2,8 @@
  * migrate.c - moving swapped pages between devices: swapoff, live migration
  * (tiers) and compaction.  This file owns the whole move of a page.
  *
- * Moving one page that lives on device `from` (found through the rmap, then
- * re-checked under its page lock, as in rmap_walk_*()):
+ * Moving one page that lives on device `from` (found by a scan of the page
+ * words, then re-checked under its page lock, as try_to_unuse() does):
  *   SWAPPED   read it (swapin_start with mig_read_ops): at completion, unless
  *             a fault waits for the page (PG_WAITER: then it is installed),
  *             the data goes to a staging buffer, the old slot is dropped and
@@ -152,12 +152,13 @@ static bool item_add(struct swapper *s, struct mig_item **v, size_t *n,
 	return true;
 }
 
-/* Every page referencing a slot of `dev`, from the page words (what the
- * kernel's try_to_unuse does with page tables): used when an rmap entry
- * could not be stored, so the rmap alone would miss a page.  Read without
- * page locks: migrate_page() re-checks each under its lock. */
-static int64_t collect_by_scan(struct swapper *s, unsigned int dev,
-			       struct mig_item **out)
+/* Every (page, slot) pair of device `dev` into *out, from the page words
+ * (what the kernel's try_to_unuse does with page tables): a page's word
+ * names the slot it holds, shared slots included, so one pass over the
+ * 8-byte words finds every owner without a per-slot reverse map.  Read
+ * without page locks: migrate_page() re-checks each under its lock.
+ * Returns the count or -ENOMEM. */
+static int64_t collect(struct swapper *s, unsigned int dev, struct mig_item **out)
 {
 	struct mig_item *v = NULL;
 	size_t n = 0, cap = 0;
@@ -171,35 +172,6 @@ static int64_t collect_by_scan(struct swapper *s, unsigned int dev,
 		if (!item_add(s, &v, &n, &cap, i, pg_slot(w))) {
 			*out = NULL;
 			return -ENOMEM;
-		}
-	}
-	*out = v;
-	return (int64_t)n;
-}
-
-/* Every (page, slot) pair of device `dev`, from the rmap, into *out.
- * Returns the count or -ENOMEM. */
-static int64_t collect(struct swapper *s, unsigned int dev, struct mig_item **out)
-{
-	uint64_t nslots = swap_dev_nslots(s->devs[dev]), off, own[16];
-	size_t n = 0, cap = 0;
-	struct mig_item *v = NULL;
-	unsigned int k, m, cnt;
-
-	if (atomic_load(&s->rmap_lost))
-		return collect_by_scan(s, dev, out);
-	for (off = 1; off < nslots; off++) {
-		uint64_t g = gslot(dev, off);
-
-		cnt = swap_slot_count(s->devs[dev], off);
-		if (!cnt || cnt == SWAP_SLOT_BAD)
-			continue;
-		m = rmap_owners(s, g, own, 16);
-		for (k = 0; k < m && k < 16; k++) {
-			if (!item_add(s, &v, &n, &cap, own[k], g)) {
-				*out = NULL;
-				return -ENOMEM;
-			}
 		}
 	}
 	*out = v;

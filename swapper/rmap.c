@@ -1,23 +1,30 @@
 /*
- * rmap.c - reverse maps: from a swap slot (or a staging buffer) to the guest
- * page(s) that use it.
+ * rmap.c - reverse maps of shared slots: from a swap slot that several
+ * guest pages reference to those pages.
  *
- * Owns: per device, an array of per-cluster owner tables (256 x u32, page
- * index + 1, 0 = none), allocated the first time a slot of the cluster
- * gets an owner and freed when its last owner goes (rmap_cnt), so memory
- * follows the slots in use (4 bytes per used slot, rounded to clusters),
- * and an overflow list for slots shared by several pages (RMAP_SHARED in
- * the table).  Production code gives every slot one owner today; the list
- * is kept (and tested) for shared slots - zero-page sharing, VM clones, and
- * a reverse map kept only for shared slots (issue 12).  Staging buffers
- * have one owner each (stage_owner[], buf.c).
+ * A slot held by one page needs no reverse map: that page's word names the
+ * slot, and the walkers that need owners (migration, swapoff: migrate.c)
+ * scan the 8-byte page words once per pass, as the kernel's try_to_unuse()
+ * scans page tables.  Keeping a 4-byte entry for every used slot cost a
+ * third of the swapper's metadata (issue 12: <= 12 bytes per guest page),
+ * so entries exist only for slots shared by several pages - zero-page
+ * sharing, VM clones, deduplication: a producer of sharing records every
+ * owner with rmap_add.  Production code shares no slot today; the map is
+ * kept, and tested, for those producers.  The seal of a slot goes when its
+ * last recorded owner lets go (swapset.c).  Staging buffers have one owner
+ * each (stage_owner[], buf.c).
+ *
+ * Storage: per device, an array of per-cluster owner tables (256 x u32,
+ * page index + 1, 0 = none), allocated the first time a slot of the cluster
+ * gets an owner and freed when its last owner goes (rmap_cnt), and an
+ * overflow list for slots with more than one owner (RMAP_SHARED in the
+ * table).
  *
  * Locking: an entry changes only under the page lock of the page being added
  * or removed, and under rmap_lock, which also guards the tables themselves
  * (allocation, the overflow list, and freeing a device's map: stats read
- * them under rmap_lock alone).  Readers that walk a device (migration,
- * swapoff) take rmap_lock per slot and re-check each owner under its page
- * lock.  Lock order: page lock -> dev_lock -> rmap_lock.
+ * them under rmap_lock alone).  Lock order: page lock -> dev_lock ->
+ * rmap_lock.
  */
 #include <errno.h>
 #include <stdlib.h>

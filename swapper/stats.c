@@ -186,8 +186,6 @@ struct json_object *swapper_stats_json(struct swapper *s)
 	J_U64(o, "longterm_pinned_pages", s->pin_longterm_pages);
 	J_U64(o, "longterm_pin_limit_pages", s->pin_longterm_max);
 	unlock_mutex(&s->pin_lock, LK_LEAF);
-	json_object_object_add(o, "rmap_complete",
-			       json_object_new_boolean(!atomic_load(&s->rmap_lost)));
 	json_object_object_add(o, "page_states", census_json(s));
 	return o;
 }

@@ -5,7 +5,10 @@
  * device, opened O_DIRECT), a one-byte count per slot (the swap map: 0 free,
  * 1..0xFE references, 0xFF bad or reserved) and a small record per cluster
  * of 256 slots (how many of its slots are not free, and a free-list link).
- * Metadata is ~1 byte per 4 KiB slot plus 8 bytes per 1 MiB cluster.
+ * The map is kept per cluster and allocated only while the cluster has a
+ * slot that is not free (cmap[c] == NULL: all free), so metadata follows
+ * the slots in use: 1 byte per used-cluster slot plus 16 bytes per 1 MiB
+ * cluster.
  *
  * Locking: one mutex, d->lock, protects the swap map, the cluster records,
  * the free-cluster list, the current cluster and the counters.  It is a leaf
@@ -15,6 +18,7 @@
  *
  * Invariants (under d->lock):
  *  - cl[c].inuse == number of slots of cluster c whose map byte != 0;
+ *    cmap[c] != NULL whenever cl[c].inuse != 0;
  *  - map[0] == SWAP_SLOT_BAD (reserved, not counted in d->bad), so cluster 0
  *    is never empty and slot 0 is never handed out;
  *  - used == slots with a count 1..COUNT_MAX, bad == retired slots;
@@ -71,6 +75,39 @@ _Static_assert(sizeof(struct swap_dev_hdr) <= 440,
 
 /* ---- cluster bookkeeping (callers hold d->lock) ---- */
 
+static uint8_t map_get(const struct swap_dev *d, uint64_t slot)
+{
+	const uint8_t *m = d->cmap[slot / SWAP_CLUSTER_SLOTS];
+
+	return m ? m[slot % SWAP_CLUSTER_SLOTS] : 0;
+}
+
+/* The count byte of a slot whose cluster has a map (map_ensure'd, or a
+ * slot that is not free). */
+static uint8_t *map_at(struct swap_dev *d, uint64_t slot)
+{
+	return &d->cmap[slot / SWAP_CLUSTER_SLOTS][slot % SWAP_CLUSTER_SLOTS];
+}
+
+static bool map_ensure(struct swap_dev *d, uint32_t c)
+{
+	if (d->cmap[c])
+		return true;
+	d->cmap[c] = calloc(SWAP_CLUSTER_SLOTS, 1);
+	if (!d->cmap[c])
+		return false;
+	d->ncmaps++;
+	return true;
+}
+
+/* Cluster c has no slot in use any more: its map goes. */
+static void map_drop(struct swap_dev *d, uint32_t c)
+{
+	free(d->cmap[c]);
+	d->cmap[c] = NULL;
+	d->ncmaps--;
+}
+
 static uint32_t cl_slots(const struct swap_dev *d, uint32_t c)
 {
 	uint64_t left = d->nslots - (uint64_t)c * SWAP_CLUSTER_SLOTS;
@@ -116,21 +153,29 @@ static void set_cur(struct swap_dev *d, uint32_t c)
 		free_push(d, old);
 }
 
-static void take(struct swap_dev *d, uint64_t first, unsigned int n)
+/* Take free slots [first, first + n) of one cluster; false when its map
+ * cannot be allocated (nothing taken). */
+static bool take(struct swap_dev *d, uint64_t first, unsigned int n)
 {
-	memset(d->map + first, 1, n);
-	d->cl[first / SWAP_CLUSTER_SLOTS].inuse += (uint16_t)n;
+	uint32_t c = (uint32_t)(first / SWAP_CLUSTER_SLOTS);
+
+	if (!map_ensure(d, c))
+		return false;
+	memset(map_at(d, first), 1, n);
+	d->cl[c].inuse += (uint16_t)n;
 	d->used += n;
+	return true;
 }
 
 static void release(struct swap_dev *d, uint64_t slot)
 {
 	uint32_t c = (uint32_t)(slot / SWAP_CLUSTER_SLOTS);
 
-	d->map[slot] = 0;
+	*map_at(d, slot) = 0;
 	d->used--;
 	if (--d->cl[c].inuse)
 		return;
+	map_drop(d, c);
 	if (c == d->cur)
 		d->cur_next = 0;
 	else
@@ -142,7 +187,7 @@ static bool run_free(const struct swap_dev *d, uint64_t first, unsigned int n)
 	unsigned int i;
 
 	for (i = 0; i < n; i++) {
-		if (d->map[first + i])
+		if (map_get(d, first + i))
 			return false;
 	}
 	return true;
@@ -159,7 +204,8 @@ static int alloc_cur(struct swap_dev *d, unsigned int n, uint64_t *first)
 	base = (uint64_t)d->cur * SWAP_CLUSTER_SLOTS + d->cur_next;
 	if (!run_free(d, base, n))
 		return 0;
-	take(d, base, n);
+	if (!take(d, base, n))
+		return -ENOMEM;
 	d->cur_next += n;
 	*first = base;
 	return (int)n;
@@ -171,6 +217,10 @@ static int alloc_empty(struct swap_dev *d, unsigned int n, uint64_t *first)
 
 	if (c == CL_NONE)
 		return 0;
+	if (!map_ensure(d, c)) {
+		free_push(d, c);
+		return -ENOMEM;
+	}
 	set_cur(d, c);
 	if (n > cl_slots(d, c))
 		n = cl_slots(d, c);
@@ -188,7 +238,7 @@ static unsigned int best_run(const struct swap_dev *d, uint32_t c,
 	unsigned int i, len = 0, best = 0, cs = cl_slots(d, c);
 
 	for (i = 0; i < cs && best < n; i++) {
-		len = d->map[base + i] ? 0 : len + 1;
+		len = map_get(d, base + i) ? 0 : len + 1;
 		if (len > best) {
 			best = len;
 			*start = base + i + 1 - len;
@@ -217,7 +267,8 @@ static int alloc_scan(struct swap_dev *d, unsigned int n, uint64_t *first)
 	}
 	if (!best)
 		return 0;
-	take(d, *first, best);
+	if (!take(d, *first, best))
+		return -ENOMEM;
 	return (int)best;
 }
 
@@ -256,13 +307,13 @@ int swap_slot_get(struct swap_dev *d, uint64_t slot)
 	if (slot == 0 || slot >= d->nslots)
 		return -EINVAL;
 	pthread_mutex_lock(&d->lock);
-	v = d->map[slot];
+	v = map_get(d, slot);
 	if (v == 0 || v == SWAP_SLOT_BAD)
 		ret = -EINVAL;
 	else if (v == SWAP_SLOT_COUNT_MAX)
 		ret = -EOVERFLOW;
 	else
-		d->map[slot] = v + 1;
+		*map_at(d, slot) = v + 1;
 	pthread_mutex_unlock(&d->lock);
 	return ret;
 }
@@ -274,11 +325,11 @@ void swap_slot_put(struct swap_dev *d, uint64_t slot)
 	if (!slot_ok(d, slot, __func__))
 		return;
 	pthread_mutex_lock(&d->lock);
-	v = d->map[slot];
+	v = map_get(d, slot);
 	if (v == 1)
 		release(d, slot);
 	else if (v != 0 && v != SWAP_SLOT_BAD)
-		d->map[slot] = v - 1;
+		*map_at(d, slot) = v - 1;
 	pthread_mutex_unlock(&d->lock);
 	if (v == 0)
 		log_err("swap_slot_put: slot %llu is already free",
@@ -292,13 +343,21 @@ void swap_slot_retire(struct swap_dev *d, uint64_t slot)
 	if (!slot_ok(d, slot, __func__))
 		return;
 	pthread_mutex_lock(&d->lock);
-	v = d->map[slot];
+	v = map_get(d, slot);
+	if (v == 0 && !map_ensure(d, (uint32_t)(slot / SWAP_CLUSTER_SLOTS))) {
+		/* A free slot stays free (and may be handed out again) rather
+		 * than a map being made up: said, not hidden. */
+		pthread_mutex_unlock(&d->lock);
+		log_err("swap_slot_retire: slot %llu: no memory to retire it",
+			(unsigned long long)slot);
+		return;
+	}
 	if (v != SWAP_SLOT_BAD) {
 		if (v == 0)
 			d->cl[slot / SWAP_CLUSTER_SLOTS].inuse++;
 		else
 			d->used--;
-		d->map[slot] = SWAP_SLOT_BAD;
+		*map_at(d, slot) = SWAP_SLOT_BAD;
 		d->bad++;
 	}
 	pthread_mutex_unlock(&d->lock);
@@ -311,7 +370,7 @@ unsigned int swap_slot_count(struct swap_dev *d, uint64_t slot)
 	if (slot == 0 || slot >= d->nslots)
 		return SWAP_SLOT_BAD;
 	pthread_mutex_lock(&d->lock);
-	v = d->map[slot];
+	v = map_get(d, slot);
 	pthread_mutex_unlock(&d->lock);
 	return v;
 }
@@ -332,8 +391,8 @@ void swap_dev_usage(struct swap_dev *d, struct swap_dev_usage *u)
 
 size_t swap_dev_metadata_bytes(const struct swap_dev *d)
 {
-	return sizeof(*d) + d->nslots +
-	       (size_t)d->nclusters * sizeof(struct cluster) +
+	return sizeof(*d) + (size_t)d->ncmaps * SWAP_CLUSTER_SLOTS +
+	       (size_t)d->nclusters * (sizeof(struct cluster) + sizeof(*d->cmap)) +
 	       strlen(d->path) + 1;
 }
 
@@ -358,12 +417,12 @@ static int meta_init(struct swap_dev *d)
 
 	d->nclusters = (uint32_t)((d->nslots + SWAP_CLUSTER_SLOTS - 1) /
 				  SWAP_CLUSTER_SLOTS);
-	d->map = calloc(d->nslots, 1);
+	d->cmap = calloc(d->nclusters, sizeof(*d->cmap));
 	d->cl = calloc(d->nclusters, sizeof(*d->cl));
-	if (!d->map || !d->cl)
+	if (!d->cmap || !d->cl || !map_ensure(d, 0))
 		return -ENOMEM;
 	d->free_head = d->free_tail = CL_NONE;
-	d->map[0] = SWAP_SLOT_BAD;           /* reserved */
+	*map_at(d, 0) = SWAP_SLOT_BAD;       /* reserved */
 	d->cl[0].inuse = 1;
 	d->cur = 0;                          /* start filling at slot 1 */
 	d->cur_next = 1;
@@ -627,7 +686,13 @@ void swap_dev_close(struct swap_dev *d)
 	if (d->fd >= 0)
 		close(d->fd);
 	pthread_mutex_destroy(&d->lock);
-	free(d->map);
+	if (d->cmap) {
+		uint32_t c;
+
+		for (c = 0; c < d->nclusters; c++)
+			free(d->cmap[c]);
+	}
+	free(d->cmap);
 	free(d->cl);
 	free(d->path);
 	free(d);

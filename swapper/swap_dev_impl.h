@@ -33,7 +33,9 @@ struct swap_dev {
 	uint64_t nslots;
 	uint32_t nclusters;
 	pthread_mutex_t lock;
-	uint8_t *map;              /* protected by lock */
+	uint8_t **cmap;            /* per cluster: its slots' counts, NULL
+				      while all are free; protected by lock */
+	uint32_t ncmaps;           /* cmap[] entries allocated; lock */
 	struct cluster *cl;        /* protected by lock */
 	uint32_t free_head, free_tail; /* protected by lock */
 	uint32_t cur, cur_next;    /* protected by lock */

@@ -9,8 +9,9 @@
  * so swapset_dev() reads it without the lock.
  *
  * A slot's references (swap_dev.c counts them): one per page whose word
- * holds it with PG_SLOT (recorded in the rmap by swapset_bind, dropped by
- * swapset_put), plus one per write in flight to it (writeback.c).
+ * holds it with PG_SLOT (dropped by swapset_put), plus one per write in
+ * flight to it (writeback.c).  Which page holds a slot is in that page's
+ * word; only a slot shared by several pages is also in the rmap (rmap.c).
  *
  * A slot's seal (seal.h: its crc32c, or its AES-GCM nonce counter and tag)
  * is kept per slot, not per page, in per-device arrays of per-cluster
@@ -364,7 +365,7 @@ int swapset_alloc(struct swapper *s, int target, unsigned int n,
 		  unsigned int *dev, uint64_t *first)
 {
 	unsigned int i, d;
-	int r;
+	int r, err = -ENOSPC;
 
 	lock_read(&s->dev_lock);
 	if (target >= 0 && target < SWAPPER_MAX_DEVS && s->devs[target] &&
@@ -374,6 +375,8 @@ int swapset_alloc(struct swapper *s, int target, unsigned int n,
 			*dev = (unsigned int)target;
 			goto out;
 		}
+		if (r == -ENOMEM)
+			err = r;
 	}
 	for (i = 0; i < s->nr_order; i++) {
 		d = s->dev_order[i];
@@ -382,8 +385,10 @@ int swapset_alloc(struct swapper *s, int target, unsigned int n,
 			*dev = d;
 			goto out;
 		}
+		if (r == -ENOMEM)
+			err = r;        /* (a cluster's map: said as such) */
 	}
-	r = -ENOSPC;
+	r = err;
 out:
 	unlock_rw(&s->dev_lock);
 	return r;
@@ -402,13 +407,6 @@ uint64_t swapset_free_slots(struct swapper *s)
 	}
 	unlock_rw(&s->dev_lock);
 	return f;
-}
-
-void swapset_bind(struct swapper *s, uint64_t idx, uint64_t g)
-{
-	page_lock_assert_held(s, idx);
-	if (rmap_add(s, g, idx) < 0)
-		atomic_store(&s->rmap_lost, true);  /* reported in stats */
 }
 
 void swapset_put(struct swapper *s, uint64_t idx, uint64_t g)

@@ -397,7 +397,6 @@ static struct wbatch *batch_build(struct swapper *s, struct wb_ent *ents,
 			/* The page's reference is the one alloc gave;
 			 * the batch takes another for the I/O. */
 			swap_slot_get(s->devs[dev], first + k);
-			swapset_bind(s, idx, g);
 			swapset_seal_set(s, g, &wb->seal[k]);
 			atomic_store(&s->pages[idx], pg_make(PS_STAGED, PG_SLOT,
 							     ents[k].buf, g));

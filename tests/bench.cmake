@@ -15,6 +15,26 @@ foreach(tool replay belady)
   hv_host_target(bench_${tool})
 endforeach()
 
+# bench_policy_lab: eviction policies replayed on a memtouch sequence with
+#               only what hvswap sees, against LRU and Belady's MIN (issue
+#               12); tests/bench/policy_lab.sh runs the matrix.
+add_library(hv_policy_lab STATIC bench/lab.c bench/lab_ref.c bench/lab_clock.c
+            bench/lab_adapt.c bench/lab_table.c)
+target_include_directories(hv_policy_lab PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/bench)
+hv_host_target(hv_policy_lab)
+add_executable(bench_policy_lab ${CMAKE_CURRENT_SOURCE_DIR}/bench/policy_lab.c)
+target_link_libraries(bench_policy_lab PRIVATE hv_policy_lab hv_gen_host)
+hv_host_target(bench_policy_lab)
+hv_add_test(NAME test_policy_lab LABELS unit SOURCES test_policy_lab.c
+            LIBS hv_policy_lab hv_gen_host)
+# policy_lab_quick: the lab's driver and report at tiny sizes (seconds;
+# not timed): every workload, one fraction, with the dirty log, --check.
+add_test(NAME policy_lab_quick
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/bench/policy_lab.sh --quick
+                 --fractions 50 --dlog 256 --build ${CMAKE_BINARY_DIR}
+                 --out ${CMAKE_CURRENT_BINARY_DIR}/policy-lab-quick --check)
+set_tests_properties(policy_lab_quick PROPERTIES LABELS bench TIMEOUT 300)
+
 # bench_swapout: the swapper's write-out capacity (trim of dirty memory,
 #               host threads as the guest, no VM).
 add_executable(bench_swapout ${CMAKE_CURRENT_SOURCE_DIR}/bench/swapout.c)

@@ -6,24 +6,10 @@
 #              opened; the cli case needs no KVM.
 hv_add_test(NAME test_ctl LABELS unit SOURCES test_ctl.c LIBS hvswap_vmm)
 
-# ctl_ops: PASSES integrity passes (ws=128M, limit 64M) must outlast the
-# whole command sequence; the test fails with "raise PASSES" otherwise.
-# Sanitizer builds run the VMM several times slower: the guest needs more
-# passes to outlive the sequence there.
-if(HV_ASAN OR HV_TSAN)
-  set(HV_CTL_OPS_PASSES 48 CACHE STRING "ctl_ops: integrity passes of the guest")
-else()
-  set(HV_CTL_OPS_PASSES 12 CACHE STRING "ctl_ops: integrity passes of the guest")
-endif()
-
 foreach(c ops noswap cancel cli limits slowexit)
-  set(args)
-  if(c STREQUAL "ops")
-    set(args ${HV_CTL_OPS_PASSES})
-  endif()
   add_test(NAME ctl_${c}
            COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_ctl.sh
-                   $<TARGET_FILE:hvswap> ${c} ${args})
+                   $<TARGET_FILE:hvswap> ${c})
   set_tests_properties(ctl_${c} PROPERTIES LABELS integration
                        SKIP_RETURN_CODE 77 TIMEOUT 300)
 endforeach()

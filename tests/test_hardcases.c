@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "seal.h"
 #include "swapper_testlib.h"
 
 #define NPAGES 1024u
@@ -170,10 +171,16 @@ static void test_write_pin_dirties(void **state)
 
 /* --- reverse maps --- */
 
+/*
+ * A slot held by one page has no reverse-map entry (its page word names
+ * it); the rmap records owners of shared slots, as a sharing producer
+ * adds them; a write fault drops an exclusive page's claim and its seal.
+ */
 static void test_rmap(void **state)
 {
 	struct env e;
-	uint64_t i, own[4], g;
+	struct seal_entry se;
+	uint64_t i, own[4], g, f0;
 
 	(void)state;
 	hc_env(&e, 1, 8 << 20, 0);
@@ -182,11 +189,14 @@ static void test_rmap(void **state)
 		uint64_t w = word_of(&e, i);
 
 		assert_int_equal(pg_state(w), PS_SWAPPED);
-		assert_int_equal(rmap_owners(e.s, pg_slot(w), own, 4), 1);
-		assert_int_equal(own[0], i);
+		assert_int_equal(rmap_owners(e.s, pg_slot(w), own, 4), 0);
+		assert_int_equal(swapset_seal_get(e.s, pg_slot(w), &se), 0);
 	}
-	/* sharing: a second owner, then back to one */
+		/* sharing: both owners recorded, then back to one, then none */
 	g = pg_slot(word_of(&e, 7));
+	page_lock(e.s, 7);
+	assert_int_equal(rmap_add(e.s, g, 7), 0);
+	page_unlock(e.s, 7);
 	page_lock(e.s, 8);
 	assert_int_equal(rmap_add(e.s, g, 8), 0);
 	page_unlock(e.s, 8);
@@ -197,81 +207,27 @@ static void test_rmap(void **state)
 	page_unlock(e.s, 8);
 	assert_int_equal(rmap_owners(e.s, g, own, 4), 1);
 	assert_int_equal(own[0], 7);
-	/* a write fault drops the claim and its rmap entry */
+	page_lock(e.s, 7);
+	rmap_del(e.s, g, 7);
+	page_unlock(e.s, 7);
+	assert_int_equal(rmap_owners(e.s, g, own, 4), 0);
+	/* an entry that cannot be allocated is refused, nothing recorded */
+	f0 = atomic_load(&e.s->c.alloc_failures);
+	atomic_store(&e.s->alloc_fail_after, 0);
+	page_lock(e.s, 7);
+	assert_int_equal(rmap_add(e.s, g, 7), -ENOMEM);
+	page_unlock(e.s, 7);
+	assert_int_equal(atomic_load(&e.s->c.alloc_failures), f0 + 1);
+	assert_int_equal(rmap_owners(e.s, g, own, 4), 0);
+	/* a write fault drops the claim: the slot is free, its seal gone */
 	assert_page_ok(&e, 9);
 	g = pg_slot(word_of(&e, 9));
+	assert_int_equal(pg_state(word_of(&e, 9)), PS_RESIDENT);
 	stamp(&e, 9);
-	assert_int_equal(rmap_owners(e.s, g, own, 4), 0);
-	assert_all_pages_ok(&e);
-	env_teardown(&e);
-}
-
-static bool rmap_complete(struct env *e)
-{
-	json_object *j, *v;
-	bool r;
-
-	j = swapper_stats_json(e->s);
-	assert_true(json_object_object_get_ex(j, "rmap_complete", &v));
-	r = json_object_get_boolean(v);
-	json_object_put(j);
-	return r;
-}
-
-/*
- * An rmap cluster table cannot be allocated: the page whose slot needed it
- * keeps no reverse-map entry (stats say rmap_complete false), and its data
- * is still read back from its slot.
- *
- * The allocation is reached by counting the allocations of a trim's first
- * write batch, in order: N = 0 is the batch itself (writeback.c
- * batch_build), then the per-cluster tables its slots need when the batch
- * binds them: the rmap cluster of its first page (N = 1 at c222c1e), after
- * any other per-slot table the batch reserves first (seal tables add one).
- * Each step dirties pages 1..64 again (their claims, and the tables, go),
- * trims with alloc_fail_after = N and must lose nothing whatever the
- * failure hit; N moves on until the failure lands on the rmap cluster.
- * The guest is idle and under the limit: only the trim allocates.
- */
-static void test_alloc_fail_rmap_cluster(void **state)
-{
-	struct env e;
-	uint64_t i, f0, own[4], lost = 0;
-	int64_t n;
-
-	(void)state;
-	hc_env(&e, 1, 8 << 20, 0);
-	for (n = 0; n < 8 && rmap_complete(&e); n++) {
-		for (i = 1; i <= 64; i++)               /* under the limit */
-			stamp(&e, i);
-		(void)word_of(&e, 64);  /* its fault handler is done */
-		f0 = atomic_load(&e.s->c.alloc_failures);
-		atomic_store(&e.s->alloc_fail_after, n);
-		assert_int_equal(swapper_trim(e.s), 0);
-		assert_int_equal(atomic_load(&e.s->alloc_fail_after), -1);
-		assert_int_equal(atomic_load(&e.s->c.alloc_failures), f0 + 1);
-		if (!rmap_complete(&e))
-			break;
-		for (i = 1; i <= 64; i++)
-			assert_page_ok(&e, i);
-	}
-	print_message("  allocation %lld of the trim was the rmap cluster\n",
-		      (long long)n);
-	assert_false(rmap_complete(&e));
-	/* One page lost its entry; the next bind allocated the table. */
-	for (i = 1; i <= 64; i++) {
-		uint64_t w = word_of(&e, i);
-
-		assert_int_equal(pg_state(w), PS_SWAPPED);
-		if (rmap_owners(e.s, pg_slot(w), own, 4) == 0)
-			lost++;
-		else
-			assert_int_equal(own[0], i);
-	}
-	assert_int_equal(lost, 1);
-	assert_int_equal(atomic_load(&e.s->c.write_errors), 0);
-	/* swapoff still finds every page (page-word scan: the rmap is
-	 * incomplete) and moves them back into memory */
+	assert_false(word_of(&e, 9) & PG_SLOT);
+	assert_int_equal(swap_slot_count(e.s->devs[0], gslot_off(g)), 0);
+	assert_int_equal(swapset_seal_get(e.s, g, &se), -ENOENT);
+	/* swapoff finds every owner from the page words */
 	assert_int_equal(swapper_swapoff(e.s, 0), 0);
 	assert_all_pages_ok(&e);
 	env_teardown(&e);
@@ -835,7 +791,6 @@ int main(void)
 		cmocka_unit_test(test_evict_pinned),
 		cmocka_unit_test(test_write_pin_dirties),
 		cmocka_unit_test(test_rmap),
-		cmocka_unit_test(test_alloc_fail_rmap_cluster),
 		cmocka_unit_test(test_lockdep_catches),
 		cmocka_unit_test(test_migrate_page_under_read),
 		cmocka_unit_test(test_migrate_page_in_staging),

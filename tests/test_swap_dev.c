@@ -71,6 +71,36 @@ static void test_temp_file(void **state)
 	swap_dev_close(d);
 }
 
+/* The swap map is kept per cluster in use: metadata grows by one cluster's
+ * map when a cluster gets its first used slot and shrinks when it empties
+ * (retired slots keep their cluster's map). */
+static void test_metadata_follows_use(void **state)
+{
+	struct swap_dev *d = open_tmp(64 * MiB);
+	uint64_t first, second, m0, m1;
+	unsigned int i;
+
+	(void)state;
+	m0 = swap_dev_metadata_bytes(d);
+	assert_true(m0 < swap_dev_nslots(d) / 4);      /* only cluster 0's */
+	assert_int_equal(swap_slot_alloc(d, CL, &first), CL);
+	assert_int_equal(first % CL, 0);                /* a whole cluster */
+	m1 = swap_dev_metadata_bytes(d);
+	assert_int_equal(m1, m0 + CL);
+	assert_int_equal(swap_slot_alloc(d, 16, &second), 16);
+	assert_int_equal(swap_dev_metadata_bytes(d), m1 + CL);
+	for (i = 0; i < 16; i++)
+		swap_slot_put(d, second + i);
+	assert_int_equal(swap_dev_metadata_bytes(d), m1);
+	swap_slot_retire(d, first + 5);
+	for (i = 0; i < CL; i++)
+		swap_slot_put(d, first + i);
+	assert_int_equal(swap_slot_count(d, first + 5), SWAP_SLOT_BAD);
+	assert_int_equal(swap_slot_count(d, first + 6), 0);
+	assert_int_equal(swap_dev_metadata_bytes(d), m1);
+	swap_dev_close(d);
+}
+
 static void test_sizing(void **state)
 {
 	struct swap_dev_config cfg = { .tmpdir = "/var/tmp" };
@@ -962,6 +992,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_temp_file),
+		cmocka_unit_test(test_metadata_follows_use),
 		cmocka_unit_test(test_sizing),
 		cmocka_unit_test(test_bad_path),
 		cmocka_unit_test(test_existing_file),

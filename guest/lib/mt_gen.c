@@ -7,7 +7,7 @@
 
 static const char *const pattern_names[MT_NR_PATTERNS] = {
 	[MT_SEQ] = "seq", [MT_UNIFORM] = "uniform",
-	[MT_ZIPF] = "zipf", [MT_HOTCOLD] = "hotcold",
+	[MT_ZIPF] = "zipf", [MT_HOTCOLD] = "hotcold", [MT_SCANHOT] = "scanhot",
 };
 
 void mt_params_default(struct mt_params *p)
@@ -91,6 +91,7 @@ int mt_gen_init(struct mt_gen *g, const struct mt_params *p,
 		g->hot_n = 1;
 	g->shift = 0;
 	g->phase_left = p->phase_len;
+	g->scan_pos = 0;
 	prng_seed(&g->rng, p->seed ^ prng_mix64(0x6d74ull << 32 | vcpu));
 	perm_init(&g->perm, g->n ? g->n : 1, p->seed ^ g->lo);
 	if (p->pattern == MT_ZIPF && g->n)
@@ -125,6 +126,13 @@ static uint64_t next_index(struct mt_gen *g)
 		return r >= g->n ? r - g->n : r;
 	case MT_UNIFORM:
 		return prng_below(&g->rng, g->n);
+	case MT_SCANHOT:
+		if (prng_below(&g->rng, 100) >= g->p.hot_access_pct)
+			return g->scan_pos++ % g->n;
+		r = prng_below(&g->rng, g->hot_n) + g->shift;
+		if (r >= g->n)
+			r -= g->n;
+		return perm_apply(&g->perm, r);
 	default:
 		r = next_rank(g) + g->shift;
 		if (r >= g->n)

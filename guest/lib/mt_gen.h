@@ -17,6 +17,10 @@
  *               bijection (perm.h), so hot pages are not adjacent.
  *   MT_HOTCOLD  hot_access_pct% of accesses go uniformly to a hot set of
  *               hot_pct% of the range, the rest uniformly to the others.
+ *   MT_SCANHOT  hot_access_pct% of accesses go uniformly to the hot set (as
+ *               HOTCOLD), the rest scan the whole range in address order,
+ *               round and round (a loop larger than memory mixed with a hot
+ *               set: the scan-resistance case of a replacement policy).
  * Phases (phase_len > 0): every phase_len accesses of a vCPU, the rank ->
  * page mapping of ZIPF and HOTCOLD rotates by the hot-set size, so the hot
  * set moves to pages that were cold.  The scatter permutation depends only
@@ -40,6 +44,7 @@ enum mt_pattern {
 	MT_UNIFORM,
 	MT_ZIPF,
 	MT_HOTCOLD,
+	MT_SCANHOT,
 	MT_NR_PATTERNS
 };
 
@@ -66,6 +71,7 @@ struct mt_gen {
 	uint64_t hot_n;            /* hot-set size in pages, 1..n */
 	uint64_t shift;            /* current phase rotation, < n */
 	uint64_t phase_left;       /* accesses left in this phase */
+	uint64_t scan_pos;         /* MT_SCANHOT: scan accesses made so far */
 	struct prng rng;
 	struct perm perm;
 	struct zipf zipf;
@@ -111,7 +117,7 @@ static inline uint64_t mt_seq_hash(uint64_t h, uint64_t page, bool is_write)
 	return (h ^ (page << 1 | (uint64_t)is_write)) * 0x100000001b3ull;
 }
 
-/* "seq", "uniform", "zipf", "hotcold"; parse returns -22 if unknown. */
+/* "seq", "uniform", "zipf", "hotcold", "scanhot"; parse returns -22 if unknown. */
 const char *mt_pattern_name(enum mt_pattern pat);
 int mt_pattern_parse(const char *s, enum mt_pattern *out);
 

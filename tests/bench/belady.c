@@ -4,11 +4,8 @@
  *
  *   bench_belady limit=SIZE ws=1G pattern=zipf ... [init=1] [vcpus=N]
  *
- * The sequence is generated with hv_gen_host exactly as the guest does:
- * with init=1 first the untimed init writes (every page of each vCPU's
- * slice, in order), then each vCPU's mt_gen_next() stream; several vCPUs
- * are interleaved round-robin (the guest's real interleaving is not
- * deterministic; with vcpus=1 the sequence is exact).
+ * The sequence is the guest's, built by trace.h (init writes, then each
+ * vCPU's mt_gen_next() stream, vCPUs interleaved round-robin).
  *
  * MIN: next-use distances by one backward scan, then a max-heap keyed by
  * next use with lazy deletion: on a miss with a full memory, evict the
@@ -26,6 +23,7 @@
 #include <string.h>
 
 #include "bench_args.h"
+#include "trace.h"
 
 static uint64_t limit_bytes;
 
@@ -86,13 +84,12 @@ static struct ent heap_pop(void)
 int main(int argc, char **argv)
 {
 	struct bench_args a;
-	struct mt_gen g[64];
+	struct bench_trace t;
 	uint32_t *pg;
 	uint8_t *wr, *state;        /* state: bit0 resident, bit1 has data, bit2 dirty */
 	uint64_t *nxt, *last, *cur_next;
-	uint64_t n = 0, cap, i, limit, resident = 0;
+	uint64_t n, i, limit, resident = 0;
 	uint64_t misses = 0, comp = 0, swapins = 0, swapouts = 0;
-	unsigned c;
 
 	if (bench_parse(argc, argv, 1, &a, extra, NULL))
 		return 2;
@@ -101,48 +98,17 @@ int main(int argc, char **argv)
 		fprintf(stderr, "need limit=SIZE >= 4K and ws < 16 TiB\n");
 		return 2;
 	}
-	cap = (uint64_t)a.p.passes * a.p.pages + (a.init ? a.p.pages : 0) + a.vcpus;
-	pg = malloc(cap * sizeof(*pg));
-	wr = malloc(cap);
-	nxt = malloc(cap * sizeof(*nxt));
-	if (!pg || !wr || !nxt) {
-		fprintf(stderr, "out of memory for %llu accesses\n", (unsigned long long)cap);
+	if (bench_trace_build(&a, &t)) {
+		fprintf(stderr, "out of memory for the access sequence\n");
 		return 1;
 	}
-	/* Generate. */
-	if (a.init) {
-		uint64_t lo[64], hi[64];
-		bool more = true;
-
-		for (c = 0; c < a.vcpus; c++) {
-			lo[c] = a.p.pages * c / a.vcpus;
-			hi[c] = a.p.pages * (c + 1) / a.vcpus;
-		}
-		while (more) {
-			more = false;
-			for (c = 0; c < a.vcpus; c++) {
-				if (lo[c] < hi[c]) {
-					pg[n] = (uint32_t)lo[c]++;
-					wr[n++] = lo[c] != 1;   /* page 0 gets 0: stays zero */
-					more = true;
-				}
-			}
-		}
-	}
-	for (c = 0; c < a.vcpus; c++)
-		mt_gen_init(&g[c], &a.p, c, a.vcpus);
-	for (bool more = true; more;) {
-		more = false;
-		for (c = 0; c < a.vcpus; c++) {
-			uint64_t p;
-			bool w;
-
-			if (mt_gen_next(&g[c], &p, &w)) {
-				pg[n] = (uint32_t)p;
-				wr[n++] = w;
-				more = true;
-			}
-		}
+	pg = t.pg;
+	wr = t.wr;
+	n = t.n;
+	nxt = malloc((n + 1) * sizeof(*nxt));
+	if (!nxt) {
+		fprintf(stderr, "out of memory for %llu accesses\n", (unsigned long long)n);
+		return 1;
 	}
 	/* Next-use distances. */
 	last = malloc(a.p.pages * sizeof(*last));
@@ -215,7 +181,6 @@ int main(int argc, char **argv)
 	free(cur_next);
 	free(last);
 	free(nxt);
-	free(wr);
-	free(pg);
+	bench_trace_free(&t);
 	return 0;
 }

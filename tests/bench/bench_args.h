@@ -2,7 +2,7 @@
  * bench_args.h - memtouch's key=value arguments for host tools (replay.c,
  * belady.c), so the host sees exactly the struct mt_params the guest builds.
  *
- * Keys: ws pattern skew rw passes share seed hot hotacc phase init (as
+ * Keys: ws pattern skew rw passes share seed hot hotacc phase init fill (as
  * memtouch, see `hvswap list`), plus vcpus=N and tool-specific keys that the
  * caller handles through the `extra` callback.  Sizes take K/M/G/T.
  */
@@ -15,12 +15,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/fill.h"
 #include "lib/mt_gen.h"
 
 struct bench_args {
 	struct mt_params p;
 	unsigned vcpus;
 	bool init;
+	struct fill_spec fill;     /* fill=, lib/fill.h (default sparse) */
 };
 
 static inline int bench_parse_size(const char *s, uint64_t *out)
@@ -57,6 +59,7 @@ static inline int bench_parse(int argc, char **argv, int first,
 	mt_params_default(&a->p);
 	a->vcpus = 1;
 	a->init = false;
+	fill_parse("sparse", &a->fill);
 	for (i = first; i < argc; i++) {
 		char key[32], *eq = strchr(argv[i], '=');
 		const char *val;
@@ -95,10 +98,13 @@ static inline int bench_parse(int argc, char **argv, int first,
 			a->p.phase_len = v;
 		} else if (!strcmp(key, "init")) {
 			a->init = strtoul(val, NULL, 0) != 0;
+		} else if (!strcmp(key, "fill")) {
+			if (fill_parse(val, &a->fill))
+				goto bad;
 		} else if (!strcmp(key, "vcpus")) {
 			a->vcpus = (unsigned)strtoul(val, NULL, 0);
 		} else if (!extra || extra(key, val, ctx)) {
-			fprintf(stderr, "unknown key '%s'\n", key);
+			fprintf(stderr, "unknown key or bad value in '%s'\n", argv[i]);
 			return -1;
 		}
 		continue;
@@ -107,6 +113,11 @@ bad:
 		return -1;
 	}
 	a->p.pages = ws / MT_PAGE_SIZE;
+	if (a->fill.kind != FILL_SPARSE && !a->init) {
+		fprintf(stderr, "fill= (other than sparse) needs init=1: the init "
+			"pass fills the pages\n");
+		return -1;
+	}
 	if (!a->p.pages || !a->vcpus || a->vcpus > 64) {
 		fprintf(stderr, "need ws=SIZE (>= 4K) and vcpus=1..64\n");
 		return -1;

@@ -7,7 +7,8 @@
  * Same arguments as memtouch.  The working set is one anonymous private
  * mapping (MADV_NOHUGEPAGE: 4 KiB paging like the guest's swapper).  With
  * init=1 each thread first writes one word of every page of its slice (as
- * memtouch init_pages()), untimed; then each "vCPU" (one thread each) replays
+ * memtouch init_pages(); with fill= the whole page, lib/fill.h), untimed;
+ * then each "vCPU" (one thread each) replays
  * mt_gen_next() for its id, reading or writing the same word memtouch
  * touches.  Prints one JSON object: elapsed_ns (slowest thread, timed phase),
  * init_ns, accesses, writes, ns_per_access, seq_hash0 (must equal the guest's
@@ -73,8 +74,13 @@ static void *worker(void *arg)
 		uint64_t lo = A.p.pages * t->id / A.vcpus;
 		uint64_t hi = A.p.pages * (t->id + 1) / A.vcpus, i;
 
-		for (i = lo; i < hi; i++)
-			*(volatile uint64_t *)(base + i * MT_PAGE_SIZE) = i;
+		for (i = lo; i < hi; i++) {
+			if (A.fill.kind == FILL_SPARSE)
+				*(volatile uint64_t *)(base + i * MT_PAGE_SIZE) = i;
+			else
+				fill_page(&A.fill, A.p.seed, i,
+					  (uint64_t *)(base + i * MT_PAGE_SIZE));
+		}
 	}
 	if (pthread_barrier_wait(&bar) == PTHREAD_BARRIER_SERIAL_THREAD) {
 		t_init1 = now_ns();

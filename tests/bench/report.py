@@ -410,9 +410,39 @@ def overhead(runs, meta):
 
 
 def metadata(runs):
-    v = [get(r, "result", "swap", "metadata_bytes_per_page") for r in runs
-         if r.get("kind") == "hvswap" and ok(r) and get(r, "result", "swap", "limit_pages")]
-    return {"bytes_per_page": agg(v)}
+    def enc(r):
+        return bool(get(r, "meta", "encrypt"))
+
+    rs = [r for r in runs if r.get("kind") == "hvswap" and ok(r) and get(r, "result", "swap", "limit_pages")]
+    return {"bytes_per_page": agg(get(r, "result", "swap", "metadata_bytes_per_page") for r in rs if not enc(r)),
+            "bytes_per_page_encrypted": agg(get(r, "result", "swap", "metadata_bytes_per_page")
+                                            for r in rs if enc(r))}
+
+
+def seal(runs):
+    """What --swap-encrypt (AES-256-GCM) costs against the default crc32c
+    seal: swap-in (1 vCPU, uniform) and write-out capacity (trim of dirty
+    memory), interleaved pairs in the same run."""
+    d = {}
+    for e, name in ((0, "crc32c"), (1, "aes256gcm")):
+        sw = [r for r in sel(runs, section="seal", what="swapin", encrypt=e) if ok(r)]
+        cap = [r for r in sel(runs, section="seal", what="capacity", encrypt=e) if ok(r)]
+        d[name] = {
+            "swapin_p50_ns": agg(get(r, "result", "swap", "swapin_latency", "p50_ns") for r in sw),
+            "read_p50_ns": agg(get(r, "result", "swap", "read_latency", "p50_ns") for r in sw),
+            "guest_ns_per_swapin": agg(ratio(get(r, "result", "metrics", "elapsed_ns"),
+                                             get(r, "result", "swap", "faults", "from_swap")) for r in sw),
+            "runtime_s": agg(get(r, "result", "metrics", "elapsed_ns", default=0) / 1e9 for r in sw),
+            "capacity_bytes_per_s": agg(get(r, "result", "trim_bytes_per_s") for r in cap),
+            "metadata_bytes_per_page": agg(get(r, "result", "swap", "metadata_bytes_per_page") for r in sw),
+        }
+    c, a = d["crc32c"], d["aes256gcm"]
+    d["swapin_added_ns"] = (med(a["guest_ns_per_swapin"]) - med(c["guest_ns_per_swapin"])
+                            if med(a["guest_ns_per_swapin"]) is not None and
+                            med(c["guest_ns_per_swapin"]) is not None else None)
+    d["guest_per_swapin_ratio"] = ratio(med(a["guest_ns_per_swapin"]), med(c["guest_ns_per_swapin"]))
+    d["capacity_ratio"] = ratio(med(a["capacity_bytes_per_s"]), med(c["capacity_bytes_per_s"]))
+    return d
 
 
 def targets(b):
@@ -755,6 +785,22 @@ def markdown(b):
           "fio reads a file of the same size in the same directory, O_DIRECT, libaio, interleaved with the "
           "hvswap runs.\n")
         md_split(A, [("streaming", st["guest_ns_per_swapin"], st["split"])])
+    if ran(b, "seal"):
+        se, mp = b["seal"], b["metadata"]
+        A(f"## Seal cost: crc32c (default) vs `--swap-encrypt` (AES-256-GCM)\n")
+        A(f"Swap-in: memtouch uniform ws={p.get('fs_ws')} init=1, limit 1/4, 1 vCPU; capacity: trim of "
+          f"{p.get('cap_ws', '?')} of dirty memory (bench_swapout). Interleaved pairs in one run.\n")
+        A("| seal | guest time per swap-in | swap-in p50 | read p50 | timed phase | write-out capacity | "
+          "metadata per guest page |")
+        A("|---|---|---|---|---|---|---|")
+        for name in ("crc32c", "aes256gcm"):
+            x = se[name]
+            A(f"| {name} | {fmt(x['guest_ns_per_swapin'], 'us')} | {fmt(x['swapin_p50_ns'], 'us')} | "
+              f"{fmt(x['read_p50_ns'], 'us')} | {fmt(x['runtime_s'], 's')} | "
+              f"{fmt(x['capacity_bytes_per_s'], 'MB/s')} | {fmt(x['metadata_bytes_per_page'])} |")
+        A(f"\nEncryption adds {fmt(se['swapin_added_ns'], 'us')} per swap-in "
+          f"(ratio {fmt(se['guest_per_swapin_ratio'], 'x')}); write-out capacity ratio "
+          f"{fmt(se['capacity_ratio'], 'x')}.\n")
     if ran(b, 6):
         o = b["overhead"]
         A(f"## 6. Overhead fully resident (zipf, init=1, {o.get('passes')} passes, limit 2 × RAM)\n")
@@ -858,6 +904,7 @@ REQUIRED = {
                           "scan_bytes_per_s", "ratio"],
                "stream.split": ["swapper_side_mean_ns", "vcpu_wake_exit_ns"]},
     "6": {"overhead": ["runtime_on_s", "runtime_off_s", "runtime_ratio", "pair_ratio"]},
+    "seal": {"seal": ["guest_per_swapin_ratio", "capacity_ratio"]},
 }
 META_REQUIRED = ["date", "command", "cpus", "kernel", "duration_s", "params"]
 
@@ -986,6 +1033,7 @@ def main():
     b["swap_out"] = swap_out(runs, b["limits"])
     b["stream"] = stream(runs)
     b["overhead"] = overhead(runs, meta)
+    b["seal"] = seal(runs)
     b["metadata"] = metadata(runs)
     b["targets"] = targets(b)
     b["run_status"] = {r["key"]: r["status"] for r in runs}

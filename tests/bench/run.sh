@@ -27,7 +27,7 @@ usage() {
 	cat <<EOF
 usage: $0 [--quick] [--out DIR] [options]
   --quick            CI smoke: tiny sizes, 1 repeat, every section (<= 90 s)
-  --sections "L"     sections to run (default "1 2 3 4 stream 6"; 5 runs with
+  --sections "L"     sections to run (default "1 2 3 4 stream seal 6"; 5 runs with
                      3, 7 is read from the others), e.g. --sections "1 stream"
   --out DIR          results folder (default results/bench-YYYYmmdd-HHMMSS)
   --build DIR        CMake build tree (default $SRC/build; built if needed)
@@ -72,7 +72,7 @@ QUICK=0 OUT="" BUILD="$SRC/build" REPEATS=3 WL_REPEATS=3 REP_FRACTIONS=50 WS=1G
 FRACTIONS="25 50 75" PATTERNS="seq uniform zipf hotcold" PASSES=1
 FS_WS=128M UFFD_WS=256M SO_WS=256M CAP_WS=1G SWAPDIR=/var/tmp KVM_TIMEOUT=90
 CG_SLACK=8M FIO_SIZE=1G FIO_TIME=5 CHECK=0 RUN_TIMEOUT=900
-SECTIONS="1 2 3 4 stream 6" KVM_REPEATS=1 RTT_PAGES=20480 RTT_ROUNDS=5
+SECTIONS="1 2 3 4 stream seal 6" KVM_REPEATS=1 RTT_PAGES=20480 RTT_ROUNDS=5
 STREAM_WS=1G STREAM_LIMIT=256M STREAM_PASSES=2 OV_TIME=3 OV_PASSES=0 OV_REPEATS=5
 declare -A SET=()
 ARGS_ORIG=("$@")
@@ -136,10 +136,10 @@ fi
 SECS=""
 for s in $SECTIONS; do
 	case "$s" in
-	1|2|3|4|6|stream) case " $SECS " in *" $s "*) ;; *) SECS="$SECS $s" ;; esac ;;
+	1|2|3|4|6|stream|seal) case " $SECS " in *" $s "*) ;; *) SECS="$SECS $s" ;; esac ;;
 	5) case " $SECS " in *" 3 "*) ;; *) SECS="$SECS 3" ;; esac ;;
 	7) ;;
-	*) echo "run.sh: unknown section '$s' (1 2 3 4 5 6 7 stream)" >&2; exit 2 ;;
+	*) echo "run.sh: unknown section '$s' (1 2 3 4 5 6 7 stream seal)" >&2; exit 2 ;;
 	esac
 done
 SECS=${SECS# }
@@ -570,6 +570,29 @@ for r in $(seq 0 $((REPEATS - 1))); do
 done
 rm -f "$FIOFILE"
 section_done stream
+fi
+
+# ---- seal. the cost of --swap-encrypt (AES-256-GCM) against crc32c ----------
+# Interleaved pairs in the same run: swap-in (section 2's 1-vCPU uniform run)
+# and write-out capacity (section 4's trim of dirty memory).  Every slot is
+# sealed either way (crc32c by default), so this is what encryption adds.
+if want seal; then
+SEC_T0=$(date +%s)
+FM=$(mem_for "$FS_WS")
+FL=$(mib $(( $(size_bytes "$FS_WS") / 4 )))
+log "seal: crc32c vs --swap-encrypt: uniform ws=$FS_WS limit=$FL; capacity ws=$CAP_WS"
+for r in $(seq 0 $((REPEATS - 1))); do
+	for enc in 0 1; do
+		eo=()
+		[ $enc = 1 ] && eo=(--swap-encrypt)
+		run_case "seal_in_e${enc}_r$r" "{\"section\":\"seal\",\"what\":\"swapin\",\"encrypt\":$enc,\"rep\":$r}" - hvswap -- \
+			"$HV" run "${HVQ[@]}" "${eo[@]}" --mem "$FM" --mem-limit "$FL" \
+			--stats "$TMP/stats.json" memtouch ws="$FS_WS" pattern=uniform passes=1 init=1
+		run_case "seal_cap_e${enc}_r$r" "{\"section\":\"seal\",\"what\":\"capacity\",\"encrypt\":$enc,\"rep\":$r}" - replay -- \
+			"$SWAPOUT" ws="$CAP_WS" dir="$SWAPDIR" encrypt=$enc
+	done
+done
+section_done seal
 fi
 
 # ---- 6. overhead fully resident --------------------------------------------

@@ -71,6 +71,10 @@ int main(int argc, char **argv)
 			c.io_engine = eq;
 		} else if (!strcmp(argv[k], "batch")) {
 			c.write_batch = (unsigned)strtoul(eq, NULL, 0);
+		} else if (!strcmp(argv[k], "encrypt")) {
+			if (strcmp(eq, "0") && strcmp(eq, "1"))
+				goto usage;
+			c.encrypt = *eq == '1';
 		} else {
 			goto usage;
 		}
@@ -109,17 +113,19 @@ int main(int argc, char **argv)
 	busy = jget(st, "write_busy_ns");
 	printf("{\"ws_bytes\":%llu,\"trim_ns\":%llu,\"bytes_written\":%llu,"
 	       "\"write_ios\":%llu,\"write_busy_ns\":%llu,\"trim_bytes_per_s\":%.0f,"
-	       "\"busy_bytes_per_s\":%.0f,\"resident_after\":%llu}\n",
+	       "\"busy_bytes_per_s\":%.0f,\"resident_after\":%llu,\"encrypt\":%s}\n",
 	       (unsigned long long)ws, (unsigned long long)(t1 - t0),
 	       (unsigned long long)bw, (unsigned long long)jget(st, "write_ios"),
 	       (unsigned long long)busy, bw * 1e9 / (double)(t1 - t0),
 	       busy ? bw * 1e9 / (double)busy : 0.0,
-	       (unsigned long long)jget(st, "resident_pages"));
+	       (unsigned long long)jget(st, "resident_pages"),
+	       c.encrypt ? "true" : "false");
 	json_object_put(st);
 	swapper_destroy(s);
 	gmem_destroy(m);
 	return 0;
 usage:
-	fprintf(stderr, "usage: bench_swapout ws=SIZE [dir=DIR] [engine=NAME] [batch=N]\n");
+	fprintf(stderr, "usage: bench_swapout ws=SIZE [dir=DIR] [engine=NAME] [batch=N] "
+		"[encrypt=0|1]\n");
 	return 2;
 }
