@@ -17,9 +17,19 @@
  * After each "verify all" vCPU 0 publishes the metric verify_passes (the
  * number of complete verifications so far).
  * The first bad page stops the VM with status 1 and a one-line report.
+ *
+ * swap=guest: the pages are virtual and live in glimit bytes of frames,
+ * paged to the virtio-blk disk by the in-guest swap model (lib/gswap.h);
+ * each page is reached through gswap_get()/gswap_put() (its "gfn" in the
+ * stamp is its index).  With balloon=1, after the passes the pool shrinks
+ * to a quarter (pages go to the disk, the freed frames into the balloon,
+ * whose pages the host discards), everything is verified, the pool grows
+ * back (frames deflated as faults need them) and everything is verified
+ * once more.
  * cfg is written by vCPU 0 before the first barrier; stats[i] by vCPU i.
  */
 #include "rt.h"
+#include "lib/gswap.h"
 #include "lib/integ.h"
 #include "lib/prng.h"
 
@@ -30,6 +40,8 @@ struct cfg {
 	unsigned passes;
 	unsigned rewrite_pct;
 	uint64_t seed;
+	bool gswap, balloon;     /* swap=guest, balloon=1 */
+	uint64_t glimit;         /* bytes of frames */
 	int err;
 };
 
@@ -39,10 +51,41 @@ struct vstat {
 
 static struct cfg cfg;
 static struct vstat stats[HV_MAX_VCPUS];
+static struct gswap gs;
 
 static const char *const known_args[] = {
-	"ws", "passes", "seed", "rewrite", NULL
+	"ws", "passes", "seed", "rewrite", "swap", "glimit", "balloon", NULL
 };
+
+/* swap=guest: the generation table, then the paging layer. */
+static int setup_gswap(struct cfg *c, uint64_t ws)
+{
+	const char *sw = hv_arg_str("swap", "none");
+	uint64_t hs = hv_heap_start(), he = hv_heap_end(), tab_pages;
+
+	if (hv_strcmp(sw, "guest") && hv_strcmp(sw, "none")) {
+		hv_printf("integrity: swap=%s: none or guest\n", sw);
+		return 2;
+	}
+	c->gswap = !hv_strcmp(sw, "guest");
+	c->glimit = hv_arg_u64("glimit", 0);
+	c->balloon = hv_arg_u64("balloon", 0) != 0;
+	if (!c->gswap && (c->glimit || c->balloon)) {
+		hv_printf("integrity: glimit= and balloon= need swap=guest\n");
+		return 2;
+	}
+	if (!c->gswap)
+		return 0;
+	if (!ws || !c->glimit) {
+		hv_printf("integrity: swap=guest needs ws= and glimit=\n");
+		return 2;
+	}
+	c->pages = ws / HV_PAGE_SIZE;
+	tab_pages = hv_align_up(c->pages * 4, HV_PAGE_SIZE) / HV_PAGE_SIZE;
+	c->gen = (uint32_t *)(uintptr_t)hs;
+	return gswap_open(&gs, hs + tab_pages * HV_PAGE_SIZE, he, c->pages,
+			  c->glimit / HV_PAGE_SIZE, c->balloon);
+}
 
 static int setup(struct cfg *c)
 {
@@ -60,6 +103,13 @@ static int setup(struct cfg *c)
 		hv_printf("integrity: rewrite=%u must be 0..100\n", c->rewrite_pct);
 		return 2;
 	}
+	if (hv_arg_present("swap") || hv_arg_present("glimit") ||
+	    hv_arg_present("balloon")) {
+		int r = setup_gswap(c, ws);
+
+		if (r || c->gswap)
+			return r;
+	}
 	tab_pages = hv_align_up(avail * 4, HV_PAGE_SIZE) / HV_PAGE_SIZE;
 	c->pages = ws ? ws / HV_PAGE_SIZE : avail - hv_min(avail, tab_pages);
 	tab_pages = hv_align_up(c->pages * 4, HV_PAGE_SIZE) / HV_PAGE_SIZE;
@@ -73,20 +123,32 @@ static int setup(struct cfg *c)
 	return 0;
 }
 
-static void *page_ptr(uint64_t i)
+/* The page's data (swap=guest: pinned until page_done()). */
+static void *page_get(uint64_t i, bool write)
 {
+	if (cfg.gswap)
+		return gswap_get(&gs, i, write);
 	return (void *)(uintptr_t)(cfg.base + i * HV_PAGE_SIZE);
+}
+
+static void page_done(uint64_t i)
+{
+	if (cfg.gswap)
+		gswap_put(&gs, i);
 }
 
 static uint64_t page_gfn(uint64_t i)
 {
+	if (cfg.gswap)
+		return i;
 	return (cfg.base + i * HV_PAGE_SIZE) / HV_PAGE_SIZE;
 }
 
 static void rewrite(uint64_t i, uint32_t gen, struct vstat *st)
 {
 	cfg.gen[i] = gen;
-	integ_stamp(page_ptr(i), page_gfn(i), gen);
+	integ_stamp(page_get(i, true), page_gfn(i), gen);
+	page_done(i);
 	st->written++;
 }
 
@@ -97,8 +159,9 @@ static void verify_all(unsigned vcpu, unsigned nvcpus, unsigned pass,
 	struct integ_bad bad;
 
 	for (k = 0; k < n; k++, i = i + 1 == n ? 0 : i + 1) {
-		int r = integ_check(page_ptr(i), page_gfn(i), cfg.gen[i], &bad);
+		int r = integ_check(page_get(i, false), page_gfn(i), cfg.gen[i], &bad);
 
+		page_done(i);
 		if (r) {
 			hv_printf("integrity: BAD page gfn=0x%lx expected gen=%u "
 				  "found gfn=0x%lx gen=%lu csum=0x%lx (computed "
@@ -142,6 +205,27 @@ static void run(unsigned vcpu, unsigned nvcpus, struct vstat *st)
 	verify_all(vcpu, nvcpus, pass, st);
 }
 
+/* balloon=1: shrink the pool to a quarter (frames to the host), verify,
+ * grow it back (frames come back on demand), verify. */
+static void balloon_phase(unsigned vcpu, unsigned nvcpus, struct vstat *st)
+{
+	hv_barrier();
+	if (vcpu == 0) {
+		gswap_set_frames(&gs, hv_max(gs.nframes / 4, 16));
+		gswap_report(&gs);
+	}
+	hv_barrier();
+	verify_all(vcpu, nvcpus, cfg.passes + 1, st);
+	hv_barrier();
+	if (vcpu == 0)
+		gswap_set_frames(&gs, gs.nframes);
+	hv_barrier();
+	verify_all(vcpu, nvcpus, cfg.passes + 2, st);
+	hv_barrier();
+	if (vcpu == 0)
+		gswap_report(&gs);
+}
+
 int guest_main(unsigned vcpu, unsigned nvcpus)
 {
 	uint64_t verified = 0, written = 0, t0 = hv_rdtsc();
@@ -153,9 +237,21 @@ int guest_main(unsigned vcpu, unsigned nvcpus)
 	if (cfg.err)
 		return vcpu == 0 ? cfg.err : 0;
 	run(vcpu, nvcpus, &stats[vcpu]);
+	if (cfg.gswap && cfg.balloon)
+		balloon_phase(vcpu, nvcpus, &stats[vcpu]);
 	hv_barrier();
 	if (vcpu != 0)
 		return 0;
+	if (cfg.gswap) {
+		gswap_report(&gs);
+		gswap_metrics(&gs);
+		hv_printf("integrity: gswap frames=%lu faults=%lu swapins=%lu "
+			  "swapouts=%lu zero_fills=%lu inflated=%lu deflated=%lu\n",
+			  (unsigned long)gs.nframes, (unsigned long)gs.st.faults,
+			  (unsigned long)gs.st.swapins, (unsigned long)gs.st.swapouts,
+			  (unsigned long)gs.st.zero_fills, (unsigned long)gs.st.inflated,
+			  (unsigned long)gs.st.deflated);
+	}
 	for (i = 0; i < nvcpus; i++) {
 		verified += stats[i].verified;
 		written += stats[i].written;

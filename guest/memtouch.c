@@ -6,12 +6,19 @@
  * Layout in free RAM: a touched-page bitmap (one bit per page, to count
  * distinct pages), then the page-aligned working set.
  *
+ * swap=guest: the working set is virtual and lives in a pool of glimit
+ * bytes of frames, paged to the virtio-blk disk by the in-guest swap model
+ * (lib/gswap.h: a residency check on every access, CLOCK, swap I/O through
+ * hvswap's DMA pins); with balloon=1 the workload then frees its memory and
+ * every frame goes to the host through the virtio-balloon.
+ *
  * Shared state: cfg is written by vCPU 0 before the first barrier and
  * read-only afterwards; stats[i] is written by vCPU i only and read by
  * vCPU 0 after the second barrier; the bitmap is updated with atomic OR.
  */
 #include "rt.h"
 #include "lib/fill.h"
+#include "lib/gswap.h"
 #include "lib/mt_gen.h"
 
 struct cfg {
@@ -20,6 +27,9 @@ struct cfg {
 	uint64_t *bitmap;            /* touched pages */
 	bool init;                   /* write every page before timing */
 	struct fill_spec fill;       /* what init writes (lib/fill.h) */
+	bool gswap;                  /* swap=guest */
+	bool balloon;                /* balloon=1: release to the host at the end */
+	uint64_t glimit;             /* bytes of frames (swap=guest) */
 	int err;                     /* exit status if setup failed */
 };
 
@@ -34,10 +44,11 @@ struct vstat {
 
 static struct cfg cfg;
 static struct vstat stats[HV_MAX_VCPUS];
+static struct gswap gs;
 
 static const char *const known_args[] = {
 	"ws", "pattern", "skew", "rw", "passes", "share", "seed", "hot",
-	"hotacc", "phase", "init", "fill", NULL
+	"hotacc", "phase", "init", "fill", "swap", "glimit", "balloon", NULL
 };
 
 static int parse_params(struct cfg *c)
@@ -68,7 +79,40 @@ static int parse_params(struct cfg *c)
 		hv_printf("memtouch: fill= (other than sparse) needs init=1\n");
 		return 2;
 	}
+	pat = hv_arg_str("swap", "none");
+	if (hv_strcmp(pat, "guest") && hv_strcmp(pat, "none")) {
+		hv_printf("memtouch: swap=%s: none or guest\n", pat);
+		return 2;
+	}
+	c->gswap = !hv_strcmp(pat, "guest");
+	c->glimit = hv_arg_u64("glimit", 0);
+	c->balloon = hv_arg_u64("balloon", 0) != 0;
+	if (c->gswap && (!hv_arg_u64("ws", 0) || !c->glimit)) {
+		hv_printf("memtouch: swap=guest needs ws= and glimit=\n");
+		return 2;
+	}
+	if (!c->gswap && (c->glimit || c->balloon)) {
+		hv_printf("memtouch: glimit= and balloon= need swap=guest\n");
+		return 2;
+	}
 	return 0;
+}
+
+/* swap=guest: the bitmap, then the paging layer; ws is virtual. */
+static int layout_gswap(struct cfg *c)
+{
+	uint64_t hs = hv_heap_start(), he = hv_heap_end(), bm_pages;
+
+	c->p.pages = hv_arg_u64("ws", 0) / HV_PAGE_SIZE;
+	bm_pages = hv_align_up((c->p.pages + 7) / 8, HV_PAGE_SIZE) / HV_PAGE_SIZE;
+	if (hs + bm_pages * HV_PAGE_SIZE > he) {
+		hv_printf("memtouch: no room for the bitmap of ws\n");
+		return 2;
+	}
+	c->bitmap = (uint64_t *)(uintptr_t)hs;
+	memset(c->bitmap, 0, bm_pages * HV_PAGE_SIZE);
+	return gswap_open(&gs, hs + bm_pages * HV_PAGE_SIZE, he, c->p.pages,
+			  c->glimit / HV_PAGE_SIZE, c->balloon);
 }
 
 /* Bitmap first, then the working set; both page aligned. */
@@ -107,7 +151,7 @@ static int setup(struct cfg *c, unsigned nvcpus)
 		return 2;
 	err = parse_params(c);
 	if (!err)
-		err = layout(c);
+		err = c->gswap ? layout_gswap(c) : layout(c);
 	if (err)
 		return err;
 	if (mt_gen_init(&probe, &c->p, 0, nvcpus)) {
@@ -140,12 +184,36 @@ static void init_pages(unsigned vcpu, unsigned nvcpus)
 	uint64_t hi = cfg.p.pages * (vcpu + 1) / nvcpus, i;
 
 	for (i = lo; i < hi; i++) {
-		if (cfg.fill.kind == FILL_SPARSE)
-			*(volatile uint64_t *)(uintptr_t)(cfg.base + i * HV_PAGE_SIZE) = i;
+		uint64_t *p;
+
+		if (cfg.gswap)
+			p = gswap_get(&gs, i, true);
 		else
-			fill_page(&cfg.fill, cfg.p.seed, i,
-				  (uint64_t *)(uintptr_t)(cfg.base + i * HV_PAGE_SIZE));
+			p = (uint64_t *)(uintptr_t)(cfg.base + i * HV_PAGE_SIZE);
+		if (cfg.fill.kind == FILL_SPARSE)
+			*(volatile uint64_t *)p = i;
+		else
+			fill_page(&cfg.fill, cfg.p.seed, i, p);
+		if (cfg.gswap)
+			gswap_put(&gs, i);
 	}
+}
+
+/* One access of the sequence: through the paging layer or directly. */
+static uint64_t touch(uint64_t page, uint64_t seq, bool wr)
+{
+	unsigned int w = mt_word(page, seq);
+	volatile uint64_t *p;
+
+	if (cfg.gswap) {
+		if (wr)
+			gswap_store(&gs, page, w, seq ^ page);
+		return wr ? 0 : gswap_load(&gs, page, w);
+	}
+	p = (volatile uint64_t *)(uintptr_t)(cfg.base + page * HV_PAGE_SIZE) + w;
+	if (wr)
+		*p = seq ^ page;
+	return wr ? 0 : *p;
 }
 
 static void run(unsigned vcpu, unsigned nvcpus, struct vstat *st)
@@ -157,15 +225,9 @@ static void run(unsigned vcpu, unsigned nvcpus, struct vstat *st)
 	mt_gen_init(&g, &cfg.p, vcpu, nvcpus);
 	t0 = hv_rdtsc();
 	while (mt_gen_next(&g, &page, &wr)) {
-		volatile uint64_t *p = (volatile uint64_t *)(uintptr_t)
-			(cfg.base + page * HV_PAGE_SIZE) + mt_word(page, seq);
-
-		if (wr) {
-			*p = seq ^ page;
+		sink += touch(page, seq, wr);
+		if (wr)
 			st->writes++;
-		} else {
-			sink += *p;
-		}
 		mark_page(cfg.bitmap, page, st);
 		h = mt_seq_hash(h, page, wr);
 		if (++seq == g.n) {
@@ -240,7 +302,23 @@ int guest_main(unsigned vcpu, unsigned nvcpus)
 	}
 	run(vcpu, nvcpus, &stats[vcpu]);
 	hv_barrier();
-	if (vcpu == 0)
-		report(nvcpus);
+	if (vcpu != 0)
+		return 0;
+	report(nvcpus);
+	if (!cfg.gswap)
+		return 0;
+	gswap_report(&gs);
+	if (cfg.balloon) {
+		/* The workload is done: its memory goes back to the host. */
+		gswap_release(&gs);
+		gswap_report(&gs);
+	}
+	gswap_metrics(&gs);
+	hv_printf("memtouch: gswap frames=%lu faults=%lu swapins=%lu swapouts=%lu "
+		  "zero_fills=%lu inflated=%lu deflated=%lu\n",
+		  (unsigned long)gs.nframes, (unsigned long)gs.st.faults,
+		  (unsigned long)gs.st.swapins, (unsigned long)gs.st.swapouts,
+		  (unsigned long)gs.st.zero_fills, (unsigned long)gs.st.inflated,
+		  (unsigned long)gs.st.deflated);
 	return 0;
 }

@@ -12,6 +12,7 @@
  *   migrate.c    swapon/swapoff, live migration and compaction: the whole
  *                move of a page between devices
  *   pin.c        pins for device DMA          numa.c   NUMA moves
+ *   discard.c    pages the guest gave back (balloon): dropped, slots freed
  *   fault.c      the fault thread: a uffd message -> the page's next state;
  *                queued faults (no buffer, full queue, throttled)
  *   reclaim.c    the reclaim thread: watermarks, eviction rounds, trim
@@ -206,6 +207,11 @@ struct swapper_counters {
 	_Atomic uint64_t checksum_errors;   /* crc32c mismatches on read */
 	_Atomic uint64_t decrypt_failures;  /* AES-GCM authentication failures */
 	/* ---- end seal ---- */
+	/* ---- discard.c (swapper_discard: balloon inflates) ---- */
+	_Atomic uint64_t discarded;         /* pages now ZERO */
+	_Atomic uint64_t discard_resident;  /* ... that were resident */
+	_Atomic uint64_t discard_swapped;   /* ... that held a slot or staging */
+	_Atomic uint64_t discard_busy;      /* pinned (or a read stalled): kept */
 };
 
 struct policy_ops;

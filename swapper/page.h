@@ -24,6 +24,8 @@
  *     |               |  +--read done-- READING <--fault-- SWAPPED
  *     |               |                   |write error: stays STAGED, retried
  *  (ZERO behaves like NONE)               |read error: retried, then fatal
+ *
+ *   any but READING, unpinned --discard (discard.c: the guest gave it up)--> ZERO
  */
 #ifndef HVSWAP_SWAPPER_PAGE_H
 #define HVSWAP_SWAPPER_PAGE_H

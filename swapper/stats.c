@@ -22,6 +22,18 @@ static size_t metadata_bytes(struct swapper *s)
 
 #define J_U64(o, k, v) json_object_object_add(o, k, json_object_new_uint64(v))
 
+/* swapper_discard() (discard.c): pages the guest gave back. */
+static void add_discard(struct json_object *o, struct swapper_counters *c)
+{
+	struct json_object *d = json_object_new_object();
+
+	J_U64(d, "pages", atomic_load(&c->discarded));
+	J_U64(d, "were_resident", atomic_load(&c->discard_resident));
+	J_U64(d, "were_swapped", atomic_load(&c->discard_swapped));
+	J_U64(d, "busy", atomic_load(&c->discard_busy));
+	json_object_object_add(o, "discard", d);
+}
+
 static struct json_object *counters_json(struct swapper *s)
 {
 	struct swapper_counters *c = &s->c;
@@ -51,6 +63,7 @@ static struct json_object *counters_json(struct swapper *s)
 	J_U64(e, "zero_dropped", atomic_load(&c->evict_zero));
 	J_U64(e, "moved_back", atomic_load(&c->evict_restored));
 	json_object_object_add(o, "evictions", e);
+	add_discard(o, c);
 	J_U64(o, "bytes_read", atomic_load(&c->bytes_read));
 	J_U64(o, "bytes_written", atomic_load(&c->bytes_written));
 	J_U64(o, "read_ios", atomic_load(&c->read_ios));

@@ -397,6 +397,11 @@ void swapper_release_faults(struct swapper *s)
 				s->regions[i].npages * PAGE_SIZE_4K);
 }
 
+uint64_t swapper_resident_bytes(struct swapper *s)
+{
+	return atomic_load(&s->c.resident) * PAGE_SIZE_4K;
+}
+
 int swapper_set_limit(struct swapper *s, uint64_t bytes)
 {
 	uint64_t lim = bytes / PAGE_SIZE_4K;

@@ -28,6 +28,7 @@ enum {
 	OPT_STATS_INTERVAL, OPT_DISK, OPT_DISK_SIZE, OPT_CTL, OPT_FAULT_AROUND,
 	OPT_KEEP_CLEAN, OPT_CTL_IDLE, OPT_FORCE, OPT_FAULT_SPIN, OPT_ENCRYPT,
 	OPT_NO_SECCOMP,
+	OPT_BALLOON,
 };
 
 static const struct option lopts[] = {
@@ -53,6 +54,7 @@ static const struct option lopts[] = {
 	{ "fault-spin", required_argument, NULL, OPT_FAULT_SPIN },
 	{ "swap-encrypt", no_argument, NULL, OPT_ENCRYPT },
 	{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
+	{ "balloon", no_argument, NULL, OPT_BALLOON },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
@@ -98,6 +100,8 @@ void cli_usage(FILE *f)
 "                        a symbolic link is refused)\n"
 "  --disk-size SIZE      disk size: an unlinked temp file in /var/tmp, or grow\n"
 "                        --disk PATH to SIZE (a multiple of 512)\n"
+"  --balloon             a virtio-balloon device: pages the guest inflates are\n"
+"                        discarded on the host (docs/guest-swap.md)\n"
 "  --ctl PATH            control socket for 'hvswap ctl' (created mode 0600)\n"
 "  --ctl-idle-timeout S  close control clients idle for S seconds (default %g)\n"
 "  -q, --quiet           do not print guest output\n"
@@ -211,6 +215,9 @@ static int parse_swap_opt(struct run_opts *o, int c, const char *arg,
 		return 0;
 	case OPT_NO_SECCOMP:
 		o->no_seccomp = true;
+		return 0;
+	case OPT_BALLOON:
+		o->vm.balloon = true;
 		return 0;
 	case OPT_FAULT_AROUND:
 		r = parse_uint(arg, 0, 512, &v);

@@ -1,5 +1,6 @@
 /*
- * guestmem.c - devices' access to guest memory: pins (see guestmem.h).
+ * guestmem.c - devices' access to guest memory: pins and discards (see
+ * guestmem.h).
  *
  * Owns: vm->gm (counters only).  No lock: the swapper serialises pins per
  * page itself; without a swapper guest RAM never moves, so a pin is only a
@@ -8,7 +9,9 @@
  * are quiesced; vm_destroy() warns otherwise).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <json-c/json.h>
+#include <sys/mman.h>
 
 #include "hvswap/guest_abi.h"
 #include "hvswap/swapper.h"
@@ -49,6 +52,27 @@ void gm_unpin(struct vm *vm, uint64_t gpa, uint64_t len)
 	if (vm->swapper)
 		swapper_unpin(vm->swapper, gpa, len, false);
 	atomic_fetch_add(&vm->gm.unpins, 1);
+}
+
+int64_t gm_discard(struct vm *vm, uint64_t gpa, uint64_t len)
+{
+	uint8_t *p;
+
+	if (!len || gpa % 4096 || len % 4096)
+		return -EINVAL;
+	p = vm_ram_ptr(vm, gpa, len);
+	if (!p)
+		return -EFAULT;
+	if (vm->swapper)
+		return swapper_discard(vm->swapper, gpa, len);
+	if (vm->ram->backing == GMEM_MEMFD) {
+		if (fallocate(vm->ram->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			      (off_t)(p - (uint8_t *)vm->ram->host), (off_t)len) < 0)
+			return -errno;
+	} else if (madvise(p, len, MADV_DONTNEED) < 0) {
+		return -errno;
+	}
+	return (int64_t)(len / 4096);
 }
 
 struct json_object *gm_stats_json(struct vm *vm)

@@ -36,6 +36,17 @@ struct gm_stats {
 int gm_pin(struct vm *vm, uint64_t gpa, uint64_t len, bool write, void **host);
 void gm_unpin(struct vm *vm, uint64_t gpa, uint64_t len);
 
+/*
+ * The guest gave [gpa, gpa+len) (page aligned) up (a balloon inflate): drop
+ * it.  With a swapper: swapper_discard (resident copy, swap slot and staged
+ * copy dropped, out of the resident count; pinned pages kept); else
+ * MADV_DONTNEED on anonymous RAM or a hole punched in the memfd.  The next
+ * access reads zeros.  Returns the pages discarded or -EINVAL (unaligned),
+ * -EFAULT (not inside guest RAM), -EIO (the swapper stopped) or the errno
+ * of madvise/fallocate.
+ */
+int64_t gm_discard(struct vm *vm, uint64_t gpa, uint64_t len);
+
 /* Is [gpa, gpa+len) inside guest RAM?  (No pin; for validating addresses.) */
 bool gm_range_ok(struct vm *vm, uint64_t gpa, uint64_t len);
 

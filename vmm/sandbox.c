@@ -11,7 +11,8 @@
  *            signals (pthread), time, read/write/pread/pwrite on fds it
  *            already holds, KVM and userfaultfd ioctls only (type 0xAE, 0xAA;
  *            plus TCGETS), tgkill of this process only, exit.
- *   vcpu     base + fsync/fdatasync (virtio-blk FLUSH).  No socket, no
+ *   vcpu     base + fsync/fdatasync (virtio-blk FLUSH), fallocate (a
+ *            virtio-balloon inflate punches holes in memfd RAM).  No socket, no
  *            exec, no thread creation: a guest that took over a vCPU thread
  *            can only reach what it could reach already.  open/openat fail
  *            with EACCES (see refuse_open()) in this and the next three.
@@ -88,7 +89,7 @@ static const char *const base_calls[] = {
 	"set_robust_list", "fcntl", "getrusage", "membarrier",
 	"sysinfo",      /* glibc qsort() sizes its buffer by physical memory */
 };
-static const char *const vcpu_calls[] = { "fsync", "fdatasync" };
+static const char *const vcpu_calls[] = { "fsync", "fdatasync", "fallocate" };
 static const char *const swap_calls[] = {
 	"io_submit", "io_getevents", "io_pgetevents", "io_uring_enter",
 	"fallocate",

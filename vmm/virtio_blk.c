@@ -271,13 +271,14 @@ static uint8_t handle(struct virtio_blk *b, const struct virtq_chain *c,
 	}
 }
 
-static int blk_request(void *dev, const struct virtq_chain *c)
+static int blk_request(void *dev, unsigned int queue, const struct virtq_chain *c)
 {
 	struct virtio_blk *b = dev;
 	const struct virtq_seg *st = c->n ? &c->seg[c->n - 1] : NULL;
 	uint32_t written = 0;
 	uint8_t status;
 
+	(void)queue;            /* one queue: requestq */
 	/* The status byte is the last byte of the last (writable) buffer. */
 	if (!st || !st->write || !st->len || !st->in_ram) {
 		atomic_fetch_add(&b->st.bad_requests, 1);

@@ -8,8 +8,9 @@
  * never taken under d->lock.  d->lock is held across a whole notify, so
  * request handlers may block (pins that fault in from swap, file I/O).
  * Invariants: the rings are only dereferenced between pin_rings() and
- * unpin_rings() of one notify; the queue is `ready` only with a size that is
+ * unpin_rings() of one notify; a queue is `ready` only with a size that is
  * a power of 2 <= queue_max and ring addresses inside guest RAM and aligned;
+ * QueueSel may name any value, but only queues < nr_queues exist;
  * once NEEDS_RESET is set no buffer is consumed until the driver resets.
  * Everything the guest writes is hostile: bad register accesses are
  * ignored (reads return 0) with a rate-limited warning, never a VMM crash.
@@ -29,6 +30,14 @@
 #include "virtio_mmio.h"
 #include "vm.h"
 
+/* One virtqueue's driver-set registers and ring state. */
+struct vq {
+	uint32_t num;                   /* as written by the driver */
+	bool ready;
+	uint64_t desc_gpa, avail_gpa, used_gpa;
+	struct virtq q;                 /* size/indices valid while ready */
+};
+
 struct virtio_mmio_dev {
 	struct vm *vm;
 	uint64_t base;
@@ -42,11 +51,9 @@ struct virtio_mmio_dev {
 	uint32_t dev_features_sel, drv_features_sel;
 	uint64_t drv_features;
 	uint32_t queue_sel;
-	uint32_t queue_num;             /* as written by the driver */
-	bool queue_ready;
-	uint64_t desc_gpa, avail_gpa, used_gpa;
+	unsigned int nr_queues;         /* constant: ops->nr_queues, at least 1 */
+	struct vq vqs[VIRTIO_MMIO_MAX_QUEUES];
 	uint32_t isr;
-	struct virtq q;                 /* size/indices valid while ready */
 	struct virtq_chain chain;       /* scratch for one request */
 	struct ratelimit rl;
 	struct {
@@ -79,11 +86,14 @@ static void reset(struct virtio_mmio_dev *d)
 	d->dev_features_sel = d->drv_features_sel = 0;
 	d->drv_features = 0;
 	d->queue_sel = 0;
-	d->queue_num = 0;
-	d->queue_ready = false;
-	d->desc_gpa = d->avail_gpa = d->used_gpa = 0;
+	memset(d->vqs, 0, sizeof(d->vqs));
 	d->isr = 0;
-	memset(&d->q, 0, sizeof(d->q));
+}
+
+/* The selected queue, or NULL when QueueSel names none. */
+static struct vq *sel_vq(struct virtio_mmio_dev *d)
+{
+	return d->queue_sel < d->nr_queues ? &d->vqs[d->queue_sel] : NULL;
 }
 
 static void needs_reset(struct virtio_mmio_dev *d, const char *why)
@@ -102,9 +112,9 @@ static bool aligned(uint64_t v, uint64_t a)
 }
 
 /* QueueReady = 1: validate what the driver configured. */
-static void queue_enable(struct virtio_mmio_dev *d)
+static void queue_enable(struct virtio_mmio_dev *d, struct vq *v)
 {
-	uint32_t n = d->queue_num;
+	uint32_t n = v->num;
 	char why[160];
 
 	if (n == 0 || n > d->ops->queue_max || (n & (n - 1))) {
@@ -113,66 +123,68 @@ static void queue_enable(struct virtio_mmio_dev *d)
 		needs_reset(d, why);
 		return;
 	}
-	if (!aligned(d->desc_gpa, 16) || !aligned(d->avail_gpa, 2) ||
-	    !aligned(d->used_gpa, 4) ||
-	    !gm_range_ok(d->vm, d->desc_gpa, virtq_desc_bytes(n)) ||
-	    !gm_range_ok(d->vm, d->avail_gpa, virtq_avail_bytes(n)) ||
-	    !gm_range_ok(d->vm, d->used_gpa, virtq_used_bytes(n))) {
+	if (!aligned(v->desc_gpa, 16) || !aligned(v->avail_gpa, 2) ||
+	    !aligned(v->used_gpa, 4) ||
+	    !gm_range_ok(d->vm, v->desc_gpa, virtq_desc_bytes(n)) ||
+	    !gm_range_ok(d->vm, v->avail_gpa, virtq_avail_bytes(n)) ||
+	    !gm_range_ok(d->vm, v->used_gpa, virtq_used_bytes(n))) {
 		snprintf(why, sizeof(why), "rings desc=0x%" PRIx64 " avail=0x%"
 			 PRIx64 " used=0x%" PRIx64 " not in guest RAM or misaligned",
-			 d->desc_gpa, d->avail_gpa, d->used_gpa);
+			 v->desc_gpa, v->avail_gpa, v->used_gpa);
 		needs_reset(d, why);
 		return;
 	}
-	d->q = (struct virtq){ .size = n };
-	d->queue_ready = true;
+	v->q = (struct virtq){ .size = n };
+	v->ready = true;
 }
 
-static int pin_rings(struct virtio_mmio_dev *d)
+static int pin_rings(struct virtio_mmio_dev *d, struct vq *v)
 {
-	unsigned int n = d->q.size;
+	unsigned int n = v->q.size;
 	void *p;
 	int r;
 
-	r = gm_pin(d->vm, d->desc_gpa, virtq_desc_bytes(n), false, &p);
+	r = gm_pin(d->vm, v->desc_gpa, virtq_desc_bytes(n), false, &p);
 	if (r < 0)
 		return r;
-	d->q.desc = p;
-	r = gm_pin(d->vm, d->avail_gpa, virtq_avail_bytes(n), false, &p);
+	v->q.desc = p;
+	r = gm_pin(d->vm, v->avail_gpa, virtq_avail_bytes(n), false, &p);
 	if (r < 0)
 		goto unpin_desc;
-	d->q.avail = p;
-	r = gm_pin(d->vm, d->used_gpa, virtq_used_bytes(n), true, &p);
+	v->q.avail = p;
+	r = gm_pin(d->vm, v->used_gpa, virtq_used_bytes(n), true, &p);
 	if (r < 0)
 		goto unpin_avail;
-	d->q.used = p;
+	v->q.used = p;
 	return 0;
 
 unpin_avail:
-	gm_unpin(d->vm, d->avail_gpa, virtq_avail_bytes(n));
+	gm_unpin(d->vm, v->avail_gpa, virtq_avail_bytes(n));
 unpin_desc:
-	gm_unpin(d->vm, d->desc_gpa, virtq_desc_bytes(n));
+	gm_unpin(d->vm, v->desc_gpa, virtq_desc_bytes(n));
 	return r;
 }
 
-static void unpin_rings(struct virtio_mmio_dev *d)
+static void unpin_rings(struct virtio_mmio_dev *d, struct vq *v)
 {
-	unsigned int n = d->q.size;
+	unsigned int n = v->q.size;
 
-	gm_unpin(d->vm, d->used_gpa, virtq_used_bytes(n));
-	gm_unpin(d->vm, d->avail_gpa, virtq_avail_bytes(n));
-	gm_unpin(d->vm, d->desc_gpa, virtq_desc_bytes(n));
-	d->q.desc = NULL;
-	d->q.avail = d->q.used = NULL;
+	gm_unpin(d->vm, v->used_gpa, virtq_used_bytes(n));
+	gm_unpin(d->vm, v->avail_gpa, virtq_avail_bytes(n));
+	gm_unpin(d->vm, v->desc_gpa, virtq_desc_bytes(n));
+	v->q.desc = NULL;
+	v->q.avail = v->q.used = NULL;
 }
 
 /* Upper bound of requests per notify, so one notify cannot spin forever
  * while other vCPUs keep feeding the ring (they notify again anyway). */
 #define MAX_REQUESTS_PER_NOTIFY 4096u
 
-/* Process every available chain.  Called with d->lock held. */
-static void process_queue(struct virtio_mmio_dev *d)
+/* Process every available chain of queue qi (< nr_queues).  Called with
+ * d->lock held. */
+static void process_queue(struct virtio_mmio_dev *d, unsigned int qi)
 {
+	struct vq *v = &d->vqs[qi];
 	struct virtq_limits lim = {
 		.ram_base = HV_RAM_BASE, .ram_size = d->vm->cfg.mem_size,
 		.max_bytes = d->ops->max_request_bytes,
@@ -183,45 +195,45 @@ static void process_queue(struct virtio_mmio_dev *d)
 	int r, len;
 
 	d->st.notifies++;
-	if (!d->queue_ready || !(d->status & VIRTIO_STATUS_DRIVER_OK) ||
+	if (!v->ready || !(d->status & VIRTIO_STATUS_DRIVER_OK) ||
 	    (d->status & VIRTIO_STATUS_NEEDS_RESET)) {
 		d->st.ignored_notifies++;
 		return;
 	}
-	r = pin_rings(d);
+	r = pin_rings(d, v);
 	if (r < 0) {
 		snprintf(why, sizeof(why), "cannot pin the rings: %s", strerror(-r));
 		needs_reset(d, why);
 		return;
 	}
 	while (done < MAX_REQUESTS_PER_NOTIFY) {
-		r = virtq_pop(&d->q, &head);
+		r = virtq_pop(&v->q, &head);
 		if (r == 0)
 			break;
 		if (r < 0) {
 			needs_reset(d, virtq_strerror(r));
 			break;
 		}
-		r = virtq_walk(d->q.desc, d->q.size, head, &lim, &d->chain);
+		r = virtq_walk(v->q.desc, v->q.size, head, &lim, &d->chain);
 		if (r < 0) {
-			snprintf(why, sizeof(why), "descriptor chain at head %u: %s",
-				 head, virtq_strerror(r));
+			snprintf(why, sizeof(why), "queue %u: descriptor chain at "
+				 "head %u: %s", qi, head, virtq_strerror(r));
 			needs_reset(d, why);
 			break;
 		}
 		d->st.requests++;
-		len = d->ops->request(d->dev, &d->chain);
+		len = d->ops->request(d->dev, qi, &d->chain);
 		if (len < 0) {
-			snprintf(why, sizeof(why), "request at head %u cannot be "
-				 "completed", head);
+			snprintf(why, sizeof(why), "queue %u: request at head %u "
+				 "cannot be completed", qi, head);
 			needs_reset(d, why);
 			break;
 		}
-		virtq_push(&d->q, head, (uint32_t)len);
+		virtq_push(&v->q, head, (uint32_t)len);
 		d->isr |= 1;
 		done++;
 	}
-	unpin_rings(d);
+	unpin_rings(d, v);
 }
 
 /* ---- registers ---------------------------------------------------------- */
@@ -241,9 +253,9 @@ static uint32_t reg_read(struct virtio_mmio_dev *d, uint32_t off)
 		return d->dev_features_sel > 1 ? 0 :
 			(uint32_t)(offered_features(d) >> (32 * d->dev_features_sel));
 	case VIRTIO_MMIO_QUEUE_NUM_MAX:
-		return d->queue_sel == 0 ? d->ops->queue_max : 0;
+		return sel_vq(d) ? d->ops->queue_max : 0;
 	case VIRTIO_MMIO_QUEUE_READY:
-		return d->queue_sel == 0 && d->queue_ready;
+		return sel_vq(d) && sel_vq(d)->ready;
 	case VIRTIO_MMIO_INTERRUPT_STATUS:
 		return d->isr;
 	case VIRTIO_MMIO_STATUS:
@@ -283,24 +295,30 @@ static void write_status(struct virtio_mmio_dev *d, uint32_t val)
 	d->status = val | (d->status & VIRTIO_STATUS_NEEDS_RESET);
 }
 
-/* Queue registers other than QueueSel/NumMax apply to queue 0 only, and
- * address/size registers only while the queue is not ready (4.2.3.2). */
-static bool queue_writable(struct virtio_mmio_dev *d, uint32_t off)
+/* Queue registers apply to the selected queue, which must exist, and
+ * address/size registers only while it is not ready (4.2.3.2).  Returns
+ * the queue, or NULL (warned). */
+static struct vq *queue_writable(struct virtio_mmio_dev *d, uint32_t off)
 {
-	if (d->queue_sel != 0) {
+	struct vq *v = sel_vq(d);
+
+	if (!v) {
 		vwarn(d, "write to register 0x%x for queue %u, which does not exist",
 		     off, d->queue_sel);
-		return false;
+		return NULL;
 	}
-	if (d->queue_ready && off != VIRTIO_MMIO_QUEUE_READY) {
-		vwarn(d, "write to register 0x%x while the queue is ready", off);
-		return false;
+	if (v->ready && off != VIRTIO_MMIO_QUEUE_READY) {
+		vwarn(d, "write to register 0x%x while queue %u is ready", off,
+		      d->queue_sel);
+		return NULL;
 	}
-	return true;
+	return v;
 }
 
 static void reg_write(struct virtio_mmio_dev *d, uint32_t off, uint32_t val)
 {
+	struct vq *v;
+
 	switch (off) {
 	case VIRTIO_MMIO_DEVICE_FEATURES_SEL:
 		d->dev_features_sel = val;
@@ -322,29 +340,30 @@ static void reg_write(struct virtio_mmio_dev *d, uint32_t off, uint32_t val)
 		d->isr &= ~val;
 		return;
 	case VIRTIO_MMIO_QUEUE_NOTIFY:
-		if (val == 0)
-			process_queue(d);
+		if (val < d->nr_queues)
+			process_queue(d, val);
 		else
 			vwarn(d, "notify for queue %u, which does not exist", val);
 		return;
 	default:
 		break;
 	}
-	if (!queue_writable(d, off))
+	v = queue_writable(d, off);
+	if (!v)
 		return;
 	switch (off) {
-	case VIRTIO_MMIO_QUEUE_NUM: d->queue_num = val; return;
-	case VIRTIO_MMIO_QUEUE_DESC_LOW: set_half(&d->desc_gpa, false, val); return;
-	case VIRTIO_MMIO_QUEUE_DESC_HIGH: set_half(&d->desc_gpa, true, val); return;
-	case VIRTIO_MMIO_QUEUE_DRIVER_LOW: set_half(&d->avail_gpa, false, val); return;
-	case VIRTIO_MMIO_QUEUE_DRIVER_HIGH: set_half(&d->avail_gpa, true, val); return;
-	case VIRTIO_MMIO_QUEUE_DEVICE_LOW: set_half(&d->used_gpa, false, val); return;
-	case VIRTIO_MMIO_QUEUE_DEVICE_HIGH: set_half(&d->used_gpa, true, val); return;
+	case VIRTIO_MMIO_QUEUE_NUM: v->num = val; return;
+	case VIRTIO_MMIO_QUEUE_DESC_LOW: set_half(&v->desc_gpa, false, val); return;
+	case VIRTIO_MMIO_QUEUE_DESC_HIGH: set_half(&v->desc_gpa, true, val); return;
+	case VIRTIO_MMIO_QUEUE_DRIVER_LOW: set_half(&v->avail_gpa, false, val); return;
+	case VIRTIO_MMIO_QUEUE_DRIVER_HIGH: set_half(&v->avail_gpa, true, val); return;
+	case VIRTIO_MMIO_QUEUE_DEVICE_LOW: set_half(&v->used_gpa, false, val); return;
+	case VIRTIO_MMIO_QUEUE_DEVICE_HIGH: set_half(&v->used_gpa, true, val); return;
 	case VIRTIO_MMIO_QUEUE_READY:
 		if (val == 0)
-			d->queue_ready = false;
-		else if (!d->queue_ready)
-			queue_enable(d);
+			v->ready = false;
+		else if (!v->ready)
+			queue_enable(d, v);
 		return;
 	default:
 		d->st.bad_access++;
@@ -355,12 +374,19 @@ static void reg_write(struct virtio_mmio_dev *d, uint32_t off, uint32_t val)
 static void config_access(struct virtio_mmio_dev *d, uint32_t off, uint8_t *data,
 			  uint32_t len, bool is_write)
 {
-	if (is_write) {
+	bool in = off <= d->ops->config_size && len <= d->ops->config_size - off;
+
+	if (is_write && (!d->ops->config_write || !in)) {
 		d->st.bad_access++;
-		vwarn(d, "write to read-only config space at 0x%x", off);
+		vwarn(d, "write to %s config space at 0x%x (%u bytes)",
+		      d->ops->config_write ? "past the" : "read-only", off, len);
 		return;
 	}
-	if (off > d->ops->config_size || len > d->ops->config_size - off) {
+	if (is_write) {
+		d->ops->config_write(d->dev, off, data, len);
+		return;
+	}
+	if (!in) {
 		memset(data, 0, len);
 		return;
 	}
@@ -401,6 +427,7 @@ int virtio_mmio_create(struct vm *vm, uint64_t base, const struct virtio_dev_ops
 
 	if (!ops->queue_max || ops->queue_max > VIRTQ_MAX_SIZE ||
 	    (ops->queue_max & (ops->queue_max - 1)) ||
+	    ops->nr_queues > VIRTIO_MMIO_MAX_QUEUES ||
 	    ops->config_size > HV_VIRTIO_MMIO_SIZE - VIRTIO_MMIO_CONFIG)
 		return -EINVAL;
 	d = calloc(1, sizeof(*d));
@@ -410,6 +437,7 @@ int virtio_mmio_create(struct vm *vm, uint64_t base, const struct virtio_dev_ops
 	d->base = base;
 	d->ops = ops;
 	d->dev = dev;
+	d->nr_queues = ops->nr_queues ? ops->nr_queues : 1;
 	d->rl = (struct ratelimit)RATELIMIT_INIT(5000, 10);
 	snprintf(d->name, sizeof(d->name), "%s@0x%" PRIx64, ops->name, base);
 	pthread_mutex_init(&d->lock, NULL);

@@ -66,23 +66,30 @@ struct json_object;
 
 #define VIRTIO_F_VERSION_1              32
 
+#define VIRTIO_MMIO_MAX_QUEUES          4       /* per device */
+
 struct virtio_dev_ops {
 	const char *name;               /* for messages: "virtio-blk" */
 	uint32_t device_id;             /* 2 = block */
 	uint64_t features;              /* device-specific bits offered */
 	unsigned int queue_max;         /* entries, power of 2, <= VIRTQ_MAX_SIZE */
+	unsigned int nr_queues;         /* 0 or 1: one queue; at most
+					   VIRTIO_MMIO_MAX_QUEUES */
 	uint64_t max_request_bytes;     /* chain length limit (0: none) */
 	uint32_t config_size;
 	/* Copy config space [off, off+len) (range checked by the transport). */
 	void (*config_read)(void *dev, uint32_t off, void *buf, uint32_t len);
+	/* Driver write to config space (range checked); NULL: read-only
+	 * config, writes are refused with a warning. */
+	void (*config_write)(void *dev, uint32_t off, const void *buf, uint32_t len);
 	/*
-	 * Handle one descriptor chain (structurally valid; c->err may name a
-	 * bad buffer).  Returns the number of bytes written into the chain
+	 * Handle one descriptor chain of queue `queue` (structurally valid;
+	 * c->err may name a bad buffer).  Returns the number of bytes written into the chain
 	 * (used.len), or < 0 when the request cannot even be completed with an
 	 * error status (the transport then sets DEVICE_NEEDS_RESET).
 	 * Called with the transport lock held, from a vCPU thread.
 	 */
-	int (*request)(void *dev, const struct virtq_chain *c);
+	int (*request)(void *dev, unsigned int queue, const struct virtq_chain *c);
 };
 
 struct virtio_mmio_dev;

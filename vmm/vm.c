@@ -21,6 +21,7 @@
 #include "hvswap/guest_abi.h"
 #include "hvswap/log.h"
 #include "hvswap/swapper.h"
+#include "virtio_balloon.h"
 #include "virtio_blk.h"
 #include "virtio_mmio.h"
 #include "vm.h"
@@ -70,7 +71,7 @@ static void swapper_thread_start(void *opaque, const char *kind)
 
 static bool want_devices(const struct vm_config *cfg)
 {
-	return cfg->disk_path || cfg->disk_size;
+	return cfg->disk_path || cfg->disk_size || cfg->balloon;
 }
 
 static int setup_memory(struct vm *vm, char *err, size_t errlen)
@@ -171,11 +172,26 @@ static int setup_devices(struct vm *vm, char *err, size_t errlen)
 
 	if (!want_devices(&vm->cfg))
 		return 0;
-	r = virtio_blk_create(vm, vm->cfg.disk_path, vm->cfg.disk_size, &vm->blk,
-			      err, errlen);
-	if (r < 0)
+	if (vm->cfg.disk_path || vm->cfg.disk_size) {
+		r = virtio_blk_create(vm, vm->cfg.disk_path, vm->cfg.disk_size,
+				      &vm->blk, err, errlen);
+		if (r < 0)
+			return r;
+		r = add_virtio(vm, &virtio_blk_ops, vm->blk, err, errlen);
+		if (r < 0)
+			return r;
+	}
+	if (!vm->cfg.balloon)
+		return 0;
+	r = virtio_balloon_create(vm, &vm->balloon);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot create the balloon: %s", strerror(-r));
 		return r;
-	return add_virtio(vm, &virtio_blk_ops, vm->blk, err, errlen);
+	}
+	r = add_virtio(vm, &virtio_balloon_ops, vm->balloon, err, errlen);
+	if (r >= 0)
+		vm->balloon_mmio = vm->virtio[vm->nr_virtio - 1];
+	return r;
 }
 
 /* Reverse of setup_devices(); the vCPUs are gone, so no handler runs. */
@@ -187,6 +203,9 @@ static void destroy_devices(struct vm *vm)
 		virtio_mmio_destroy(vm->virtio[--vm->nr_virtio]);
 	virtio_blk_destroy(vm->blk);
 	vm->blk = NULL;
+	virtio_balloon_destroy(vm->balloon);
+	vm->balloon = NULL;
+	vm->balloon_mmio = NULL;
 	held = atomic_load(&vm->gm.pins) - atomic_load(&vm->gm.unpins);
 	if (held)
 		log_err("devices left %" PRIu64 " guest memory pins behind", held);
@@ -204,6 +223,13 @@ struct json_object *vm_devices_stats_json(struct vm *vm)
 		json_object_object_add(blk, "transport",
 				       virtio_mmio_stats_json(vm->virtio[0]));
 		json_object_object_add(o, "virtio_blk", blk);
+	}
+	if (vm->balloon && vm->balloon_mmio) {
+		struct json_object *bl = virtio_balloon_stats_json(vm->balloon);
+
+		json_object_object_add(bl, "transport",
+				       virtio_mmio_stats_json(vm->balloon_mmio));
+		json_object_object_add(o, "virtio_balloon", bl);
 	}
 	return o;
 }

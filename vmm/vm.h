@@ -28,6 +28,7 @@ struct swapper;
 struct swapper_config;
 struct virtio_mmio_dev;
 struct virtio_blk;
+struct virtio_balloon;
 struct json_object;
 
 /* Process exit statuses that are hvswap's own (the guest's pass through). */
@@ -52,6 +53,7 @@ struct vm_config {
 	const char *disk_path;
 	uint64_t disk_size;         /* bytes, multiple of 512 */
 	bool seccomp;               /* every thread installs its filter (sandbox.h) */
+	bool balloon;               /* a virtio-balloon device (--balloon) */
 };
 
 struct vcpu {
@@ -86,6 +88,8 @@ struct vm {
 	struct virtio_mmio_dev *virtio[VM_MAX_VIRTIO];
 	unsigned int nr_virtio;
 	struct virtio_blk *blk;
+	struct virtio_balloon *balloon;
+	struct virtio_mmio_dev *balloon_mmio;   /* its transport */
 	struct gm_stats gm;         /* guestmem.c: pins taken by devices */
 	unsigned int nr_vcpus;
 	struct vcpu *vcpus;
@@ -144,8 +148,8 @@ bool vm_warn_ok(struct vm *vm, uint64_t *suppressed);
 void vm_record_metric(struct vm *vm, unsigned int vcpu, const char *name,
 		      double value);
 
-/* {"guestmem": {pins...}, "virtio_blk": {...transport and device counters}}
- * (virtio_blk only with a disk).  Safe while the VM runs. */
+/* {"guestmem": {pins...}, "virtio_blk": {...transport and device counters},
+ * "virtio_balloon": {...}} (each only when the VM has that device).  Safe while the VM runs. */
 struct json_object *vm_devices_stats_json(struct vm *vm);
 
 /* Name the calling thread and install the seccomp filter of `kind` on it

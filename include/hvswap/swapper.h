@@ -116,6 +116,9 @@ void swapper_cancel(struct swapper *s);
  */
 void swapper_release_faults(struct swapper *s);
 
+/* Guest memory resident now (the counter the limit applies to). */
+uint64_t swapper_resident_bytes(struct swapper *s);
+
 /* Change the resident limit at run time (0 = none). */
 int swapper_set_limit(struct swapper *s, uint64_t bytes);
 /* Evict everything evictable now and wait for the writes. */
@@ -141,6 +144,19 @@ int swapper_trim(struct swapper *s);
 int swapper_pin(struct swapper *s, uint64_t gpa, uint64_t len, bool write,
 		bool longterm, void **host);
 void swapper_unpin(struct swapper *s, uint64_t gpa, uint64_t len, bool longterm);
+
+/*
+ * Discard guest-physical [gpa, gpa+len) (page aligned): the guest gave these
+ * pages up (a balloon inflate).  Each page's resident copy is dropped
+ * (MADV_DONTNEED, out of the resident count), its swap slot or staged copy
+ * is released, and its next access is a zero fill.  A page under a swap-in
+ * read is discarded once the read completes; a pinned page is left alone
+ * (counted in stats "discard.busy").  Safe against faults, eviction,
+ * write-out and migration at any point.  Returns the number of pages
+ * discarded, -EINVAL (unaligned or empty), -EFAULT (not inside one region)
+ * or -EIO (the swapper stopped on a fatal error).
+ */
+int64_t swapper_discard(struct swapper *s, uint64_t gpa, uint64_t len);
 
 /*
  * Swap devices at run time.  swapon adds a device (path NULL: a temporary

@@ -97,6 +97,44 @@ write("fuzz_virtio", "regs", b"".join(op(1, 2, r) for r in range(0, 0x100, 4)) +
       op(6, 4, 0) + op(6, 8, 8) + op(5, 1, 0x71, 0xFF))
 write("fuzz_virtio", "bad_qnum", bringup(300) + request(0))
 
+# ---- fuzz_balloon -----------------------------------------------------------
+# Queue q's rings at DESC/AVAIL/USED + q * 0x200; frame array at DATA.
+def balloon_bringup(qnum=8):
+    s = op(0, 0, STATUS, 0) + op(0, 0, STATUS, 1) + op(0, 0, STATUS, 3)
+    s += op(0, 0, DRV_FEAT_SEL, 1) + op(0, 0, DRV_FEAT, 1)       # VERSION_1
+    s += op(0, 0, DRV_FEAT_SEL, 0) + op(0, 0, DRV_FEAT, 3)       # TELL, STATS
+    s += op(0, 0, STATUS, 0xB)
+    for q in range(3):
+        s += op(0, 0, QSEL, q) + op(0, 0, QNUM, qnum)
+        s += op(2, 0, DESC_LO, DESC + q * 0x200) + op(0, 0, DESC_HI, 0)
+        s += op(2, 0, AVAIL_LO, AVAIL + q * 0x200) + op(0, 0, AVAIL_HI, 0)
+        s += op(2, 0, USED_LO, USED + q * 0x200) + op(0, 0, USED_HI, 0)
+        s += op(0, 0, QREADY, 1)
+    return s + op(0, 0, STATUS, 0xF)
+
+
+def balloon_req(q, frames, idx=1, flags=0):
+    d = DESC + q * 0x200
+    s = b"".join(op(3, 0, DATA + 4 * i, f) for i, f in enumerate(frames))
+    s += op(4, 0, d, DATA) + op(3, 0, d + 8, 4 * len(frames))
+    s += op(3, 0, d + 12, flags)
+    s += op(3, 0, AVAIL + q * 0x200, idx << 16) + op(3, 0, AVAIL + q * 0x200 + 4, 0)
+    return s + op(7, q)
+
+
+PFN = RAM_BASE // 4096
+write("fuzz_balloon", "inflate", balloon_bringup() + balloon_req(0, [PFN + 8, PFN + 9]))
+write("fuzz_balloon", "deflate", balloon_bringup() + balloon_req(0, [PFN + 8]) +
+      balloon_req(1, [PFN + 8]))
+write("fuzz_balloon", "bad_frames", balloon_bringup() + balloon_req(0, [0, 0xFFFFFFFF, PFN + 99]))
+write("fuzz_balloon", "double", balloon_bringup() + balloon_req(0, [PFN + 8, PFN + 8]))
+write("fuzz_balloon", "stats", balloon_bringup() + op(3, 0, DATA, 0x00000000) +
+      op(3, 0, DATA + 4, 0x1000) + op(4, 0, DESC + 0x400, DATA) +
+      op(3, 0, DESC + 0x408, 10) + op(3, 0, AVAIL + 0x400, 1 << 16) + op(7, 2))
+write("fuzz_balloon", "writable", balloon_bringup() + balloon_req(0, [PFN + 8], flags=2))
+write("fuzz_balloon", "config", balloon_bringup() + op(5, 1, 0x104, 7) +
+      op(0, 0, 0x104, 5) + op(0, 0, 0x100, 5) + op(6, 4, 0) + op(6, 8, 4))
+
 # ---- fuzz_hcall -------------------------------------------------------------
 BLK = 0x100          # RAM offset of the hypercall block
 BUF = 0x1000

@@ -1,0 +1,123 @@
+/*
+ * discard.c - drop guest pages whose contents the guest gave up (a balloon
+ * inflate: the page is the host's until the guest takes it back).
+ *
+ * Owns no state of its own: it moves page words (page.h) to ZERO under the
+ * page lock and gives up what the page held there:
+ *
+ *   NONE, ZERO   nothing held (NONE stays NONE)
+ *   RESIDENT     the host page (MADV_DONTNEED) and a clean copy's slot;
+ *                out of the resident count
+ *   STAGED       the page's claim on its slot (if the write batch bound
+ *                one); the staging buffer belongs to its batch or queue
+ *                entry, which finds the page no longer STAGED with that
+ *                buffer and treats it as faulted back: the data is still
+ *                written and the slot freed at completion (writeback.c)
+ *   SWAPPED      the slot
+ *   READING      not touched: the read owns the page until it completes
+ *                (install or take); discard waits for it and looks again
+ *   PINNED       not touched: a device is using it; counted as busy
+ *
+ * ZERO, not NONE: the next access is a zero fill either way, but
+ * fault-around (fault.c) maps only never-used (NONE) neighbours, so a
+ * discarded page does not come back as a side effect of a neighbour's
+ * first touch.
+ *
+ * Lock order: one page lock at a time, then swapset (dev_lock, rmap_lock,
+ * seal_lock) as every other path that drops a slot.  Nothing is held
+ * across the wait for a read.
+ */
+#include <errno.h>
+#include <sys/mman.h>
+
+#include "internal.h"
+
+#define DISCARD_WAIT_MS 100     /* one wait for a read's progress */
+#define DISCARD_STALL_MS 10000  /* a read that long: give up on the page */
+
+enum dc_result { DC_DONE, DC_BUSY, DC_WAIT };
+
+/* Page lock held. */
+static enum dc_result discard_locked(struct swapper *s, uint64_t idx)
+{
+	uint64_t w = atomic_load(&s->pages[idx]);
+
+	page_lock_assert_held(s, idx);
+	switch (pg_state(w)) {
+	case PS_NONE:
+	case PS_ZERO:
+		return DC_DONE;
+	case PS_READING:
+		return DC_WAIT;
+	case PS_RESIDENT:
+		if (w & PG_PINNED)
+			return DC_BUSY;
+		madvise(page_host(s, idx), PAGE_SIZE_4K, MADV_DONTNEED);
+		page_resident_dec(s, 1);
+		atomic_fetch_add(&s->c.discard_resident, 1);
+		break;
+	case PS_STAGED:
+		atomic_fetch_sub(&s->c.staged, 1);
+		atomic_fetch_add(&s->c.discard_swapped, 1);
+		break;
+	case PS_SWAPPED:
+		atomic_fetch_add(&s->c.discard_swapped, 1);
+		break;
+	}
+	if (w & PG_SLOT)
+		swapset_put(s, idx, pg_slot(w));
+	atomic_store(&s->pages[idx], pg_make(PS_ZERO, 0, 0, 0));
+	return DC_DONE;
+}
+
+/* Discard one page; waits out a read in flight.  0, -EBUSY or -ETIMEDOUT. */
+static int discard_one(struct swapper *s, uint64_t idx)
+{
+	uint64_t waited = 0, gen;
+	enum dc_result r;
+
+	for (;;) {
+		gen = core_progress_gen(s);
+		page_lock(s, idx);
+		r = discard_locked(s, idx);
+		page_unlock(s, idx);
+		if (r == DC_DONE)
+			return 0;
+		if (r == DC_BUSY)
+			return -EBUSY;
+		/* A read in flight: look again after the next progress event
+		 * or DISCARD_WAIT_MS (a fault read's end does not move the
+		 * generation: that would cost every swap-in a broadcast for
+		 * this rare case). */
+		if (atomic_load(&s->fatal_sent) || atomic_load(&s->released))
+			return -EIO;
+		if (waited >= DISCARD_STALL_MS)
+			return -ETIMEDOUT;
+		core_progress_wait(s, gen, DISCARD_WAIT_MS);
+		waited += DISCARD_WAIT_MS;
+	}
+}
+
+int64_t swapper_discard(struct swapper *s, uint64_t gpa, uint64_t len)
+{
+	uint64_t first, last, idx;
+	int64_t done = 0;
+	int r;
+
+	if (!len || gpa % PAGE_SIZE_4K || len % PAGE_SIZE_4K)
+		return -EINVAL;
+	if (page_range_of_gpa(s, gpa, len, &first, &last) < 0)
+		return -EFAULT;
+	for (idx = first; idx <= last; idx++) {
+		r = discard_one(s, idx);
+		if (r == -EIO)
+			return r;
+		if (r < 0) {
+			atomic_fetch_add(&s->c.discard_busy, 1);
+			continue;
+		}
+		done++;
+	}
+	atomic_fetch_add(&s->c.discarded, (uint64_t)done);
+	return done;
+}
