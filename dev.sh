@@ -19,7 +19,8 @@ DEMO_ARGS=(-q --mem 2G --mem-limit 512M --vcpus 2 integrity passes=2)
 
 PACKAGES=(cmake gcc make pkg-config libaio-dev liburing-dev libjson-c-dev
 	  libcmocka-dev libseccomp-dev python3 clang libssl-dev e2fsprogs
-	  fio gnuplot-nox)   # tests/bench/run.sh (bench_quick): fio; plots: gnuplot
+	  fio gnuplot-nox   # tests/bench/run.sh (bench_quick): fio; plots: gnuplot
+	  zlib1g-dev liblzma-dev libzstd-dev)   # Linux guests: bzImage payloads
 
 cd "$(dirname "$(readlink -f "$0")")"
 JOBS=${JOBS:-$(nproc)}

@@ -90,6 +90,13 @@ struct virtio_mmio_dev;
 /* Register a device at guest-physical [base, base + HV_VIRTIO_MMIO_SIZE). */
 int virtio_mmio_create(struct vm *vm, uint64_t base, const struct virtio_dev_ops *ops,
 		       void *dev, struct virtio_mmio_dev **out);
+/* Raise interrupt `irq` (through fn, called under the transport lock)
+ * while InterruptStatus is non-zero: level semantics, so an edge-triggered
+ * PIC sees one edge per 0 -> non-zero transition.  Before the vCPUs run.
+ * Without it the device has no interrupt (test guests poll). */
+void virtio_mmio_set_irq(struct virtio_mmio_dev *d,
+			 void (*fn)(void *ctx, unsigned int irq, bool level),
+			 void *ctx, unsigned int irq);
 /* After the vCPUs have stopped (no MMIO handler can be running). */
 void virtio_mmio_destroy(struct virtio_mmio_dev *d);
 

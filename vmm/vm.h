@@ -29,6 +29,7 @@ struct swapper_config;
 struct virtio_mmio_dev;
 struct virtio_blk;
 struct json_object;
+struct serial8250;
 
 /* Process exit statuses that are hvswap's own (the guest's pass through). */
 enum {
@@ -52,6 +53,9 @@ struct vm_config {
 	const char *disk_path;
 	uint64_t disk_size;         /* bytes, multiple of 512 */
 	bool seccomp;               /* every thread installs its filter (sandbox.h) */
+	/* A Linux guest (linux_boot.h) instead of an embedded test guest:
+	 * kernel_path set.  cmdline and initrd_path may be NULL. */
+	const char *kernel_path, *initrd_path, *cmdline;
 };
 
 struct vcpu {
@@ -86,6 +90,8 @@ struct vm {
 	struct virtio_mmio_dev *virtio[VM_MAX_VIRTIO];
 	unsigned int nr_virtio;
 	struct virtio_blk *blk;
+	bool irqchip;               /* in-kernel PIC/IOAPIC/LAPIC (Linux guests) */
+	struct serial8250 *uart;    /* COM1, Linux guests only */
 	struct gm_stats gm;         /* guestmem.c: pins taken by devices */
 	unsigned int nr_vcpus;
 	struct vcpu *vcpus;
