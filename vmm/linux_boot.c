@@ -150,15 +150,20 @@ static int open_sized(const char *path, uint64_t max, uint64_t *size,
 		      const char *what, char *err, size_t errlen)
 {
 	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC), e;
 
 	if (fd < 0) {
+		e = errno;
 		snprintf(err, errlen, "cannot open %s '%.200s': %s", what, path,
-			 strerror(errno));
-		return -errno;
+			 strerror(e));
+		return -e;
 	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0 ||
-	    (uint64_t)st.st_size > max) {
+	if (fstat(fd, &st) < 0) {
+		snprintf(err, errlen, "%s '%.200s': %s", what, path, strerror(errno));
+		close(fd);
+		return -EIO;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size == 0 || (uint64_t)st.st_size > max) {
 		snprintf(err, errlen, "%s '%.200s': %s", what, path,
 			 !S_ISREG(st.st_mode) ? "not a regular file" :
 			 st.st_size == 0 ? "empty" : "too large");
