@@ -10,11 +10,12 @@
  * Request processing is SYNCHRONOUS, in the vCPU thread that wrote
  * QueueNotify, under the transport's lock: when the guest's notify returns
  * every request it made available has been completed (or the device has
- * entered DEVICE_NEEDS_RESET).  Guests poll the used ring (there is no
- * interrupt controller; InterruptStatus bit 0 is still set and can be
- * acknowledged).  A device thread is the obvious next step for guests that
- * want to overlap I/O with computation; it would replace process_queue()'s
- * caller only.
+ * entered DEVICE_NEEDS_RESET).  Test guests poll the used ring (they have
+ * no interrupt controller; InterruptStatus bit 0 is still set and can be
+ * acknowledged); a Linux guest gets an interrupt line that follows
+ * InterruptStatus (virtio_mmio_set_irq()).  A device thread is the obvious
+ * next step for guests that want to overlap I/O with computation; it would
+ * replace process_queue()'s caller only.
  */
 #ifndef HVSWAP_VMM_VIRTIO_MMIO_H
 #define HVSWAP_VMM_VIRTIO_MMIO_H
