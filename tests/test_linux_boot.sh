@@ -71,7 +71,7 @@ FAILS=0
 # resident, so the kernel image itself is demand-paged by hvswap.
 coproc HV { exec "$HVSWAP" run --mem 126M --mem-limit 96M --timeout "$SECONDS_MAX" \
 	--stats "$STATS" --kernel "$KERNEL" \
-	--append "console=ttyS0 earlycon=uart8250,io,0x3f8 panic=-1" 2>"$ERR"; }
+	--append "console=ttyS0 earlycon=uart8250,io,0x3f8 acpi=off panic=-1" 2>"$ERR"; }
 HV_PID_SAVED=$HV_PID
 # Event-driven: read the console as it comes; stop the VM at "Memory:".
 while IFS= read -r line <&"${HV[0]}"; do
