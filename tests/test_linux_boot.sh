@@ -30,6 +30,11 @@ skip() {
 	exit 77
 }
 
+image_package() {
+	apt-cache depends linux-image-amd64 2>/dev/null |
+		awk '/Depends: linux-image-[0-9]/ { print $2; exit }'
+}
+
 # fetch_kernel: print the path of a Debian kernel in $CACHE, fetching it.
 fetch_kernel() {
 	local k pkg deb
@@ -41,8 +46,12 @@ fetch_kernel() {
 	command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null || return 1
 	mkdir -p "$CACHE" || return 1
 	# linux-image-amd64 is a metapackage: download the image it names.
-	pkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
-	      awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
+	# A fresh machine may have no package lists yet: update them (root).
+	pkg=$(image_package)
+	if [ -z "$pkg" ] && [ "$(id -u)" -eq 0 ]; then
+		timeout 300 apt-get update -q >&2
+		pkg=$(image_package)
+	fi
 	[ -n "$pkg" ] || return 1
 	(cd "$CACHE" && timeout 300 apt-get download -q "$pkg" >&2) || return 1
 	deb=$(ls -1 "$CACHE"/"$pkg"_*.deb 2>/dev/null | head -n 1)
