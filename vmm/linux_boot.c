@@ -312,10 +312,12 @@ static unsigned int build_e820(struct vm *vm, struct linux_e820 *map)
 
 /* ---- vCPUs ------------------------------------------------------------- */
 
-/* The host's CPUID minus CMPXCHG16B (kvm_pvm cannot emulate it, a Debian
- * kernel died on it) and asynchronous page faults (with an in-kernel
- * irqchip and userfaultfd-backed RAM that path hung here, PLATFORM.md),
- * plus the hypervisor bit so the kernel looks for KVM's paravirt leaves. */
+/* The host's CPUID minus CMPXCHG16B (kvm_pvm cannot emulate it: a Debian
+ * kernel died on it, PLATFORM.md) and minus KVM's paravirtual async page
+ * faults (PLATFORM.md saw a vCPU hang in KVM's async-PF path with an
+ * in-kernel irqchip; a guest that never enables them keeps out of it),
+ * plus the hypervisor bit so the kernel looks for KVM's paravirt leaves
+ * (kvm-clock). */
 static int set_cpuid(struct vm *vm)
 {
 	const struct kvm_cpuid2 *src = vm->kvm.cpuid;
