@@ -10,6 +10,7 @@ hv_add_test(NAME test_hcall LABELS unit SOURCES test_hcall.c LIBS hvswap_vmm)
 # Linux guests (issue 15 item 4): image parsing and the UART model.
 hv_add_test(NAME test_linux_image LABELS unit SOURCES test_linux_image.c LIBS hvswap_vmm)
 hv_add_test(NAME test_serial8250 LABELS unit SOURCES test_serial8250.c LIBS hvswap_vmm)
+hv_add_test(NAME test_virtio_irq LABELS unit SOURCES test_virtio_irq.c LIBS hvswap_vmm)
 
 # The swap smoke test: integrity under a resident limit of a quarter of its
 # working set.  Sized to take ~5 s here; the larger run
