@@ -106,7 +106,7 @@ void cli_usage(FILE *f)
 "  --ctl PATH            control socket for 'hvswap ctl' (created mode 0600)\n"
 "  --ctl-idle-timeout S  close control clients idle for S seconds (default %g)\n"
 "  --kernel FILE         boot a Linux bzImage or vmlinux (64-bit boot protocol;\n"
-"                        COM1 on stdout; 1 vCPU; --mem at most 3G-2M)\n"
+"                        COM1 on stdout; 1 vCPU; --mem at most 3068M)\n"
 "  --initrd FILE         initial ramdisk for --kernel\n"
 "  --append CMDLINE      kernel command line (virtio-mmio devices are added)\n"
 "  -q, --quiet           do not print guest output\n"
@@ -360,7 +360,7 @@ static int check_linux(struct run_opts *o, char *err, size_t errlen)
 		return usage_err(err, errlen, "--kernel: only 1 vCPU is supported "
 				 "(no MP table or ACPI for more)");
 	if (o->vm.mem_size > LINUX_MAX_RAM_END - HV_RAM_BASE - HV_VIRTIO_WINDOW_SIZE)
-		return usage_err(err, errlen, "--kernel: --mem may be at most 3070M "
+		return usage_err(err, errlen, "--kernel: --mem may be at most 3068M "
 				 "(guest RAM stays below the 32-bit MMIO hole)");
 	return 0;
 }
