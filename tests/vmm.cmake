@@ -82,11 +82,11 @@ set_tests_properties(linux_cli PROPERTIES LABELS "integration;linux"
 # Bounded by HV_LINUX_SMOKE_SECONDS of guest run time (CPL0 is emulated on
 # nested KVM: "Memory:" is reached after a minute or more there).
 set(HV_LINUX_SMOKE_SECONDS 240 CACHE STRING
-    "linux_boot_smoke: seconds the kernel may run before it is stopped")
-add_test(NAME linux_boot_smoke
+    "linux_boot: seconds the kernel may run before it is stopped")
+add_test(NAME linux_boot
          COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_linux_boot.sh
                  $<TARGET_FILE:hvswap> ${CMAKE_BINARY_DIR}/linux-kernel
                  ${HV_LINUX_SMOKE_SECONDS})
 math(EXPR _hv_linux_timeout "${HV_LINUX_SMOKE_SECONDS} + 360")
-set_tests_properties(linux_boot_smoke PROPERTIES LABELS "integration;linux"
+set_tests_properties(linux_boot PROPERTIES LABELS "integration;linux"
                      SKIP_RETURN_CODE 77 TIMEOUT ${_hv_linux_timeout})
