@@ -20,7 +20,8 @@ DEMO_ARGS=(-q --mem 2G --mem-limit 512M --vcpus 2 integrity passes=2)
 PACKAGES=(cmake gcc make pkg-config libaio-dev liburing-dev libjson-c-dev
 	  libcmocka-dev libseccomp-dev python3 clang libssl-dev e2fsprogs
 	  fio gnuplot-nox     # tests/bench/run.sh (bench_quick): fio; plots: gnuplot
-	  liblz4-dev libzstd-dev)   # fill= ratios (test_fill), the compressed tier
+	  liblz4-dev libzstd-dev   # fill= ratios (test_fill), the compressed tier
+	  zlib1g-dev liblzma-dev)  # Linux guests: bzImage payloads (+ libzstd-dev)
 
 cd "$(dirname "$(readlink -f "$0")")"
 JOBS=${JOBS:-$(nproc)}

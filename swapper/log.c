@@ -18,6 +18,11 @@ void hv_log_set_level(enum hv_log_level lvl)
 	atomic_store(&log_level, (int)lvl);
 }
 
+bool hv_log_enabled(enum hv_log_level lvl)
+{
+	return (int)lvl <= atomic_load(&log_level);
+}
+
 void hv_log(enum hv_log_level lvl, const char *fmt, ...)
 {
 	static const char *const names[] = { "error", "warning", "info", "debug" };

@@ -20,6 +20,7 @@
 
 #include "hvswap/guest_abi.h"
 #include "cli.h"
+#include "linux_boot.h"
 #include "util.h"
 
 enum {
@@ -29,6 +30,7 @@ enum {
 	OPT_KEEP_CLEAN, OPT_CTL_IDLE, OPT_FORCE, OPT_FAULT_SPIN, OPT_ENCRYPT,
 	OPT_NO_SECCOMP,
 	OPT_BALLOON,
+	OPT_KERNEL, OPT_INITRD, OPT_APPEND,
 };
 
 static const struct option lopts[] = {
@@ -55,6 +57,9 @@ static const struct option lopts[] = {
 	{ "swap-encrypt", no_argument, NULL, OPT_ENCRYPT },
 	{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
 	{ "balloon", no_argument, NULL, OPT_BALLOON },
+	{ "kernel", required_argument, NULL, OPT_KERNEL },
+	{ "initrd", required_argument, NULL, OPT_INITRD },
+	{ "append", required_argument, NULL, OPT_APPEND },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
@@ -65,6 +70,7 @@ void cli_usage(FILE *f)
 {
 	fprintf(f,
 "usage: hvswap run [options] GUEST [key=value ...]\n"
+"       hvswap run [options] --kernel FILE [--initrd FILE] [--append CMDLINE]\n"
 "       hvswap list\n"
 "       hvswap ctl [--timeout S] SOCKET CMD [key=value ...]   (see 'hvswap ctl --help')\n"
 "       hvswap --help | --version\n"
@@ -104,6 +110,10 @@ void cli_usage(FILE *f)
 "                        discarded on the host (docs/guest-swap.md)\n"
 "  --ctl PATH            control socket for 'hvswap ctl' (created mode 0600)\n"
 "  --ctl-idle-timeout S  close control clients idle for S seconds (default %g)\n"
+"  --kernel FILE         boot a Linux bzImage or vmlinux (64-bit boot protocol;\n"
+"                        COM1 on stdout; 1 vCPU; --mem at most 3068M)\n"
+"  --initrd FILE         initial ramdisk for --kernel\n"
+"  --append CMDLINE      kernel command line (virtio-mmio devices are added)\n"
 "  -q, --quiet           do not print guest output\n"
 "  -v, --verbose         more log output (repeat for debug)\n",
 		HV_MAX_VCPUS, "libaio, sync, io_uring", CLI_CTL_IDLE_DEFAULT);
@@ -275,6 +285,15 @@ static int parse_opt(struct run_opts *o, int c, const char *arg, char *err,
 	case OPT_CTL:
 		o->ctl_path = arg;
 		return 0;
+	case OPT_KERNEL:
+		o->vm.kernel_path = arg;
+		return 0;
+	case OPT_INITRD:
+		o->vm.initrd_path = arg;
+		return 0;
+	case OPT_APPEND:
+		o->vm.cmdline = arg;
+		return 0;
 	case OPT_CTL_IDLE:
 		r = parse_seconds(arg, &o->ctl_idle_timeout);
 		if (r < 0 || o->ctl_idle_timeout < 0.001)
@@ -336,9 +355,31 @@ static int bad_option(int c, int argc, char **argv, char *err, size_t errlen)
 			 word);
 }
 
+/* The rules of a Linux guest (linux_boot.h): no MP table or ACPI yet, so
+ * one vCPU; RAM and the virtio window below the 32-bit MMIO hole. */
+static int check_linux(struct run_opts *o, char *err, size_t errlen)
+{
+	if (!o->vm.kernel_path) {
+		if (o->vm.initrd_path || o->vm.cmdline)
+			return usage_err(err, errlen, "--initrd and --append need --kernel");
+		return 0;
+	}
+	if (o->vm.nr_vcpus != 1)
+		return usage_err(err, errlen, "--kernel: only 1 vCPU is supported "
+				 "(no MP table or ACPI for more)");
+	if (o->vm.mem_size > LINUX_MAX_RAM_END - HV_RAM_BASE - HV_VIRTIO_WINDOW_SIZE)
+		return usage_err(err, errlen, "--kernel: --mem may be at most 3068M "
+				 "(guest RAM stays below the 32-bit MMIO hole)");
+	return 0;
+}
+
 /* Cross-option rules, after every option is known. */
 static int check_opts(struct run_opts *o, char *err, size_t errlen)
 {
+	int r = check_linux(o, err, errlen);
+
+	if (r < 0)
+		return r;
 	if (!o->swap_on && (o->swap.nr_devs || o->swap.swap_size || o->swap.io_engine ||
 			    o->swap.encrypt || o->swap.fault_spin_us))
 		return usage_err(err, errlen, "swap options need --mem-limit");
@@ -379,9 +420,17 @@ int cli_parse_run(int argc, char **argv, struct run_opts *o, char *err,
 				return r;
 		}
 	}
-	if (optind >= argc)
+	if (o->vm.kernel_path) {
+		if (optind < argc)
+			return usage_err(err, errlen, "run: --kernel takes no GUEST "
+					 "('%.200s'); use --append for the kernel's "
+					 "command line", argv[optind]);
+		optind = argc - 1;      /* no guest words to join */
+	} else if (optind >= argc) {
 		return usage_err(err, errlen, "run: missing GUEST (see 'hvswap list')");
-	o->guest = argv[optind];
+	} else {
+		o->guest = argv[optind];
+	}
 	r = check_opts(o, err, errlen);
 	if (r < 0)
 		return r;

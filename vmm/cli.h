@@ -25,7 +25,8 @@ struct run_opts {
 	double stats_interval;          /* 0: only at exit */
 	const char *ctl_path;
 	double ctl_idle_timeout;        /* seconds, > 0 */
-	const char *guest;              /* the GUEST word (not yet looked up) */
+	const char *guest;              /* the GUEST word (not yet looked up);
+					 * NULL with --kernel (vm.kernel_path) */
 	char *guest_args;               /* owned: the key=value words, joined */
 	unsigned int verbose;           /* -v count */
 	bool no_seccomp;                /* --no-seccomp */

@@ -97,7 +97,7 @@ size_t hcall_console_escape(const char *in, size_t n, char *out, size_t cap,
 /* Guest text to stdout, escaped, as one piece (vCPUs do not interleave
  * within a PRINT).  A failed write (a closed pipe: SIGPIPE is ignored)
  * drops the text; the guest goes on. */
-static void console_write(const char *p, size_t n)
+void hcall_console_write(const char *p, size_t n)
 {
 	char buf[4096];
 	size_t used, len;
@@ -130,7 +130,7 @@ static int64_t hc_print(struct vm *vm, const struct hv_hcall *h)
 	if (!p)
 		return -EFAULT;
 	if (!vm->cfg.quiet)
-		console_write(p, h->args[1]);
+		hcall_console_write(p, h->args[1]);
 	return (int64_t)h->args[1];
 }
 

@@ -44,4 +44,8 @@ int hcall_metric_name(const struct hcall_mem *m, uint64_t gpa, uint64_t len,
 size_t hcall_console_escape(const char *in, size_t n, char *out, size_t cap,
 			    size_t *outlen);
 
+/* Guest console text to stdout, escaped as above, as one piece (the PRINT
+ * hypercall and the Linux guest's UART both print through here). */
+void hcall_console_write(const char *p, size_t n);
+
 #endif

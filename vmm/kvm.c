@@ -136,3 +136,31 @@ int kvm_get_tsc_khz(int vcpufd)
 {
 	return xioctl(vcpufd, KVM_GET_TSC_KHZ, NULL);
 }
+
+/* In-kernel PIC + IOAPIC + local APICs; before any vCPU is created. */
+int kvm_create_irqchip(int vmfd)
+{
+	return xioctl(vmfd, KVM_CREATE_IRQCHIP, NULL);
+}
+
+/* In-kernel i8254 PIT (ports 0x40-0x43, IRQ 0); after the irqchip. */
+int kvm_create_pit2(int vmfd)
+{
+	struct kvm_pit_config cfg = { .flags = KVM_PIT_SPEAKER_DUMMY };
+
+	return xioctl(vmfd, KVM_CREATE_PIT2, &cfg);
+}
+
+/* Drive interrupt line `irq` (GSI: PIC and IOAPIC pin) to `level`. */
+int kvm_irq_line(int vmfd, uint32_t irq, int level)
+{
+	struct kvm_irq_level l = { .irq = irq, .level = (uint32_t)level };
+
+	return xioctl(vmfd, KVM_IRQ_LINE, &l);
+}
+
+/* Three pages VMX needs for real-mode emulation (harmless elsewhere). */
+int kvm_set_tss_addr(int vmfd, uint64_t gpa)
+{
+	return xioctl(vmfd, KVM_SET_TSS_ADDR, (void *)(uintptr_t)gpa);
+}

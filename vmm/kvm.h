@@ -28,5 +28,9 @@ int kvm_get_sregs(int vcpufd, struct kvm_sregs *s);
 int kvm_set_sregs(int vcpufd, const struct kvm_sregs *s);
 int kvm_run(int vcpufd);
 int kvm_get_tsc_khz(int vcpufd);
+int kvm_create_irqchip(int vmfd);
+int kvm_create_pit2(int vmfd);
+int kvm_irq_line(int vmfd, uint32_t irq, int level);
+int kvm_set_tss_addr(int vmfd, uint64_t gpa);
 
 #endif

@@ -28,6 +28,7 @@
 #include "hvswap/swapper.h"
 #include "cli.h"
 #include "ctl.h"
+#include "linux_boot.h"
 #include "outfile.h"
 #include "vm.h"
 
@@ -38,7 +39,8 @@
 /* One `hvswap run`: its options and what main keeps while it runs. */
 struct run {
 	struct run_opts o;
-	const struct hv_embedded_guest *guest;
+	const struct hv_embedded_guest *guest;  /* NULL for a Linux guest */
+	const char *name;               /* the guest's, or "linux" */
 	bool tty_status;
 	double next_stats;
 	double next_status;     /* the live line is redrawn once a second */
@@ -90,7 +92,7 @@ static int write_stats(struct vm *vm, const struct run *run, int status)
 	char err[512];
 	int r;
 
-	json_object_object_add(root, "guest", json_object_new_string(run->guest->name));
+	json_object_object_add(root, "guest", json_object_new_string(run->name));
 	json_object_object_add(root, "guest_args", json_object_new_string(o->guest_args));
 	json_object_object_add(root, "mem_bytes", json_object_new_uint64(o->vm.mem_size));
 	json_object_object_add(root, "vcpus", json_object_new_int((int)o->vm.nr_vcpus));
@@ -142,7 +144,7 @@ static void print_summary(struct vm *vm, const struct run *run, int status)
 	if (vm->reason[0])
 		fprintf(stderr, "hvswap: %s\n", vm->reason);
 	fprintf(stderr, "hvswap: guest '%s' exited with status %d after %.3f s\n",
-		run->guest->name, status, (double)(vm->end_ns - vm->start_ns) / 1e9);
+		run->name, status, (double)(vm->end_ns - vm->start_ns) / 1e9);
 	pthread_mutex_lock(&vm->lock);
 	for (i = 0; i < vm->nr_metrics; i++)
 		fprintf(stderr, "hvswap:   %-24s %.6g\n", vm->metrics[i].name,
@@ -180,11 +182,15 @@ static int setup_run(int argc, char **argv, struct run *run)
 		log_info("seccomp filters off: %s", why);
 	else
 		run->o.vm.seccomp = true;
-	run->guest = find_guest(run->o.guest);
-	if (!run->guest) {
-		fprintf(stderr, "hvswap: unknown guest '%s' (see 'hvswap list')\n",
-			run->o.guest);
-		return 1 + VM_STATUS_USAGE;
+	run->name = "linux";
+	if (!run->o.vm.kernel_path) {
+		run->guest = find_guest(run->o.guest);
+		run->name = run->o.guest;
+		if (!run->guest) {
+			fprintf(stderr, "hvswap: unknown guest '%s' (see 'hvswap list')\n",
+				run->o.guest);
+			return 1 + VM_STATUS_USAGE;
+		}
 	}
 	hv_log_set_level(run->o.verbose >= 2 ? HV_LOG_DEBUG :
 			 run->o.verbose ? HV_LOG_INFO : HV_LOG_WARN);
@@ -212,11 +218,14 @@ static int setup_vm(struct run *run, struct vm **vm, struct ctl **ctl)
 			fprintf(stderr, "hvswap: %s\n", err);
 		goto close_ctl;
 	}
-	r = vm_load_image(*vm, run->guest->start,
-			  (size_t)(run->guest->end - run->guest->start));
+	if (!run->guest)
+		r = linux_boot_load(*vm, err, sizeof(err));
+	else if ((r = vm_load_image(*vm, run->guest->start,
+				    (size_t)(run->guest->end - run->guest->start))) < 0)
+		snprintf(err, sizeof(err), "cannot load guest '%s': image too large",
+			 run->guest->name);
 	if (r < 0) {
-		fprintf(stderr, "hvswap: cannot load guest '%s': image too large\n",
-			run->guest->name);
+		fprintf(stderr, "hvswap: %s\n", err);
 		vm_destroy(*vm);
 		goto close_ctl;
 	}

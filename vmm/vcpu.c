@@ -155,8 +155,10 @@ static int handle_io(struct vcpu *v)
 				memset(data, 0xff, run->io.size);
 			/* rate-limited with the VM's other guest warnings
 			 * (shared budget: the guest can only crowd out
-			 * its own messages) */
-			if (vm_warn_ok(v->vm, &sup))
+			 * its own messages) - only at -vv: a Linux guest
+			 * probes absent ports (COM2-4, 0x80, RTC) routinely,
+			 * which must not count as suppressed warnings */
+			if (hv_log_enabled(HV_LOG_DEBUG) && vm_warn_ok(v->vm, &sup))
 				log_debug("vcpu %u: unclaimed port %s 0x%x", v->id,
 					  is_write ? "write" : "read", run->io.port);
 		}

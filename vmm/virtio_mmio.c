@@ -56,6 +56,10 @@ struct virtio_mmio_dev {
 	uint32_t isr;
 	struct virtq_chain chain;       /* scratch for one request */
 	struct ratelimit rl;
+	bool irq_level;                 /* as last given to irq_fn */
+	void (*irq_fn)(void *ctx, unsigned int irq, bool level);   /* set once */
+	void *irq_ctx;
+	unsigned int irq;
 	struct {
 		uint64_t notifies, requests, needs_reset, bad_access;
 		uint64_t ignored_notifies;
@@ -393,6 +397,26 @@ static void config_access(struct virtio_mmio_dev *d, uint32_t off, uint8_t *data
 	d->ops->config_read(d->dev, off, data, len);
 }
 
+/* The interrupt line follows InterruptStatus.  Called with d->lock held. */
+static void update_irq(struct virtio_mmio_dev *d)
+{
+	bool level = d->isr != 0;
+
+	if (!d->irq_fn || level == d->irq_level)
+		return;
+	d->irq_level = level;
+	d->irq_fn(d->irq_ctx, d->irq, level);
+}
+
+void virtio_mmio_set_irq(struct virtio_mmio_dev *d,
+			 void (*fn)(void *ctx, unsigned int irq, bool level),
+			 void *ctx, unsigned int irq)
+{
+	d->irq_fn = fn;
+	d->irq_ctx = ctx;
+	d->irq = irq;
+}
+
 static void mmio_handler(struct vcpu *vcpu, uint64_t addr, uint8_t *data,
 			 uint32_t len, bool is_write, void *ctx)
 {
@@ -416,6 +440,7 @@ static void mmio_handler(struct vcpu *vcpu, uint64_t addr, uint8_t *data,
 		val = reg_read(d, off);
 		memcpy(data, &val, 4);
 	}
+	update_irq(d);
 	pthread_mutex_unlock(&d->lock);
 }
 

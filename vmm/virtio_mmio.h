@@ -10,11 +10,12 @@
  * Request processing is SYNCHRONOUS, in the vCPU thread that wrote
  * QueueNotify, under the transport's lock: when the guest's notify returns
  * every request it made available has been completed (or the device has
- * entered DEVICE_NEEDS_RESET).  Guests poll the used ring (there is no
- * interrupt controller; InterruptStatus bit 0 is still set and can be
- * acknowledged).  A device thread is the obvious next step for guests that
- * want to overlap I/O with computation; it would replace process_queue()'s
- * caller only.
+ * entered DEVICE_NEEDS_RESET).  Test guests poll the used ring (they have
+ * no interrupt controller; InterruptStatus bit 0 is still set and can be
+ * acknowledged); a Linux guest gets an interrupt line that follows
+ * InterruptStatus (virtio_mmio_set_irq()).  A device thread is the obvious
+ * next step for guests that want to overlap I/O with computation; it would
+ * replace process_queue()'s caller only.
  */
 #ifndef HVSWAP_VMM_VIRTIO_MMIO_H
 #define HVSWAP_VMM_VIRTIO_MMIO_H
@@ -97,6 +98,13 @@ struct virtio_mmio_dev;
 /* Register a device at guest-physical [base, base + HV_VIRTIO_MMIO_SIZE). */
 int virtio_mmio_create(struct vm *vm, uint64_t base, const struct virtio_dev_ops *ops,
 		       void *dev, struct virtio_mmio_dev **out);
+/* Raise interrupt `irq` (through fn, called under the transport lock)
+ * while InterruptStatus is non-zero: level semantics, so an edge-triggered
+ * PIC sees one edge per 0 -> non-zero transition.  Before the vCPUs run.
+ * Without it the device has no interrupt (test guests poll). */
+void virtio_mmio_set_irq(struct virtio_mmio_dev *d,
+			 void (*fn)(void *ctx, unsigned int irq, bool level),
+			 void *ctx, unsigned int irq);
 /* After the vCPUs have stopped (no MMIO handler can be running). */
 void virtio_mmio_destroy(struct virtio_mmio_dev *d);
 

@@ -22,6 +22,8 @@
 #include "hvswap/log.h"
 #include "hvswap/swapper.h"
 #include "virtio_balloon.h"
+#include "linux_boot.h"
+#include "serial8250.h"
 #include "virtio_blk.h"
 #include "virtio_mmio.h"
 #include "vm.h"
@@ -162,6 +164,9 @@ static int add_virtio(struct vm *vm, const struct virtio_dev_ops *ops, void *dev
 		snprintf(err, errlen, "cannot register %s: %s", ops->name, strerror(-r));
 		return r;
 	}
+	if (vm->irqchip)
+		virtio_mmio_set_irq(vm->virtio[vm->nr_virtio], linux_irq_set, vm,
+				    LINUX_VIRTIO_IRQ_BASE + vm->nr_virtio);
 	vm->nr_virtio++;
 	return 0;
 }
@@ -231,6 +236,9 @@ struct json_object *vm_devices_stats_json(struct vm *vm)
 				       virtio_mmio_stats_json(vm->balloon_mmio));
 		json_object_object_add(o, "virtio_balloon", bl);
 	}
+	if (vm->uart)
+		json_object_object_add(o, "serial8250_tx_bytes",
+				       json_object_new_uint64(serial8250_tx_bytes(vm->uart)));
 	return o;
 }
 
@@ -294,10 +302,18 @@ int vm_create(const struct vm_config *cfg, struct vm **out, char *err, size_t er
 		if (r < 0)
 			goto fail;
 	}
-	r = hcall_register(vm);
-	if (r < 0) {
-		snprintf(err, errlen, "cannot register hypercall device: %s", strerror(-r));
-		goto fail;
+	/* A Linux guest gets PC devices; a test guest the hypercall port. */
+	if (cfg->kernel_path) {
+		r = linux_vm_init(vm, err, errlen);
+		if (r < 0)
+			goto fail;
+	} else {
+		r = hcall_register(vm);
+		if (r < 0) {
+			snprintf(err, errlen, "cannot register hypercall device: %s",
+				 strerror(-r));
+			goto fail;
+		}
 	}
 	r = setup_devices(vm, err, errlen);
 	if (r < 0)
@@ -451,6 +467,7 @@ void vm_destroy(struct vm *vm)
 		free(vm->vcpus);
 	}
 	destroy_devices(vm);
+	linux_vm_fini(vm);
 	if (vm->warn_rl.suppressed)
 		log_warn("%" PRIu64 " more guest-triggered warnings suppressed",
 			 vm->warn_rl.suppressed);

@@ -30,6 +30,7 @@ struct virtio_mmio_dev;
 struct virtio_blk;
 struct virtio_balloon;
 struct json_object;
+struct serial8250;
 
 /* Process exit statuses that are hvswap's own (the guest's pass through). */
 enum {
@@ -54,6 +55,9 @@ struct vm_config {
 	uint64_t disk_size;         /* bytes, multiple of 512 */
 	bool seccomp;               /* every thread installs its filter (sandbox.h) */
 	bool balloon;               /* a virtio-balloon device (--balloon) */
+	/* A Linux guest (linux_boot.h) instead of an embedded test guest:
+	 * kernel_path set.  cmdline and initrd_path may be NULL. */
+	const char *kernel_path, *initrd_path, *cmdline;
 };
 
 struct vcpu {
@@ -90,6 +94,8 @@ struct vm {
 	struct virtio_blk *blk;
 	struct virtio_balloon *balloon;
 	struct virtio_mmio_dev *balloon_mmio;   /* its transport */
+	bool irqchip;               /* in-kernel PIC/IOAPIC/LAPIC (Linux guests) */
+	struct serial8250 *uart;    /* COM1, Linux guests only */
 	struct gm_stats gm;         /* guestmem.c: pins taken by devices */
 	unsigned int nr_vcpus;
 	struct vcpu *vcpus;

@@ -5,9 +5,13 @@
 #ifndef HVSWAP_LOG_H
 #define HVSWAP_LOG_H
 
+#include <stdbool.h>
+
 enum hv_log_level { HV_LOG_ERR = 0, HV_LOG_WARN, HV_LOG_INFO, HV_LOG_DEBUG };
 
 void hv_log_set_level(enum hv_log_level lvl);
+/* Would a message at lvl be printed?  (Skip work for messages that would not.) */
+bool hv_log_enabled(enum hv_log_level lvl);
 void hv_log(enum hv_log_level lvl, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

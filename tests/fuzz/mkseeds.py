@@ -164,3 +164,37 @@ write("fuzz_hcall", "get_info", hcall(4, BUF, 48, ptr_args=(0,)) + hcall(4, BUF,
 write("fuzz_hcall", "barrier", hcall(5) + hcall(5))
 write("fuzz_hcall", "bad", hcall(77) + op(3, 2, 0, 0x200101) + op(3, 6, 0, 0) +
       op(4, 0) + op(3, 1, 0, 14) + hcall(0, 0xFFFFFF00, 0xFFFFFFFF, ptr_args=(0,)))
+
+# ---- fuzz_linux_image -------------------------------------------------------
+def vmlinux(paddr=0x1000000, code=b"\xf4" * 64):
+    eh = b"\x7fELF" + bytes([2, 1, 1]) + bytes(9)
+    eh += struct.pack("<HHIQQQIHHHHHH", 2, 62, 1, paddr, 64, 0, 0, 64, 56, 1, 0, 0, 0)
+    ph = struct.pack("<IIQQQQQQ", 1, 7, 120, 0xffffffff80000000 + paddr, paddr,
+                     len(code), len(code) + 4096, 0x1000)
+    return eh + ph + code
+
+
+def bzimage(payload):
+    b = bytearray(1024)
+    b[0x1f1] = 1
+    b[0x1fe:0x200] = b"\x55\xaa"
+    b[0x200:0x202] = b"\xeb\x66"
+    b[0x202:0x206] = b"HdrS"
+    struct.pack_into("<H", b, 0x206, 0x20f)
+    struct.pack_into("<I", b, 0x238, 2047)
+    struct.pack_into("<II", b, 0x248, 16, len(payload))
+    return bytes(b) + bytes(16) + payload
+
+
+def sized(data, raw):
+    return data + struct.pack("<I", len(raw))
+
+
+import gzip
+import lzma
+k = vmlinux()
+write("fuzz_linux_image", "vmlinux", k)
+write("fuzz_linux_image", "bz_gzip", bzimage(sized(gzip.compress(k, mtime=0), k)))
+write("fuzz_linux_image", "bz_xz", bzimage(sized(lzma.compress(k, check=lzma.CHECK_CRC32), k)))
+write("fuzz_linux_image", "bz_lzma", bzimage(sized(lzma.compress(k, format=lzma.FORMAT_ALONE), k)))
+write("fuzz_linux_image", "bz_none", bzimage(k))
