@@ -19,7 +19,9 @@ DEMO_ARGS=(-q --mem 2G --mem-limit 512M --vcpus 2 integrity passes=2)
 
 PACKAGES=(cmake gcc make pkg-config libaio-dev liburing-dev libjson-c-dev
 	  libcmocka-dev libseccomp-dev python3 clang libssl-dev e2fsprogs
-	  fio gnuplot-nox)   # tests/bench/run.sh (bench_quick): fio; plots: gnuplot
+	  fio gnuplot-nox    # tests/bench/run.sh (bench_quick): fio; plots: gnuplot
+	  libxml2-dev        # VM config files in libvirt's domain XML
+	  libvirt0)          # ships libvirt's domain schema: XML configs are validated
 
 cd "$(dirname "$(readlink -f "$0")")"
 JOBS=${JOBS:-$(nproc)}

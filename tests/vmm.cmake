@@ -7,6 +7,8 @@
 hv_add_test(NAME test_util LABELS unit SOURCES test_util.c LIBS hvswap_vmm)
 hv_add_test(NAME test_x86 LABELS unit SOURCES test_x86.c LIBS hvswap_vmm)
 hv_add_test(NAME test_hcall LABELS unit SOURCES test_hcall.c LIBS hvswap_vmm)
+# Issue 13: VM config files (JSON, libvirt XML), every element and error.
+hv_add_test(NAME test_config LABELS unit SOURCES test_config.c LIBS hvswap_vmm)
 
 # The swap smoke test: integrity under a resident limit of a quarter of its
 # working set.  Sized to take ~5 s here; the larger run
@@ -46,6 +48,8 @@ hv_add_run_test(NAME hostile CASE hostile TIMEOUT 300)
 hv_add_run_test(NAME signals CASE signals TIMEOUT 120)
 hv_add_run_test(NAME statsfile CASE statsfile TIMEOUT 120)
 hv_add_run_test(NAME once CASE once TIMEOUT 60)
+# Issue 13: VMs from config files (JSON, libvirt XML), overrides, conversion.
+hv_add_run_test(NAME config CASE config TIMEOUT 120 ARGS ${PROJECT_SOURCE_DIR})
 
 # Issue 3's acceptance matrix: integrity at 4x oversubscription (128M guest,
 # 32M resident limit, the working set is all free guest RAM) with 1, 2 and

@@ -2,6 +2,9 @@
  * main.c - the hvswap command line.
  *
  *   hvswap run [options] GUEST [key=value ...]   run an embedded test guest
+ *   hvswap run --config FILE [options] [GUEST..] run a VM from a config file
+ *   hvswap config FILE [--to json|xml]           check or convert a config
+ *   hvswap host --budget SIZE ... CONFIG...      many VMs under one budget
  *   hvswap list                                  list embedded guests
  *   hvswap ctl [--timeout S] SOCKET CMD [k=v...] control a running VM (ctl.h)
  *   hvswap --help | --version
@@ -27,6 +30,7 @@
 #include "hvswap/log.h"
 #include "hvswap/swapper.h"
 #include "cli.h"
+#include "config.h"
 #include "ctl.h"
 #include "outfile.h"
 #include "vm.h"
@@ -39,6 +43,8 @@
 struct run {
 	struct run_opts o;
 	const struct hv_embedded_guest *guest;
+	struct hv_embedded_guest image;     /* a guest image read from a file */
+	unsigned char *image_buf;
 	bool tty_status;
 	double next_stats;
 	double next_status;     /* the live line is redrawn once a second */
@@ -69,6 +75,33 @@ static const struct hv_embedded_guest *find_guest(const char *name)
 	return NULL;
 }
 
+/* A guest image file (a path in GUEST: it has a '/'), read whole. */
+static int read_image(struct run *run, const char *path)
+{
+	FILE *f = fopen(path, "rbe");
+	size_t n, cap = HV_GUEST_MAX_IMAGE + 1;
+
+	if (!f) {
+		fprintf(stderr, "hvswap: cannot open guest image %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	run->image_buf = malloc(cap);
+	n = run->image_buf ? fread(run->image_buf, 1, cap, f) : 0;
+	fclose(f);
+	if (n == 0 || n >= cap) {
+		fprintf(stderr, "hvswap: guest image %s: %s\n", path,
+			n ? "too large" : "empty or unreadable");
+		return -1;
+	}
+	run->image.name = path;
+	run->image.summary = "guest image";
+	run->image.usage = "";
+	run->image.start = run->image_buf;
+	run->image.end = run->image_buf + n;
+	run->guest = &run->image;
+	return 0;
+}
+
 static struct json_object *metrics_json(struct vm *vm)
 {
 	struct json_object *m = json_object_new_object();
@@ -90,6 +123,10 @@ static int write_stats(struct vm *vm, const struct run *run, int status)
 	char err[512];
 	int r;
 
+	if (o->name)
+		json_object_object_add(root, "name", json_object_new_string(o->name));
+	if (o->uuid)
+		json_object_object_add(root, "uuid", json_object_new_string(o->uuid));
 	json_object_object_add(root, "guest", json_object_new_string(run->guest->name));
 	json_object_object_add(root, "guest_args", json_object_new_string(o->guest_args));
 	json_object_object_add(root, "mem_bytes", json_object_new_uint64(o->vm.mem_size));
@@ -165,6 +202,8 @@ static int setup_run(int argc, char **argv, struct run *run)
 	int r;
 
 	r = cli_parse_run(argc, argv, &run->o, err, sizeof(err));
+	if (run->o.warnings)
+		fputs(run->o.warnings, stderr);
 	if (r == 1) {
 		cli_usage(stdout);
 		return 1;
@@ -180,14 +219,16 @@ static int setup_run(int argc, char **argv, struct run *run)
 		log_info("seccomp filters off: %s", why);
 	else
 		run->o.vm.seccomp = true;
+	hv_log_set_level(run->o.verbose >= 2 ? HV_LOG_DEBUG :
+			 run->o.verbose ? HV_LOG_INFO : HV_LOG_WARN);
+	if (strchr(run->o.guest, '/'))
+		return read_image(run, run->o.guest) < 0 ? 1 + VM_STATUS_ENV : 0;
 	run->guest = find_guest(run->o.guest);
 	if (!run->guest) {
 		fprintf(stderr, "hvswap: unknown guest '%s' (see 'hvswap list')\n",
 			run->o.guest);
 		return 1 + VM_STATUS_USAGE;
 	}
-	hv_log_set_level(run->o.verbose >= 2 ? HV_LOG_DEBUG :
-			 run->o.verbose ? HV_LOG_INFO : HV_LOG_WARN);
 	return 0;
 }
 
@@ -238,6 +279,7 @@ static int cmd_run(int argc, char **argv)
 	r = setup_run(argc, argv, &run);
 	if (r != 0) {
 		cli_run_opts_free(&run.o);
+		free(run.image_buf);
 		return r - 1;
 	}
 	/* SIGINT/SIGTERM/SIGHUP are taken synchronously by vm_wait() (no
@@ -251,6 +293,7 @@ static int cmd_run(int argc, char **argv)
 
 	if (setup_vm(&run, &vm, &ctl) < 0) {
 		cli_run_opts_free(&run.o);
+		free(run.image_buf);
 		return VM_STATUS_ENV;
 	}
 	run.tty_status = isatty(STDERR_FILENO) && run.o.vm.quiet;
@@ -271,6 +314,7 @@ static int cmd_run(int argc, char **argv)
 		status = VM_STATUS_ENV;
 	vm_destroy(vm);
 	cli_run_opts_free(&run.o);
+	free(run.image_buf);
 	return status;
 }
 
@@ -301,6 +345,8 @@ int main(int argc, char **argv)
 		return cmd_run(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "ctl"))
 		return ctl_client_main(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "config"))
+		return config_main(argc - 1, argv + 1);
 	fprintf(stderr, "hvswap: unknown command '%s' (see 'hvswap --help')\n", argv[1]);
 	return VM_STATUS_USAGE;
 }

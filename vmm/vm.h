@@ -52,6 +52,10 @@ struct vm_config {
 	const char *disk_path;
 	uint64_t disk_size;         /* bytes, multiple of 512 */
 	bool seccomp;               /* every thread installs its filter (sandbox.h) */
+	bool locked;                /* RAM locked as it is touched (mlock2
+				     * MLOCK_ONFAULT); never with a swapper */
+	bool hugepages;             /* RAM advised MADV_HUGEPAGE (THP); never
+				     * with a swapper */
 };
 
 struct vcpu {
