@@ -9,6 +9,8 @@ hv_add_test(NAME test_x86 LABELS unit SOURCES test_x86.c LIBS hvswap_vmm)
 hv_add_test(NAME test_hcall LABELS unit SOURCES test_hcall.c LIBS hvswap_vmm)
 # Issue 13: VM config files (JSON, libvirt XML), every element and error.
 hv_add_test(NAME test_config LABELS unit SOURCES test_config.c LIBS hvswap_vmm)
+# Issue 13: hvswap host's decisions with stubbed VMs (deterministic).
+hv_add_test(NAME test_host_policy LABELS unit SOURCES test_host_policy.c LIBS hvswap_vmm)
 
 # The swap smoke test: integrity under a resident limit of a quarter of its
 # working set.  Sized to take ~5 s here; the larger run

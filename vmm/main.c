@@ -32,6 +32,7 @@
 #include "cli.h"
 #include "config.h"
 #include "ctl.h"
+#include "host.h"
 #include "outfile.h"
 #include "vm.h"
 
@@ -48,6 +49,7 @@ struct run {
 	bool tty_status;
 	double next_stats;
 	double next_status;     /* the live line is redrawn once a second */
+	double next_stall;      /* the stall figure is sampled once a second */
 };
 
 static void list_guests(void)
@@ -138,8 +140,14 @@ static int write_stats(struct vm *vm, const struct run *run, int status)
 				       json_object_new_double((double)(end - vm->start_ns) / 1e9));
 	}
 	json_object_object_add(root, "metrics", metrics_json(vm));
-	if (vm->swapper)
-		json_object_object_add(root, "swap", swapper_stats_json(vm->swapper));
+	if (vm->swapper) {
+		struct json_object *sw = swapper_stats_json(vm->swapper);
+
+		json_object_object_add(root, "stall", vm_stall_json(vm, sw));
+		json_object_object_add(root, "swap", sw);
+	} else {
+		json_object_object_add(root, "stall", vm_stall_json(vm, NULL));
+	}
 	json_object_object_add(root, "devices", vm_devices_stats_json(vm));
 	/* Strict JSON (NaN/Inf -> null), through a fresh temporary: no
 	 * symbolic link at the path or at a temporary name is followed. */
@@ -159,6 +167,10 @@ static void tick(struct vm *vm, void *arg)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	t = (double)ts.tv_sec + ts.tv_nsec / 1e9;
+	if (t >= run->next_stall) {
+		vm_stall_sample(vm);
+		run->next_stall = t + 1.0;
+	}
 	if (run->o.stats_path && run->o.stats_interval > 0 && t >= run->next_stats) {
 		write_stats(vm, run, 0);
 		run->next_stats = t + run->o.stats_interval;
@@ -309,6 +321,7 @@ static int cmd_run(int argc, char **argv)
 	/* Before the summary and the final stats: in-flight control operations
 	 * finish first, and the swapper must outlive them. */
 	ctl_stop(ctl);
+	vm_stall_sample(vm);
 	print_summary(vm, &run, status);
 	if (run.o.stats_path && write_stats(vm, &run, status) < 0 && status == 0)
 		status = VM_STATUS_ENV;
@@ -347,6 +360,8 @@ int main(int argc, char **argv)
 		return ctl_client_main(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "config"))
 		return config_main(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "host"))
+		return host_main(argc - 1, argv + 1);
 	fprintf(stderr, "hvswap: unknown command '%s' (see 'hvswap --help')\n", argv[1]);
 	return VM_STATUS_USAGE;
 }
