@@ -14,6 +14,9 @@
  *     passes x { verify all | barrier | rewrite rewrite% of own pages with
  *                gen+1 | barrier }
  *     verify all
+ * idle=MS: before pass idle_after (default 0: right after stamping), every
+ * vCPU sleeps MS milliseconds (HV_HC_SLEEP, no host CPU) - a VM that goes
+ * idle after start, or with idle_after > 0, one whose phase changes.
  * The first bad page stops the VM with status 1 and a one-line report.
  * cfg is written by vCPU 0 before the first barrier; stats[i] by vCPU i.
  */
@@ -27,6 +30,8 @@ struct cfg {
 	uint32_t *gen;           /* expected generation per page */
 	unsigned passes;
 	unsigned rewrite_pct;
+	uint64_t idle_ms;
+	unsigned idle_after;
 	uint64_t seed;
 	int err;
 };
@@ -39,7 +44,7 @@ static struct cfg cfg;
 static struct vstat stats[HV_MAX_VCPUS];
 
 static const char *const known_args[] = {
-	"ws", "passes", "seed", "rewrite", NULL
+	"ws", "passes", "seed", "rewrite", "idle", "idle_after", NULL
 };
 
 static int setup(struct cfg *c)
@@ -54,6 +59,12 @@ static int setup(struct cfg *c)
 	c->passes = (unsigned)hv_arg_u64("passes", 4);
 	c->seed = hv_arg_u64("seed", 1);
 	c->rewrite_pct = (unsigned)hv_arg_u64("rewrite", 25);
+	c->idle_ms = hv_arg_u64("idle", 0);
+	c->idle_after = (unsigned)hv_arg_u64("idle_after", 0);
+	if (c->idle_ms > 600000) {
+		hv_printf("integrity: idle=%lu ms: at most 600000\n", (unsigned long)c->idle_ms);
+		return 2;
+	}
 	if (c->rewrite_pct > 100) {
 		hv_printf("integrity: rewrite=%u must be 0..100\n", c->rewrite_pct);
 		return 2;
@@ -125,7 +136,13 @@ static void run(unsigned vcpu, unsigned nvcpus, struct vstat *st)
 	for (i = vcpu; i < cfg.pages; i += nvcpus)
 		rewrite(i, 1, st);
 	hv_barrier();
-	for (pass = 0; pass < cfg.passes; pass++) {
+	for (pass = 0; pass <= cfg.passes; pass++) {
+		if (cfg.idle_ms && pass == cfg.idle_after) {
+			hv_sleep_ns(cfg.idle_ms * 1000000ull);
+			hv_barrier();
+		}
+		if (pass == cfg.passes)
+			break;
 		verify_all(vcpu, nvcpus, pass, st);
 		hv_barrier();
 		for (i = vcpu; i < cfg.pages; i += nvcpus)

@@ -116,7 +116,7 @@ EOF
 case_budget() {
 	need_kvm; need_python
 	vmcfg a integrity "ws=40M passes=2" 48M '"vcpus": 1'
-	vmcfg b integrity "ws=24M passes=3" 32M '"min_guarantee": "8M", "soft_limit": "24M"'
+	vmcfg b integrity "ws=24M passes=3 idle=500 idle_after=1" 32M '"min_guarantee": "8M", "soft_limit": "24M"'
 	vmcfg c memtouch "ws=12M passes=2" 16M
 	hv host --budget 40M --interval 0.2 --stats "$STATS" "$TMP/a.json" "$TMP/b.json" \
 		"$TMP/c.json"
