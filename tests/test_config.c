@@ -209,6 +209,9 @@ static void test_json_errors(void **state)
 	bad("{\"uuid\": \"1234\"}", "invalid uuid '1234'");
 	bad("{\"uuid\": \"6a0b3c52x9d1e-4f7a-8c21-5b8e0f3a7d44\"}", "invalid uuid");
 	bad("{\"guest\": \"\"}", "an empty guest name");
+	bad("{\"args\": \"a\\u0001b\"}", "args: control characters or invalid UTF-8");
+	bad("{\"stats\": \"\xff\xfe\"}", "stats: control characters or invalid UTF-8");
+	bad("{\"disk\": \"a\\nb\"}", "disk: control characters");
 	bad("{\"args\": [1]}", "args must be a string or a list of strings");
 	bad("{\"mem_backing\": \"hugetlb\"}", "mem_backing must be anon or memfd");
 	bad("{\"locked\": \"yes\"}", "locked must be true or false");
@@ -377,6 +380,10 @@ static void test_xml_backing_and_units(void **state)
 		    "</memtune>"), &o);
 	assert_false(o.swap_on);
 	cli_run_opts_free(&o);
+	/* free text is taken as written */
+	ok(xml_with("<os><cmdline> a=1  b=2 </cmdline></os>"), &o);
+	assert_string_equal(o.vm.guest_args, " a=1  b=2 ");
+	cli_run_opts_free(&o);
 	/* a guest image path and a disk without bus= but a vdX name */
 	ok(xml_with("<os><type>hvm</type><kernel>/boot/guest.bin</kernel></os>"
 		    "<devices><disk type='file'><source file='/d'/><target dev='vdb'/>"
@@ -445,6 +452,10 @@ static void test_xml_errors(void **state)
 	    "locked memory is never swapped");
 	bad(xml_with("<os><type>xen</type></os>"), "hvswap runs 'hvm' guests");
 	bad(xml_with("<os><kernel></kernel></os>"), "an empty guest name");
+	bad(xml_with("<os><cmdline>a&#1;b</cmdline></os>"), "invalid XML");
+	bad(xml_with("<os><cmdline>a\tb</cmdline></os>"), "<cmdline>: control characters");
+	bad(xml_with("<devices><disk type='file'><source file='/a&#9;b'/></disk></devices>"),
+	    "<source file>: control characters");
 	bad(xml_with("<on_crash>preserve</on_crash>"), "<on_crash> must be destroy or restart");
 	bad(xml_with("<on_poweroff>rename-restart</on_poweroff>"), "<on_poweroff> must be");
 	bad(xml_with("<devices><disk type='block'/></devices>"), "only type='file'");

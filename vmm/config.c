@@ -86,10 +86,36 @@ static const char *kind_name(enum config_kind k)
 	return "?";
 }
 
+/* Text a config may carry: valid UTF-8 without control characters (it
+ * goes to XML, file names and the guest; XML 1.0 cannot hold most of them). */
+bool config_text_ok(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	while (*p) {
+		unsigned int n = *p < 0x80 ? 0 : (*p & 0xe0) == 0xc0 ? 1 :
+				 (*p & 0xf0) == 0xe0 ? 2 : (*p & 0xf8) == 0xf0 ? 3 : 9;
+
+		if (n == 9 || (n == 1 && *p < 0xc2) || (n == 0 && (*p < 0x20 || *p == 0x7f)))
+			return false;
+		for (p++; n; n--, p++) {
+			if ((*p & 0xc0) != 0x80)
+				return false;
+		}
+	}
+	return true;
+}
+
 static int set_owned(struct run_opts *o, const struct config_field *f,
 		     const char *text, char *err, size_t errlen)
 {
-	char *s = cli_own(o, text);
+	char *s;
+
+	if (!config_text_ok(text)) {
+		snprintf(err, errlen, "%s: control characters or invalid UTF-8", f->key);
+		return -EINVAL;
+	}
+	s = cli_own(o, text);
 
 	if (!s) {
 		snprintf(err, errlen, "out of memory");

@@ -18,7 +18,9 @@
 #ifndef HVSWAP_VMM_CONFIG_H
 #define HVSWAP_VMM_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "cli.h"
 
@@ -69,6 +71,8 @@ int config_set_text(struct run_opts *o, const struct config_field *f,
 /* The field's value in *o as JSON, or NULL when it has its default. */
 struct json_object *config_field_value(const struct run_opts *o,
 				       const struct config_field *f);
+/* Text a config may hold: valid UTF-8, no control characters. */
+bool config_text_ok(const char *s);
 /* A size as its shortest exact text: "256M", "1G", "4097". */
 void config_size_text(uint64_t bytes, char *buf, size_t len);
 

@@ -69,17 +69,18 @@ static void unknown(struct xctx *x, xmlNode *n, const char *where)
 		 x->name, xmlGetLineNo(n), NAME(n), where ? " in " : "", where ? where : "");
 }
 
-/* The node's text, blanks trimmed, in buf (too long: an error). */
-static int text_of(struct xctx *x, xmlNode *n, char *buf, size_t len)
+/* The node's text in buf (too long: an error); blanks around it trimmed
+ * unless raw (free text: paths, guest arguments). */
+static int text_raw(struct xctx *x, xmlNode *n, char *buf, size_t len, bool raw)
 {
 	xmlChar *c = xmlNodeGetContent(n);
 	const char *s = c ? (const char *)c : "";
 	size_t l;
 
-	while (*s && strchr(" \t\r\n", *s))
+	while (!raw && *s && strchr(" \t\r\n", *s))
 		s++;
 	l = strlen(s);
-	while (l && strchr(" \t\r\n", s[l - 1]))
+	while (!raw && l && strchr(" \t\r\n", s[l - 1]))
 		l--;
 	if (l >= len) {
 		xmlFree(c);
@@ -89,6 +90,11 @@ static int text_of(struct xctx *x, xmlNode *n, char *buf, size_t len)
 	buf[l] = '\0';
 	xmlFree(c);
 	return 0;
+}
+
+static int text_of(struct xctx *x, xmlNode *n, char *buf, size_t len)
+{
+	return text_raw(x, n, buf, len, false);
 }
 
 static const char *attr(xmlNode *n, const char *name, char *buf, size_t len)
@@ -168,8 +174,11 @@ static int set_text(struct xctx *x, xmlNode *n, int opt)
 {
 	char t[4096];
 
-	if (text_of(x, n, t, sizeof(t)) < 0)
+	/* free text (the guest, its arguments) is taken as written */
+	if (text_raw(x, n, t, sizeof(t), opt == OPT_GUEST || opt == OPT_ARGS) < 0)
 		return -EINVAL;
+	if (!config_text_ok(t))
+		return xerr(x, n, "<%s>: control characters", NAME(n));
 	return set(x, n, opt, t);
 }
 
@@ -254,6 +263,8 @@ static int disk_child(struct xctx *x, xmlNode *n, bool *have_src)
 	if (IS(n, "source")) {
 		if (!attr(n, "file", a, sizeof(a)) || !a[0])
 			return xerr(x, n, "<source> needs file='PATH'");
+		if (!config_text_ok(a))
+			return xerr(x, n, "<source file>: control characters");
 		*have_src = true;
 		return set(x, n, OPT_DISK, a);
 	}
@@ -336,7 +347,8 @@ static int metadata(struct xctx *x, xmlNode *m)
 				unknown(x, n, "<hvswap:config>");
 				continue;
 			}
-			if (text_of(x, n, t, sizeof(t)) < 0)
+			if (text_raw(x, n, t, sizeof(t), f->kind == CFG_STR ||
+				     f->kind == CFG_LIST || f->kind == CFG_ARGS) < 0)
 				return -EINVAL;
 			if (config_set_text(x->o, f, t, msg, sizeof(msg)) < 0)
 				return xerr(x, n, "%s", msg);

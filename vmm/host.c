@@ -122,8 +122,8 @@ static void decide(struct host *h, bool initial)
 			if (lim[i] == v->st.limit || down != (pass == 0))
 				continue;
 			if (h->verbose)
-				say(h, "%s: limit %llu -> %llu MiB (resident %llu MiB, stall %.1f%%, "
-				    "%.0f swap-ins/s)", v->name,
+				say(h, "%.1f s: %s: limit %llu -> %llu MiB (resident %llu MiB, "
+				    "stall %.1f%%, %.0f swap-ins/s)", host_now() - h->start_t, v->name,
 				    (unsigned long long)(v->st.limit >> 20),
 				    (unsigned long long)(lim[i] >> 20),
 				    (unsigned long long)(v->resident >> 20), v->in.stall,

@@ -61,6 +61,8 @@ struct host_vm_state {
 	uint64_t prev_resident;     /* at the previous sample */
 	bool hot;
 	uint64_t hurt_limit;        /* a probe to this limit brought pressure */
+	double probe_frac;          /* the next probe's step (0: shrink) */
+	bool probe_ok;              /* probes so far did no harm: go on soon */
 };
 
 /* Defaults (docs/host.md) for a budget. */

@@ -8,9 +8,11 @@
  *    asks for what it uses plus headroom when it uses clearly less than its
  *    limit (plus twice its last interval's growth: a VM still touching
  *    its memory for the first time is not cut back); using all of it
- *    without pressure it holds, and after
- *    calm_need calm intervals probes: asks for `shrink` less (an idle VM
- *    that touched its memory once gives it back this way, step by step).
+ *    without pressure it holds; and after calm_need calm intervals either
+ *    way it probes: asks for `shrink` less than it holds.  Each
+ *    harmless probe doubles the next one's step (up to half the limit)
+ *    and the next comes after one calm interval: an idle VM that touched
+ *    its memory once gives it back within a few intervals.
  *    A probe followed at once by pressure doubles that VM's calm_need (up
  *    to 128 intervals), so a VM whose working set is its limit is not
  *    probed again and again; once a probe goes below the limit where one
@@ -180,6 +182,8 @@ static uint64_t demand(const struct host_policy *p, const struct host_vm_in *v,
 				s->calm_need = 128;
 			s->hurt_limit = L;
 		}
+		s->probe_frac = 0;      /* the next probe starts small, late */
+		s->probe_ok = false;
 		s->hot = true;
 		s->calm = 0;
 		g = p->grow * (s->pressure < 4 ? (s->pressure > 1 ? s->pressure : 1) : 4);
@@ -191,11 +195,10 @@ static uint64_t demand(const struct host_policy *p, const struct host_vm_in *v,
 		s->calm++;
 	else
 		s->calm = 0;
-	if (R + (uint64_t)maxd((double)p->step, (double)L * p->step_frac) < L)
-		return (uint64_t)maxd((double)R * (1 + p->headroom),
-				      (double)(R + p->step + 2 * grew));
-	if (s->calm >= s->calm_need) {
+	if (s->calm >= (s->probe_ok ? 1 : s->calm_need)) {
 		unsigned int base = p->calm_intervals ? p->calm_intervals : 1;
+		double frac = s->probe_frac > 0 ? s->probe_frac : p->shrink;
+		uint64_t used = R < L ? R : L;  /* probe below what it holds */
 
 		/* the last probe went below where one hurt, harmlessly: the
 		 * working set shrank, probe sooner again */
@@ -205,8 +208,14 @@ static uint64_t demand(const struct host_policy *p, const struct host_vm_in *v,
 		}
 		s->calm = 0;
 		s->since_probe = 0;
-		return L - (uint64_t)maxd((double)p->step, (double)L * p->shrink);
+		s->probe_frac = frac * 2 < 0.5 ? frac * 2 : 0.5;
+		s->probe_ok = true;     /* until pressure says otherwise */
+		d = (uint64_t)maxd((double)p->step, (double)used * frac);
+		return used > d ? used - d : 0;
 	}
+	if (R + (uint64_t)maxd((double)p->step, (double)L * p->step_frac) < L)
+		return (uint64_t)maxd((double)R * (1 + p->headroom),
+				      (double)(R + p->step + 2 * grew));
 	return L;
 }
 

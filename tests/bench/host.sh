@@ -193,7 +193,7 @@ run_way() {
 	host)
 		local cfgs=()
 		for ((i = 0; i < VMS; i++)); do cfgs+=("$TMP/vm$i.json"); done
-		"$HV" host --budget "$BUDGET_B" --interval "$INTERVAL" --dir "$TMP/run" \
+		"$HV" host -v --budget "$BUDGET_B" --interval "$INTERVAL" --dir "$TMP/run" \
 			--stats "$OUT/raw/host.json" "${cfgs[@]}" >"$OUT/raw/host.log" 2>&1
 		for ((i = 0; i < VMS; i++)); do
 			cp "$TMP/run/vm$i.json" "$OUT/raw/host-vm$i.json" 2>/dev/null
