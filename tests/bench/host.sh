@@ -27,8 +27,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SRC=$(cd "$HERE/../.." && pwd)
 
 VMS=8 VCPUS=2 MEM=256M BUDGET=512M HOT_WS=96M HOT_PASSES=3 IDLE_WS=128M
-IDLE_MS=20000 PHASE_WS=128M WAYS="nolimit static host memcg" INTERVAL=0.5
-OUT="" BUILD="$SRC/build" TIMEOUT=900 SWAPDIR=/var/tmp VMM_MB=16
+IDLE_MS=20000 PHASE_WS=128M WAYS="nolimit static host memcg" INTERVAL=0.25
+OUT="" BUILD="$SRC/build" TIMEOUT=900 SWAPDIR=/var/tmp VMM_MB=4
 
 usage() {
 	cat <<EOF
@@ -46,7 +46,10 @@ usage: $0 [--quick] [--out DIR] [--build DIR] [options]
   --hot-ws SIZE      hot VMs' working set (default 96M), --hot-passes N (3)
   --idle-ws SIZE     idle VMs' working set (default 128M), --idle-ms MS (20000)
   --phase-ws SIZE    the phase-change VM's working set (default 128M)
-  --interval S       hvswap host --interval (default 0.5)
+  --interval S       hvswap host --interval (default 0.25)
+  --vmm-mb N         memcg: MiB per VM added to the budget for the VMM
+                     process itself (default 4; its RSS without guest
+                     memory is ~1.2 MiB anonymous + shared library pages)
 EOF
 }
 
@@ -67,6 +70,7 @@ while [ $# -gt 0 ]; do
 	--idle-ms) IDLE_MS=$2; shift ;;
 	--phase-ws) PHASE_WS=$2; shift ;;
 	--interval) INTERVAL=$2; shift ;;
+	--vmm-mb) VMM_MB=$2; shift ;;
 	-h|--help) usage; exit 0 ;;
 	*) usage >&2; exit 2 ;;
 	esac
