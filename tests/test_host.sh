@@ -127,8 +127,8 @@ case_budget() {
 	expect_json max_total_resident_bytes -le $((41943040 * 102 / 100))
 	local v
 	for v in a b c; do
-		expect_vm $v exit_status -eq 0
-		expect_vm $v max_resident_bytes -gt 0
+		expect_vm "$v" exit_status -eq 0
+		expect_vm "$v" max_resident_bytes -gt 0
 	done
 	expect_vm a swap_ins -gt 0
 	expect_vm a stall_pct -ge 0
@@ -215,10 +215,10 @@ case_ctl() {
 	[ "$CRC" -eq 1 ] || fail "add of a missing config: status $CRC"
 	grep -q "cannot open config" "$TMP/reply" || fail "add: no reason"
 	hctl add config="$TMP/long.json"
-	[ "$CRC" -eq 1 ] && grep -q "is running" "$TMP/reply" || fail "a second 'long' was admitted"
+	{ [ "$CRC" -eq 1 ] && grep -q "is running" "$TMP/reply"; } || fail "a second 'long' was admitted"
 	vmcfg huge integrity "" 64M '"min_guarantee": "60M"'
 	hctl add config="$TMP/huge.json"
-	[ "$CRC" -eq 1 ] && grep -q "does not fit the budget" "$TMP/reply" ||
+	{ [ "$CRC" -eq 1 ] && grep -q "does not fit the budget" "$TMP/reply"; } ||
 		fail "a floor beyond the budget was admitted"
 	hctl add config="$TMP/short.json" name=../x
 	[ "$CRC" -eq 1 ] || fail "an invalid name was admitted"

@@ -249,7 +249,7 @@ static int parse_swap_opt(struct run_opts *o, int c, const char *arg, const char
 
 /* A VM name: 1..64 of [A-Za-z0-9_.-], not starting with '.' or '-' (it
  * names files and sockets of hvswap host). */
-static bool valid_name(const char *s)
+bool cli_valid_name(const char *s)
 {
 	size_t n = strlen(s), i;
 
@@ -295,7 +295,7 @@ static int parse_vm_opt(struct run_opts *o, int c, const char *arg, const char *
 
 	switch (c) {
 	case OPT_NAME:
-		if (!valid_name(arg))
+		if (!cli_valid_name(arg))
 			return usage_err(err, errlen, "invalid %s '%.200s': 1 to 64 of "
 					 "A-Z a-z 0-9 _ . - (not first: . -)", w, arg);
 		o->name = arg;

@@ -95,6 +95,8 @@ void cli_clear_flag(struct run_opts *o, int opt);
 int cli_check(const struct run_opts *o, char *err, size_t errlen);
 /* cli_check(), then the derived settings (default swap size, vm.swap...). */
 int cli_finish(struct run_opts *o, char *err, size_t errlen);
+/* A valid VM name: 1..64 of [A-Za-z0-9_.-], not starting with '.' or '-'. */
+bool cli_valid_name(const char *s);
 /* A copy of s owned by *o (freed by cli_run_opts_free()); NULL: no memory. */
 char *cli_own(struct run_opts *o, const char *s);
 /* Append one line to o->warnings. */

@@ -407,18 +407,27 @@ int config_load_buf(const char *name, const char *buf, size_t len,
 		    struct run_opts *o, char *err, size_t errlen)
 {
 	size_t i = 0;
+	int r = -EINVAL;
+	char *p;
 
 	if (len >= 3 && !memcmp(buf, "\xef\xbb\xbf", 3))
 		i = 3;          /* a UTF-8 byte-order mark */
 	while (i < len && strchr(" \t\r\n", buf[i]) && buf[i])
 		i++;
 	if (i < len && buf[i] == '<')
-		return config_xml_load(name, buf, len, o, err, errlen);
-	if (i < len && buf[i] == '{')
-		return config_json_load(name, buf, len, o, err, errlen);
-	snprintf(err, errlen, "%.300s: neither a JSON object nor XML "
-		 "(the first character must be '{' or '<')", name);
-	return -EINVAL;
+		r = config_xml_load(name, buf, len, o, err, errlen);
+	else if (i < len && buf[i] == '{')
+		r = config_json_load(name, buf, len, o, err, errlen);
+	else
+		snprintf(err, errlen, "%.300s: neither a JSON object nor XML "
+			 "(the first character must be '{' or '<')", name);
+	/* the message quotes the file (a key, a value): one line, no
+	 * control characters */
+	for (p = err; r < 0 && errlen && *p; p++) {
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	}
+	return r;
 }
 
 int config_load(const char *path, struct run_opts *o, char *err, size_t errlen)

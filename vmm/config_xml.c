@@ -411,6 +411,21 @@ static int walk(struct xctx *x, xmlNode *root)
 	return r;
 }
 
+/* libxml2's messages may span lines ("...!\nBytes: 0xCD"): one line. */
+static void flatten(char *s)
+{
+	size_t l = strlen(s);
+
+	while (l && (s[l - 1] == '\n' || s[l - 1] == ' '))
+		s[--l] = '\0';
+	for (; *s; s++) {
+		if (*s == '\n')
+			*s = ' ';
+		else if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = '?';
+	}
+}
+
 /* The first schema complaint (its line and message). */
 struct verr {
 	int line;
@@ -420,15 +435,12 @@ struct verr {
 static void on_verr(void *arg, xmlErrorPtr e)
 {
 	struct verr *v = arg;
-	size_t l;
 
 	if (v->line || !e)
 		return;
 	v->line = e->line > 0 ? e->line : 1;
 	snprintf(v->msg, sizeof(v->msg), "%s", e->message ? e->message : "invalid");
-	l = strlen(v->msg);
-	while (l && v->msg[l - 1] == '\n')
-		v->msg[--l] = '\0';
+	flatten(v->msg);
 }
 
 /* libvirt's absFilePath for a bare embedded-guest name: "/NAME". */
@@ -530,13 +542,10 @@ int config_xml_load(const char *name, const char *buf, size_t len,
 	if (!doc) {
 		xmlErrorPtr e = xmlCtxtGetLastError(pc);
 		char msg[300] = "invalid XML";
-		size_t l;
 
 		if (e && e->message)
 			snprintf(msg, sizeof(msg), "invalid XML: %s", e->message);
-		l = strlen(msg);
-		while (l && msg[l - 1] == '\n')
-			msg[--l] = '\0';
+		flatten(msg);
 		snprintf(err, errlen, "%s:%d: %s", name, e && e->line > 0 ? e->line : 1, msg);
 		xmlFreeParserCtxt(pc);
 		return -EINVAL;
@@ -657,7 +666,7 @@ char *config_to_xml(const struct run_opts *o)
 	xmlDocSetRootElement(doc, root);
 	xmlNewProp(root, (const xmlChar *)"type", (const xmlChar *)"kvm");
 	/* libvirt requires a name: the guest's when the config has none */
-	add_text(root, "name", o->name ? o->name : o->guest && !strchr(o->guest, '/') ?
+	add_text(root, "name", o->name ? o->name : o->guest && cli_valid_name(o->guest) ?
 		 o->guest : "vm");
 	if (o->uuid)
 		add_text(root, "uuid", o->uuid);

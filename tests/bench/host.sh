@@ -115,7 +115,7 @@ cleanup() {
 	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
 	[ "$SWAP_ON" = 1 ] && swapoff "$SWAPFILE" 2>/dev/null
 	if [ -d "$CG" ]; then
-		for p in $(cat "$CG/cgroup.procs" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
+		while read -r p; do kill -9 "$p" 2>/dev/null; done <"$CG/cgroup.procs"
 		for _ in 1 2 3 4 5 6 7 8 9 10; do rmdir "$CG" 2>/dev/null && break; sleep 0.3; done
 	fi
 	rm -rf "$TMP"
@@ -175,7 +175,7 @@ swap_on() {
 	local mb=$(( VMS * MEM_B / 1048576 + 64 ))
 	fallocate -l "${mb}M" "$SWAPFILE" 2>/dev/null ||
 		dd if=/dev/zero of="$SWAPFILE" bs=1M count="$mb" status=none
-	chmod 600 "$SWAPFILE" && mkswap "$SWAPFILE" >/dev/null && swapon "$SWAPFILE" ||
+	{ chmod 600 "$SWAPFILE" && mkswap "$SWAPFILE" >/dev/null && swapon "$SWAPFILE"; } ||
 		die "cannot enable swap on $SWAPFILE"
 	SWAP_ON=1
 }
