@@ -192,6 +192,8 @@ static void test_json_errors(void **state)
 	bad("{\n\"vcpus\": 2\n", "t:3: invalid JSON: unexpected end");
 	bad("{\"vcpus\": 2} {}", "t:1: invalid JSON");
 	bad("{\"vcpus\": 2}\n\n x", "t:3: invalid JSON");
+	bad("{\n\n 'vcpus': 2}", "t:3: invalid JSON: a 'single-quoted' string");
+	bad("{\"args\":\n 'b'}", "t:2: invalid JSON");
 	bad("{\"timeout\": NaN}", "t:1: invalid value 'NaN' for timeout");
 	bad("[1, 2]", "neither a JSON object nor XML");
 	bad("", "neither a JSON object nor XML");
@@ -212,6 +214,12 @@ static void test_json_errors(void **state)
 	bad("{\"args\": \"a\\u0001b\"}", "args: control characters or invalid UTF-8");
 	bad("{\"stats\": \"\xff\xfe\"}", "stats: control characters or invalid UTF-8");
 	bad("{\"disk\": \"a\\nb\"}", "disk: control characters");
+	bad("{\"disk\": \"\"}", "disk: an empty path");
+	bad("{\"stats\": \"\"}", "stats: an empty path");
+	bad("{\"args\": \"\xef\xbf\xbf\"}", "args: control characters or invalid UTF-8");
+	bad("{\"args\": \"\xed\xa0\x80\"}", "args: control characters or invalid UTF-8");
+	bad("{\"args\": \"\xc0\xaf\"}", "args: control characters or invalid UTF-8");
+	bad("{\"args\": \"\xc2\x85\"}", "args: control characters or invalid UTF-8");
 	bad("{\"args\": [1]}", "args must be a string or a list of strings");
 	bad("{\"mem_backing\": \"hugetlb\"}", "mem_backing must be anon or memfd");
 	bad("{\"locked\": \"yes\"}", "locked must be true or false");
@@ -380,7 +388,9 @@ static void test_xml_backing_and_units(void **state)
 		    "</memtune>"), &o);
 	assert_false(o.swap_on);
 	cli_run_opts_free(&o);
-	/* free text is taken as written */
+	/* free text is taken as written, any Unicode character XML holds */
+	ok("{\"args\": \"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"}", &o);
+	cli_run_opts_free(&o);
 	ok(xml_with("<os><cmdline> a=1  b=2 </cmdline></os>"), &o);
 	assert_string_equal(o.vm.guest_args, " a=1  b=2 ");
 	cli_run_opts_free(&o);

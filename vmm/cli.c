@@ -200,7 +200,7 @@ static int parse_swap_opt(struct run_opts *o, int c, const char *arg, const char
 		r = parse_size(arg, &o->swap.swap_size);
 		return r < 0 ? bad_value(err, errlen, w, arg, r) : 0;
 	case OPT_SWAP_DIR:
-		o->swap.tmpdir = arg;
+		o->swap.tmpdir = arg;           /* not empty: cli_set_opt() */
 		return 0;
 	case OPT_ENGINE:
 		if (strcmp(arg, "libaio") && strcmp(arg, "sync") && strcmp(arg, "io_uring"))
@@ -348,6 +348,9 @@ int cli_set_opt(struct run_opts *o, int c, const char *arg, const char *w,
 	uint64_t v;
 	int r;
 
+	if ((c == OPT_DISK || c == OPT_STATS || c == OPT_CTL || c == OPT_SWAP_DIR ||
+	     c == OPT_CONFIG) && !*arg)
+		return usage_err(err, errlen, "%s: an empty path", w);
 	switch (c) {
 	case OPT_MEM:
 		r = parse_size(arg, &o->vm.mem_size);

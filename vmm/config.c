@@ -86,22 +86,39 @@ static const char *kind_name(enum config_kind k)
 	return "?";
 }
 
-/* Text a config may carry: valid UTF-8 without control characters (it
- * goes to XML, file names and the guest; XML 1.0 cannot hold most of them). */
+/* Text a config may carry: valid UTF-8 (shortest form, no surrogates)
+ * of characters XML 1.0 can hold, without control characters (C0, DEL,
+ * C1): it goes to XML, file names and the guest. */
 bool config_text_ok(const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
 
 	while (*p) {
-		unsigned int n = *p < 0x80 ? 0 : (*p & 0xe0) == 0xc0 ? 1 :
-				 (*p & 0xf0) == 0xe0 ? 2 : (*p & 0xf8) == 0xf0 ? 3 : 9;
+		unsigned int n, cp, i;
 
-		if (n == 9 || (n == 1 && *p < 0xc2) || (n == 0 && (*p < 0x20 || *p == 0x7f)))
-			return false;
-		for (p++; n; n--, p++) {
-			if ((*p & 0xc0) != 0x80)
+		if (*p < 0x80) {
+			if (*p < 0x20 || *p == 0x7f)
 				return false;
+			p++;
+			continue;
 		}
+		n = (*p & 0xe0) == 0xc0 ? 1 : (*p & 0xf0) == 0xe0 ? 2 :
+		    (*p & 0xf8) == 0xf0 ? 3 : 0;
+		if (!n)
+			return false;
+		cp = *p & (0x3f >> n);
+		for (i = 1; i <= n; i++) {
+			if ((p[i] & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (p[i] & 0x3f);
+		}
+		/* shortest form only; no surrogates; XML 1.0's Char range */
+		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) ||
+		    (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
+		    (cp >= 0xd800 && cp <= 0xdfff) || cp == 0xfffe || cp == 0xffff ||
+		    (cp >= 0x80 && cp <= 0x9f))
+			return false;
+		p += n + 1;
 	}
 	return true;
 }

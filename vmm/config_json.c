@@ -5,7 +5,10 @@
  * Line numbers: json-c keeps no positions, so a small scanner walks the
  * text once and records the line of each top-level key and of each element
  * of a top-level list (the only places a value can be); a syntax error's
- * line comes from the tokener's offset.  Duplicate keys (json-c would keep
+ * line comes from the tokener's offset.  The scanner runs on text json-c
+ * accepted - which includes 'single-quoted' strings even in strict mode:
+ * the scanner finds them and they are refused, so the format is RFC 8259
+ * JSON - and never indexes outside its stack whatever the text.  Duplicate keys (json-c would keep
  * the last silently) are an error at the second one.
  * Owns: nothing between calls.
  */
@@ -30,6 +33,7 @@ struct jmap {
 	unsigned int n;
 	int dup_line;           /* a key given twice: the second's line */
 	char dup[64];
+	int squote_line;        /* a 'single-quoted' string (json-c takes it) */
 };
 
 static void add_pos(struct jmap *m, const char *key, int idx, int line)
@@ -74,7 +78,7 @@ static void token_text(const char *buf, size_t a, size_t b, char *out, size_t le
 
 static void scan(const char *buf, size_t len, struct jmap *m)
 {
-	char stack[64], key[64] = "";
+	char stack[64] = { 0 }, key[64] = "";
 	int depth = 0, line = 1, idx = 0;
 	bool want_key = false, want_elem = false;
 	size_t i, j;
@@ -84,10 +88,16 @@ static void scan(const char *buf, size_t len, struct jmap *m)
 
 		if (c == '\n') {
 			line++;
-		} else if (c == '"') {
-			for (j = i + 1; j < len && buf[j] != '"'; j++) {
+		} else if (c == '"' || c == '\'') {
+			/* json-c also takes 'single-quoted' strings: skipped
+			 * alike, then refused (config_json_load) */
+			if (c == '\'' && !m->squote_line)
+				m->squote_line = line;
+			for (j = i + 1; j < len && buf[j] != c; j++) {
 				if (buf[j] == '\\')
 					j++;
+				else if (buf[j] == '\n')
+					line++;
 			}
 			if (j > len)
 				j = len;
@@ -105,7 +115,7 @@ static void scan(const char *buf, size_t len, struct jmap *m)
 				add_pos(m, key, idx, line);
 				want_elem = false;
 			}
-			if (depth < (int)sizeof(stack))
+			if (depth >= 0 && depth < (int)sizeof(stack))
 				stack[depth] = c;
 			depth++;
 			want_key = depth == 1 && c == '{';
@@ -114,7 +124,8 @@ static void scan(const char *buf, size_t len, struct jmap *m)
 				idx = 0;
 			}
 		} else if (c == '}' || c == ']') {
-			depth--;
+			if (depth > 0)
+				depth--;
 		} else if (c == ',') {
 			if (depth == 1)
 				want_key = true;
@@ -243,6 +254,11 @@ int config_json_load(const char *name, const char *buf, size_t len,
 		goto out;
 	}
 	scan(buf, len, m);
+	if (m->squote_line) {
+		snprintf(err, errlen, "%s:%d: invalid JSON: a 'single-quoted' string",
+			 name, m->squote_line);
+		goto out;
+	}
 	if (m->dup_line) {
 		snprintf(err, errlen, "%s:%d: duplicate key '%s'", name, m->dup_line, m->dup);
 		goto out;
