@@ -205,6 +205,8 @@ static void test_json_errors(void **state)
 	bad("{\"mem\": \"5M\"}", "mem must be a multiple of 2M");
 	bad("{\"mem\": \"lots\"}", "invalid value 'lots' for mem");
 	bad("{\"mem_limit\": \"512K\"}", "for mem_limit: out of range");
+	bad("{\"mem_limit\": \"10000000000028M\"}", "for mem_limit: out of range");
+	bad("{\"swap_size\": \"9007199254740991K\"}", "for swap_size: out of range");
 	bad("{\"name\": 7}", "name must be a string");
 	bad("{\"name\": \"a b\"}", "invalid name 'a b'");
 	bad("{\"name\": \"-x\"}", "invalid name");

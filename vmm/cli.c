@@ -351,6 +351,12 @@ int cli_set_opt(struct run_opts *o, int c, const char *arg, const char *w,
 	if ((c == OPT_DISK || c == OPT_STATS || c == OPT_CTL || c == OPT_SWAP_DIR ||
 	     c == OPT_CONFIG) && !*arg)
 		return usage_err(err, errlen, "%s: an empty path", w);
+	/* memory sizes below libvirt's "unlimited" (2^53 - 1 KiB, which its
+	 * XML means as no limit) */
+	if ((c == OPT_LIMIT || c == OPT_SOFT_LIMIT || c == OPT_MIN_GUARANTEE ||
+	     c == OPT_SWAP_SIZE || c == OPT_MEM) && parse_size(arg, &v) == 0 &&
+	    v >= CLI_SIZE_UNLIMITED)
+		return bad_value(err, errlen, w, arg, -ERANGE);
 	switch (c) {
 	case OPT_MEM:
 		r = parse_size(arg, &o->vm.mem_size);

@@ -19,6 +19,9 @@
 #include "hvswap/swapper.h"
 #include "vm.h"
 
+/* libvirt's "unlimited" memory value, 2^53 - 1 KiB: sizes stay below it. */
+#define CLI_SIZE_UNLIMITED (9007199254740991ull * 1024)
+
 /* Default of --ctl-idle-timeout: seconds a control client may stay idle. */
 #define CLI_CTL_IDLE_DEFAULT 60.0
 

@@ -164,7 +164,7 @@ static int set_size(struct xctx *x, xmlNode *n, int opt)
 		return -EINVAL;
 	/* libvirt writes "unlimited" as 2^53-1 KiB (VIR_DOMAIN_MEMORY_PARAM_UNLIMITED) */
 	if ((opt == OPT_LIMIT || opt == OPT_SOFT_LIMIT || opt == OPT_SWAP_SIZE) &&
-	    v >= 9007199254740991ull * 1024)
+	    v >= CLI_SIZE_UNLIMITED)
 		return 0;
 	snprintf(b, sizeof(b), "%" PRIu64, v);
 	return set(x, n, opt, b);
