@@ -21,7 +21,9 @@ PACKAGES=(cmake gcc make pkg-config libaio-dev liburing-dev libjson-c-dev
 	  libcmocka-dev libseccomp-dev python3 clang libssl-dev e2fsprogs
 	  fio gnuplot-nox     # tests/bench/run.sh (bench_quick): fio; plots: gnuplot
 	  liblz4-dev libzstd-dev   # fill= ratios (test_fill), the compressed tier
-	  zlib1g-dev liblzma-dev)  # Linux guests: bzImage payloads (+ libzstd-dev)
+	  zlib1g-dev liblzma-dev   # Linux guests: bzImage payloads (+ libzstd-dev)
+	  libxml2-dev              # VM config files in libvirt's domain XML
+	  libvirt0)                # ships libvirt's domain schema: XML configs are validated
 
 cd "$(dirname "$(readlink -f "$0")")"
 JOBS=${JOBS:-$(nproc)}

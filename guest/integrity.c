@@ -16,6 +16,9 @@
  *     verify all
  * After each "verify all" vCPU 0 publishes the metric verify_passes (the
  * number of complete verifications so far).
+ * idle=MS: before pass idle_after (default 0: right after stamping), every
+ * vCPU sleeps MS milliseconds (HV_HC_SLEEP, no host CPU) - a VM that goes
+ * idle after start, or with idle_after > 0, one whose phase changes.
  * The first bad page stops the VM with status 1 and a one-line report.
  *
  * swap=guest: the pages are virtual and live in glimit bytes of frames,
@@ -39,6 +42,8 @@ struct cfg {
 	uint32_t *gen;           /* expected generation per page */
 	unsigned passes;
 	unsigned rewrite_pct;
+	uint64_t idle_ms;
+	unsigned idle_after;
 	uint64_t seed;
 	bool gswap, balloon;     /* swap=guest, balloon=1 */
 	uint64_t glimit;         /* bytes of frames */
@@ -54,7 +59,8 @@ static struct vstat stats[HV_MAX_VCPUS];
 static struct gswap gs;
 
 static const char *const known_args[] = {
-	"ws", "passes", "seed", "rewrite", "swap", "glimit", "balloon", NULL
+	"ws", "passes", "seed", "rewrite", "swap", "glimit", "balloon", "idle",
+	"idle_after", NULL
 };
 
 /* swap=guest: the generation table, then the paging layer. */
@@ -99,6 +105,12 @@ static int setup(struct cfg *c)
 	c->passes = (unsigned)hv_arg_u64("passes", 4);
 	c->seed = hv_arg_u64("seed", 1);
 	c->rewrite_pct = (unsigned)hv_arg_u64("rewrite", 25);
+	c->idle_ms = hv_arg_u64("idle", 0);
+	c->idle_after = (unsigned)hv_arg_u64("idle_after", 0);
+	if (c->idle_ms > 600000) {
+		hv_printf("integrity: idle=%lu ms: at most 600000\n", (unsigned long)c->idle_ms);
+		return 2;
+	}
 	if (c->rewrite_pct > 100) {
 		hv_printf("integrity: rewrite=%u must be 0..100\n", c->rewrite_pct);
 		return 2;
@@ -190,7 +202,13 @@ static void run(unsigned vcpu, unsigned nvcpus, struct vstat *st)
 	for (i = vcpu; i < cfg.pages; i += nvcpus)
 		rewrite(i, 1, st);
 	hv_barrier();
-	for (pass = 0; pass < cfg.passes; pass++) {
+	for (pass = 0; pass <= cfg.passes; pass++) {
+		if (cfg.idle_ms && pass == cfg.idle_after) {
+			hv_sleep_ns(cfg.idle_ms * 1000000ull);
+			hv_barrier();
+		}
+		if (pass == cfg.passes)
+			break;
 		verify_all(vcpu, nvcpus, pass, st);
 		hv_barrier();
 		/* Progress a host can watch (`hvswap ctl stats`: vm.metrics):

@@ -381,8 +381,98 @@ case_fuzzguest() {
 	grep -q "seccomp" "$ERR" && fail "a seccomp violation"
 }
 
+# config SRCDIR: issue 13.  A guest runs from a JSON config and from a
+# libvirt XML config (both under a resident limit, through the swap file);
+# options beside --config override the file; `hvswap config` converts and
+# the conversion runs the same VM; errors are one line with FILE:LINE,
+# unknown elements a warning naming them.
+case_config() {
+	local src=$1 j=$TMP/vm.json x=$TMP/vm.xml f
+	need_kvm; need_python
+	cat >"$j" <<'EOF'
+{
+  "name": "cfg-json",
+  "guest": "integrity",
+  "args": ["ws=24M", "passes=1"],
+  "mem": "32M",
+  "vcpus": 2,
+  "mem_limit": "8M",
+  "io_engine": "sync",
+  "quiet": true
+}
+EOF
+	hv run --config "$j" --stats "$STATS"
+	expect_clean_exit integrity 2
+	expect_json name == cfg-json
+	expect_json guest_args == "ws=24M passes=1"
+	expect_json mem_bytes -eq 33554432
+	expect_json swap.evictions.written -gt 0
+	expect_json swap.features.io_engine == sync
+	expect_json_absent metrics.bad_pages
+	[ -s "$OUT" ] && fail "quiet from the file: the guest printed"
+
+	# the command line wins over the file
+	hv run --vcpus 1 --config "$j" --io-engine libaio --stats "$STATS" integrity ws=8M
+	expect_clean_exit integrity 1
+	expect_json guest_args == "ws=8M"
+	expect_json swap.features.io_engine == libaio
+
+	# converted to libvirt XML, the same VM runs
+	hv config "$j" --to xml
+	expect_rc 0
+	cp "$OUT" "$x"
+	grep -q '<hard_limit unit="MiB">8</hard_limit>' "$x" || fail "no hard_limit in the XML"
+	hv run --config "$x" --stats "$STATS"
+	expect_clean_exit integrity 2
+	expect_json name == cfg-json
+	expect_json swap.features.io_engine == sync
+	hv config "$x" --to json
+	expect_rc 0
+	python3 - "$OUT" "$j" <<'EOF' || fail "JSON -> XML -> JSON changed the config"
+import json, sys
+a, b = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+b["args"] = " ".join(b["args"])
+sys.exit(0 if a == b else 1)
+EOF
+
+	# the example configs are valid; the libvirt one runs (made small)
+	for f in "$src"/configs/*; do
+		hv config "$f"
+		expect_rc 0
+		expect_err "valid"
+	done
+	hv run --config "$src/configs/libvirt.xml" --stats "$STATS" -q integrity ws=16M passes=1
+	expect_clean_exit integrity 2
+	expect_json name == integrity-vm
+	expect_json swap.limit_pages -eq 16384
+
+	# errors: one line, FILE:LINE; warnings name the element
+	printf '{\n  "mem": "32M",\n  "vcpus": 0\n}\n' >"$TMP/bad.json"
+	cli_err 2 "$TMP/bad.json:3: invalid value '0' for vcpus" run --config "$TMP/bad.json"
+	printf '<domain type="kvm">\n<name>b</name>\n<memory unit="MiB">33</memory>\n</domain>\n' \
+		>"$TMP/bad.xml"
+	HVSWAP_LIBVIRT_SCHEMA=$TMP/none.rng cli_err 2 \
+		"$TMP/bad.xml:3: <memory> must be a multiple of 2M" run --config "$TMP/bad.xml" hang
+	cli_err 3 "cannot open config $TMP/none.json" run --config "$TMP/none.json" hang
+	printf '<domain type="kvm">\n<name>w</name>\n<memory unit="MiB">16</memory>\n<clock offset="utc"/>\n<os><type>hvm</type><kernel>memtouch</kernel><cmdline>ws=4M</cmdline></os>\n</domain>\n' \
+		>"$TMP/warn.xml"
+	hv run --config "$TMP/warn.xml"
+	expect_rc 0
+	expect_err "$TMP/warn.xml:4: warning: <clock> is not used by hvswap: ignored"
+	if [ -r /usr/share/libvirt/schemas/domain.rng ]; then
+		grep -q "validation skipped" "$ERR" && fail "libvirt's schema is there, yet skipped"
+	else
+		expect_err "validation skipped"
+	fi
+	HVSWAP_LIBVIRT_SCHEMA=$TMP/none.rng hv config "$TMP/warn.xml"
+	expect_rc 0
+	expect_err "validation skipped"
+	hv config "$TMP/warn.xml" --to yaml
+	expect_rc 2
+}
+
 case "$CASE" in
-memtouch|integrity|crash|badptr|hang|cli|swap|memfd|swaptarget|hostile|signals|statsfile|once|fuzzguest)
+memtouch|integrity|crash|badptr|hang|cli|swap|memfd|swaptarget|hostile|signals|statsfile|once|fuzzguest|config)
 	"case_$CASE" "$@" ;;
 *) echo "unknown case '$CASE'" >&2; exit 2 ;;
 esac

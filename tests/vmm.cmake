@@ -11,6 +11,10 @@ hv_add_test(NAME test_hcall LABELS unit SOURCES test_hcall.c LIBS hvswap_vmm)
 hv_add_test(NAME test_linux_image LABELS unit SOURCES test_linux_image.c LIBS hvswap_vmm)
 hv_add_test(NAME test_serial8250 LABELS unit SOURCES test_serial8250.c LIBS hvswap_vmm)
 hv_add_test(NAME test_virtio_irq LABELS unit SOURCES test_virtio_irq.c LIBS hvswap_vmm)
+# Issue 13: VM config files (JSON, libvirt XML), every element and error.
+hv_add_test(NAME test_config LABELS unit SOURCES test_config.c LIBS hvswap_vmm)
+# Issue 13: hvswap host's decisions with stubbed VMs (deterministic).
+hv_add_test(NAME test_host_policy LABELS unit SOURCES test_host_policy.c LIBS hvswap_vmm)
 
 # The swap smoke test: integrity under a resident limit of a quarter of its
 # working set.  Sized to take ~5 s here; the larger run
@@ -50,6 +54,8 @@ hv_add_run_test(NAME hostile CASE hostile TIMEOUT 300)
 hv_add_run_test(NAME signals CASE signals TIMEOUT 120)
 hv_add_run_test(NAME statsfile CASE statsfile TIMEOUT 120)
 hv_add_run_test(NAME once CASE once TIMEOUT 60)
+# Issue 13: VMs from config files (JSON, libvirt XML), overrides, conversion.
+hv_add_run_test(NAME config CASE config TIMEOUT 120 ARGS ${PROJECT_SOURCE_DIR})
 
 # Issue 3's acceptance matrix: integrity at 4x oversubscription (128M guest,
 # 32M resident limit, the working set is all free guest RAM) with 1, 2 and

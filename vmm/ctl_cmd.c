@@ -93,10 +93,14 @@ static struct json_object *vm_json(struct vm *vm)
 static struct json_object *do_stats(struct vm *vm, const struct ctl_req *req)
 {
 	struct json_object *o = reply_ok();
+	struct json_object *v = vm_json(vm);
+	struct json_object *sw = vm->swapper ? swapper_stats_json(vm->swapper) : NULL;
 
 	(void)req;
-	json_object_object_add(o, "vm", vm_json(vm));
-	json_object_object_add(o, "swap", vm->swapper ? swapper_stats_json(vm->swapper) : NULL);
+	/* the stall figure (stall.c), its total as of these statistics */
+	json_object_object_add(v, "stall", vm_stall_json(vm, sw));
+	json_object_object_add(o, "vm", v);
+	json_object_object_add(o, "swap", sw);
 	return o;
 }
 

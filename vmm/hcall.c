@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hvswap/log.h"
@@ -227,8 +228,34 @@ static int64_t hc_vcpu_done(struct vm *vm, struct vcpu *v)
 	return 0;
 }
 
+/* An idle guest (integrity idle=MS): the vCPU thread waits on vm->cond
+ * (CLOCK_REALTIME, the condition's clock) until the time is up or the VM
+ * stops - no host CPU used. */
+static int64_t hc_sleep(struct vm *vm, const struct hv_hcall *h)
+{
+	uint64_t ns = h->args[0];
+	struct timespec dl;
+
+	if (ns > 600ull * 1000000000ull)
+		return -EINVAL;
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += (time_t)(ns / 1000000000ull);
+	dl.tv_nsec += (long)(ns % 1000000000ull);
+	if (dl.tv_nsec >= 1000000000L) {
+		dl.tv_sec++;
+		dl.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&vm->lock);
+	while (!atomic_load(&vm->stopping) &&
+	       pthread_cond_timedwait(&vm->cond, &vm->lock, &dl) != ETIMEDOUT)
+		;
+	pthread_mutex_unlock(&vm->lock);
+	return atomic_load(&vm->stopping) ? -EINTR : 0;
+}
+
 static const char *const hc_names[HV_HC_MAX] = {
 	"PRINT", "EXIT", "METRIC", "GET_ARGS", "GET_INFO", "BARRIER", "VCPU_DONE",
+	"SLEEP",
 };
 
 static void hcall_port(struct vcpu *v, uint64_t addr, uint8_t *data,
@@ -265,6 +292,7 @@ static void hcall_port(struct vcpu *v, uint64_t addr, uint8_t *data,
 	case HV_HC_GET_INFO:  ret = hc_get_info(vm, &h); break;
 	case HV_HC_BARRIER:   ret = hc_barrier(vm); break;
 	case HV_HC_VCPU_DONE: ret = hc_vcpu_done(vm, v); break;
+	case HV_HC_SLEEP:     ret = hc_sleep(vm, &h); break;
 	default:              ret = -ENOSYS; break;
 	}
 	if (ret == -EFAULT || ret == -EINVAL || ret == -ENOSYS) {

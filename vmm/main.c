@@ -2,6 +2,9 @@
  * main.c - the hvswap command line.
  *
  *   hvswap run [options] GUEST [key=value ...]   run an embedded test guest
+ *   hvswap run --config FILE [options] [GUEST..] run a VM from a config file
+ *   hvswap config FILE [--to json|xml]           check or convert a config
+ *   hvswap host --budget SIZE ... CONFIG...      many VMs under one budget
  *   hvswap list                                  list embedded guests
  *   hvswap ctl [--timeout S] SOCKET CMD [k=v...] control a running VM (ctl.h)
  *   hvswap --help | --version
@@ -27,7 +30,9 @@
 #include "hvswap/log.h"
 #include "hvswap/swapper.h"
 #include "cli.h"
+#include "config.h"
 #include "ctl.h"
+#include "host.h"
 #include "linux_boot.h"
 #include "outfile.h"
 #include "vm.h"
@@ -41,9 +46,12 @@ struct run {
 	struct run_opts o;
 	const struct hv_embedded_guest *guest;  /* NULL for a Linux guest */
 	const char *name;               /* the guest's, or "linux" */
+	struct hv_embedded_guest image;     /* a guest image read from a file */
+	unsigned char *image_buf;
 	bool tty_status;
 	double next_stats;
 	double next_status;     /* the live line is redrawn once a second */
+	double next_stall;      /* the stall figure is sampled once a second */
 };
 
 static void list_guests(void)
@@ -71,6 +79,33 @@ static const struct hv_embedded_guest *find_guest(const char *name)
 	return NULL;
 }
 
+/* A guest image file (a path in GUEST: it has a '/'), read whole. */
+static int read_image(struct run *run, const char *path)
+{
+	FILE *f = fopen(path, "rbe");
+	size_t n, cap = HV_GUEST_MAX_IMAGE + 1;
+
+	if (!f) {
+		fprintf(stderr, "hvswap: cannot open guest image %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	run->image_buf = malloc(cap);
+	n = run->image_buf ? fread(run->image_buf, 1, cap, f) : 0;
+	fclose(f);
+	if (n == 0 || n >= cap) {
+		fprintf(stderr, "hvswap: guest image %s: %s\n", path,
+			n ? "too large" : "empty or unreadable");
+		return -1;
+	}
+	run->image.name = path;
+	run->image.summary = "guest image";
+	run->image.usage = "";
+	run->image.start = run->image_buf;
+	run->image.end = run->image_buf + n;
+	run->guest = &run->image;
+	return 0;
+}
+
 static struct json_object *metrics_json(struct vm *vm)
 {
 	struct json_object *m = json_object_new_object();
@@ -92,6 +127,10 @@ static int write_stats(struct vm *vm, const struct run *run, int status)
 	char err[512];
 	int r;
 
+	if (o->name)
+		json_object_object_add(root, "name", json_object_new_string(o->name));
+	if (o->uuid)
+		json_object_object_add(root, "uuid", json_object_new_string(o->uuid));
 	json_object_object_add(root, "guest", json_object_new_string(run->name));
 	json_object_object_add(root, "guest_args", json_object_new_string(o->guest_args));
 	json_object_object_add(root, "mem_bytes", json_object_new_uint64(o->vm.mem_size));
@@ -103,8 +142,14 @@ static int write_stats(struct vm *vm, const struct run *run, int status)
 				       json_object_new_double((double)(end - vm->start_ns) / 1e9));
 	}
 	json_object_object_add(root, "metrics", metrics_json(vm));
-	if (vm->swapper)
-		json_object_object_add(root, "swap", swapper_stats_json(vm->swapper));
+	if (vm->swapper) {
+		struct json_object *sw = swapper_stats_json(vm->swapper);
+
+		json_object_object_add(root, "stall", vm_stall_json(vm, sw));
+		json_object_object_add(root, "swap", sw);
+	} else {
+		json_object_object_add(root, "stall", vm_stall_json(vm, NULL));
+	}
 	json_object_object_add(root, "devices", vm_devices_stats_json(vm));
 	/* Strict JSON (NaN/Inf -> null), through a fresh temporary: no
 	 * symbolic link at the path or at a temporary name is followed. */
@@ -124,6 +169,10 @@ static void tick(struct vm *vm, void *arg)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	t = (double)ts.tv_sec + ts.tv_nsec / 1e9;
+	if (t >= run->next_stall) {
+		vm_stall_sample(vm);
+		run->next_stall = t + 1.0;
+	}
 	if (run->o.stats_path && run->o.stats_interval > 0 && t >= run->next_stats) {
 		write_stats(vm, run, 0);
 		run->next_stats = t + run->o.stats_interval;
@@ -167,6 +216,8 @@ static int setup_run(int argc, char **argv, struct run *run)
 	int r;
 
 	r = cli_parse_run(argc, argv, &run->o, err, sizeof(err));
+	if (run->o.warnings)
+		fputs(run->o.warnings, stderr);
 	if (r == 1) {
 		cli_usage(stdout);
 		return 1;
@@ -182,18 +233,20 @@ static int setup_run(int argc, char **argv, struct run *run)
 		log_info("seccomp filters off: %s", why);
 	else
 		run->o.vm.seccomp = true;
+	hv_log_set_level(run->o.verbose >= 2 ? HV_LOG_DEBUG :
+			 run->o.verbose ? HV_LOG_INFO : HV_LOG_WARN);
 	run->name = "linux";
 	if (!run->o.vm.kernel_path) {
-		run->guest = find_guest(run->o.guest);
 		run->name = run->o.guest;
+		if (strchr(run->o.guest, '/'))
+			return read_image(run, run->o.guest) < 0 ? 1 + VM_STATUS_ENV : 0;
+		run->guest = find_guest(run->o.guest);
 		if (!run->guest) {
 			fprintf(stderr, "hvswap: unknown guest '%s' (see 'hvswap list')\n",
 				run->o.guest);
 			return 1 + VM_STATUS_USAGE;
 		}
 	}
-	hv_log_set_level(run->o.verbose >= 2 ? HV_LOG_DEBUG :
-			 run->o.verbose ? HV_LOG_INFO : HV_LOG_WARN);
 	return 0;
 }
 
@@ -247,6 +300,7 @@ static int cmd_run(int argc, char **argv)
 	r = setup_run(argc, argv, &run);
 	if (r != 0) {
 		cli_run_opts_free(&run.o);
+		free(run.image_buf);
 		return r - 1;
 	}
 	/* SIGINT/SIGTERM/SIGHUP are taken synchronously by vm_wait() (no
@@ -260,6 +314,7 @@ static int cmd_run(int argc, char **argv)
 
 	if (setup_vm(&run, &vm, &ctl) < 0) {
 		cli_run_opts_free(&run.o);
+		free(run.image_buf);
 		return VM_STATUS_ENV;
 	}
 	run.tty_status = isatty(STDERR_FILENO) && run.o.vm.quiet;
@@ -275,11 +330,13 @@ static int cmd_run(int argc, char **argv)
 	/* Before the summary and the final stats: in-flight control operations
 	 * finish first, and the swapper must outlive them. */
 	ctl_stop(ctl);
+	vm_stall_sample(vm);
 	print_summary(vm, &run, status);
 	if (run.o.stats_path && write_stats(vm, &run, status) < 0 && status == 0)
 		status = VM_STATUS_ENV;
 	vm_destroy(vm);
 	cli_run_opts_free(&run.o);
+	free(run.image_buf);
 	return status;
 }
 
@@ -310,6 +367,10 @@ int main(int argc, char **argv)
 		return cmd_run(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "ctl"))
 		return ctl_client_main(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "config"))
+		return config_main(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "host"))
+		return host_main(argc - 1, argv + 1);
 	fprintf(stderr, "hvswap: unknown command '%s' (see 'hvswap --help')\n", argv[1]);
 	return VM_STATUS_USAGE;
 }

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -92,6 +93,13 @@ static int setup_memory(struct vm *vm, char *err, size_t errlen)
 			 (unsigned long long)vm->cfg.mem_size, strerror(-r));
 		return r;
 	}
+	/* <memoryBacking><hugepages/> and <locked/> (config files): advice
+	 * only; the swapper never runs with them (cli_check()). */
+	if (vm->cfg.hugepages && madvise(vm->ram->host, vm->cfg.mem_size, MADV_HUGEPAGE) < 0)
+		log_warn("guest RAM: transparent huge pages unavailable: %s", strerror(errno));
+	if (vm->cfg.locked && mlock2(vm->ram->host, vm->cfg.mem_size, MLOCK_ONFAULT) < 0)
+		log_warn("guest RAM: cannot lock it in memory: %s (RLIMIT_MEMLOCK?)",
+			 strerror(errno));
 	/* The virtio-mmio window follows RAM (2 MiB aligned as RAM ends on a
 	 * 2 MiB boundary); it is mapped for CPL3 but has no memslot, so every
 	 * access exits to the VMM (KVM_EXIT_MMIO -> vm->mmio). */

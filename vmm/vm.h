@@ -58,6 +58,10 @@ struct vm_config {
 	/* A Linux guest (linux_boot.h) instead of an embedded test guest:
 	 * kernel_path set.  cmdline and initrd_path may be NULL. */
 	const char *kernel_path, *initrd_path, *cmdline;
+	bool locked;                /* RAM locked as it is touched (mlock2
+				     * MLOCK_ONFAULT); never with a swapper */
+	bool hugepages;             /* RAM advised MADV_HUGEPAGE (THP); never
+				     * with a swapper */
 };
 
 struct vcpu {
@@ -74,6 +78,14 @@ struct vm_metric {
 	char name[64];
 	double value;
 	unsigned int vcpu;
+};
+
+/* The stall figure (stall.c): vCPU time waiting on memory faults. */
+struct vm_stall {
+	uint64_t total_ns;          /* waited, all faults since start */
+	uint64_t t;                 /* CLOCK_MONOTONIC ns of the last sample */
+	double pct;                 /* % of vCPU time in the last period */
+	double avg10;               /* pct averaged over ~10 s */
 };
 
 #define VM_MAX_METRICS 128
@@ -116,6 +128,7 @@ struct vm {
 	struct vm_metric metrics[VM_MAX_METRICS];
 	unsigned int nr_metrics;
 	struct ratelimit warn_rl;   /* guest-triggered warnings (vm_warn) */
+	struct vm_stall stall;
 };
 
 int vm_create(const struct vm_config *cfg, struct vm **out, char *err, size_t errlen);
@@ -162,6 +175,13 @@ struct json_object *vm_devices_stats_json(struct vm *vm);
  * when cfg.seccomp is set; a failure stops the VM (status 3) and returns
  * -errno, so the caller should not go on to serve the guest. */
 int vm_sandbox_thread(struct vm *vm, enum sandbox_kind kind, const char *name);
+
+/* stall.c: sample the stall figure (main thread, about once a second) and
+ * report it: {"total_ns", "pct", "avg10"}. */
+void vm_stall_sample(struct vm *vm);
+/* swap: the swapper's statistics if the caller has them (fresher total_ns),
+ * else NULL */
+struct json_object *vm_stall_json(struct vm *vm, struct json_object *swap);
 
 /* Implemented in vcpu.c */
 int vcpu_init(struct vm *vm, struct vcpu *v, unsigned int id);

@@ -78,6 +78,11 @@ int64_t hv_barrier(void)
 	return hv_hypercall(HV_HC_BARRIER, 0, 0, 0, 0, 0);
 }
 
+int64_t hv_sleep_ns(uint64_t ns)
+{
+	return hv_hypercall(HV_HC_SLEEP, ns, 0, 0, 0, 0);
+}
+
 const struct hv_info *hv_get_info(void)
 {
 	return &rt_info;

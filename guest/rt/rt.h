@@ -44,6 +44,8 @@ void hv_print(const char *s);
 __attribute__((noreturn)) void hv_exit(int status);
 int64_t hv_metric(const char *name, double value);
 int64_t hv_barrier(void);
+/* Block this vCPU for ns nanoseconds (<= 600 s) without using a host CPU. */
+int64_t hv_sleep_ns(uint64_t ns);
 const struct hv_info *hv_get_info(void);           /* cached, never NULL */
 
 /* ---- identity, time, memory ---------------------------------------- */

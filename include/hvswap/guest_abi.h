@@ -59,6 +59,8 @@ enum hv_hcall_nr {
 	                       min(len, sizeof(struct hv_info)) bytes         */
 	HV_HC_BARRIER  = 5, /* block until every running vCPU has arrived      */
 	HV_HC_VCPU_DONE = 6,/* this vCPU has nothing more to do; park it       */
+	HV_HC_SLEEP    = 7, /* a0=ns (<= 600 s): block this vCPU that long
+	                       without using a host CPU (ret -EINTR: stopping) */
 	HV_HC_MAX
 };
 

@@ -16,7 +16,9 @@
 # kernel swap of a replaying host process, kernel swap of the KVM guest, no
 # limit), 4 swap-out throughput, stream (sequential swap-in vs fio sequential
 # read), 5 Belady MIN (runs with 3), 6 overhead fully resident (timed phase
-# >= 2 s), 7 metadata (from the others).  --sections picks some of them.
+# >= 2 s), 7 metadata (from the others), host (issue 13: many VMs under one
+# budget, tests/bench/host.sh; not in the default list).  --sections picks
+# some of them.
 # See docs/benchmarks.md.
 set -u -o pipefail
 
@@ -27,7 +29,8 @@ usage() {
 	cat <<EOF
 usage: $0 [--quick] [--out DIR] [options]
   --quick            CI smoke: tiny sizes, 1 repeat, every section (<= 90 s)
-  --sections "L"     sections to run (default "1 2 3 4 stream seal 6"; 5 runs with
+  --sections "L"     sections to run (default "1 2 3 4 stream seal 6"; "host":
+                     many VMs under one budget, tests/bench/host.sh; 5 runs with
                      3, 7 is read from the others), e.g. --sections "1 stream"
   --out DIR          results folder (default results/bench-YYYYmmdd-HHMMSS)
   --build DIR        CMake build tree (default $SRC/build; built if needed)
@@ -139,10 +142,19 @@ for s in $SECTIONS; do
 	1|2|3|4|6|stream|seal) case " $SECS " in *" $s "*) ;; *) SECS="$SECS $s" ;; esac ;;
 	5) case " $SECS " in *" 3 "*) ;; *) SECS="$SECS 3" ;; esac ;;
 	7) ;;
-	*) echo "run.sh: unknown section '$s' (1 2 3 4 5 6 7 stream seal)" >&2; exit 2 ;;
+	host) HOST_SEC=1 ;;
+	*) echo "run.sh: unknown section '$s' (1 2 3 4 5 6 7 stream seal host)" >&2; exit 2 ;;
 	esac
 done
 SECS=${SECS# }
+# Section "host" (issue 13: many VMs under one budget) is its own script:
+# tests/bench/host.sh, results in OUT/host/.
+if [ "${HOST_SEC:-0}" = 1 ]; then
+	hq=()
+	[ "$QUICK" = 1 ] && hq=(--quick)
+	bash "$HERE/host.sh" "${hq[@]}" --build "$BUILD" --out "$OUT/host" || exit $?
+	[ -n "$SECS" ] || exit 0
+fi
 [ -n "$SECS" ] || { echo "run.sh: --sections selects nothing" >&2; exit 2; }
 want() { case " $SECS " in *" $1 "*) return 0 ;; esac; return 1; }
 
