@@ -389,9 +389,14 @@ void swap_dev_usage(struct swap_dev *d, struct swap_dev_usage *u)
 	pthread_mutex_unlock(&d->lock);
 }
 
-size_t swap_dev_metadata_bytes(const struct swap_dev *d)
+size_t swap_dev_metadata_bytes(struct swap_dev *d)
 {
-	return sizeof(*d) + (size_t)d->ncmaps * SWAP_CLUSTER_SLOTS +
+	size_t maps;
+
+	pthread_mutex_lock(&d->lock);           /* ncmaps moves with the map */
+	maps = (size_t)d->ncmaps * SWAP_CLUSTER_SLOTS;
+	pthread_mutex_unlock(&d->lock);
+	return sizeof(*d) + maps +
 	       (size_t)d->nclusters * (sizeof(struct cluster) + sizeof(*d->cmap)) +
 	       strlen(d->path) + 1;
 }

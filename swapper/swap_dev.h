@@ -132,6 +132,6 @@ struct swap_dev_usage {
 };
 void swap_dev_usage(struct swap_dev *d, struct swap_dev_usage *u);
 /* Bytes of allocator metadata held in memory for this device. */
-size_t swap_dev_metadata_bytes(const struct swap_dev *d);
+size_t swap_dev_metadata_bytes(struct swap_dev *d);  /* takes d->lock */
 
 #endif
