@@ -26,14 +26,12 @@
 
 static void gs_lock(struct gswap *g)
 {
-	while (__atomic_exchange_n(&g->lock, 1, __ATOMIC_ACQUIRE))
-		while (g->lock)
-			hv_cpu_relax();
+	hv_spin_lock(&g->lock);
 }
 
 static void gs_unlock(struct gswap *g)
 {
-	__atomic_store_n(&g->lock, 0, __ATOMIC_RELEASE);
+	hv_spin_unlock(&g->lock);
 }
 
 __attribute__((noreturn)) static void panic(struct gswap *g, const char *what,

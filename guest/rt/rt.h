@@ -68,6 +68,20 @@ static inline void hv_cpu_relax(void)
 	__asm__ volatile("pause" ::: "memory");
 }
 
+/* A test-and-test-and-set spinlock (0 = free): the guests' drivers and
+ * paging layer share one between vCPUs. */
+static inline void hv_spin_lock(volatile int *l)
+{
+	while (__atomic_exchange_n(l, 1, __ATOMIC_ACQUIRE))
+		while (*l)
+			hv_cpu_relax();
+}
+
+static inline void hv_spin_unlock(volatile int *l)
+{
+	__atomic_store_n(l, 0, __ATOMIC_RELEASE);
+}
+
 /* ---- formatted output ---------------------------------------------- */
 /*
  * Conversions: %d %i %u %x %X %o %c %s %p %% %f, length modifiers hh h l ll
