@@ -262,13 +262,7 @@ int guest_main(unsigned vcpu, unsigned nvcpus)
 		return 0;
 	if (cfg.gswap) {
 		gswap_report(&gs);
-		gswap_metrics(&gs);
-		hv_printf("integrity: gswap frames=%lu faults=%lu swapins=%lu "
-			  "swapouts=%lu zero_fills=%lu inflated=%lu deflated=%lu\n",
-			  (unsigned long)gs.nframes, (unsigned long)gs.st.faults,
-			  (unsigned long)gs.st.swapins, (unsigned long)gs.st.swapouts,
-			  (unsigned long)gs.st.zero_fills, (unsigned long)gs.st.inflated,
-			  (unsigned long)gs.st.deflated);
+		gswap_metrics(&gs, "integrity");
 	}
 	for (i = 0; i < nvcpus; i++) {
 		verified += stats[i].verified;

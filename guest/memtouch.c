@@ -313,12 +313,6 @@ int guest_main(unsigned vcpu, unsigned nvcpus)
 		gswap_release(&gs);
 		gswap_report(&gs);
 	}
-	gswap_metrics(&gs);
-	hv_printf("memtouch: gswap frames=%lu faults=%lu swapins=%lu swapouts=%lu "
-		  "zero_fills=%lu inflated=%lu deflated=%lu\n",
-		  (unsigned long)gs.nframes, (unsigned long)gs.st.faults,
-		  (unsigned long)gs.st.swapins, (unsigned long)gs.st.swapouts,
-		  (unsigned long)gs.st.zero_fills, (unsigned long)gs.st.inflated,
-		  (unsigned long)gs.st.deflated);
+	gswap_metrics(&gs, "memtouch");
 	return 0;
 }

@@ -357,7 +357,7 @@ int gswap_report(struct gswap *g)
 	return vball_report(g->balloon, st, VBALL_NSTATS);
 }
 
-void gswap_metrics(struct gswap *g)
+void gswap_metrics(struct gswap *g, const char *who)
 {
 	hv_metric("gswap_frames", (double)g->nframes);
 	hv_metric("gswap_accesses", (double)g->st.accesses);
@@ -370,4 +370,10 @@ void gswap_metrics(struct gswap *g)
 	hv_metric("gswap_inflated", (double)g->st.inflated);
 	hv_metric("gswap_deflated", (double)g->st.deflated);
 	hv_metric("gswap_in_balloon", (double)g->nbal);
+	hv_printf("%s: gswap frames=%lu faults=%lu swapins=%lu swapouts=%lu "
+		  "zero_fills=%lu inflated=%lu deflated=%lu\n", who,
+		  (unsigned long)g->nframes, (unsigned long)g->st.faults,
+		  (unsigned long)g->st.swapins, (unsigned long)g->st.swapouts,
+		  (unsigned long)g->st.zero_fills, (unsigned long)g->st.inflated,
+		  (unsigned long)g->st.deflated);
 }

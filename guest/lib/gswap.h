@@ -99,7 +99,8 @@ int gswap_set_frames(struct gswap *g, uint64_t n);
 int gswap_release(struct gswap *g);
 /* Report the counters on the balloon's stats queue (no balloon: 0). */
 int gswap_report(struct gswap *g);
-/* hv_metric() of every counter, names prefixed "gswap_". */
-void gswap_metrics(struct gswap *g);
+/* hv_metric() of every counter, names prefixed "gswap_", and a summary
+ * line on the console: "<who>: gswap frames=... deflated=...". */
+void gswap_metrics(struct gswap *g, const char *who);
 
 #endif
