@@ -246,8 +246,6 @@ static void test_zero_eviction(void **state)
 	(void)state;
 	env_setup(&e, &o);
 	assert_int_equal(verify_range(&e, 0, NPAGES), 0);    /* reads only */
-	settle(&e, NPAGES - 1); /* the last fault's handler is done (a trim
-				 * beside it missed that page under load) */
 	trim(&e);
 	assert_true(C(&e, evict_zero) >= NPAGES - LIMIT_PAGES);
 	assert_int_equal(C(&e, resident), 0);
@@ -559,7 +557,6 @@ static void test_write_error_retry(void **state)
 	env_setup(&e, &o);
 	add_rule(&e, IO_INJ_FAIL, IO_WRITE, 0, 0, 1, EIO);
 	write_range(&e, 0, HELD_PAGES, 1);
-	settle(&e, HELD_PAGES - 1);
 	trim(&e);
 	/* The trim waited for the retried writes too. */
 	assert_int_equal(C(&e, staged), 0);
@@ -604,7 +601,6 @@ static void test_short_write_retry(void **state)
 	env_setup(&e, &o);
 	add_rule(&e, IO_INJ_SHORT, IO_WRITE, 0, 0, 1, 0);
 	write_range(&e, 0, HELD_PAGES, 1);
-	settle(&e, HELD_PAGES - 1);
 	trim(&e);
 	/* The trim waited for the retried writes too. */
 	assert_int_equal(C(&e, staged), 0);
