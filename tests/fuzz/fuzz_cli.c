@@ -8,7 +8,7 @@
  *
  * Checks beyond "no crash, no leak, no UB": every result is 0, 1 (--help)
  * or -errno (-EINVAL/-ENOMEM, or a --config file's read error); an error comes with a one-line, non-empty reason; an
- * accepted command line has a guest name, a joined argument string, a
+ * accepted command line has a guest name or (--kernel) a kernel image, a joined argument string, a
  * 2 MiB-multiple guest size of at least 4 MiB, 1..HV_MAX_VCPUS vCPUs,
  * timeouts in [0, SECONDS_MAX], and swap settings only with --mem-limit.
  * No state between inputs (cli_parse_run() resets getopt itself).
@@ -37,7 +37,8 @@ static void check(int ok, const char *what)
 
 static void check_opts(const struct run_opts *o)
 {
-	check(o->guest != NULL, "guest named");
+	/* an embedded guest is named, or a Linux kernel is booted instead */
+	check((o->guest != NULL) != (o->vm.kernel_path != NULL), "guest or kernel");
 	check(o->guest_args != NULL && o->vm.guest_args == o->guest_args, "guest args");
 	check(o->vm.mem_size >= (4u << 20) && o->vm.mem_size % (2u << 20) == 0, "mem size");
 	check(o->vm.nr_vcpus >= 1 && o->vm.nr_vcpus <= HV_MAX_VCPUS, "vcpus");
