@@ -52,7 +52,7 @@ static unsigned int clock_select(struct swapper *s, void *state, uint64_t *out,
 		if (pg_state(w) != PS_RESIDENT || (w & PG_PINNED))
 			continue;
 		if (w & PG_REF) {
-			atomic_fetch_and(&s->pages[idx], ~PG_REF);
+			pg_clear_unlocked(&s->pages[idx], PG_REF);
 			continue;
 		}
 		out[got++] = idx;

@@ -99,7 +99,7 @@ static struct json_object *census_json(struct swapper *s)
 		uint64_t w = atomic_load(&s->pages[i]);
 
 		n[pg_state(w)]++;
-		pinned += !!(w & PG_PINNED);
+		pinned += pg_has(w, PG_PINNED);
 	}
 	for (k = 0; k < 6; k++)
 		J_U64(o, names[k], n[k]);

@@ -173,8 +173,8 @@ static void test_write_pin_dirties(void **state)
 
 /*
  * A slot held by one page has no reverse-map entry (its page word names
- * it); the rmap records owners of shared slots, as a sharing producer
- * adds them; a write fault drops an exclusive page's claim and its seal.
+ * it, and holds its seal); the rmap records owners of shared slots, as a
+ * sharing producer adds them; a write fault drops an exclusive page's claim.
  */
 static void test_rmap(void **state)
 {
@@ -190,8 +190,11 @@ static void test_rmap(void **state)
 
 		assert_int_equal(pg_state(w), PS_SWAPPED);
 		assert_int_equal(rmap_owners(e.s, pg_slot(w), own, 4), 0);
-		assert_int_equal(swapset_seal_get(e.s, pg_slot(w), &se), 0);
+		assert_int_equal(swapset_seal_get(e.s, pg_slot(w), pg_crc(w), &se), 0);
+		assert_int_equal(se.crc, pg_crc(w));
 	}
+	/* crc32c seals live in the page words: no per-slot table at all */
+	assert_int_equal(swapset_seal_bytes(e.s), 0);
 		/* sharing: both owners recorded, then back to one, then none */
 	g = pg_slot(word_of(&e, 7));
 	page_lock(e.s, 7);
@@ -226,7 +229,7 @@ static void test_rmap(void **state)
 	stamp(&e, 9);
 	assert_false(word_of(&e, 9) & PG_SLOT);
 	assert_int_equal(swap_slot_count(e.s->devs[0], gslot_off(g)), 0);
-	assert_int_equal(swapset_seal_get(e.s, g, &se), -ENOENT);
+	assert_int_equal(swapset_seal_bytes(e.s), 0);
 	/* swapoff finds every owner from the page words */
 	assert_int_equal(swapper_swapoff(e.s, 0), 0);
 	assert_all_pages_ok(&e);
@@ -317,7 +320,7 @@ static void assert_all_off(struct env *e, int dev)
 	for (i = 1; i < NPAGES; i++) {
 		uint64_t w = word_of(e, i);
 
-		if (w & PG_SLOT)
+		if (pg_holds_slot(w))
 			assert_int_not_equal(gslot_dev(pg_slot(w)), dev);
 	}
 	assert_int_equal(dev_usage(e, dev).used, 0);
@@ -546,7 +549,7 @@ static void test_swapoff_races(void **state)
 	for (i = 1; i < NPAGES; i++) {
 		uint64_t w = word_of(&e, i);
 
-		if (w & PG_SLOT)
+		if (pg_holds_slot(w))
 			assert_int_equal(gslot_dev(pg_slot(w)), 1);
 	}
 	j = swapper_stats_json(e.s);

@@ -538,7 +538,7 @@ static void assert_no_bad_slot_used(struct env *e)
 	for (i = 0; i < e->npages; i++) {
 		uint64_t w = atomic_load(&e->s->pages[i]);
 
-		if (!(w & PG_SLOT))
+		if (!pg_holds_slot(w))
 			continue;
 		assert_int_equal(gslot_dev(pg_slot(w)), 0);
 		assert_int_not_equal(swap_slot_count(e->s->devs[0], gslot_off(pg_slot(w))),
