@@ -201,6 +201,7 @@ struct swapper_counters {
 	_Atomic uint64_t swap_full_events, readahead;
 	_Atomic uint64_t resident, staged, max_resident;
 	_Atomic uint64_t pins, migrated, mig_reads, faults_throttled;
+	_Atomic uint64_t fill_reads_skipped, write_pin_reads;   /* pin.c */
 	_Atomic uint64_t zero_around, installed_clean, written_clean;
 	_Atomic uint64_t clean_skipped_swap_full;
 	_Atomic uint64_t alloc_failures, readahead_wasted, readahead_hints;

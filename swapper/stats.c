@@ -34,6 +34,18 @@ static void add_discard(struct json_object *o, struct swapper_counters *c)
 	json_object_object_add(o, "discard", d);
 }
 
+/* Device writes into guest memory (pin.c): swap reads a fill pin skipped
+ * (VSwapper's false reads, avoided) and swap reads write pins still made
+ * (the device overwrote part of what was read: VSwapper's stale reads). */
+static void add_dma_fill(struct json_object *o, struct swapper_counters *c)
+{
+	struct json_object *d = json_object_new_object();
+
+	J_U64(d, "swap_reads_skipped", atomic_load(&c->fill_reads_skipped));
+	J_U64(d, "write_pin_swap_reads", atomic_load(&c->write_pin_reads));
+	json_object_object_add(o, "dma_fill", d);
+}
+
 static struct json_object *counters_json(struct swapper *s)
 {
 	struct swapper_counters *c = &s->c;
@@ -64,6 +76,7 @@ static struct json_object *counters_json(struct swapper *s)
 	J_U64(e, "moved_back", atomic_load(&c->evict_restored));
 	json_object_object_add(o, "evictions", e);
 	add_discard(o, c);
+	add_dma_fill(o, c);
 	J_U64(o, "bytes_read", atomic_load(&c->bytes_read));
 	J_U64(o, "bytes_written", atomic_load(&c->bytes_written));
 	J_U64(o, "read_ios", atomic_load(&c->read_ios));

@@ -146,6 +146,19 @@ int swapper_pin(struct swapper *s, uint64_t gpa, uint64_t len, bool write,
 void swapper_unpin(struct swapper *s, uint64_t gpa, uint64_t len, bool longterm);
 
 /*
+ * A write pin (as swapper_pin(write=true, longterm=false)) for a device that
+ * is about to overwrite all of [gpa, gpa+len) - a disk read into guest
+ * memory.  A page wholly inside the range that is only on swap is not read
+ * back for nothing (VSwapper's "false read"): its swap copy is dropped and
+ * it is pinned as a fresh page, zero until the device fills it.  Pages the
+ * range covers only in part are read as swapper_pin() reads them.  If the
+ * device then fails, those wholly covered pages hold what it wrote and
+ * zeros (the request failed: virtio leaves its buffer undefined).  Counted
+ * in stats "dma_fill".  Same returns as swapper_pin().
+ */
+int swapper_pin_fill(struct swapper *s, uint64_t gpa, uint64_t len, void **host);
+
+/*
  * Discard guest-physical [gpa, gpa+len) (page aligned): the guest gave these
  * pages up (a balloon inflate).  Each page's resident copy is dropped
  * (MADV_DONTNEED, out of the resident count), its swap slot or staged copy
