@@ -202,6 +202,7 @@ struct swapper_counters {
 	_Atomic uint64_t resident, staged, max_resident;
 	_Atomic uint64_t pins, migrated, mig_reads, faults_throttled;
 	_Atomic uint64_t fill_reads_skipped, write_pin_reads;   /* pin.c */
+	_Atomic uint64_t dirty_harvests, dirty_pages, dirty_log_errors; /* policy */
 	_Atomic uint64_t zero_around, installed_clean, written_clean;
 	_Atomic uint64_t clean_skipped_swap_full;
 	_Atomic uint64_t alloc_failures, readahead_wasted, readahead_hints;
@@ -391,7 +392,7 @@ struct policy_ops {
 			       unsigned int n);
 };
 
-extern const struct policy_ops policy_clock_ops;
+extern const struct policy_ops policy_clock_ops, policy_clock_dirty_ops;
 
 /* ---- core.c ---- */
 void core_init(struct swapper *s);

@@ -116,6 +116,17 @@ static inline void pg_clear_unlocked(_Atomic uint64_t *pw, uint64_t f)
 		;
 }
 
+/* Set flag f of *pw without its page lock, only while the page is
+ * RESIDENT (the dirty log's references, policy_clock.c). */
+static inline void pg_set_resident_unlocked(_Atomic uint64_t *pw, uint64_t f)
+{
+	uint64_t w = atomic_load(pw);
+
+	while (pg_state(w) == PS_RESIDENT && !(w & f) &&
+	       !atomic_compare_exchange_weak(pw, &w, w | f))
+		;
+}
+
 /* The seal kept in a SWAPPED word. */
 static inline uint32_t pg_crc(uint64_t w)
 {

@@ -44,6 +44,13 @@ static void add_dma_fill(struct json_object *o, struct swapper_counters *c)
 	J_U64(d, "swap_reads_skipped", atomic_load(&c->fill_reads_skipped));
 	J_U64(d, "write_pin_swap_reads", atomic_load(&c->write_pin_reads));
 	json_object_object_add(o, "dma_fill", d);
+	/* policy clock-dirty (policy_clock.c): KVM dirty-log harvests and the
+	 * written pages they marked referenced */
+	d = json_object_new_object();
+	J_U64(d, "harvests", atomic_load(&c->dirty_harvests));
+	J_U64(d, "pages_written", atomic_load(&c->dirty_pages));
+	J_U64(d, "errors", atomic_load(&c->dirty_log_errors));
+	json_object_object_add(o, "dirty_log", d);
 }
 
 static struct json_object *counters_json(struct swapper *s)
