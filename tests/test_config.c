@@ -90,7 +90,8 @@ static const char full_json[] =
 	"  \"stats_interval\": 1, \"ctl\": \"/tmp/c.sock\", \"ctl_idle_timeout\": 9,\n"
 	"  \"no_seccomp\": true, \"quiet\": true, \"verbose\": 2,\n"
 	"  \"on_poweroff\": \"restart\", \"on_crash\": \"restart\",\n"
-	"  \"locked\": false, \"hugepages\": false, \"balloon\": true\n"
+	"  \"locked\": false, \"hugepages\": false, \"balloon\": true,\n"
+	"  \"swap_mapper\": true\n"
 	"}\n";
 
 static void check_full(const struct run_opts *o)
@@ -116,6 +117,7 @@ static void check_full(const struct run_opts *o)
 	assert_int_equal(o->swap.clean_policy, SWAPPER_CLEAN_NEVER);
 	assert_int_equal(o->swap.fault_spin_us, 50);
 	assert_int_equal(o->swap.policy, SWAPPER_POLICY_CLOCK_DIRTY);
+	assert_true(o->vm.swap_mapper);
 	assert_true(o->swap.encrypt);
 	assert_string_equal(o->vm.disk_path, "/var/tmp/d.img");
 	assert_int_equal(o->vm.disk_size, MIB);
