@@ -23,7 +23,7 @@ endfunction()
 
 hv_add_dma_test(NAME plain TIMEOUT 120 ARGS plain 1)
 hv_add_dma_test(NAME plain_2vcpu TIMEOUT 120 ARGS plain 2)
-hv_add_dma_test(NAME disk_file TIMEOUT 60 ARGS disk_file)
+hv_add_dma_test(NAME disk_file TIMEOUT 180 ARGS disk_file)
 hv_add_dma_test(NAME malformed TIMEOUT 60 ARGS malformed)
 hv_add_dma_test(NAME cli TIMEOUT 60 ARGS cli)
 # dmastress far over its resident limit: every request pins buffers that
