@@ -300,7 +300,9 @@ static bool slot_ok(const struct swap_dev *d, uint64_t slot, const char *fn)
 	return false;
 }
 
-int swap_slot_get(struct swap_dev *d, uint64_t slot)
+/* One more reference on slot; a free slot is taken only with `take_free`
+ * (a mirror's block), else it is -EINVAL. */
+static int slot_ref(struct swap_dev *d, uint64_t slot, bool take_free)
 {
 	int ret = 0;
 	uint8_t v;
@@ -309,26 +311,7 @@ int swap_slot_get(struct swap_dev *d, uint64_t slot)
 		return -EINVAL;
 	pthread_mutex_lock(&d->lock);
 	v = map_get(d, slot);
-	if (v == 0 || v == SWAP_SLOT_BAD)
-		ret = -EINVAL;
-	else if (v == SWAP_SLOT_COUNT_MAX)
-		ret = -EOVERFLOW;
-	else
-		*map_at(d, slot) = v + 1;
-	pthread_mutex_unlock(&d->lock);
-	return ret;
-}
-
-int swap_slot_claim(struct swap_dev *d, uint64_t slot)
-{
-	int ret = 0;
-	uint8_t v;
-
-	if (slot == 0 || slot >= d->nslots)
-		return -EINVAL;
-	pthread_mutex_lock(&d->lock);
-	v = map_get(d, slot);
-	if (v == SWAP_SLOT_BAD)
+	if (v == SWAP_SLOT_BAD || (v == 0 && !take_free))
 		ret = -EINVAL;
 	else if (v == SWAP_SLOT_COUNT_MAX)
 		ret = -EOVERFLOW;
@@ -338,6 +321,16 @@ int swap_slot_claim(struct swap_dev *d, uint64_t slot)
 		ret = -ENOMEM;
 	pthread_mutex_unlock(&d->lock);
 	return ret;
+}
+
+int swap_slot_get(struct swap_dev *d, uint64_t slot)
+{
+	return slot_ref(d, slot, false);
+}
+
+int swap_slot_claim(struct swap_dev *d, uint64_t slot)
+{
+	return slot_ref(d, slot, true);
 }
 
 void swap_slot_put(struct swap_dev *d, uint64_t slot)
