@@ -386,11 +386,17 @@ int swapin_submit_fault(struct swapper *s, uint64_t idx, uint32_t b0)
 }
 
 /* A clean copy keeps its slot - unless the slot's device is being drained
- * (swapoff), whose slots must all be let go. */
+ * (swapoff), whose slots must all be let go.  A block of a disk image (the
+ * swap mapper, mirror.c) is always kept: it costs no swap space. */
 static bool install_clean(struct swapper *s, struct rd *rd)
 {
-	return s->use_wp && !rd->write_fault &&
-	       !swapset_draining(s, gslot_dev(rd->gslot)) && keep_clean(s);
+	unsigned int dev = gslot_dev(rd->gslot);
+
+	if (!s->use_wp || rd->write_fault)
+		return false;
+	if (swapset_is_mirror(s, dev))
+		return true;
+	return !swapset_draining(s, dev) && keep_clean(s);
 }
 
 /* Page lock held: the page of rd is mapped (keep: write-protected, keeping
