@@ -52,6 +52,7 @@ static const struct option lopts[] = {
 	{ "swap-encrypt", no_argument, NULL, OPT_ENCRYPT },
 	{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
 	{ "balloon", no_argument, NULL, OPT_BALLOON },
+	{ "vhost-user-blk", required_argument, NULL, OPT_VHOST_USER_BLK },
 	{ "kernel", required_argument, NULL, OPT_KERNEL },
 	{ "initrd", required_argument, NULL, OPT_INITRD },
 	{ "append", required_argument, NULL, OPT_APPEND },
@@ -117,6 +118,8 @@ void cli_usage(FILE *f)
 "                        --disk PATH to SIZE (a multiple of 512)\n"
 "  --balloon             a virtio-balloon device: pages the guest inflates are\n"
 "                        discarded on the host (docs/guest-swap.md)\n"
+"  --vhost-user-blk SOCK virtio-blk served by the vhost-user back-end at the\n"
+"                        Unix socket SOCK (needs --mem-backing memfd)\n"
 "  --ctl PATH            control socket for 'hvswap ctl' (created mode 0600)\n"
 "  --ctl-idle-timeout S  close control clients idle for S seconds (default %g)\n"
 "  --kernel FILE         boot a Linux bzImage or vmlinux (64-bit boot protocol;\n"
@@ -364,7 +367,7 @@ int cli_set_opt(struct run_opts *o, int c, const char *arg, const char *w,
 	int r;
 
 	if ((c == OPT_DISK || c == OPT_STATS || c == OPT_CTL || c == OPT_SWAP_DIR ||
-	     c == OPT_CONFIG) && !*arg)
+	     c == OPT_CONFIG || c == OPT_VHOST_USER_BLK) && !*arg)
 		return usage_err(err, errlen, "%s: an empty path", w);
 	/* memory sizes below libvirt's "unlimited" (2^53 - 1 KiB, which its
 	 * XML means as no limit) */
@@ -409,6 +412,9 @@ int cli_set_opt(struct run_opts *o, int c, const char *arg, const char *w,
 		return 0;
 	case OPT_CTL:
 		o->ctl_path = arg;
+		return 0;
+	case OPT_VHOST_USER_BLK:
+		o->vm.vhost_user_blk = arg;
 		return 0;
 	case OPT_KERNEL:
 		o->vm.kernel_path = arg;
@@ -565,6 +571,9 @@ int cli_check(const struct run_opts *o, char *err, size_t errlen)
 
 	if (r < 0)
 		return r;
+	if (o->vm.vhost_user_blk && o->vm.backing != GMEM_MEMFD)
+		return usage_err(err, errlen, "--vhost-user-blk needs --mem-backing memfd "
+				 "(the back-end maps guest RAM)");
 	if (!o->swap_on && (s->nr_devs || s->swap_size || s->io_engine ||
 			    s->encrypt || s->fault_spin_us))
 		return usage_err(err, errlen, "swap options need --mem-limit");
