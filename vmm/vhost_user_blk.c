@@ -32,6 +32,8 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -203,8 +205,9 @@ static int serve_fault(struct vhost_user_blk *b, uint64_t addr, bool write)
 
 	if (page < b->client_base || page - b->client_base >= b->vm->cfg.mem_size) {
 		vm_stop(b->vm, VM_STATUS_CRASH, "vhost-user-blk %s: the back-end faulted "
-			"at 0x%" PRIx64 ", outside the guest memory it was given",
-			b->name, addr);
+			"at 0x%" PRIx64 ", outside the guest memory it was given (mapped "
+			"at 0x%" PRIx64 ", 0x%" PRIx64 " bytes)", b->name, addr,
+			b->client_base, b->vm->cfg.mem_size);
 		return -EFAULT;
 	}
 	gpa = HV_RAM_BASE + (page - b->client_base);
@@ -303,6 +306,72 @@ static void *device_thread(void *arg)
 
 /* ---- set-up and teardown ---------------------------------------------------- */
 
+/*
+ * Where the back-end process mapped our memfd, from /proc/PID/maps (PID by
+ * SO_PEERCRED): the mapping of the memfd's inode at file offset 0 and of
+ * the region's size.  Returns 0 and *base, or -ENOENT (none, or more than
+ * one), or -errno (not allowed to look).
+ */
+static int peer_mapping(int sock, int memfd, uint64_t size, uint64_t *base)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	unsigned long long start, end, off, ino;
+	unsigned int found = 0;
+	char path[64], line[512];
+	struct stat st;
+	FILE *f;
+
+	if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
+	    fstat(memfd, &st) < 0)
+		return -errno;
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)cred.pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%llx-%llx %*s %llx %*s %llu", &start, &end, &off,
+			   &ino) != 4)
+			continue;
+		if (ino == (unsigned long long)st.st_ino && off == 0 && end - start == size &&
+		    strstr(line, "memfd:")) {
+			*base = start;
+			found++;
+		}
+	}
+	fclose(f);
+	return found == 1 ? 0 : -ENOENT;
+}
+
+/*
+ * The back-end's address of guest RAM under postcopy.  The spec has the
+ * back-end name it in its SET_MEM_TABLE reply; qemu-storage-daemon 7.2's
+ * libvhost-user fills those addresses into a copy of the table and replies
+ * with the original, i.e. echoes OUR addresses (seen on Debian 12).  So the
+ * reply is checked against the back-end's /proc/PID/maps when we may read
+ * it, and the mapping found there wins.
+ */
+static void check_client_base(struct vhost_user_blk *b)
+{
+	uint64_t seen;
+	int r;
+
+	r = peer_mapping(vhost_user_sock(b->vu), b->vm->ram->memfd, b->vm->cfg.mem_size,
+			 &seen);
+	if (r == 0 && seen != b->client_base) {
+		log_info("vhost-user-blk %s: the back-end replied that it mapped guest "
+			 "RAM at 0x%" PRIx64 "%s, but it is at 0x%" PRIx64 " (its "
+			 "/proc/PID/maps): using that", b->name, b->client_base,
+			 b->client_base == (uintptr_t)b->vm->ram->host ?
+			 " (our own address: an echo)" : "", seen);
+		b->client_base = seen;
+	} else if (r < 0 && b->client_base == (uintptr_t)b->vm->ram->host) {
+		log_warn("vhost-user-blk %s: the back-end's postcopy reply echoes our own "
+			 "address of guest RAM and its /proc/PID/maps cannot be read (%s): "
+			 "its faults may not be recognised", b->name, strerror(-r));
+	}
+}
+
 static int setup_backend(struct vhost_user_blk *b, char *err, size_t errlen)
 {
 	struct vhost_user_mem m = {
@@ -324,6 +393,8 @@ static int setup_backend(struct vhost_user_blk *b, char *err, size_t errlen)
 			 vhost_user_error(b->vu));
 		return r;
 	}
+	if (b->uffd >= 0)
+		check_client_base(b);
 	memcpy(&b->capacity, b->config, sizeof(b->capacity));
 	b->ops = (struct virtio_dev_ops){
 		.name = "vhost-user-blk", .device_id = VIRTIO_ID_BLOCK,
@@ -421,7 +492,7 @@ void vhost_user_blk_shutdown(struct vhost_user_blk *b)
 
 	if (!b)
 		return;
-	if (!vhost_user_broken(b->vu)) {
+	if (b->vu && !vhost_user_broken(b->vu)) {
 		blk_stop(b);
 		if (b->uffd >= 0 && vhost_user_postcopy_end(b->vu) < 0)
 			log_warn("vhost-user-blk %s: %s", b->name, vhost_user_error(b->vu));
