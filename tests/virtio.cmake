@@ -7,6 +7,10 @@
 #              per case; cases that start a VM exit 77 (skipped) only when
 #              /dev/kvm cannot be opened.
 hv_add_test(NAME test_virtio LABELS unit SOURCES test_virtio.c LIBS hvswap_vmm)
+# vhost-user (issue 14 item 2): the protocol and vhost-user-blk against a
+# fake back-end thread, well-behaved and not (no KVM; userfaultfd for the
+# postcopy cases).
+hv_add_test(NAME test_vhost_user LABELS unit SOURCES test_vhost_user.c LIBS hvswap_vmm)
 
 # hv_add_dma_test(NAME n TIMEOUT s [LABELS ...] ARGS case args...)
 function(hv_add_dma_test)

@@ -182,7 +182,7 @@ static void blk_stop(void *dev)
 /* ---- postcopy faults (device thread) ------------------------------------- */
 
 /* Raw ioctl: the VMM's only userfaultfd call (the swapper has its own). */
-static int uffd_wake(int uffd, uint64_t addr, uint64_t len)
+static int wake_range(int uffd, uint64_t addr, uint64_t len)
 {
 	struct uffdio_range r = { .start = addr, .len = len };
 
@@ -215,8 +215,11 @@ static int serve_fault(struct vhost_user_blk *b, uint64_t addr, bool write)
 	if (r == 0) {
 		if (!b->vm->swapper && madvise(host, PAGE, MADV_POPULATE_WRITE) < 0)
 			r = -errno;
+		/* counted before the wake: whoever the wake releases sees it */
 		if (r == 0)
-			r = uffd_wake(b->uffd, page, PAGE);
+			atomic_fetch_add(&b->st.faults, 1);
+		if (r == 0)
+			r = wake_range(b->uffd, page, PAGE);
 		gm_unpin(b->vm, gpa, PAGE);
 	}
 	if (r < 0) {
@@ -227,7 +230,6 @@ static int serve_fault(struct vhost_user_blk *b, uint64_t addr, bool write)
 		return r;
 	}
 	dt = now_ns() - t0;
-	atomic_fetch_add(&b->st.faults, 1);
 	atomic_fetch_add(&b->st.fault_ns, dt);
 	max = atomic_load(&b->st.fault_ns_max);
 	while (dt > max && !atomic_compare_exchange_weak(&b->st.fault_ns_max, &max, dt))
@@ -310,9 +312,11 @@ static void *device_thread(void *arg)
  * Where the back-end process mapped our memfd, from /proc/PID/maps (PID by
  * SO_PEERCRED): the mapping of the memfd's inode at file offset 0 and of
  * the region's size.  Returns 0 and *base, or -ENOENT (none, or more than
- * one), or -errno (not allowed to look).
+ * one), or -errno (not allowed to look).  `ours`: our own mapping, skipped
+ * when the peer is this process (a back-end thread in the tests).
  */
-static int peer_mapping(int sock, int memfd, uint64_t size, uint64_t *base)
+static int peer_mapping(int sock, int memfd, uint64_t size, uint64_t ours,
+			uint64_t *base)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
@@ -332,6 +336,8 @@ static int peer_mapping(int sock, int memfd, uint64_t size, uint64_t *base)
 	while (fgets(line, sizeof(line), f)) {
 		if (sscanf(line, "%llx-%llx %*s %llx %*s %llu", &start, &end, &off,
 			   &ino) != 4)
+			continue;
+		if (cred.pid == getpid() && start == ours)
 			continue;
 		if (ino == (unsigned long long)st.st_ino && off == 0 && end - start == size &&
 		    strstr(line, "memfd:")) {
@@ -357,7 +363,7 @@ static void check_client_base(struct vhost_user_blk *b)
 	int r;
 
 	r = peer_mapping(vhost_user_sock(b->vu), b->vm->ram->memfd, b->vm->cfg.mem_size,
-			 &seen);
+			 (uintptr_t)b->vm->ram->host, &seen);
 	if (r == 0 && seen != b->client_base) {
 		log_info("vhost-user-blk %s: the back-end replied that it mapped guest "
 			 "RAM at 0x%" PRIx64 "%s, but it is at 0x%" PRIx64 " (its "
