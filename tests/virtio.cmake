@@ -35,3 +35,20 @@ hv_add_dma_test(NAME cli TIMEOUT 60 ARGS cli)
 hv_add_dma_test(NAME swap TIMEOUT 300 ARGS swap 1)
 hv_add_dma_test(NAME swap_2vcpu TIMEOUT 300 ARGS swap 2)
 hv_add_dma_test(NAME malformed_swap TIMEOUT 60 ARGS malformed 16M)
+
+# --vhost-user-blk against qemu-storage-daemon (issue 14 item 2): dmastress
+# through a real back-end in postcopy mode, served back-end faults, the
+# back-end killed mid-run, usage errors.
+function(hv_add_vhost_test)
+  cmake_parse_arguments(V "" "NAME;TIMEOUT" "ARGS" ${ARGN})
+  add_test(NAME vhost_user_${V_NAME}
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_vhost_user.sh
+                   $<TARGET_FILE:hvswap> ${V_ARGS})
+  set_tests_properties(vhost_user_${V_NAME} PROPERTIES LABELS integration
+                       SKIP_RETURN_CODE 77 TIMEOUT ${V_TIMEOUT})
+endfunction()
+hv_add_vhost_test(NAME dma TIMEOUT 300 ARGS dma 1)
+hv_add_vhost_test(NAME dma_2vcpu TIMEOUT 300 ARGS dma 2)
+hv_add_vhost_test(NAME faults TIMEOUT 300 ARGS faults)
+hv_add_vhost_test(NAME dies TIMEOUT 300 ARGS dies)
+hv_add_vhost_test(NAME usage TIMEOUT 60 ARGS usage)
