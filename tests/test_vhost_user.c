@@ -19,7 +19,9 @@
  *    non-userfaultfd fd, changed regions, failed config, legacy or
  *    config-less back-end, a hang-up while running, a stall at DRIVER_OK):
  *    a one-line error naming it, within the (short) timeout, no fd left
- *    open, and the VM stopped when it was running.
+ *    open, and the VM stopped when it was running;
+ *  - a back-end that takes a request and never completes it: the device
+ *    thread's watchdog stops the VM after the timeout.
  * Waits on the device thread use condition variables with a generous
  * bound that only guards against a hang (never a timing assertion).
  * Exit 77 only when userfaultfd is unavailable (the postcopy tests need it).
@@ -725,6 +727,26 @@ static void test_stall_at_driver_ok(void **state)
 	rig_down(&g);
 }
 
+/* The back-end takes the kick but never completes the request: the
+ * device thread's watchdog stops the VM after the timeout. */
+static void test_ring_stall(void **state)
+{
+	uint16_t one = 1;
+	struct rig g;
+
+	(void)state;
+	rig_up(&g, false, M_GOOD, 0, SHORT_MS);
+	guest_bring_up(g.vm);
+	be_wait_req(&g.be, VHOST_USER_SET_VRING_ENABLE, 1);
+	memcpy(vm_ram_ptr(g.vm, AVAIL + 2, 2), &one, 2);        /* avail idx 1 */
+	wr(g.vm, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	wait_stopped(g.vm);
+	assert_int_equal(g.vm->status, VM_STATUS_CRASH);
+	assert_non_null(strstr(g.vm->reason, "completed no request for 1000 ms while 1 "
+			       "were outstanding (avail 1, used 0): it stalls"));
+	rig_down(&g);
+}
+
 static void test_needs_memfd(void **state)
 {
 	struct vhost_user_blk *b = NULL;
@@ -791,6 +813,7 @@ int main(void)
 		cmocka_unit_test(test_backend_dies_while_running),
 		cmocka_unit_test(test_hangup_seen_by_device_thread),
 		cmocka_unit_test(test_stall_at_driver_ok),
+		cmocka_unit_test(test_ring_stall),
 		cmocka_unit_test(test_postcopy_fault),
 		cmocka_unit_test(test_postcopy_echoed_reply),
 	};

@@ -17,6 +17,8 @@
 #                 integrity verifies every page
 #   dies          the back-end is killed while the guest does I/O: a clear
 #                 error and a clean stop (status 125), no hang
+#   stalls        the back-end is frozen (SIGSTOP) while the guest does I/O:
+#                 the watchdog stops the VM after half the timeout (5 s)
 #   usage         --vhost-user-blk without memfd RAM (status 2), no back-end
 #                 listening (status 3)
 # Cases that start a VM exit 77 when /dev/kvm cannot be opened; the ones
@@ -102,27 +104,45 @@ case_faults() {
 	expect_json devices.virtio_balloon.discarded -gt 0
 }
 
-case_dies() {
-	local vmpid i
-	need_kvm; need_python; need_qsd
-	start_qsd 64M
-	echo "+ hvswap run ... dmastress (background); the back-end is killed"
+# run_and_hurt SIGNAL: dmastress in the background; once the back-end has
+# completed requests (its calls in the --stats file), send it SIGNAL;
+# RC = hvswap's status.
+run_and_hurt() {
+	local vmpid i calls
+	echo "+ hvswap run ... dmastress (background); the back-end gets SIG$1"
 	"$HVSWAP" run --mem 256M --mem-backing memfd --vhost-user-blk "$SOCK" \
-		--ctl "$TMP/ctl.sock" --timeout 300 -q dmastress ws=64M ops=100000000 \
-		>"$OUT" 2>"$ERR" </dev/null &
+		--stats "$STATS" --stats-interval 0.1 --timeout 300 -q \
+		dmastress ws=64M ops=100000000 >"$OUT" 2>"$ERR" </dev/null &
 	vmpid=$!
-	# readiness of an external process: bounded polling (20 s)
-	for i in $(seq 200); do
-		"$HVSWAP" ctl "$TMP/ctl.sock" stats >/dev/null 2>&1 && break
+	# readiness of an external process: bounded polling (30 s)
+	for i in $(seq 300); do
+		calls=$(jget devices.vhost_user_blk.calls 2>/dev/null)
+		[ "${calls:-0}" -gt 0 ] 2>/dev/null && break
 		kill -0 "$vmpid" 2>/dev/null || break
 		sleep 0.1
 	done
-	[ "$i" -lt 200 ] || fail "the VM did not come up"
-	kill -9 "$QSD_PID"
-	QSD_PID=
+	[ "$i" -lt 300 ] || fail "the VM did no I/O through the back-end"
+	kill -"$1" "$QSD_PID"
 	wait "$vmpid"
 	RC=$?
 	echo "  exit $RC: $(grep -m1 'vhost-user-blk' "$ERR")"
+}
+
+case_stalls() {
+	need_kvm; need_python; need_qsd
+	start_qsd 64M
+	run_and_hurt STOP
+	expect_rc 125
+	expect_err "completed no request for 5000 ms"
+	expect_err "it stalls"
+	kill -CONT "$QSD_PID"
+}
+
+case_dies() {
+	need_kvm; need_python; need_qsd
+	start_qsd 64M
+	run_and_hurt KILL
+	QSD_PID=
 	expect_rc 125
 	expect_err "vhost-user-blk $SOCK"
 	grep -qE "closed the connection|no reply to" "$ERR" ||
@@ -140,7 +160,7 @@ case_usage() {
 }
 
 case "$CASE" in
-dma|faults|dies|usage) "case_$CASE" "$@" ;;
+dma|faults|dies|stalls|usage) "case_$CASE" "$@" ;;
 *) echo "unknown case $CASE" >&2; exit 2 ;;
 esac
 

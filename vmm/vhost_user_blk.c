@@ -70,6 +70,14 @@ struct vhost_user_blk {
 	uint64_t capacity;
 	int kick[NR_QUEUES], call[NR_QUEUES];
 	bool started;                   /* rings handed to the back-end */
+	int timeout_ms;
+	/* The started ring's avail and used idx in our mapping, for the stall
+	 * watchdog (device thread); 0 while stopped.  Set before the ring
+	 * starts, cleared after it stopped. */
+	_Atomic uintptr_t avail_idx, used_idx;
+	/* The back-end stalled, hung up or faulted where it must not: the
+	 * teardown sends it nothing more (each message would cost a timeout). */
+	_Atomic bool failed;
 	/* postcopy: constant once set up */
 	int uffd;                       /* back-end's userfaultfd (vu owns it), or -1 */
 	uint64_t client_base;           /* back-end's address of HV_RAM_BASE */
@@ -95,6 +103,7 @@ static uint64_t now_ns(void)
 /* The back-end failed: stop the VM with its error (first reason wins). */
 static void backend_failed(struct vhost_user_blk *b, const char *what)
 {
+	atomic_store(&b->failed, true);
 	vm_stop(b->vm, VM_STATUS_CRASH, "vhost-user-blk %s: %s%s%s", b->name, what,
 		*vhost_user_error(b->vu) ? ": " : "", vhost_user_error(b->vu));
 }
@@ -144,6 +153,8 @@ static int blk_start(void *dev, uint64_t features, const struct virtio_queue_cfg
 		return ret;
 	}
 	b->started = true;
+	atomic_store(&b->avail_idx, r.avail + 2);       /* struct { flags, idx, ... } */
+	atomic_store(&b->used_idx, r.used + 2);
 	atomic_fetch_add(&b->st.rings_started, 1);
 	return 0;
 }
@@ -170,6 +181,8 @@ static void blk_stop(void *dev)
 	if (!b->started)
 		return;
 	b->started = false;
+	atomic_store(&b->avail_idx, 0);
+	atomic_store(&b->used_idx, 0);
 	for (i = 0; i < NR_QUEUES; i++) {
 		if (vhost_user_vring_stop(b->vu, i, &base) < 0) {
 			backend_failed(b, "cannot stop the ring");
@@ -204,6 +217,7 @@ static int serve_fault(struct vhost_user_blk *b, uint64_t addr, bool write)
 	int r;
 
 	if (page < b->client_base || page - b->client_base >= b->vm->cfg.mem_size) {
+		atomic_store(&b->failed, true);
 		vm_stop(b->vm, VM_STATUS_CRASH, "vhost-user-blk %s: the back-end faulted "
 			"at 0x%" PRIx64 ", outside the guest memory it was given (mapped "
 			"at 0x%" PRIx64 ", 0x%" PRIx64 " bytes)", b->name, addr,
@@ -265,12 +279,57 @@ static int drain_uffd(struct vhost_user_blk *b)
 
 /* ---- the device thread ---------------------------------------------------- */
 
+/* Watchdog state of the device thread. */
+struct watch {
+	uint16_t used;                  /* used idx last seen */
+	uint64_t progress_ns;           /* when the back-end was last seen
+					   idle or completing */
+};
+
+/*
+ * A back-end that stops completing requests while the guest has some
+ * outstanding (avail idx != used idx, read from the rings in guest RAM)
+ * for half the reply timeout stalls: stop the VM and say so.  (Half: the
+ * test guests give up on a request after 10 s, the default timeout, and
+ * the VMM should be the one that names the culprit.)  The
+ * indices are guest-writable; a guest that lies about them only stops
+ * itself.  Returns true when it stopped the VM.
+ */
+static bool check_stall(struct vhost_user_blk *b, struct watch *w)
+{
+	uintptr_t a = atomic_load(&b->avail_idx), u = atomic_load(&b->used_idx);
+	uint16_t avail, used;
+	uint64_t now = now_ns();
+
+	if (!a || !u) {
+		w->progress_ns = now;
+		return false;
+	}
+	avail = __atomic_load_n((uint16_t *)a, __ATOMIC_RELAXED);
+	used = __atomic_load_n((uint16_t *)u, __ATOMIC_RELAXED);
+	if (used != w->used || avail == used) {
+		w->used = used;
+		w->progress_ns = now;
+		return false;
+	}
+	if (now - w->progress_ns < (uint64_t)b->timeout_ms * 500000ull)
+		return false;
+	atomic_store(&b->failed, true);
+	vm_stop(b->vm, VM_STATUS_CRASH, "vhost-user-blk %s: the back-end completed no "
+		"request for %d ms while %u were outstanding (avail %u, used %u): it "
+		"stalls", b->name, b->timeout_ms / 2, (uint16_t)(avail - used), avail, used);
+	return true;
+}
+
 static void *device_thread(void *arg)
 {
 	struct vhost_user_blk *b = arg;
 	struct pollfd p[3 + NR_QUEUES];
+	struct watch w = { 0, now_ns() };
+	bool watching = true;
 	uint64_t v;
 	unsigned int i;
+	int n;
 
 	if (vm_sandbox_thread(b->vm, SANDBOX_IO, "hv-vhost") < 0)
 		return NULL;
@@ -281,7 +340,11 @@ static void *device_thread(void *arg)
 	for (i = 0; i < NR_QUEUES; i++)
 		p[3 + i] = (struct pollfd){ .fd = b->call[i], .events = POLLIN };
 	for (;;) {
-		if (poll(p, 3 + NR_QUEUES, -1) < 0) {
+		/* a twentieth of the timeout between stall checks */
+		n = poll(p, 3 + NR_QUEUES, watching ? b->timeout_ms / 20 + 1 : -1);
+		if (watching && check_stall(b, &w))
+			watching = false;
+		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			vm_stop(b->vm, VM_STATUS_CRASH, "vhost-user-blk: poll: %s",
@@ -300,6 +363,7 @@ static void *device_thread(void *arg)
 		}
 		if (p[1].revents) {
 			p[1].fd = -1;
+			atomic_store(&b->failed, true);
 			vm_stop(b->vm, VM_STATUS_CRASH, "vhost-user-blk %s: the back-end "
 				"closed the connection (did it exit?)", b->name);
 		}
@@ -453,6 +517,7 @@ int vhost_user_blk_create(struct vm *vm, const char *path, int fd, int timeout_m
 		return -ENOMEM;
 	}
 	b->vm = vm;
+	b->timeout_ms = timeout_ms;
 	b->uffd = b->stop_fd = -1;
 	for (i = 0; i < NR_QUEUES; i++)
 		b->kick[i] = b->call[i] = -1;
@@ -498,7 +563,7 @@ void vhost_user_blk_shutdown(struct vhost_user_blk *b)
 
 	if (!b)
 		return;
-	if (b->vu && !vhost_user_broken(b->vu)) {
+	if (b->vu && !vhost_user_broken(b->vu) && !atomic_load(&b->failed)) {
 		blk_stop(b);
 		if (b->uffd >= 0 && vhost_user_postcopy_end(b->vu) < 0)
 			log_warn("vhost-user-blk %s: %s", b->name, vhost_user_error(b->vu));
