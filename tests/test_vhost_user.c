@@ -371,6 +371,16 @@ static void be_join(struct fbe *f)
 	pthread_cond_destroy(&f->cond);
 }
 
+/* The back-end's socket, read under its lock (it closes it when done);
+ * shut down from the test to make the back-end go away. */
+static void be_hang_up(struct fbe *f)
+{
+	pthread_mutex_lock(&f->lock);
+	if (f->sock >= 0)
+		shutdown(f->sock, SHUT_RDWR);
+	pthread_mutex_unlock(&f->lock);
+}
+
 static struct timespec guard(void)
 {
 	struct timespec ts;
@@ -707,7 +717,7 @@ static void test_hangup_seen_by_device_thread(void **state)
 	rig_up(&g, false, M_GOOD, 0, LONG_MS);
 	guest_bring_up(g.vm);
 	be_wait_req(&g.be, VHOST_USER_SET_VRING_ENABLE, 1);
-	shutdown(g.be.sock, SHUT_RDWR);         /* the back-end goes away */
+	be_hang_up(&g.be);                      /* the back-end goes away */
 	wait_stopped(g.vm);
 	assert_non_null(strstr(g.vm->reason, "closed the connection (did it exit?)"));
 	rig_down(&g);
@@ -723,7 +733,7 @@ static void test_stall_at_driver_ok(void **state)
 	assert_true(atomic_load(&g.vm->stopping));
 	assert_non_null(strstr(g.vm->reason, "no reply to SET_VRING_ADDR within 2000 ms"));
 	assert_true(rd(g.vm, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET);
-	shutdown(g.be.sock, SHUT_RDWR);
+	be_hang_up(&g.be);
 	rig_down(&g);
 }
 

@@ -267,10 +267,12 @@ static int recv_hdr(struct vhost_user *vu, uint32_t req, struct vhost_user_hdr *
 	int r;
 
 	*nfds = 0;
-	r = wait_readable(vu, req, deadline);
-	if (r < 0)
-		return r;
-	n = recvmsg(vu->sock, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+	do {
+		r = wait_readable(vu, req, deadline);
+		if (r < 0)
+			return r;
+		n = recvmsg(vu->sock, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+	} while (n < 0 && (errno == EAGAIN || errno == EINTR));
 	for (c = CMSG_FIRSTHDR(&mh); n >= 0 && c; c = CMSG_NXTHDR(&mh, c)) {
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
 			continue;

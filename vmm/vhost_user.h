@@ -162,8 +162,8 @@ int vhost_user_set_features(struct vhost_user *vu, uint64_t features);
 
 /*
  * POSTCOPY_ADVISE then POSTCOPY_LISTEN: *uffd is the back-end's
- * userfaultfd (ours to read and close; also closed by vhost_user_close()
- * unless taken with uffd_out).  Call before vhost_user_set_mem_table().
+ * userfaultfd (checked to be one), ours to read until vhost_user_close()
+ * closes it.  Call before vhost_user_set_mem_table().
  */
 int vhost_user_postcopy_listen(struct vhost_user *vu, int *uffd);
 /*
