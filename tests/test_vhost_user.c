@@ -160,7 +160,8 @@ static void be_send(struct fbe *f, uint32_t req, const void *p, uint32_t size, i
 	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
 	struct cmsghdr *c;
 
-	memcpy(body, p, size);
+	if (size)
+		memcpy(body, p, size);
 	if (f->at == req) {
 		if (f->mode == M_BAD_REQ)
 			h.request = req + 1;
