@@ -749,7 +749,8 @@ static void test_ring_stall(void **state)
 	rig_up(&g, false, M_GOOD, 0, SHORT_MS);
 	guest_bring_up(g.vm);
 	be_wait_req(&g.be, VHOST_USER_SET_VRING_ENABLE, 1);
-	memcpy(vm_ram_ptr(g.vm, AVAIL + 2, 2), &one, 2);        /* avail idx 1 */
+	/* avail idx 1, stored as a guest would (the device thread reads it) */
+	__atomic_store_n((uint16_t *)vm_ram_ptr(g.vm, AVAIL + 2, 2), one, __ATOMIC_RELEASE);
 	wr(g.vm, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
 	wait_stopped(g.vm);
 	assert_int_equal(g.vm->status, VM_STATUS_CRASH);

@@ -434,9 +434,12 @@ void vm_stop(struct vm *vm, int status, const char *fmt, ...)
 	vm->end_ns = now_ns();
 	atomic_store(&vm->stopping, true);
 	pthread_cond_broadcast(&vm->cond);
-	pthread_mutex_unlock(&vm->lock);
+	/* Kicked under the lock: a device thread (vhost-user-blk) or swapper
+	 * thread can stop the VM while the main thread tears the vCPUs down;
+	 * vcpu_fini() takes the lock to unmap kvm_run. */
 	for (i = 0; i < vm->nr_vcpus; i++)
 		vcpu_kick(&vm->vcpus[i]);
+	pthread_mutex_unlock(&vm->lock);
 }
 
 static bool all_vcpus_returned(struct vm *vm)
