@@ -282,8 +282,16 @@ static bool be_handle(struct fbe *f, struct vhost_user_hdr *h, uint8_t *p, int *
 		return true;
 	case VHOST_USER_SET_VRING_NUM: memcpy(&s, p, 8); f->num = s.num; break;
 	case VHOST_USER_SET_VRING_ADDR: memcpy(&f->addr, p, sizeof(f->addr)); break;
-	case VHOST_USER_SET_VRING_KICK: f->kick = nfds ? fds[0] : -1; break;
-	case VHOST_USER_SET_VRING_CALL: f->call = nfds ? fds[0] : -1; break;
+	case VHOST_USER_SET_VRING_KICK:
+		if (f->kick >= 0)
+			close(f->kick);
+		f->kick = nfds ? fds[0] : -1;
+		break;
+	case VHOST_USER_SET_VRING_CALL:
+		if (f->call >= 0)
+			close(f->call);
+		f->call = nfds ? fds[0] : -1;
+		break;
 	case VHOST_USER_GET_VRING_BASE:
 		memcpy(&s, p, 8);
 		s.num = 7;
@@ -551,6 +559,13 @@ static void test_start_kick_call_reset(void **state)
 	/* reset: the ring is stopped with GET_VRING_BASE */
 	wr(g.vm, VIRTIO_MMIO_STATUS, 0);
 	be_wait_req(&g.be, VHOST_USER_GET_VRING_BASE, 1);
+	assert_false(atomic_load(&g.vm->stopping));
+
+	/* and started again by the next bring-up (enable 1, 0, 1) */
+	guest_bring_up(g.vm);
+	be_wait_req(&g.be, VHOST_USER_SET_VRING_ENABLE, 3);
+	be_wait_req(&g.be, VHOST_USER_SET_VRING_KICK, 2);
+	assert_false(rd(g.vm, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET);
 	assert_false(atomic_load(&g.vm->stopping));
 	rig_down(&g);
 }

@@ -80,10 +80,10 @@ case_dma() {
 	need_kvm; need_python; need_qsd
 	start_qsd 64M
 	hv run --mem 256M --mem-backing memfd --vcpus "$vcpus" --vhost-user-blk "$SOCK" \
-		--stats "$STATS" --timeout 600 dmastress ws=64M ops=2000 maxlen=64
+		--stats "$STATS" --timeout 500 dmastress ws=64M ops=1000 maxlen=64
 	expect_rc 0
 	expect_out "dmastress: OK"
-	expect_json metrics.ops -eq 2000
+	expect_json metrics.ops -eq 1000
 	expect_json metrics.errors -eq 0
 	expect_backend_ok
 	kill -0 "$QSD_PID" 2>/dev/null || fail "the back-end did not survive the VM"
@@ -93,7 +93,7 @@ case_faults() {
 	need_kvm; need_python; need_qsd
 	start_qsd 64M
 	hv run --mem 64M --mem-backing memfd --balloon --vhost-user-blk "$SOCK" \
-		--stats "$STATS" --timeout 600 integrity swap=guest ws=8M glimit=2M \
+		--stats "$STATS" --timeout 500 integrity swap=guest ws=8M glimit=2M \
 		passes=2 balloon=1
 	expect_rc 0
 	expect_out "integrity: OK"
@@ -111,7 +111,7 @@ run_and_hurt() {
 	local vmpid i calls
 	echo "+ hvswap run ... dmastress (background); the back-end gets SIG$1"
 	"$HVSWAP" run --mem 256M --mem-backing memfd --vhost-user-blk "$SOCK" \
-		--stats "$STATS" --stats-interval 0.1 --timeout 300 -q \
+		--stats "$STATS" --stats-interval 0.1 --timeout 500 -q \
 		dmastress ws=64M ops=100000000 >"$OUT" 2>"$ERR" </dev/null &
 	vmpid=$!
 	# readiness of an external process: bounded polling (30 s)
