@@ -14,6 +14,10 @@
  * once NEEDS_RESET is set no buffer is consumed until the driver resets.
  * Everything the guest writes is hostile: bad register accesses are
  * ignored (reads return 0) with a rate-limited warning, never a VMM crash.
+ * A device with ->notify (vhost-user) is started at DRIVER_OK, notified on
+ * QueueNotify and stopped at reset or destroy (`started`, under d->lock);
+ * its rings are never pinned or walked here.  virtio_mmio_interrupt() is
+ * the one entry from a non-vCPU thread (a device's completion thread).
  */
 #include <errno.h>
 #include <inttypes.h>
