@@ -14,7 +14,8 @@
  *    reply, or from /proc/PID/maps when the reply echoes ours, as
  *    qemu-storage-daemon 7.2 does), and a fault on a page that is not in
  *    the memfd being served and woken: the back-end's access completes and
- *    sees the same page as the guest;
+ *    sees the same page as the guest; a fault outside guest RAM stops the
+ *    VM without a wake;
  *  - every misbehaviour (dies, stalls, wrong request/flags/size, missing or
  *    non-userfaultfd fd, changed regions, failed config, legacy or
  *    config-less back-end, a hang-up while running, a stall at DRIVER_OK):
@@ -646,6 +647,44 @@ static void postcopy_fault(enum mode mode)
 	rig_down(&g);
 }
 
+static void wait_stopped(struct vm *vm);
+
+/* The back-end faults on memory it registered that is not guest RAM: the
+ * VM stops with the address, and the back-end is not woken into a loop of
+ * refaults (the test resolves the fault itself to let its thread go). */
+static void test_postcopy_fault_outside(void **state)
+{
+	struct toucher t = { 0 };
+	struct rig g;
+	pthread_t th;
+	uint8_t *area;
+	int uffd;
+
+	(void)state;
+	rig_up(&g, true, M_GOOD, 0, LONG_MS);
+	pthread_mutex_lock(&g.be.lock);
+	uffd = g.be.uffd;
+	pthread_mutex_unlock(&g.be.lock);
+	area = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(area != MAP_FAILED);
+	assert_int_equal(uffd_register(uffd, area, 4096, UFFDIO_REGISTER_MODE_MISSING,
+				       NULL), 0);
+	t.p = area;
+	pthread_mutex_init(&t.lock, NULL);
+	pthread_cond_init(&t.cond, NULL);
+	assert_int_equal(pthread_create(&th, NULL, touch_main, &t), 0);
+	wait_stopped(g.vm);
+	assert_non_null(strstr(g.vm->reason, "outside the guest memory it was given"));
+	assert_int_equal(vhost_user_blk_faults(g.b), 0);
+	assert_int_equal(uffd_zeropage(uffd, area, 4096, false), 0);
+	pthread_join(th, NULL);
+	assert_true(t.done);
+	rig_down(&g);
+	munmap(area, 4096);
+	pthread_mutex_destroy(&t.lock);
+	pthread_cond_destroy(&t.cond);
+}
+
 static void test_postcopy_fault(void **state)
 {
 	(void)state;
@@ -843,6 +882,7 @@ int main(void)
 		cmocka_unit_test(test_ring_stall),
 		cmocka_unit_test(test_postcopy_fault),
 		cmocka_unit_test(test_postcopy_echoed_reply),
+		cmocka_unit_test(test_postcopy_fault_outside),
 	};
 	struct uffd_caps caps;
 	int r = uffd_probe(&caps);
