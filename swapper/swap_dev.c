@@ -48,6 +48,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/fs.h>
 #include <pthread.h>
 #include <signal.h>
@@ -318,6 +319,27 @@ int swap_slot_get(struct swap_dev *d, uint64_t slot)
 	return ret;
 }
 
+int swap_slot_claim(struct swap_dev *d, uint64_t slot)
+{
+	int ret = 0;
+	uint8_t v;
+
+	if (slot == 0 || slot >= d->nslots)
+		return -EINVAL;
+	pthread_mutex_lock(&d->lock);
+	v = map_get(d, slot);
+	if (v == SWAP_SLOT_BAD)
+		ret = -EINVAL;
+	else if (v == SWAP_SLOT_COUNT_MAX)
+		ret = -EOVERFLOW;
+	else if (v)
+		*map_at(d, slot) = v + 1;
+	else if (!take(d, slot, 1))
+		ret = -ENOMEM;
+	pthread_mutex_unlock(&d->lock);
+	return ret;
+}
+
 void swap_slot_put(struct swap_dev *d, uint64_t slot)
 {
 	uint8_t v;
@@ -446,6 +468,17 @@ static int check_size(const char *what, uint64_t size)
 	return -EINVAL;
 }
 
+/* Slots of a target of size bytes, capped at SWAP_DEV_MAX_SLOTS. */
+static uint64_t size_slots(const char *what, uint64_t size)
+{
+	if (size / SWAP_SLOT_SIZE <= SWAP_DEV_MAX_SLOTS)
+		return size / SWAP_SLOT_SIZE;
+	log_warn("swap device %s: %llu bytes; using the first %llu (the most "
+		 "one device can hold)", what, (unsigned long long)size,
+		 (unsigned long long)(SWAP_DEV_MAX_SLOTS * SWAP_SLOT_SIZE));
+	return SWAP_DEV_MAX_SLOTS;
+}
+
 static void note_id(struct swap_dev *d, const struct stat *st)
 {
 	d->st_dev = st->st_dev;
@@ -528,10 +561,10 @@ static int open_temp(struct swap_dev *d, const struct swap_dev_config *cfg)
 	ret = create_tmp(d, dir);
 	if (ret)
 		return ret;
-	ret = swap_target_prealloc(d->fd, d->path, cfg->size, 0);
+	d->nslots = size_slots(dir, cfg->size);
+	ret = swap_target_prealloc(d->fd, d->path, d->nslots * SWAP_SLOT_SIZE, 0);
 	if (ret)
 		return ret;
-	d->nslots = cfg->size / SWAP_SLOT_SIZE;
 	return set_direct(d, cfg);
 }
 
@@ -634,12 +667,13 @@ static int open_existing(struct swap_dev *d, const struct swap_dev_config *cfg)
 	if (ret)
 		return ret;
 	check_mode(d, &st);
+	d->nslots = size_slots(d->path, size);
 	if (S_ISREG(st.st_mode)) {
-		ret = swap_target_prealloc(d->fd, d->path, size, have);
+		ret = swap_target_prealloc(d->fd, d->path,
+					   d->nslots * SWAP_SLOT_SIZE, have);
 		if (ret)
 			return ret;
 	}
-	d->nslots = size / SWAP_SLOT_SIZE;
 	ret = set_direct(d, cfg);
 	if (ret)
 		return ret;
@@ -680,6 +714,42 @@ int swap_dev_open(const struct swap_dev_config *cfg, struct swap_dev **out)
 err_close:
 	swap_dev_close(d);
 	return ret;
+}
+
+int swap_dev_open_mirror(const char *path, struct swap_dev **out)
+{
+	struct swap_dev *d = calloc(1, sizeof(*d));
+	struct stat st;
+	uint64_t size;
+	int ret;
+
+	if (!d)
+		return -ENOMEM;
+	pthread_mutex_init(&d->lock, NULL);
+	d->prio = INT_MIN;
+	d->fd = open(path, O_RDONLY | O_CLOEXEC);
+	ret = d->fd < 0 ? open_error(path) : 0;
+	d->path = strdup(path);
+	if (!ret && !d->path)
+		ret = -ENOMEM;
+	if (!ret && fstat(d->fd, &st) < 0)
+		ret = -errno;
+	if (!ret) {
+		note_id(d, &st);
+		ret = dev_size(d, &st, &size);
+	}
+	if (!ret)
+		ret = check_size(path, size);
+	if (!ret) {
+		d->nslots = size_slots(path, size);
+		ret = meta_init(d);
+	}
+	if (ret) {
+		swap_dev_close(d);
+		return ret;
+	}
+	*out = d;
+	return 0;
 }
 
 void swap_dev_close(struct swap_dev *d)

@@ -29,12 +29,18 @@
  * seal_lock is a leaf, taken under a page lock or dev_lock.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "hvswap/log.h"
 #include "internal.h"
 #include "seal.h"
+
+/* A global slot id fits the page word's 29-bit slot field (page.h). */
+_Static_assert(SWAP_DEV_MAX_SLOTS == SLOT_DEV_MAX_SLOTS, "device slot bits");
+_Static_assert(SWAPPER_MAX_DEVS <= 1u << (64 - PG_SLOT_SHIFT - SLOT_DEV_SHIFT),
+	       "device index bits");
 
 /* ---- seal tables ---- */
 
@@ -69,8 +75,17 @@ static int seal_setup(struct swapper *s)
 	return 0;
 }
 
+/* Only AES-GCM seals live in tables; a CRC-32C seal lives in the word of
+ * the SWAPPED page (page.h), so crc32c mode keeps no table at all. */
+static bool seal_tables(struct swapper *s)
+{
+	return seal_mode(s->seal) == SEAL_AES256GCM;
+}
+
 static int seal_dev_init(struct swapper *s, unsigned int dev)
 {
+	if (!seal_tables(s))
+		return 0;
 	uint64_t ncl = (swap_dev_nslots(s->devs[dev]) + SWAP_CLUSTER_SLOTS - 1) /
 		       SWAP_CLUSTER_SLOTS;
 	struct seal_cluster **t = core_zalloc(s, ncl * sizeof(*t));
@@ -132,6 +147,8 @@ int swapset_seal_reserve(struct swapper *s, unsigned int dev, uint64_t first,
 	uint64_t slot, last = first + n;
 	int r = 0;
 
+	if (!seal_tables(s))
+		return 0;
 	lock_mutex(&s->seal_lock, LK_LEAF);
 	for (slot = first; slot < last; slot++) {
 		uint64_t cl = slot / SWAP_CLUSTER_SLOTS;
@@ -183,12 +200,18 @@ void swapset_seal_unreserve(struct swapper *s, uint64_t g)
 	unlock_mutex(&s->seal_lock, LK_LEAF);
 }
 
-int swapset_seal_get(struct swapper *s, uint64_t g, struct seal_entry *e)
+int swapset_seal_get(struct swapper *s, uint64_t g, uint32_t crc,
+		     struct seal_entry *e)
 {
 	uint64_t i = gslot_off(g) % SWAP_CLUSTER_SLOTS;
 	struct seal_cluster *c;
 	int r = -ENOENT;
 
+	if (!seal_tables(s)) {
+		memset(e, 0, sizeof(*e));
+		e->crc = crc;
+		return 0;
+	}
 	lock_mutex(&s->seal_lock, LK_LEAF);
 	c = cluster_locked(s, g);
 	if (c && (c->valid[i / 64] & (1ull << (i % 64)))) {
@@ -197,6 +220,15 @@ int swapset_seal_get(struct swapper *s, uint64_t g, struct seal_entry *e)
 	}
 	unlock_mutex(&s->seal_lock, LK_LEAF);
 	return r;
+}
+
+uint32_t swapset_word_seal(struct swapper *s, uint64_t g, const void *page)
+{
+	struct seal_entry e;
+
+	if (seal_tables(s) || seal_page(s->seal, g, page, NULL, &e) < 0)
+		return 0;
+	return e.crc;
 }
 
 /* Slot g's last page let go of it: its seal goes (the slot is rewritten,
@@ -247,7 +279,7 @@ static void rebuild_order_locked(struct swapper *s)
 	unsigned int i, j, n = 0;
 
 	for (i = 0; i < SWAPPER_MAX_DEVS; i++) {
-		if (!s->devs[i] || s->dev_draining[i])
+		if (!s->devs[i] || s->dev_draining[i] || s->dev_mirror[i])
 			continue;
 		for (j = n; j > 0 && s->dev_prio[s->dev_order[j - 1]] < s->dev_prio[i]; j--)
 			s->dev_order[j] = s->dev_order[j - 1];
@@ -257,7 +289,7 @@ static void rebuild_order_locked(struct swapper *s)
 	s->nr_order = n;
 }
 
-int swapset_add(struct swapper *s, struct swap_dev *d, int prio)
+static int add(struct swapper *s, struct swap_dev *d, int prio, bool mirror)
 {
 	unsigned int i;
 	int r;
@@ -296,9 +328,30 @@ int swapset_add(struct swapper *s, struct swap_dev *d, int prio)
 	}
 	s->dev_prio[i] = prio;
 	s->dev_draining[i] = false;
+	s->dev_mirror[i] = mirror;
 	rebuild_order_locked(s);
 	unlock_rw(&s->dev_lock);
 	return (int)i;
+}
+
+int swapset_add(struct swapper *s, struct swap_dev *d, int prio)
+{
+	return add(s, d, prio, false);
+}
+
+int swapset_add_mirror(struct swapper *s, struct swap_dev *d)
+{
+	return add(s, d, INT_MIN, true);
+}
+
+bool swapset_is_mirror(struct swapper *s, unsigned int dev)
+{
+	bool r;
+
+	lock_read(&s->dev_lock);
+	r = dev < SWAPPER_MAX_DEVS && s->dev_mirror[dev];
+	unlock_rw(&s->dev_lock);
+	return r;
 }
 
 void swapset_remove(struct swapper *s, int dev)
@@ -339,6 +392,8 @@ int swapset_check(struct swapper *s, int dev)
 	lock_read(&s->dev_lock);
 	if (dev < 0 || dev >= SWAPPER_MAX_DEVS || !s->devs[dev])
 		r = -ENOENT;
+	else if (s->dev_mirror[dev])
+		r = -EPERM;             /* a disk image: not ours to move */
 	unlock_rw(&s->dev_lock);
 	return r;
 }
@@ -369,7 +424,7 @@ int swapset_alloc(struct swapper *s, int target, unsigned int n,
 
 	lock_read(&s->dev_lock);
 	if (target >= 0 && target < SWAPPER_MAX_DEVS && s->devs[target] &&
-	    !s->dev_draining[target]) {
+	    !s->dev_draining[target] && !s->dev_mirror[target]) {
 		r = swap_slot_alloc(s->devs[target], n, first);
 		if (r > 0) {
 			*dev = (unsigned int)target;

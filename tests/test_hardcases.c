@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "seal.h"
 #include "swapper_testlib.h"
@@ -146,6 +147,156 @@ static void test_evict_pinned(void **state)
 	env_teardown(&e);
 }
 
+/* A fill pin (a disk read into guest memory) does not read back the
+ * swapped-out pages it covers whole - they come in as fresh zero pages the
+ * device fills; pages it covers in part are read (their other bytes kept)
+ * and counted as write pins' swap reads. */
+static void test_fill_pin_skips_reads(void **state)
+{
+	struct env e;
+	void *host;
+	uint64_t i;
+
+	(void)state;
+	hc_env(&e, 1, 8 << 20, 0);
+	fill_and_trim(&e);
+	for (i = 10; i <= 14; i++)
+		assert_int_equal(pg_state(word_of(&e, i)), PS_SWAPPED);
+	/* [10.5, 14.5) pages: 11, 12 and 13 whole, 10 and 14 in part */
+	assert_int_equal(swapper_pin_fill(e.s, GPA + 10 * PG + PG / 2, 4 * PG, &host), 0);
+	assert_ptr_equal(host, (uint8_t *)page_ptr(&e, 10) + PG / 2);
+	assert_int_equal(atomic_load(&e.s->c.fill_reads_skipped), 3);
+	assert_in_range(atomic_load(&e.s->c.write_pin_reads), 1, 2);
+	for (i = 10; i <= 14; i++) {
+		assert_int_equal(pg_state(word_of(&e, i)), PS_RESIDENT);
+		assert_true(pg_has(word_of(&e, i), PG_PINNED));
+		assert_false(pg_holds_slot(word_of(&e, i)));
+	}
+	for (i = 11; i <= 13; i++)      /* not read: zero, not the old stamp */
+		assert_true(page_ptr(&e, i)[0] == 0 && page_ptr(&e, i)[511] == 0);
+	assert_page_ok(&e, 10);         /* read: intact */
+	assert_page_ok(&e, 14);
+	for (i = 11; i <= 13; i++)      /* the device fills them */
+		stamp(&e, i);
+	swapper_unpin(e.s, GPA + 10 * PG + PG / 2, 4 * PG, false);
+	assert_int_equal(swapper_trim(e.s), 0);
+	assert_int_equal(pg_state(word_of(&e, 12)), PS_SWAPPED);
+	/* a fill pin of resident pages changes nothing but the pin */
+	assert_page_ok(&e, 20);
+	assert_int_equal(swapper_pin_fill(e.s, GPA + 20 * PG, PG, NULL), 0);
+	assert_int_equal(atomic_load(&e.s->c.fill_reads_skipped), 3);
+	assert_page_ok(&e, 20);
+	swapper_unpin(e.s, GPA + 20 * PG, PG, false);
+	assert_int_equal(swapper_pin_fill(e.s, GPA - PG, PG, NULL), -EFAULT);
+	assert_all_pages_ok(&e);
+	env_teardown(&e);
+}
+
+/* --- the swap mapper (mirror.c) --- */
+
+static uint64_t img_word(uint64_t blk, unsigned int k, unsigned int gen)
+{
+	return 0xD15C000000000000ull | ((uint64_t)gen << 40) | (blk << 12) | k;
+}
+
+/* A disk image of nblk blocks, generation gen; its path in path[64]. */
+static int make_image(char *path, uint64_t nblk, unsigned int gen)
+{
+	uint64_t b, buf[512];
+	unsigned int k;
+	int fd;
+
+	snprintf(path, 64, "/var/tmp/hvswap-mirror.XXXXXX");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	for (b = 0; b < nblk; b++) {
+		for (k = 0; k < 512; k++)
+			buf[k] = img_word(b, k, gen);
+		assert_int_equal(pwrite(fd, buf, PG, (off_t)(b * PG)), PG);
+	}
+	return fd;
+}
+
+static bool page_is_block(struct env *e, uint64_t idx, uint64_t blk, unsigned int gen)
+{
+	unsigned int k;
+
+	for (k = 0; k < 512; k++)
+		if (page_ptr(e, idx)[k] != img_word(blk, k, gen))
+			return false;
+	return true;
+}
+
+/*
+ * Pages filled from a disk image are dropped without a swap write and read
+ * back from the image; a write to the image first takes the pages that
+ * mirror its blocks off them (a swapped-out one is read back while the
+ * block still holds its data), so they keep their data when it changes.
+ */
+static void test_swap_mapper(void **state)
+{
+	struct env e;
+	char path[64];
+	uint64_t buf[512], i, w0;
+	void *host;
+	int fd, m;
+
+	(void)state;
+	hc_env(&e, 1, 8 << 20, 0);
+	fd = make_image(path, 512, 1);      /* 2 MiB: the smallest device */
+	m = swapper_mirror_add(e.s, path);
+	assert_true(m >= 0);
+	/* the "device" reads blocks 10..13 into pages 40..43 */
+	assert_int_equal(swapper_pin_fill(e.s, GPA + 40 * PG, 4 * PG, &host), 0);
+	for (i = 0; i < 4; i++)
+		assert_int_equal(pread(fd, (uint8_t *)host + i * PG, PG,
+				       (off_t)((10 + i) * PG)), PG);
+	assert_int_equal(swapper_mirror_note(e.s, m, GPA + 40 * PG, 4 * PG, 10 * PG), 4);
+	swapper_unpin(e.s, GPA + 40 * PG, 4 * PG, false);
+	for (i = 40; i < 44; i++)
+		assert_true(pg_has(word_of(&e, i), PG_WP) && pg_holds_slot(word_of(&e, i)));
+	w0 = C(&e, evict_written);
+	assert_int_equal(swapper_trim(e.s), 0);
+	for (i = 40; i < 44; i++) {
+		assert_int_equal(pg_state(word_of(&e, i)), PS_SWAPPED);
+		assert_int_equal(gslot_dev(pg_slot(word_of(&e, i))), m);
+	}
+	assert_int_equal(C(&e, evict_written), w0);      /* no swap write */
+	assert_int_equal(C(&e, mirror_dropped), 4);
+	/* a fault reads the block back from the image */
+	assert_true(page_is_block(&e, 41, 11, 1));
+	/* the image's blocks 11 and 12 are about to change: page 41
+	 * (resident) and page 42 (swapped out) stop mirroring them */
+	assert_int_equal(swapper_mirror_write(e.s, m, 11 * PG + 100, PG), 0);
+	assert_int_equal(C(&e, mirror_invalidated), 2);
+	for (i = 41; i < 43; i++) {
+		assert_int_equal(pg_state(word_of(&e, i)), PS_RESIDENT);
+		assert_false(pg_holds_slot(word_of(&e, i)));
+	}
+	for (i = 0; i < 512; i++)
+		buf[i] = ~0ull;
+	assert_int_equal(pwrite(fd, buf, PG, 11 * PG), PG);
+	assert_int_equal(pwrite(fd, buf, PG, 12 * PG), PG);
+	assert_int_equal(swapper_trim(e.s), 0);
+	assert_int_equal(C(&e, evict_written), w0 + 2); /* now to swap */
+	assert_true(page_is_block(&e, 40, 10, 1));
+	assert_true(page_is_block(&e, 41, 11, 1));
+	assert_true(page_is_block(&e, 42, 12, 1));
+	assert_true(page_is_block(&e, 43, 13, 1));
+	assert_int_equal(C(&e, checksum_errors), 0);
+	/* the image is not the swapper's to move or remove */
+	assert_int_equal(swapper_swapoff(e.s, m), -EPERM);
+	assert_int_equal(swapper_compact(e.s, m), -EPERM);
+	/* a guest write to a page that mirrors a block drops its claim */
+	assert_int_equal(swapper_trim(e.s), 0);
+	assert_int_equal(gslot_dev(pg_slot(word_of(&e, 43))), m);
+	page_ptr(&e, 43)[7] = 1;
+	assert_false(pg_holds_slot(word_of(&e, 43)));
+	close(fd);
+	unlink(path);
+	env_teardown(&e);
+}
+
 /* A write pin on a clean (write-protected, slot-holding) page makes it
  * dirty first, so the device's write is written out again. */
 static void test_write_pin_dirties(void **state)
@@ -173,8 +324,8 @@ static void test_write_pin_dirties(void **state)
 
 /*
  * A slot held by one page has no reverse-map entry (its page word names
- * it); the rmap records owners of shared slots, as a sharing producer
- * adds them; a write fault drops an exclusive page's claim and its seal.
+ * it, and holds its seal); the rmap records owners of shared slots, as a
+ * sharing producer adds them; a write fault drops an exclusive page's claim.
  */
 static void test_rmap(void **state)
 {
@@ -190,8 +341,11 @@ static void test_rmap(void **state)
 
 		assert_int_equal(pg_state(w), PS_SWAPPED);
 		assert_int_equal(rmap_owners(e.s, pg_slot(w), own, 4), 0);
-		assert_int_equal(swapset_seal_get(e.s, pg_slot(w), &se), 0);
+		assert_int_equal(swapset_seal_get(e.s, pg_slot(w), pg_crc(w), &se), 0);
+		assert_int_equal(se.crc, pg_crc(w));
 	}
+	/* crc32c seals live in the page words: no per-slot table at all */
+	assert_int_equal(swapset_seal_bytes(e.s), 0);
 		/* sharing: both owners recorded, then back to one, then none */
 	g = pg_slot(word_of(&e, 7));
 	page_lock(e.s, 7);
@@ -226,7 +380,7 @@ static void test_rmap(void **state)
 	stamp(&e, 9);
 	assert_false(word_of(&e, 9) & PG_SLOT);
 	assert_int_equal(swap_slot_count(e.s->devs[0], gslot_off(g)), 0);
-	assert_int_equal(swapset_seal_get(e.s, g, &se), -ENOENT);
+	assert_int_equal(swapset_seal_bytes(e.s), 0);
 	/* swapoff finds every owner from the page words */
 	assert_int_equal(swapper_swapoff(e.s, 0), 0);
 	assert_all_pages_ok(&e);
@@ -317,7 +471,7 @@ static void assert_all_off(struct env *e, int dev)
 	for (i = 1; i < NPAGES; i++) {
 		uint64_t w = word_of(e, i);
 
-		if (w & PG_SLOT)
+		if (pg_holds_slot(w))
 			assert_int_not_equal(gslot_dev(pg_slot(w)), dev);
 	}
 	assert_int_equal(dev_usage(e, dev).used, 0);
@@ -546,7 +700,7 @@ static void test_swapoff_races(void **state)
 	for (i = 1; i < NPAGES; i++) {
 		uint64_t w = word_of(&e, i);
 
-		if (w & PG_SLOT)
+		if (pg_holds_slot(w))
 			assert_int_equal(gslot_dev(pg_slot(w)), 1);
 	}
 	j = swapper_stats_json(e.s);
@@ -790,6 +944,8 @@ int main(void)
 		cmocka_unit_test(test_pin_mid_writeout),
 		cmocka_unit_test(test_evict_pinned),
 		cmocka_unit_test(test_write_pin_dirties),
+		cmocka_unit_test(test_fill_pin_skips_reads),
+		cmocka_unit_test(test_swap_mapper),
 		cmocka_unit_test(test_rmap),
 		cmocka_unit_test(test_lockdep_catches),
 		cmocka_unit_test(test_migrate_page_under_read),

@@ -27,13 +27,16 @@ endfunction()
 
 hv_add_dma_test(NAME plain TIMEOUT 120 ARGS plain 1)
 hv_add_dma_test(NAME plain_2vcpu TIMEOUT 120 ARGS plain 2)
-hv_add_dma_test(NAME disk_file TIMEOUT 60 ARGS disk_file)
+hv_add_dma_test(NAME disk_file TIMEOUT 180 ARGS disk_file)
 hv_add_dma_test(NAME malformed TIMEOUT 60 ARGS malformed)
 hv_add_dma_test(NAME cli TIMEOUT 60 ARGS cli)
 # dmastress far over its resident limit: every request pins buffers that
 # were just pushed out by the streaming; needs swapper_pin (issue 5, item 1).
 hv_add_dma_test(NAME swap TIMEOUT 300 ARGS swap 1)
 hv_add_dma_test(NAME swap_2vcpu TIMEOUT 300 ARGS swap 2)
+# the same with unpoisoned read buffers: disk reads into swapped-out pages
+# skip the swap read (swapper_pin_fill)
+hv_add_dma_test(NAME fill TIMEOUT 300 ARGS fill)
 hv_add_dma_test(NAME malformed_swap TIMEOUT 60 ARGS malformed 16M)
 
 # --vhost-user-blk against qemu-storage-daemon (issue 14 item 2): dmastress

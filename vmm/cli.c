@@ -50,8 +50,10 @@ static const struct option lopts[] = {
 	{ "force", no_argument, NULL, OPT_FORCE },
 	{ "fault-spin", required_argument, NULL, OPT_FAULT_SPIN },
 	{ "swap-encrypt", no_argument, NULL, OPT_ENCRYPT },
+	{ "policy", required_argument, NULL, OPT_POLICY },
 	{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
 	{ "balloon", no_argument, NULL, OPT_BALLOON },
+	{ "swap-mapper", no_argument, NULL, OPT_SWAP_MAPPER },
 	{ "vhost-user-blk", required_argument, NULL, OPT_VHOST_USER_BLK },
 	{ "kernel", required_argument, NULL, OPT_KERNEL },
 	{ "initrd", required_argument, NULL, OPT_INITRD },
@@ -107,8 +109,10 @@ void cli_usage(FILE *f)
 "                        get written), always or never\n"
 "  --fault-spin MODE     the fault thread polls before it sleeps: auto (default:\n"
 "                        adaptive), off, or a fixed budget in microseconds\n"
+"  --policy NAME         eviction policy: clock (default: CLOCK over faults) or\n"
+"                        clock-dirty (also KVM's dirty log of guest writes)\n"
 "  --swap-encrypt        encrypt swap data (AES-256-GCM, a key held only in\n"
-"                        memory); default: a crc32c per slot\n"
+"                        memory); default: a crc32c per swapped page\n"
 "  --no-seccomp          do not install the per-thread seccomp filters (debugging)\n"
 "  --stats FILE          write JSON statistics at exit (and every --stats-interval)\n"
 "  --stats-interval S    seconds between --stats rewrites (default: only at exit)\n"
@@ -116,6 +120,9 @@ void cli_usage(FILE *f)
 "                        a symbolic link is refused)\n"
 "  --disk-size SIZE      disk size: an unlinked temp file in /var/tmp, or grow\n"
 "                        --disk PATH to SIZE (a multiple of 512)\n"
+"  --swap-mapper         pages a disk read fills are kept as copies of the\n"
+"                        disk's blocks: evicted without a swap write, read\n"
+"                        back from the disk (needs --mem-limit and a disk)\n"
 "  --balloon             a virtio-balloon device: pages the guest inflates are\n"
 "                        discarded on the host (docs/guest-swap.md)\n"
 "  --vhost-user-blk SOCK virtio-blk served by the vhost-user back-end at the\n"
@@ -186,6 +193,7 @@ static int parse_swap_opt(struct run_opts *o, int c, const char *arg, const char
 {
 	static const char *const full[] = { "overcommit", "stop", NULL };
 	static const char *const clean[] = { "auto", "always", "never", NULL };
+	static const char *const policy[] = { "clock", "clock-dirty", NULL };
 	unsigned int k;
 	uint64_t v;
 	int r;
@@ -234,6 +242,11 @@ static int parse_swap_opt(struct run_opts *o, int c, const char *arg, const char
 		o->swap.clean_policy = k == 0 ? SWAPPER_CLEAN_AUTO :
 			k == 1 ? SWAPPER_CLEAN_ALWAYS : SWAPPER_CLEAN_NEVER;
 		return 0;
+	case OPT_POLICY:
+		if (parse_policy(arg, policy, &k) < 0)
+			return usage_err(err, errlen, "%s must be clock or clock-dirty", w);
+		o->swap.policy = k ? SWAPPER_POLICY_CLOCK_DIRTY : SWAPPER_POLICY_CLOCK;
+		return 0;
 	case OPT_FAULT_SPIN:
 		if (!strcmp(arg, "auto")) {
 			o->swap.fault_spin_us = 0;
@@ -252,6 +265,9 @@ static int parse_swap_opt(struct run_opts *o, int c, const char *arg, const char
 		return 0;
 	case OPT_BALLOON:
 		o->vm.balloon = true;
+		return 0;
+	case OPT_SWAP_MAPPER:
+		o->vm.swap_mapper = true;
 		return 0;
 	case OPT_FAULT_AROUND:
 		r = parse_uint(arg, 0, 512, &v);
@@ -450,6 +466,7 @@ void cli_clear_flag(struct run_opts *o, int c)
 	case OPT_ENCRYPT: o->swap.encrypt = false; break;
 	case OPT_NO_SECCOMP: o->no_seccomp = false; break;
 	case OPT_BALLOON: o->vm.balloon = false; break;
+	case OPT_SWAP_MAPPER: o->vm.swap_mapper = false; break;
 	case OPT_LOCKED: o->vm.locked = false; break;
 	case OPT_HUGEPAGES: o->vm.hugepages = false; break;
 	case OPT_QUIET: o->vm.quiet = false; break;
@@ -575,7 +592,7 @@ int cli_check(const struct run_opts *o, char *err, size_t errlen)
 		return usage_err(err, errlen, "--vhost-user-blk needs --mem-backing memfd "
 				 "(the back-end maps guest RAM)");
 	if (!o->swap_on && (s->nr_devs || s->swap_size || s->io_engine ||
-			    s->encrypt || s->fault_spin_us))
+			    s->encrypt || s->fault_spin_us || s->policy || o->vm.swap_mapper))
 		return usage_err(err, errlen, "swap options need --mem-limit");
 	if ((o->vm.locked || o->vm.hugepages) && o->swap_on &&
 	    s->mem_limit < o->vm.mem_size)

@@ -48,6 +48,7 @@ const struct config_field config_fields[] = {
 	{ "keep_clean", OPT_KEEP_CLEAN, CFG_STR, NULL },
 	{ "fault_spin", OPT_FAULT_SPIN, CFG_SPIN, NULL },
 	{ "swap_encrypt", OPT_ENCRYPT, CFG_BOOL, NULL },
+	{ "policy", OPT_POLICY, CFG_STR, NULL },
 	{ "disk_size", OPT_DISK_SIZE, CFG_SIZE, NULL },
 	{ "timeout", OPT_TIMEOUT, CFG_SECONDS, NULL },
 	{ "stats", OPT_STATS, CFG_STR, NULL },
@@ -56,6 +57,7 @@ const struct config_field config_fields[] = {
 	{ "ctl_idle_timeout", OPT_CTL_IDLE, CFG_SECONDS, NULL },
 	{ "no_seccomp", OPT_NO_SECCOMP, CFG_BOOL, NULL },
 	{ "balloon", OPT_BALLOON, CFG_BOOL, NULL },
+	{ "swap_mapper", OPT_SWAP_MAPPER, CFG_BOOL, NULL },
 	{ "vhost_user_blk", OPT_VHOST_USER_BLK, CFG_STR, NULL },
 	{ "linux_kernel", OPT_KERNEL, CFG_STR, NULL },
 	{ "linux_initrd", OPT_INITRD, CFG_STR, NULL },
@@ -319,6 +321,7 @@ static struct json_object *swap_value(const struct run_opts *o, int opt)
 {
 	static const char *const full[] = { "overcommit", "stop" };
 	static const char *const clean[] = { "auto", "always", "never" };
+	static const char *const policy[] = { "clock", "clock-dirty" };
 	const struct swapper_config *s = &o->swap;
 	struct json_object *a;
 	unsigned int i;
@@ -331,6 +334,7 @@ static struct json_object *swap_value(const struct run_opts *o, int opt)
 	case OPT_FULL: return s->on_full ? jstr(full[s->on_full]) : NULL;
 	case OPT_KEEP_CLEAN: return s->clean_policy ? jstr(clean[s->clean_policy]) : NULL;
 	case OPT_ENCRYPT: return jtrue(s->encrypt);
+	case OPT_POLICY: return s->policy ? jstr(policy[s->policy]) : NULL;
 	case OPT_FORCE: return jtrue(s->nr_devs && s->devs[0].force);
 	case OPT_FAULT_AROUND:
 		return s->fault_around != 16 ? json_object_new_int((int)s->fault_around) : NULL;
@@ -383,6 +387,7 @@ struct json_object *config_field_value(const struct run_opts *o,
 			json_object_new_double(o->ctl_idle_timeout) : NULL;
 	case OPT_NO_SECCOMP: return jtrue(o->no_seccomp);
 	case OPT_BALLOON: return jtrue(o->vm.balloon);
+	case OPT_SWAP_MAPPER: return jtrue(o->vm.swap_mapper);
 	case OPT_VHOST_USER_BLK: return jstr(o->vm.vhost_user_blk);
 	case OPT_KERNEL: return jstr(o->vm.kernel_path);
 	case OPT_INITRD: return jstr(o->vm.initrd_path);

@@ -56,6 +56,7 @@ struct vm_config {
 	uint64_t disk_size;         /* bytes, multiple of 512 */
 	bool seccomp;               /* every thread installs its filter (sandbox.h) */
 	bool balloon;               /* a virtio-balloon device (--balloon) */
+	bool swap_mapper;           /* --swap-mapper: the disk as a mirror */
 	/* A virtio-blk device served by the vhost-user back-end listening at
 	 * this Unix socket (--vhost-user-blk); needs GMEM_MEMFD. */
 	const char *vhost_user_blk;
