@@ -23,7 +23,8 @@ PACKAGES=(cmake gcc make pkg-config libaio-dev liburing-dev libjson-c-dev
 	  liblz4-dev libzstd-dev   # fill= ratios (test_fill), the compressed tier
 	  zlib1g-dev liblzma-dev   # Linux guests: bzImage payloads (+ libzstd-dev)
 	  libxml2-dev              # VM config files in libvirt's domain XML
-	  libvirt0)                # ships libvirt's domain schema: XML configs are validated
+	  libvirt0                 # ships libvirt's domain schema: XML configs are validated
+	  qemu-system-common)      # qemu-storage-daemon: the vhost-user-blk back-end of the tests
 
 cd "$(dirname "$(readlink -f "$0")")"
 JOBS=${JOBS:-$(nproc)}

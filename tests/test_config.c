@@ -91,6 +91,7 @@ static const char full_json[] =
 	"  \"no_seccomp\": true, \"quiet\": true, \"verbose\": 2,\n"
 	"  \"on_poweroff\": \"restart\", \"on_crash\": \"restart\",\n"
 	"  \"locked\": false, \"hugepages\": false, \"balloon\": true,\n"
+	"  \"vhost_user_blk\": \"/tmp/vu.sock\",\n"
 	"  \"swap_mapper\": true\n"
 	"}\n";
 
@@ -121,6 +122,7 @@ static void check_full(const struct run_opts *o)
 	assert_true(o->swap.encrypt);
 	assert_string_equal(o->vm.disk_path, "/var/tmp/d.img");
 	assert_int_equal(o->vm.disk_size, MIB);
+	assert_string_equal(o->vm.vhost_user_blk, "/tmp/vu.sock");
 	assert_true(o->timeout_s == 2.5);
 	assert_string_equal(o->stats_path, "/tmp/s.json");
 	assert_true(o->stats_interval == 1.0);
@@ -243,6 +245,9 @@ static void test_json_errors(void **state)
 	bad("{\"args\": \"a\\u0001b\"}", "args: control characters or invalid UTF-8");
 	bad("{\"stats\": \"\xff\xfe\"}", "stats: control characters or invalid UTF-8");
 	bad("{\"disk\": \"a\\nb\"}", "disk: control characters");
+	bad("{\"vhost_user_blk\": \"\"}", "vhost_user_blk: an empty path");
+	bad("{\"guest\": \"dmastress\", \"vhost_user_blk\": \"/tmp/vu.sock\"}",
+	    "--vhost-user-blk needs --mem-backing memfd");
 	bad("{\"disk\": \"\"}", "disk: an empty path");
 	bad("{\"stats\": \"\"}", "stats: an empty path");
 	bad("{\"args\": \"\xef\xbf\xbf\"}", "args: control characters or invalid UTF-8");

@@ -7,6 +7,10 @@
 #              per case; cases that start a VM exit 77 (skipped) only when
 #              /dev/kvm cannot be opened.
 hv_add_test(NAME test_virtio LABELS unit SOURCES test_virtio.c LIBS hvswap_vmm)
+# vhost-user (issue 14 item 2): the protocol and vhost-user-blk against a
+# fake back-end thread, well-behaved and not (no KVM; userfaultfd for the
+# postcopy cases).
+hv_add_test(NAME test_vhost_user LABELS unit SOURCES test_vhost_user.c LIBS hvswap_vmm)
 
 # hv_add_dma_test(NAME n TIMEOUT s [LABELS ...] ARGS case args...)
 function(hv_add_dma_test)
@@ -34,3 +38,21 @@ hv_add_dma_test(NAME swap_2vcpu TIMEOUT 300 ARGS swap 2)
 # skip the swap read (swapper_pin_fill)
 hv_add_dma_test(NAME fill TIMEOUT 300 ARGS fill)
 hv_add_dma_test(NAME malformed_swap TIMEOUT 60 ARGS malformed 16M)
+
+# --vhost-user-blk against qemu-storage-daemon (issue 14 item 2): dmastress
+# through a real back-end in postcopy mode, served back-end faults, the
+# back-end killed mid-run, usage errors.
+function(hv_add_vhost_test)
+  cmake_parse_arguments(V "" "NAME;TIMEOUT" "ARGS" ${ARGN})
+  add_test(NAME vhost_user_${V_NAME}
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_vhost_user.sh
+                   $<TARGET_FILE:hvswap> ${V_ARGS})
+  set_tests_properties(vhost_user_${V_NAME} PROPERTIES LABELS integration
+                       SKIP_RETURN_CODE 77 TIMEOUT ${V_TIMEOUT})
+endfunction()
+hv_add_vhost_test(NAME dma TIMEOUT 600 ARGS dma 1)
+hv_add_vhost_test(NAME dma_2vcpu TIMEOUT 600 ARGS dma 2)
+hv_add_vhost_test(NAME faults TIMEOUT 600 ARGS faults)
+hv_add_vhost_test(NAME dies TIMEOUT 600 ARGS dies)
+hv_add_vhost_test(NAME stalls TIMEOUT 600 ARGS stalls)
+hv_add_vhost_test(NAME usage TIMEOUT 60 ARGS usage)

@@ -54,6 +54,7 @@ static const struct option lopts[] = {
 	{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
 	{ "balloon", no_argument, NULL, OPT_BALLOON },
 	{ "swap-mapper", no_argument, NULL, OPT_SWAP_MAPPER },
+	{ "vhost-user-blk", required_argument, NULL, OPT_VHOST_USER_BLK },
 	{ "kernel", required_argument, NULL, OPT_KERNEL },
 	{ "initrd", required_argument, NULL, OPT_INITRD },
 	{ "append", required_argument, NULL, OPT_APPEND },
@@ -124,6 +125,8 @@ void cli_usage(FILE *f)
 "                        back from the disk (needs --mem-limit and a disk)\n"
 "  --balloon             a virtio-balloon device: pages the guest inflates are\n"
 "                        discarded on the host (docs/guest-swap.md)\n"
+"  --vhost-user-blk SOCK virtio-blk served by the vhost-user back-end at the\n"
+"                        Unix socket SOCK (needs --mem-backing memfd)\n"
 "  --ctl PATH            control socket for 'hvswap ctl' (created mode 0600)\n"
 "  --ctl-idle-timeout S  close control clients idle for S seconds (default %g)\n"
 "  --kernel FILE         boot a Linux bzImage or vmlinux (64-bit boot protocol;\n"
@@ -380,7 +383,7 @@ int cli_set_opt(struct run_opts *o, int c, const char *arg, const char *w,
 	int r;
 
 	if ((c == OPT_DISK || c == OPT_STATS || c == OPT_CTL || c == OPT_SWAP_DIR ||
-	     c == OPT_CONFIG) && !*arg)
+	     c == OPT_CONFIG || c == OPT_VHOST_USER_BLK) && !*arg)
 		return usage_err(err, errlen, "%s: an empty path", w);
 	/* memory sizes below libvirt's "unlimited" (2^53 - 1 KiB, which its
 	 * XML means as no limit) */
@@ -425,6 +428,9 @@ int cli_set_opt(struct run_opts *o, int c, const char *arg, const char *w,
 		return 0;
 	case OPT_CTL:
 		o->ctl_path = arg;
+		return 0;
+	case OPT_VHOST_USER_BLK:
+		o->vm.vhost_user_blk = arg;
 		return 0;
 	case OPT_KERNEL:
 		o->vm.kernel_path = arg;
@@ -582,6 +588,9 @@ int cli_check(const struct run_opts *o, char *err, size_t errlen)
 
 	if (r < 0)
 		return r;
+	if (o->vm.vhost_user_blk && o->vm.backing != GMEM_MEMFD)
+		return usage_err(err, errlen, "--vhost-user-blk needs --mem-backing memfd "
+				 "(the back-end maps guest RAM)");
 	if (!o->swap_on && (s->nr_devs || s->swap_size || s->io_engine ||
 			    s->encrypt || s->fault_spin_us || s->policy || o->vm.swap_mapper))
 		return usage_err(err, errlen, "swap options need --mem-limit");

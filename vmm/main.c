@@ -123,9 +123,13 @@ static int write_stats(struct vm *vm, const struct run *run, int status)
 {
 	const struct run_opts *o = &run->o;
 	struct json_object *root = json_object_new_object();
-	uint64_t end = vm->end_ns ? vm->end_ns : 0;
+	uint64_t end;
 	char err[512];
 	int r;
+
+	pthread_mutex_lock(&vm->lock);         /* vm_stop() may write it meanwhile */
+	end = vm->end_ns;
+	pthread_mutex_unlock(&vm->lock);
 
 	if (o->name)
 		json_object_object_add(root, "name", json_object_new_string(o->name));

@@ -12,7 +12,9 @@
  *            already holds, KVM and userfaultfd ioctls only (type 0xAE, 0xAA;
  *            plus TCGETS), tgkill of this process only, exit.
  *   vcpu     base + fsync/fdatasync (virtio-blk FLUSH), fallocate (a
- *            virtio-balloon inflate punches holes in memfd RAM).  No socket, no
+ *            virtio-balloon inflate punches holes in memfd RAM),
+ *            sendmsg/recvmsg/recvfrom (a vhost-user-blk device's messages
+ *            to its back-end when the guest starts or resets it).  No socket, no
  *            exec, no thread creation: a guest that took over a vCPU thread
  *            can only reach what it could reach already.  open/openat fail
  *            with EACCES (see refuse_open()) in this and the next three.
@@ -89,7 +91,10 @@ static const char *const base_calls[] = {
 	"set_robust_list", "fcntl", "getrusage", "membarrier",
 	"sysinfo",      /* glibc qsort() sizes its buffer by physical memory */
 };
-static const char *const vcpu_calls[] = { "fsync", "fdatasync", "fallocate" };
+/* sendmsg/recvmsg: a vhost-user-blk device talks to its back-end from the
+ * vCPU that starts or resets it (vhost_user.c), on the socket it has. */
+static const char *const vcpu_calls[] = { "fsync", "fdatasync", "fallocate",
+					  "sendmsg", "recvmsg", "recvfrom" };
 static const char *const swap_calls[] = {
 	"io_submit", "io_getevents", "io_pgetevents", "io_uring_enter",
 	"fallocate",

@@ -83,12 +83,20 @@ int vcpu_init(struct vm *vm, struct vcpu *v, unsigned int id)
 
 void vcpu_fini(struct vcpu *v)
 {
+	struct kvm_run *run;
+
 	if (v->thread_started)
 		pthread_join(v->thread, NULL);
+	if (!v->vm)             /* never initialised (vm_create failed first) */
+		return;
+	/* under vm->lock: vm_stop() may be kicking from another thread */
+	pthread_mutex_lock(&v->vm->lock);
 	v->thread_started = false;
-	if (v->run)
-		munmap(v->run, (size_t)v->vm->kvm.run_size);
+	run = v->run;
 	v->run = NULL;
+	pthread_mutex_unlock(&v->vm->lock);
+	if (run)
+		munmap(run, (size_t)v->vm->kvm.run_size);
 	if (v->fd >= 0)
 		close(v->fd);
 	v->fd = -1;

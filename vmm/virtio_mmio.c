@@ -14,6 +14,10 @@
  * once NEEDS_RESET is set no buffer is consumed until the driver resets.
  * Everything the guest writes is hostile: bad register accesses are
  * ignored (reads return 0) with a rate-limited warning, never a VMM crash.
+ * A device with ->notify (vhost-user) is started at DRIVER_OK, notified on
+ * QueueNotify and stopped at reset or destroy (`started`, under d->lock);
+ * its rings are never pinned or walked here.  virtio_mmio_interrupt() is
+ * the one entry from a non-vCPU thread (a device's completion thread).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -54,6 +58,7 @@ struct virtio_mmio_dev {
 	unsigned int nr_queues;         /* constant: ops->nr_queues, at least 1 */
 	struct vq vqs[VIRTIO_MMIO_MAX_QUEUES];
 	uint32_t isr;
+	bool started;                   /* ops->start() succeeded, no stop yet */
 	struct virtq_chain chain;       /* scratch for one request */
 	struct ratelimit rl;
 	bool irq_level;                 /* as last given to irq_fn */
@@ -86,6 +91,9 @@ static uint64_t offered_features(const struct virtio_mmio_dev *d)
 /* Device reset (status 0): everything back to power-on state. */
 static void reset(struct virtio_mmio_dev *d)
 {
+	if (d->started && d->ops->stop)
+		d->ops->stop(d->dev);
+	d->started = false;
 	d->status = 0;
 	d->dev_features_sel = d->drv_features_sel = 0;
 	d->drv_features = 0;
@@ -199,6 +207,13 @@ static void process_queue(struct virtio_mmio_dev *d, unsigned int qi)
 	int r, len;
 
 	d->st.notifies++;
+	if (d->ops->notify) {
+		if (d->started)
+			d->ops->notify(d->dev, qi);
+		else
+			d->st.ignored_notifies++;
+		return;
+	}
 	if (!v->ready || !(d->status & VIRTIO_STATUS_DRIVER_OK) ||
 	    (d->status & VIRTIO_STATUS_NEEDS_RESET)) {
 		d->st.ignored_notifies++;
@@ -279,6 +294,28 @@ static void set_half(uint64_t *v, bool high, uint32_t val)
 		*v = (*v & ~0xffffffffull) | val;
 }
 
+/* DRIVER_OK on a device with ->start(): hand it the ready queues. */
+static void start_device(struct virtio_mmio_dev *d)
+{
+	struct virtio_queue_cfg q[VIRTIO_MMIO_MAX_QUEUES];
+	unsigned int i, n = 0;
+
+	for (i = 0; i < d->nr_queues; i++) {
+		if (!d->vqs[i].ready)
+			continue;
+		q[n++] = (struct virtio_queue_cfg){
+			.index = i, .num = d->vqs[i].q.size,
+			.desc_gpa = d->vqs[i].desc_gpa, .avail_gpa = d->vqs[i].avail_gpa,
+			.used_gpa = d->vqs[i].used_gpa,
+		};
+	}
+	if (d->ops->start(d->dev, d->drv_features, q, n) < 0) {
+		needs_reset(d, "the device could not be started");
+		return;
+	}
+	d->started = true;
+}
+
 static void write_status(struct virtio_mmio_dev *d, uint32_t val)
 {
 	if (val == 0) {
@@ -297,6 +334,9 @@ static void write_status(struct virtio_mmio_dev *d, uint32_t val)
 		}
 	}
 	d->status = val | (d->status & VIRTIO_STATUS_NEEDS_RESET);
+	if ((val & VIRTIO_STATUS_DRIVER_OK) && (val & VIRTIO_STATUS_FEATURES_OK) &&
+	    d->ops->start && !d->started && !(d->status & VIRTIO_STATUS_NEEDS_RESET))
+		start_device(d);
 }
 
 /* Queue registers apply to the selected queue, which must exist, and
@@ -478,10 +518,20 @@ int virtio_mmio_create(struct vm *vm, uint64_t base, const struct virtio_dev_ops
 	return 0;
 }
 
+void virtio_mmio_interrupt(struct virtio_mmio_dev *d)
+{
+	pthread_mutex_lock(&d->lock);
+	d->isr |= 1;
+	update_irq(d);
+	pthread_mutex_unlock(&d->lock);
+}
+
 void virtio_mmio_destroy(struct virtio_mmio_dev *d)
 {
 	if (!d)
 		return;
+	if (d->started && d->ops->stop)
+		d->ops->stop(d->dev);
 	if (d->rl.suppressed)
 		log_warn("%s: %" PRIu64 " more warnings suppressed", d->name,
 			 d->rl.suppressed);

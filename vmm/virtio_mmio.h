@@ -28,6 +28,12 @@
 struct vm;
 struct json_object;
 
+/* A queue as the driver configured it (for ->start()). */
+struct virtio_queue_cfg {
+	unsigned int index, num;        /* size: power of 2 <= queue_max */
+	uint64_t desc_gpa, avail_gpa, used_gpa;   /* inside guest RAM, aligned */
+};
+
 /* Register offsets (virtio 1.x, 4.2.2). */
 #define VIRTIO_MMIO_MAGIC_VALUE         0x000   /* "virt" */
 #define VIRTIO_MMIO_VERSION             0x004
@@ -91,6 +97,20 @@ struct virtio_dev_ops {
 	 * Called with the transport lock held, from a vCPU thread.
 	 */
 	int (*request)(void *dev, unsigned int queue, const struct virtq_chain *c);
+	/*
+	 * Optional: devices whose queues are served elsewhere (vhost-user: an
+	 * external process reads the rings in guest memory).  With ->notify
+	 * set the transport never touches the rings: ->start() runs when the
+	 * driver sets DRIVER_OK, with the negotiated features and the ready
+	 * queues (< 0: the device enters NEEDS_RESET); ->notify() on each
+	 * QueueNotify of a started device; ->stop() when a started device is
+	 * reset or destroyed.  Under the transport lock, on a vCPU thread
+	 * (->stop() also from virtio_mmio_destroy()).
+	 */
+	int (*start)(void *dev, uint64_t features, const struct virtio_queue_cfg *q,
+		     unsigned int nq);
+	void (*notify)(void *dev, unsigned int queue);
+	void (*stop)(void *dev);
 };
 
 struct virtio_mmio_dev;
@@ -105,6 +125,10 @@ int virtio_mmio_create(struct vm *vm, uint64_t base, const struct virtio_dev_ops
 void virtio_mmio_set_irq(struct virtio_mmio_dev *d,
 			 void (*fn)(void *ctx, unsigned int irq, bool level),
 			 void *ctx, unsigned int irq);
+/* The device used buffers (from any thread, e.g. a vhost-user call
+ * eventfd): set InterruptStatus bit 0 and update the interrupt line.
+ * Takes the transport lock. */
+void virtio_mmio_interrupt(struct virtio_mmio_dev *d);
 /* After the vCPUs have stopped (no MMIO handler can be running). */
 void virtio_mmio_destroy(struct virtio_mmio_dev *d);
 

@@ -25,6 +25,7 @@
 #include "virtio_balloon.h"
 #include "linux_boot.h"
 #include "serial8250.h"
+#include "vhost_user_blk.h"
 #include "virtio_blk.h"
 #include "virtio_mmio.h"
 #include "vm.h"
@@ -74,7 +75,7 @@ static void swapper_thread_start(void *opaque, const char *kind)
 
 static bool want_devices(const struct vm_config *cfg)
 {
-	return cfg->disk_path || cfg->disk_size || cfg->balloon;
+	return cfg->disk_path || cfg->disk_size || cfg->balloon || cfg->vhost_user_blk;
 }
 
 /* The eviction policy reads KVM's dirty log of guest RAM (--policy
@@ -201,6 +202,36 @@ static int add_virtio(struct vm *vm, const struct virtio_dev_ops *ops, void *dev
 	return 0;
 }
 
+/* After a --disk, before the balloon: the guest finds it at index 0 or 1. */
+static int setup_vhost_user_blk(struct vm *vm, char *err, size_t errlen)
+{
+	int r;
+
+	/* Not reached while the swapper refuses memfd memory; kept for when
+	 * it does not: evicting a page the back-end is writing loses the
+	 * write (docs/hard-cases.md, "A device process faulting ..."). */
+	if (vm->swapper) {
+		snprintf(err, errlen, "--vhost-user-blk cannot be combined with "
+			 "--mem-limit yet: a page the back-end is writing could be "
+			 "evicted under it (docs/hard-cases.md)");
+		return -ENOTSUP;
+	}
+
+	r = vhost_user_blk_create(vm, vm->cfg.vhost_user_blk, -1,
+				  VHOST_USER_BLK_TIMEOUT_MS, &vm->vublk, err, errlen);
+	if (r < 0)
+		return r;
+	r = add_virtio(vm, vhost_user_blk_ops(vm->vublk), vm->vublk, err, errlen);
+	if (r < 0)
+		return r;
+	vm->vublk_mmio = vm->virtio[vm->nr_virtio - 1];
+	r = vhost_user_blk_attach(vm->vublk, vm->vublk_mmio);
+	if (r < 0)
+		snprintf(err, errlen, "vhost-user-blk: cannot start its thread: %s",
+			 strerror(-r));
+	return r;
+}
+
 static int setup_devices(struct vm *vm, char *err, size_t errlen)
 {
 	int r;
@@ -223,6 +254,11 @@ static int setup_devices(struct vm *vm, char *err, size_t errlen)
 					 strerror(-r));
 		}
 	}
+	if (vm->cfg.vhost_user_blk) {
+		r = setup_vhost_user_blk(vm, err, errlen);
+		if (r < 0)
+			return r;
+	}
 	if (!vm->cfg.balloon)
 		return 0;
 	r = virtio_balloon_create(vm, &vm->balloon);
@@ -241,12 +277,18 @@ static void destroy_devices(struct vm *vm)
 {
 	uint64_t held;
 
+	/* Rings and postcopy end while the device thread still serves the
+	 * back-end's faults; then the thread goes, before its transport. */
+	vhost_user_blk_shutdown(vm->vublk);
 	while (vm->nr_virtio)
 		virtio_mmio_destroy(vm->virtio[--vm->nr_virtio]);
 	virtio_blk_destroy(vm->blk);
 	vm->blk = NULL;
 	virtio_balloon_destroy(vm->balloon);
 	vm->balloon = NULL;
+	vhost_user_blk_destroy(vm->vublk);
+	vm->vublk = NULL;
+	vm->vublk_mmio = NULL;
 	vm->balloon_mmio = NULL;
 	held = atomic_load(&vm->gm.pins) - atomic_load(&vm->gm.unpins);
 	if (held)
@@ -272,6 +314,12 @@ struct json_object *vm_devices_stats_json(struct vm *vm)
 		json_object_object_add(bl, "transport",
 				       virtio_mmio_stats_json(vm->balloon_mmio));
 		json_object_object_add(o, "virtio_balloon", bl);
+	}
+	if (vm->vublk && vm->vublk_mmio) {
+		struct json_object *vb = vhost_user_blk_stats_json(vm->vublk);
+
+		json_object_object_add(vb, "transport", virtio_mmio_stats_json(vm->vublk_mmio));
+		json_object_object_add(o, "vhost_user_blk", vb);
 	}
 	if (vm->uart)
 		json_object_object_add(o, "serial8250_tx_bytes",
@@ -425,9 +473,12 @@ void vm_stop(struct vm *vm, int status, const char *fmt, ...)
 	vm->end_ns = now_ns();
 	atomic_store(&vm->stopping, true);
 	pthread_cond_broadcast(&vm->cond);
-	pthread_mutex_unlock(&vm->lock);
+	/* Kicked under the lock: a device thread (vhost-user-blk) or swapper
+	 * thread can stop the VM while the main thread tears the vCPUs down;
+	 * vcpu_fini() takes the lock to unmap kvm_run. */
 	for (i = 0; i < vm->nr_vcpus; i++)
 		vcpu_kick(&vm->vcpus[i]);
+	pthread_mutex_unlock(&vm->lock);
 }
 
 static bool all_vcpus_returned(struct vm *vm)

@@ -29,6 +29,7 @@ struct swapper_config;
 struct virtio_mmio_dev;
 struct virtio_blk;
 struct virtio_balloon;
+struct vhost_user_blk;
 struct json_object;
 struct serial8250;
 
@@ -56,6 +57,9 @@ struct vm_config {
 	bool seccomp;               /* every thread installs its filter (sandbox.h) */
 	bool balloon;               /* a virtio-balloon device (--balloon) */
 	bool swap_mapper;           /* --swap-mapper: the disk as a mirror */
+	/* A virtio-blk device served by the vhost-user back-end listening at
+	 * this Unix socket (--vhost-user-blk); needs GMEM_MEMFD. */
+	const char *vhost_user_blk;
 	/* A Linux guest (linux_boot.h) instead of an embedded test guest:
 	 * kernel_path set.  cmdline and initrd_path may be NULL. */
 	const char *kernel_path, *initrd_path, *cmdline;
@@ -107,6 +111,8 @@ struct vm {
 	struct virtio_blk *blk;
 	struct virtio_balloon *balloon;
 	struct virtio_mmio_dev *balloon_mmio;   /* its transport */
+	struct vhost_user_blk *vublk;           /* --vhost-user-blk */
+	struct virtio_mmio_dev *vublk_mmio;     /* its transport */
 	bool irqchip;               /* in-kernel PIC/IOAPIC/LAPIC (Linux guests) */
 	struct serial8250 *uart;    /* COM1, Linux guests only */
 	struct gm_stats gm;         /* guestmem.c: pins taken by devices */

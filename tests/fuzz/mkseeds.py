@@ -198,3 +198,40 @@ write("fuzz_linux_image", "bz_gzip", bzimage(sized(gzip.compress(k, mtime=0), k)
 write("fuzz_linux_image", "bz_xz", bzimage(sized(lzma.compress(k, check=lzma.CHECK_CRC32), k)))
 write("fuzz_linux_image", "bz_lzma", bzimage(sized(lzma.compress(k, format=lzma.FORMAT_ALONE), k)))
 write("fuzz_linux_image", "bz_none", bzimage(k))
+
+
+# ---- fuzz_vhost_user --------------------------------------------------------
+# The back-end's side of hvswap's conversation (fuzz_vhost_user.c):
+# GET_FEATURES, GET_PROTOCOL_FEATURES, GET_CONFIG, (postcopy: ADVISE),
+# SET_MEM_TABLE ack, the ring's six acks, SET_VRING_ENABLE 0 ack,
+# GET_VRING_BASE.
+def vu_reply(req, payload=b""):
+    return struct.pack("<III", req, 0x5, len(payload)) + payload
+
+
+def vu_u64(req, v=0):
+    return vu_reply(req, struct.pack("<Q", v))
+
+
+def vu_stream(protocol, config=None, tail=True):
+    feats = (1 << 32) | (1 << 30) | (1 << 9) | (1 << 2)
+    cfg = struct.pack("<III", 0, 24, 0) + struct.pack("<Q", 131072) + bytes(16)
+    s = vu_u64(1, feats) + vu_u64(15, protocol)
+    s += vu_reply(24, cfg if config is None else config)
+    if not tail:
+        return s
+    ack = protocol & (1 << 3)
+    if ack:
+        s += vu_u64(5)                                    # SET_MEM_TABLE
+        for req in (8, 10, 9, 12, 13, 18, 18):            # ring start, enable 0
+            s += vu_u64(req)
+    s += vu_reply(11, struct.pack("<II", 0, 7))           # GET_VRING_BASE
+    return s
+
+
+write("fuzz_vhost_user", "good", vu_stream((1 << 3) | (1 << 9)))
+write("fuzz_vhost_user", "no_reply_ack", vu_stream(1 << 9))
+write("fuzz_vhost_user", "postcopy", vu_stream((1 << 3) | (1 << 9) | (1 << 8), tail=False)
+      + vu_reply(28))
+write("fuzz_vhost_user", "config_failed", vu_stream((1 << 3) | (1 << 9), config=b""))
+write("fuzz_vhost_user", "short", vu_stream((1 << 3) | (1 << 9))[:40])
