@@ -12,7 +12,8 @@
  *  bits 8-26  buf    STAGED: staging index; READING: bounce index
  *  bit  27    RA     RESIDENT: brought by readahead, not yet used as far
  *                    as the swapper can tell (readahead.c)
- *  bits 28-63 slot   global slot id (device << 32 | slot)
+ *  bits 28-63 slot   global slot id (device << 32 | slot); ZPOOL: the
+ *                    compressed tier's object handle (32 bits, ztier.c)
  *
  * State transitions (all under the page's lock; the word is read without
  * it only as a hint that is re-checked under it):
@@ -24,6 +25,9 @@
  *     |               |  +--read done-- READING <--fault-- SWAPPED
  *     |               |                   |write error: stays STAGED, retried
  *  (ZERO behaves like NONE)               |read error: retried, then fatal
+ *
+ *   STAGED --compressed into the pool (ztier.c)--> ZPOOL --fault--> RESIDENT
+ *   ZPOOL --pool full: coldest written back--> STAGED
  *
  *   any but READING, unpinned --discard (discard.c: the guest gave it up)--> ZERO
  */
@@ -39,6 +43,7 @@ enum page_state {
 	PS_STAGED = 3,   /* moved to the staging area, write pending/in flight */
 	PS_SWAPPED = 4,  /* only on swap, at `slot` */
 	PS_READING = 5,  /* read from `slot` into bounce `buf` in flight */
+	PS_ZPOOL = 6,    /* compressed in the pool (ztier.c), handle in `slot` */
 };
 
 #define PG_STATE_MASK  0x7ull

@@ -50,6 +50,8 @@ static const struct option lopts[] = {
 	{ "force", no_argument, NULL, OPT_FORCE },
 	{ "fault-spin", required_argument, NULL, OPT_FAULT_SPIN },
 	{ "swap-encrypt", no_argument, NULL, OPT_ENCRYPT },
+	{ "ztier", required_argument, NULL, OPT_ZTIER },
+	{ "ztier-size", required_argument, NULL, OPT_ZTIER_SIZE },
 	{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
 	{ "balloon", no_argument, NULL, OPT_BALLOON },
 	{ "kernel", required_argument, NULL, OPT_KERNEL },
@@ -108,6 +110,9 @@ void cli_usage(FILE *f)
 "                        adaptive), off, or a fixed budget in microseconds\n"
 "  --swap-encrypt        encrypt swap data (AES-256-GCM, a key held only in\n"
 "                        memory); default: a crc32c per slot\n"
+"  --ztier ALGO          compressed tier in front of swap: lz4 (default), zstd\n"
+"                        or off; its pool counts against --mem-limit\n"
+"  --ztier-size SIZE     cap of the compressed pool (default: limit / 5)\n"
 "  --no-seccomp          do not install the per-thread seccomp filters (debugging)\n"
 "  --stats FILE          write JSON statistics at exit (and every --stats-interval)\n"
 "  --stats-interval S    seconds between --stats rewrites (default: only at exit)\n"
@@ -183,6 +188,7 @@ static int parse_swap_opt(struct run_opts *o, int c, const char *arg, const char
 {
 	static const char *const full[] = { "overcommit", "stop", NULL };
 	static const char *const clean[] = { "auto", "always", "never", NULL };
+	static const char *const zt[] = { "lz4", "zstd", "off", NULL };
 	unsigned int k;
 	uint64_t v;
 	int r;
@@ -246,6 +252,16 @@ static int parse_swap_opt(struct run_opts *o, int c, const char *arg, const char
 		return 0;
 	case OPT_ENCRYPT:
 		o->swap.encrypt = true;
+		return 0;
+	case OPT_ZTIER:
+		if (parse_policy(arg, zt, &k) < 0)
+			return usage_err(err, errlen, "%s must be lz4, zstd or off", w);
+		o->swap.ztier = zt[k];
+		return 0;
+	case OPT_ZTIER_SIZE:
+		r = parse_size(arg, &o->swap.ztier_bytes);
+		if (r < 0 || o->swap.ztier_bytes < (1u << 20))
+			return bad_value(err, errlen, w, arg, r < 0 ? r : -ERANGE);
 		return 0;
 	case OPT_BALLOON:
 		o->vm.balloon = true;
@@ -481,6 +497,7 @@ void cli_defaults(struct run_opts *o)
 	o->vm.nr_vcpus = 1;
 	o->vm.backing = GMEM_ANON;
 	o->swap.fault_around = 16;
+	o->swap.ztier = "lz4";
 	o->ctl_idle_timeout = CLI_CTL_IDLE_DEFAULT;
 }
 
@@ -566,8 +583,10 @@ int cli_check(const struct run_opts *o, char *err, size_t errlen)
 	if (r < 0)
 		return r;
 	if (!o->swap_on && (s->nr_devs || s->swap_size || s->io_engine ||
-			    s->encrypt || s->fault_spin_us))
+			    s->encrypt || s->fault_spin_us || s->ztier_bytes))
 		return usage_err(err, errlen, "swap options need --mem-limit");
+	if (o->swap_on && s->ztier_bytes >= s->mem_limit)
+		return usage_err(err, errlen, "--ztier-size must be below --mem-limit");
 	if ((o->vm.locked || o->vm.hugepages) && o->swap_on &&
 	    s->mem_limit < o->vm.mem_size)
 		return usage_err(err, errlen, "%s memory is never swapped: no resident "
