@@ -118,6 +118,8 @@ struct opts {
 	int fault_spin_us;             /* swapper_config.fault_spin_us */
 	bool clean_auto;               /* else SWAPPER_CLEAN_ALWAYS */
 	bool no_fatal;                 /* env_teardown asserts no fatal() */
+	const char *ztier;             /* compressed tier: NULL off, lz4, zstd */
+	uint64_t ztier_bytes;          /* its pool cap (0: limit / 5) */
 	/* Test hook (core.c), installed before the swapper's threads start:
 	 * some hook points run on them (s->hook is a plain pointer, read
 	 * without a lock), so a hook is never changed while they run. */
