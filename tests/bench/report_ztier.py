@@ -5,7 +5,8 @@ report.py (summary() into bench.json["ztier"], markdown() into bench.md)."""
 import json
 import os
 
-SYSTEMS = ("hvswap_off", "hvswap_lz4", "hvswap_zstd", "kernel_kvm", "kernel_kvm_zswap")
+SYSTEMS = ("hvswap_off", "hvswap_lz4", "hvswap_zstd", "hvswap_lz4_half", "kernel_kvm",
+           "kernel_kvm_zswap")
 
 
 def _get(d, *path):
@@ -71,7 +72,7 @@ def summary(runs, outdir):
                 d[s]["runtime_vs_kernel"] = _ratio(d[s]["runtime_s"], k.get("runtime_s"))
                 d[s]["reads_vs_kernel"] = _ratio(d[s]["disk_reads"], k.get("disk_reads"))
         off = d.get("hvswap_off") or {}
-        for s in ("hvswap_lz4", "hvswap_zstd"):
+        for s in ("hvswap_lz4", "hvswap_zstd", "hvswap_lz4_half"):
             if d[s]:
                 d[s]["runtime_vs_off"] = _ratio(d[s]["runtime_s"], off.get("runtime_s"))
                 d[s]["reads_vs_off"] = _ratio(d[s]["disk_reads"], off.get("disk_reads"))
@@ -99,7 +100,8 @@ def markdown(z, params):
     A("## ztier: steady state with compressible pages (issue 12)\n")
     A(f"memtouch pattern={params.get('zt_pattern')} ws={params.get('zt_ws')} init=1 rw=0.5 "
       f"passes={params.get('zt_passes')} at {params.get('zt_fraction')}% resident; hvswap's "
-      "pool cap is the default (a fifth of the limit). Kernel: the KVM guest under a memcg "
+      "pool cap is the default (a fifth of the limit), hvswap_lz4_half: `--ztier-size` half the "
+      "limit. Kernel: the KVM guest under a memcg "
       f"limit with a swap file. zswap: {z.get('zswap')}. Load at the end: {z.get('load_end')}.\n")
     A("| fill | system | timed phase | vs kernel | disk reads (pages) | vs kernel | vs tier off | "
       "pool hits | ratio (pool) | rejected | written back | hit p50 |")

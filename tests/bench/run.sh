@@ -691,7 +691,8 @@ fi
 
 # ---- ztier. steady state with compressible pages (issue 12, item 6) ---------
 # memtouch with fill= contents, passes after init; hvswap with the tier off,
-# lz4 and zstd (default pool cap: a fifth of the limit) against the KVM
+# lz4 and zstd (default pool cap: a fifth of the limit; lz4_half: half the
+# limit) against the KVM
 # guest under kernel swap (memcg limit, swap file) without and with zswap.
 # Runtime = the guest's timed phase; disk reads = hvswap's bytes_read / 4 KiB
 # or the kernel's pswpin (zswap loads are zswpin, not pswpin).
@@ -708,9 +709,12 @@ zt_meta() {  # zt_meta SYSTEM FILL
 for fill in $ZT_FILLS; do
 	set -- ws="$ZT_WS" pattern="$ZT_PATTERN" passes="$ZT_PASSES" init=1 rw=0.5 fill="$fill"
 	fk=${fill//:/}
-	for zt in off lz4 zstd; do
+	# lz4_half: a pool cap of half the limit instead of the default fifth
+	for zt in off lz4 zstd lz4_half; do
+		zo=(--ztier "${zt%_half}")
+		[ "$zt" = lz4_half ] && zo+=(--ztier-size $((ZTL / 2)))
 		run_case "zt_hvswap_${zt}_$fk" "$(zt_meta "hvswap_$zt" "$fill")" - hvswap -- \
-			"$HV" run "${HVQ[@]}" --ztier "$zt" --mem "$ZTM" --mem-limit "$ZTL" \
+			"$HV" run "${HVQ[@]}" "${zo[@]}" --mem "$ZTM" --mem-limit "$ZTL" \
 			--stats "$TMP/stats.json" memtouch "$@"
 	done
 done
