@@ -89,7 +89,8 @@ static const char full_json[] =
 	"  \"stats_interval\": 1, \"ctl\": \"/tmp/c.sock\", \"ctl_idle_timeout\": 9,\n"
 	"  \"no_seccomp\": true, \"quiet\": true, \"verbose\": 2,\n"
 	"  \"on_poweroff\": \"restart\", \"on_crash\": \"restart\",\n"
-	"  \"locked\": false, \"hugepages\": false, \"balloon\": true\n"
+	"  \"locked\": false, \"hugepages\": false, \"balloon\": true,\n"
+	"  \"ztier\": \"zstd\", \"ztier_size\": \"16M\"\n"
 	"}\n";
 
 static void check_full(const struct run_opts *o)
@@ -115,6 +116,8 @@ static void check_full(const struct run_opts *o)
 	assert_int_equal(o->swap.clean_policy, SWAPPER_CLEAN_NEVER);
 	assert_int_equal(o->swap.fault_spin_us, 50);
 	assert_true(o->swap.encrypt);
+	assert_string_equal(o->swap.ztier, "zstd");
+	assert_int_equal(o->swap.ztier_bytes, 16 * MIB);
 	assert_string_equal(o->vm.disk_path, "/var/tmp/d.img");
 	assert_int_equal(o->vm.disk_size, MIB);
 	assert_true(o->timeout_s == 2.5);
