@@ -9,8 +9,8 @@
 #
 # A fill case passes when the guest verified every page in every pass
 # (exit 0) and the tier did what the contents call for: compressible pages
-# were stored and faulted back from the pool (and, the pool being small,
-# written back to disk), random ones refused.  Exit 77 only without
+# were stored and faulted back from the pool (and ratio:R pages, the pool
+# being small, written back to disk), random ones refused.  Exit 77 only without
 # /dev/kvm (the cli case needs none).
 set -uo pipefail
 
@@ -55,11 +55,13 @@ case_fill() {
 		[ $((${rej:-0} * 100)) -le "${st:-0}" ] ||
 			fail "compressible pages: $rej of $st refused, want <= 1%"
 		expect_json swap.ztier.hits -gt 0
-		expect_json swap.ztier.written_back -gt 0
 		case "$kind" in
-		ratio:*) float_ge swap.ztier.compression_ratio \
+		ratio:*)        # 64M of R:1 pages overflow a 3.2M pool
+			expect_json swap.ztier.written_back -gt 0
+			float_ge swap.ztier.compression_ratio \
 				"$(python3 -c "print(0.75 * float('${kind#ratio:}'))")" ;;
-		*) float_ge swap.ztier.compression_ratio 20 ;;
+		*)              # ~30 bytes a page: the whole guest fits
+			float_ge swap.ztier.compression_ratio 20 ;;
 		esac
 		;;
 	esac
