@@ -158,12 +158,17 @@ uint64_t ztier_pages(struct swapper *s)
 	return s->zt ? atomic_load(&s->zt->pool_pages) : 0;
 }
 
-/* The pool's cap in bytes: configured, or a fifth of the current limit. */
+/* The pool's cap in bytes: configured, or a fifth of the current limit.
+ * A configured cap is below the limit at create; should the limit be
+ * lowered under it at run time (set-limit), half the limit is the cap:
+ * the pool must leave room for resident pages. */
 static uint64_t zt_cap(struct swapper *s)
 {
-	if (s->cfg.ztier_bytes)
-		return s->cfg.ztier_bytes;
-	return atomic_load(&s->limit_pages) * PAGE_SIZE_4K / 5;
+	uint64_t lim = atomic_load(&s->limit_pages) * PAGE_SIZE_4K;
+
+	if (!s->cfg.ztier_bytes)
+		return lim / 5;
+	return lim && s->cfg.ztier_bytes >= lim ? lim / 2 : s->cfg.ztier_bytes;
 }
 
 /* Compress one page into zt->scratch: its length, or 0 when it does not
