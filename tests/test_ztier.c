@@ -10,8 +10,9 @@
  *  - round trip (lz4 and zstd, every fill): zero pages never enter the pool,
  *    random ones are all rejected, compressible ones are stored at about
  *    their ratio, and faults on stored pages read nothing from the disk;
- *  - the pool counts against the limit, and a full pool writes its coldest
- *    pages to disk in batches through the ordinary (sealed) write path;
+ *  - the pool counts against the limit (and keeps to half of a limit
+ *    lowered under its cap), and a full pool writes its coldest pages to
+ *    disk in batches through the ordinary (sealed) write path;
  *  - races, held still by the injection engine: a page whose write-back is
  *    in flight is discarded / faulted back; swapoff and migration run while
  *    the pool holds pages and writes back more.
@@ -277,6 +278,25 @@ static void test_pool_counts_against_limit(void **state)
 	env_teardown(&e);
 }
 
+/* A limit lowered under the configured cap at run time: the pool keeps
+ * to half the new limit. */
+static void test_limit_lowered(void **state)
+{
+	struct fill_spec f = spec("ratio:4");
+	struct env e;
+
+	(void)state;
+	zt_env(&e, "lz4", 200 * PG, 0);
+	assert_int_equal(swapper_set_limit(e.s, 128 * PG), 0);
+	write_fill(&e, &f, NULL, 0, NPAGES);
+	trim(&e);
+	assert_int_equal(zstat(&e, "cap_bytes"), 64 * PG);
+	assert_true(zstat(&e, "pool_bytes") <= 64 * PG);
+	assert_true(zstat(&e, "written_back") > 0);
+	assert_int_equal(check_fill(&e, &f, NULL, 0, NPAGES, UINT64_MAX), 0);
+	env_teardown(&e);
+}
+
 /* A full pool writes its coldest pages to disk, in batches. */
 static void test_pool_full_writeback(void **state)
 {
@@ -497,6 +517,7 @@ int main(void)
 		cmocka_unit_test(test_roundtrip_lz4),
 		cmocka_unit_test(test_roundtrip_zstd),
 		cmocka_unit_test(test_pool_counts_against_limit),
+		cmocka_unit_test(test_limit_lowered),
 		cmocka_unit_test(test_pool_full_writeback),
 		cmocka_unit_test(test_incompressible),
 		cmocka_unit_test(test_discard_zpool),
