@@ -32,3 +32,6 @@ set_tests_properties(soak_inject PROPERTIES RUN_SERIAL TRUE)
 hv_add_test(NAME test_ztier LABELS unit
             SOURCES test_ztier.c swapper_testlib.c
             LIBS hvswap_swapper hv_gen_host TIMEOUT 300)
+add_test(NAME test_ztier_polled COMMAND test_ztier)
+set_tests_properties(test_ztier_polled PROPERTIES LABELS unit TIMEOUT 300
+  SKIP_RETURN_CODE 77 ENVIRONMENT HV_TEST_POLLED=1)
