@@ -12,7 +12,8 @@
  *    their ratio, and faults on stored pages read nothing from the disk;
  *  - the pool counts against the limit (and keeps to half of a limit
  *    lowered under its cap), and a full pool writes its coldest pages to
- *    disk in batches through the ordinary (sealed) write path;
+ *    disk in batches through the ordinary write path, sealed: a written-back
+ *    page tampered with on disk fails its next read's check;
  *  - races, held still by the injection engine: a page whose write-back is
  *    in flight is discarded / faulted back; swapoff and migration run while
  *    the pool holds pages and writes back more.
@@ -130,6 +131,17 @@ static double zstat_d(struct env *e, const char *k)
 		d = json_object_get_double(v);
 	json_object_put(o);
 	return d;
+}
+
+static uint64_t first_in(struct env *e, enum page_state st)
+{
+	uint64_t i;
+
+	for (i = 0; i < e->npages; i++)
+		if (state_of(e, i) == st)
+			return i;
+	fail_msg("no page in state %d", st);
+	return 0;
 }
 
 /* ---- the allocator ---- */
@@ -344,18 +356,50 @@ static void test_incompressible(void **state)
 	env_teardown(&e);
 }
 
-/* ---- discard ---- */
-
-static uint64_t first_in(struct env *e, enum page_state st)
+/* XOR byte `at` of global slot g's 4 KiB with x (aligned: the device's fd
+ * may be O_DIRECT). */
+static void tamper(struct env *e, uint64_t g, unsigned int at, uint8_t x)
 {
-	uint64_t i;
+	int fd = swap_dev_fd(swapset_dev(e->s, g));
+	off_t off = (off_t)(gslot_off(g) * PG);
+	uint8_t *b = aligned_alloc(PG, PG);
 
-	for (i = 0; i < e->npages; i++)
-		if (state_of(e, i) == st)
-			return i;
-	fail_msg("no page in state %d", st);
-	return 0;
+	assert_non_null(b);
+	assert_int_equal(pread(fd, b, PG, off), (ssize_t)PG);
+	b[at] ^= x;
+	assert_int_equal(pwrite(fd, b, PG, off), (ssize_t)PG);
+	free(b);
 }
+
+/* What the pool writes back is sealed: a page tampered with on disk after
+ * its write-back fails the seal check of the next read (a migration read:
+ * not fatal, the page stays where it is); repaired, it reads back right. */
+static void test_writeback_sealed(void **state)
+{
+	struct fill_spec f = spec("ratio:2");
+	static struct bg_op mg;
+	struct env e;
+	uint64_t p, g;
+
+	(void)state;
+	zt_env(&e, "lz4", SMALL_POOL, 2);
+	write_fill(&e, &f, NULL, 0, NPAGES);
+	trim(&e);
+	assert_int_equal(C(&e, evict_written), zstat(&e, "written_back"));
+	p = first_in(&e, PS_SWAPPED);
+	g = pg_slot(word_of(&e, p));
+	tamper(&e, g, 100, 0x5a);
+	bg_start(&mg, &e, BG_MIGRATE, 0, 0, 1);
+	bg_join(&mg, TRIM_WAIT_MS);
+	assert_true(C(&e, checksum_errors) > 0);
+	assert_int_equal(state_of(&e, p), PS_SWAPPED);
+	assert_true(pg_slot(word_of(&e, p)) == g);      /* left on its slot */
+	tamper(&e, g, 100, 0x5a);                       /* repaired */
+	assert_int_equal(check_fill(&e, &f, NULL, 0, NPAGES, UINT64_MAX), 0);
+	env_teardown(&e);
+}
+
+/* ---- discard ---- */
 
 static void test_discard_zpool(void **state)
 {
@@ -520,6 +564,7 @@ int main(void)
 		cmocka_unit_test(test_limit_lowered),
 		cmocka_unit_test(test_pool_full_writeback),
 		cmocka_unit_test(test_incompressible),
+		cmocka_unit_test(test_writeback_sealed),
 		cmocka_unit_test(test_discard_zpool),
 		cmocka_unit_test(test_writeback_vs_discard_and_fault),
 		cmocka_unit_test(test_swapoff_during_writeback),
