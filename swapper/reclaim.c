@@ -128,12 +128,18 @@ static enum evict_class classify(uint64_t w)
 static void evict_clean(struct swapper *s, uint64_t start, unsigned int m,
 			const uint64_t *w)
 {
+	uint8_t *host = page_host(s, start);
+	uint32_t crc[PG_EVICT_RUN];
 	unsigned int i;
 
-	madvise(page_host(s, start), m * PAGE_SIZE_4K, MADV_DONTNEED);
+	/* The seal goes back into the word (page.h): recomputed from the
+	 * page, which write protection kept identical to its slot. */
+	for (i = 0; i < m; i++)
+		crc[i] = swapset_word_seal(s, pg_slot(w[i]), host + i * PAGE_SIZE_4K);
+	madvise(host, m * PAGE_SIZE_4K, MADV_DONTNEED);
 	for (i = 0; i < m; i++)
 		atomic_store(&s->pages[start + i],
-			     pg_make(PS_SWAPPED, PG_SLOT, 0, pg_slot(w[i])));
+			     pg_make_swapped(pg_slot(w[i]), crc[i]));
 	page_resident_dec(s, m);
 	atomic_fetch_add(&s->c.evict_clean, m);
 	atomic_fetch_add(&s->kc_drop, m);       /* keep_clean()'s benefit */

@@ -290,7 +290,7 @@ static uint64_t take_tail(struct swapper *s, struct ztier *zt, uint32_t b,
 		return UINT64_MAX;
 	page_lock(s, idx);
 	w = atomic_load(&s->pages[idx]);
-	if (pg_state(w) != PS_ZPOOL || pg_slot(w) != h) {
+	if (pg_state(w) != PS_ZPOOL || pg_zhandle(w) != h) {
 		page_unlock(s, idx);
 		return UINT64_MAX;
 	}
@@ -398,7 +398,7 @@ static int store_one(struct swapper *s, struct ztier *zt, struct wb_ent e,
 	}
 	zt_unlock(zt);
 	if (r == 0) {
-		atomic_store(&s->pages[e.idx], pg_make(PS_ZPOOL, 0, 0, h));
+		atomic_store(&s->pages[e.idx], pg_make_zpool(h));
 		atomic_fetch_sub(&s->c.staged, 1);
 	}
 	page_unlock(s, e.idx);
@@ -466,7 +466,7 @@ bool ztier_fault(struct swapper *s, uint64_t idx, uint64_t w, uint64_t t0)
 {
 	uint8_t page[PAGE_SIZE_4K] __attribute__((aligned(64)));
 	struct ztier *zt = s->zt;
-	uint32_t h = (uint32_t)pg_slot(w);
+	uint32_t h = pg_zhandle(w);
 	int r;
 
 	page_lock_assert_held(s, idx);
@@ -497,7 +497,7 @@ void ztier_drop(struct swapper *s, uint64_t idx, uint64_t w)
 
 	page_lock_assert_held(s, idx);
 	zt_lock(zt);
-	obj_free(zt, (uint32_t)pg_slot(w));
+	obj_free(zt, pg_zhandle(w));
 	zt_unlock(zt);
 	atomic_fetch_add(&zt->dropped, 1);
 }

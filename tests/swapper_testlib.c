@@ -111,6 +111,8 @@ static void config(struct env *e, const struct opts *o, struct swapper_config *c
 	c->fault_spin_us = o->fault_spin_us;
 	c->ztier = o->ztier;
 	c->ztier_bytes = o->ztier_bytes;
+	c->policy = o->policy;
+	c->dirty_log = o->dirty_log;
 	/* Deterministic page words: swapped-in pages always installed clean,
 	 * unless the test is about the adaptive policy. */
 	c->clean_policy = o->clean_auto ? SWAPPER_CLEAN_AUTO : SWAPPER_CLEAN_ALWAYS;

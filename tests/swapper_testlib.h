@@ -120,6 +120,9 @@ struct opts {
 	bool no_fatal;                 /* env_teardown asserts no fatal() */
 	const char *ztier;             /* compressed tier: NULL off, lz4, zstd */
 	uint64_t ztier_bytes;          /* its pool cap (0: limit / 5) */
+	enum swapper_policy policy;    /* swapper_config.policy */
+	int (*dirty_log)(void *opaque, uint64_t gpa, uint64_t npages,
+			 uint64_t *bitmap);    /* swapper_config.dirty_log */
 	/* Test hook (core.c), installed before the swapper's threads start:
 	 * some hook points run on them (s->hook is a plain pointer, read
 	 * without a lock), so a hook is never changed while they run. */

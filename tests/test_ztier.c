@@ -441,7 +441,7 @@ static void hold_first_writeback(struct env *e, const struct fill_spec *f,
 	for (i = 0; i < NPAGES; i++) {
 		uint64_t w = word_of(e, i);
 
-		if (pg_state(w) != PS_STAGED || !(w & PG_SLOT))
+		if (pg_state(w) != PS_STAGED || !pg_holds_slot(w))
 			continue;
 		if (slot_off(e, i) == off)
 			*a = i;
@@ -458,7 +458,7 @@ static void assert_slots_consistent(struct env *e, unsigned int ndevs)
 	unsigned int d;
 
 	for (i = 0; i < e->npages; i++)
-		held += !!(word_of(e, i) & PG_SLOT);
+		held += pg_holds_slot(word_of(e, i));
 	for (d = 0; d < (ndevs ? ndevs : 1); d++)
 		used += dev_usage(e, (int)d).used;
 	assert_int_equal(used, held);
@@ -506,7 +506,7 @@ static void test_swapoff_during_writeback(void **state)
 	for (i = 0; i < NPAGES; i++) {
 		uint64_t w = word_of(&e, i);
 
-		if (w & PG_SLOT)
+		if (pg_holds_slot(w))
 			assert_int_equal(gslot_dev(pg_slot(w)), 1);
 	}
 	/* the pool is untouched by swapoff; its next write-backs go to dev 1 */

@@ -50,6 +50,7 @@ const struct config_field config_fields[] = {
 	{ "swap_encrypt", OPT_ENCRYPT, CFG_BOOL, NULL },
 	{ "ztier", OPT_ZTIER, CFG_STR, NULL },
 	{ "ztier_size", OPT_ZTIER_SIZE, CFG_SIZE, NULL },
+	{ "policy", OPT_POLICY, CFG_STR, NULL },
 	{ "disk_size", OPT_DISK_SIZE, CFG_SIZE, NULL },
 	{ "timeout", OPT_TIMEOUT, CFG_SECONDS, NULL },
 	{ "stats", OPT_STATS, CFG_STR, NULL },
@@ -320,6 +321,7 @@ static struct json_object *swap_value(const struct run_opts *o, int opt)
 {
 	static const char *const full[] = { "overcommit", "stop" };
 	static const char *const clean[] = { "auto", "always", "never" };
+	static const char *const policy[] = { "clock", "clock-dirty" };
 	const struct swapper_config *s = &o->swap;
 	struct json_object *a;
 	unsigned int i;
@@ -335,6 +337,7 @@ static struct json_object *swap_value(const struct run_opts *o, int opt)
 	case OPT_ZTIER:
 		return s->ztier && strcmp(s->ztier, "lz4") ? jstr(s->ztier) : NULL;
 	case OPT_ZTIER_SIZE: return s->ztier_bytes ? jsize(s->ztier_bytes) : NULL;
+	case OPT_POLICY: return s->policy ? jstr(policy[s->policy]) : NULL;
 	case OPT_FORCE: return jtrue(s->nr_devs && s->devs[0].force);
 	case OPT_FAULT_AROUND:
 		return s->fault_around != 16 ? json_object_new_int((int)s->fault_around) : NULL;
