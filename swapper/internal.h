@@ -206,6 +206,8 @@ struct swapper_counters {
 	_Atomic uint64_t pins, migrated, mig_reads, faults_throttled;
 	_Atomic uint64_t fill_reads_skipped, write_pin_reads;   /* pin.c */
 	_Atomic uint64_t dirty_harvests, dirty_pages, dirty_log_errors; /* policy */
+	_Atomic uint64_t mirror_noted, mirror_dropped,
+			 mirror_invalidated;                     /* mirror.c */
 	_Atomic uint64_t zero_around, installed_clean, written_clean;
 	_Atomic uint64_t clean_skipped_swap_full;
 	_Atomic uint64_t alloc_failures, readahead_wasted, readahead_hints;
@@ -285,6 +287,9 @@ struct swapper {
 	struct swap_dev *devs[SWAPPER_MAX_DEVS];
 	int dev_prio[SWAPPER_MAX_DEVS];         /* protected by dev_lock */
 	bool dev_draining[SWAPPER_MAX_DEVS];    /* protected by dev_lock */
+	bool dev_mirror[SWAPPER_MAX_DEVS];      /* a disk image (mirror.c): never
+						 * allocated from, never drained;
+						 * dev_lock */
 	unsigned int dev_order[SWAPPER_MAX_DEVS];   /* by priority; dev_lock */
 	unsigned int nr_order;                  /* protected by dev_lock */
 
@@ -468,6 +473,9 @@ bool buf_pending_pop(struct swapper *s, struct pending_fault *pf);
 
 /* ---- swapset.c ---- */
 int swapset_add(struct swapper *s, struct swap_dev *d, int prio);
+/* A disk image for the swap mapper (mirror.c): a device index, or -errno. */
+int swapset_add_mirror(struct swapper *s, struct swap_dev *d);
+bool swapset_is_mirror(struct swapper *s, unsigned int dev);
 /* Remove device dev (empty, draining): dev_lock taken here. */
 void swapset_remove(struct swapper *s, int dev);
 int swapset_check(struct swapper *s, int dev);   /* 0 or -ENOENT */

@@ -309,25 +309,36 @@ static int64_t migrate_passes(struct swapper *s, int from, int to, bool sorted,
 
 /* Take the op lock and check the devices again under it (a swapoff may
  * have removed one while we waited). */
+static int check2(struct swapper *s, int a, int b)
+{
+	int r = swapset_check(s, a);
+
+	return r < 0 ? r : swapset_check(s, b);
+}
+
+/* -ENOENT (no such device), -EPERM (a disk image of the swap mapper),
+ * -ECANCELED. */
 static int op_begin(struct swapper *s, int a, int b)
 {
-	if (swapset_check(s, a) < 0 || swapset_check(s, b) < 0)
-		return -ENOENT;
+	int r = check2(s, a, b);
+
+	if (r < 0)
+		return r;
 	if (op_lock(s) < 0)
 		return -ECANCELED;
-	if (swapset_check(s, a) < 0 || swapset_check(s, b) < 0) {
+	r = check2(s, a, b);
+	if (r < 0)
 		op_unlock(s);
-		return -ENOENT;
-	}
-	return 0;
+	return r;
 }
 
 int64_t swapper_migrate(struct swapper *s, int from, int to)
 {
 	int64_t r;
 
-	if (swapset_check(s, from) < 0 || swapset_check(s, to) < 0)
-		return -ENOENT;
+	r = check2(s, from, to);
+	if (r < 0)
+		return r;
 	if (from == to)
 		return swapper_compact(s, from);
 	r = op_begin(s, from, to);

@@ -134,8 +134,11 @@ static void evict_clean(struct swapper *s, uint64_t start, unsigned int m,
 
 	/* The seal goes back into the word (page.h): recomputed from the
 	 * page, which write protection kept identical to its slot. */
-	for (i = 0; i < m; i++)
+	for (i = 0; i < m; i++) {
 		crc[i] = swapset_word_seal(s, pg_slot(w[i]), host + i * PAGE_SIZE_4K);
+		if (swapset_is_mirror(s, gslot_dev(pg_slot(w[i]))))
+			atomic_fetch_add(&s->c.mirror_dropped, 1);  /* mirror.c */
+	}
 	madvise(host, m * PAGE_SIZE_4K, MADV_DONTNEED);
 	for (i = 0; i < m; i++)
 		atomic_store(&s->pages[start + i],

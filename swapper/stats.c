@@ -52,6 +52,12 @@ static void add_dma_fill(struct json_object *o, struct swapper_counters *c)
 	J_U64(d, "pages_written", atomic_load(&c->dirty_pages));
 	J_U64(d, "errors", atomic_load(&c->dirty_log_errors));
 	json_object_object_add(o, "dirty_log", d);
+	/* the swap mapper (mirror.c) */
+	d = json_object_new_object();
+	J_U64(d, "pages_noted", atomic_load(&c->mirror_noted));
+	J_U64(d, "dropped_without_write", atomic_load(&c->mirror_dropped));
+	J_U64(d, "invalidated", atomic_load(&c->mirror_invalidated));
+	json_object_object_add(o, "swap_mapper", d);
 }
 
 static struct json_object *counters_json(struct swapper *s)

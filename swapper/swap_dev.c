@@ -48,6 +48,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/fs.h>
 #include <pthread.h>
 #include <signal.h>
@@ -314,6 +315,27 @@ int swap_slot_get(struct swap_dev *d, uint64_t slot)
 		ret = -EOVERFLOW;
 	else
 		*map_at(d, slot) = v + 1;
+	pthread_mutex_unlock(&d->lock);
+	return ret;
+}
+
+int swap_slot_claim(struct swap_dev *d, uint64_t slot)
+{
+	int ret = 0;
+	uint8_t v;
+
+	if (slot == 0 || slot >= d->nslots)
+		return -EINVAL;
+	pthread_mutex_lock(&d->lock);
+	v = map_get(d, slot);
+	if (v == SWAP_SLOT_BAD)
+		ret = -EINVAL;
+	else if (v == SWAP_SLOT_COUNT_MAX)
+		ret = -EOVERFLOW;
+	else if (v)
+		*map_at(d, slot) = v + 1;
+	else if (!take(d, slot, 1))
+		ret = -ENOMEM;
 	pthread_mutex_unlock(&d->lock);
 	return ret;
 }
@@ -692,6 +714,42 @@ int swap_dev_open(const struct swap_dev_config *cfg, struct swap_dev **out)
 err_close:
 	swap_dev_close(d);
 	return ret;
+}
+
+int swap_dev_open_mirror(const char *path, struct swap_dev **out)
+{
+	struct swap_dev *d = calloc(1, sizeof(*d));
+	struct stat st;
+	uint64_t size;
+	int ret;
+
+	if (!d)
+		return -ENOMEM;
+	pthread_mutex_init(&d->lock, NULL);
+	d->prio = INT_MIN;
+	d->fd = open(path, O_RDONLY | O_CLOEXEC);
+	ret = d->fd < 0 ? open_error(path) : 0;
+	d->path = strdup(path);
+	if (!ret && !d->path)
+		ret = -ENOMEM;
+	if (!ret && fstat(d->fd, &st) < 0)
+		ret = -errno;
+	if (!ret) {
+		note_id(d, &st);
+		ret = dev_size(d, &st, &size);
+	}
+	if (!ret)
+		ret = check_size(path, size);
+	if (!ret) {
+		d->nslots = size_slots(path, size);
+		ret = meta_init(d);
+	}
+	if (ret) {
+		swap_dev_close(d);
+		return ret;
+	}
+	*out = d;
+	return 0;
 }
 
 void swap_dev_close(struct swap_dev *d)

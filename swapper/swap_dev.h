@@ -87,6 +87,11 @@ struct swap_dev;
  * filesystem cannot hold it, -ETXTBSY it is an active kernel swap file.
  */
 int swap_dev_open(const struct swap_dev_config *cfg, struct swap_dev **out);
+/* A disk image whose 4 KiB blocks guest pages may mirror (the swap
+ * mapper, mirror.c): opened read-only, no header, no lock (its VMM device
+ * owns it), slot n = bytes [n * 4 KiB, (n + 1) * 4 KiB); block 0 is
+ * reserved as on every device. */
+int swap_dev_open_mirror(const char *path, struct swap_dev **out);
 void swap_dev_close(struct swap_dev *d);
 
 int swap_dev_fd(const struct swap_dev *d);
@@ -119,6 +124,9 @@ int swap_slot_alloc(struct swap_dev *d, unsigned int n, uint64_t *first);
 int swap_slot_get(struct swap_dev *d, uint64_t slot);
 /* count--; at 0 the slot becomes free.  A put on a bad slot is ignored (its
  * other holders still drop their references after a retire). */
+/* A mirror's block (mirror.c): a reference on slot, taking it when free
+ * (mirrors are never allocated from).  -EINVAL, -EOVERFLOW, -ENOMEM. */
+int swap_slot_claim(struct swap_dev *d, uint64_t slot);
 void swap_slot_put(struct swap_dev *d, uint64_t slot);
 /* Mark bad (after a write error): never handed out again; drops the
  * caller's reference (the slot is dead even if its count was > 1). */

@@ -29,6 +29,7 @@
  * seal_lock is a leaf, taken under a page lock or dev_lock.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -278,7 +279,7 @@ static void rebuild_order_locked(struct swapper *s)
 	unsigned int i, j, n = 0;
 
 	for (i = 0; i < SWAPPER_MAX_DEVS; i++) {
-		if (!s->devs[i] || s->dev_draining[i])
+		if (!s->devs[i] || s->dev_draining[i] || s->dev_mirror[i])
 			continue;
 		for (j = n; j > 0 && s->dev_prio[s->dev_order[j - 1]] < s->dev_prio[i]; j--)
 			s->dev_order[j] = s->dev_order[j - 1];
@@ -288,7 +289,7 @@ static void rebuild_order_locked(struct swapper *s)
 	s->nr_order = n;
 }
 
-int swapset_add(struct swapper *s, struct swap_dev *d, int prio)
+static int add(struct swapper *s, struct swap_dev *d, int prio, bool mirror)
 {
 	unsigned int i;
 	int r;
@@ -327,9 +328,30 @@ int swapset_add(struct swapper *s, struct swap_dev *d, int prio)
 	}
 	s->dev_prio[i] = prio;
 	s->dev_draining[i] = false;
+	s->dev_mirror[i] = mirror;
 	rebuild_order_locked(s);
 	unlock_rw(&s->dev_lock);
 	return (int)i;
+}
+
+int swapset_add(struct swapper *s, struct swap_dev *d, int prio)
+{
+	return add(s, d, prio, false);
+}
+
+int swapset_add_mirror(struct swapper *s, struct swap_dev *d)
+{
+	return add(s, d, INT_MIN, true);
+}
+
+bool swapset_is_mirror(struct swapper *s, unsigned int dev)
+{
+	bool r;
+
+	lock_read(&s->dev_lock);
+	r = dev < SWAPPER_MAX_DEVS && s->dev_mirror[dev];
+	unlock_rw(&s->dev_lock);
+	return r;
 }
 
 void swapset_remove(struct swapper *s, int dev)
@@ -370,6 +392,8 @@ int swapset_check(struct swapper *s, int dev)
 	lock_read(&s->dev_lock);
 	if (dev < 0 || dev >= SWAPPER_MAX_DEVS || !s->devs[dev])
 		r = -ENOENT;
+	else if (s->dev_mirror[dev])
+		r = -EPERM;             /* a disk image: not ours to move */
 	unlock_rw(&s->dev_lock);
 	return r;
 }
@@ -400,7 +424,7 @@ int swapset_alloc(struct swapper *s, int target, unsigned int n,
 
 	lock_read(&s->dev_lock);
 	if (target >= 0 && target < SWAPPER_MAX_DEVS && s->devs[target] &&
-	    !s->dev_draining[target]) {
+	    !s->dev_draining[target] && !s->dev_mirror[target]) {
 		r = swap_slot_alloc(s->devs[target], n, first);
 		if (r > 0) {
 			*dev = (unsigned int)target;

@@ -14,6 +14,7 @@ endfunction()
 
 hv_add_gswap_test(NAME integrity TIMEOUT 120 ARGS integrity)
 hv_add_gswap_test(NAME double TIMEOUT 180 ARGS double)
+hv_add_gswap_test(NAME mapper TIMEOUT 300 ARGS mapper)
 hv_add_gswap_test(NAME memtouch TIMEOUT 120 ARGS memtouch)
 hv_add_gswap_test(NAME malformed TIMEOUT 60 ARGS malformed)
 hv_add_gswap_test(NAME malformed_swap TIMEOUT 60 ARGS malformed 16M)

@@ -91,7 +91,8 @@ static const char full_json[] =
 	"  \"no_seccomp\": true, \"quiet\": true, \"verbose\": 2,\n"
 	"  \"on_poweroff\": \"restart\", \"on_crash\": \"restart\",\n"
 	"  \"locked\": false, \"hugepages\": false, \"balloon\": true,\n"
-	"  \"ztier\": \"zstd\", \"ztier_size\": \"16M\"\n"
+	"  \"ztier\": \"zstd\", \"ztier_size\": \"16M\",\n"
+	"  \"swap_mapper\": true\n"
 	"}\n";
 
 static void check_full(const struct run_opts *o)
@@ -117,6 +118,7 @@ static void check_full(const struct run_opts *o)
 	assert_int_equal(o->swap.clean_policy, SWAPPER_CLEAN_NEVER);
 	assert_int_equal(o->swap.fault_spin_us, 50);
 	assert_int_equal(o->swap.policy, SWAPPER_POLICY_CLOCK_DIRTY);
+	assert_true(o->vm.swap_mapper);
 	assert_true(o->swap.encrypt);
 	assert_string_equal(o->swap.ztier, "zstd");
 	assert_int_equal(o->swap.ztier_bytes, 16 * MIB);

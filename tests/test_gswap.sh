@@ -124,6 +124,25 @@ if dc["pages"] != 384 or dc["were_resident"] + dc["were_swapped"] > 384 or dc["w
 '
 }
 
+# mapper: double paging with the swap mapper (--swap-mapper): the frames
+# the guest reads its swapped pages into are copies of its disk's blocks,
+# so the host drops them without writing them to its own swap (VSwapper's
+# silent writes avoided) and reads them back from the disk; every byte of
+# three passes verified.
+case_mapper() {
+	need_kvm; need_python
+	hv run --mem 64M --mem-limit 6M --disk-size 40M --balloon --swap-mapper \
+		--stats "$STATS" integrity swap=guest ws=32M glimit=8M passes=3 balloon=1
+	expect_rc 0
+	expect_out "integrity: OK"
+	expect_guest_swapped
+	expect_json devices.virtio_blk.swap_mapper == true
+	expect_json swap.swap_mapper.pages_noted -gt 0
+	expect_json swap.swap_mapper.dropped_without_write -gt 0
+	expect_json swap.checksum_errors -eq 0
+	expect_json swap.read_errors -eq 0
+}
+
 # memtouch: a zipf working set 8x the guest limit, then the workload frees
 # its memory and all 256 frames go to the host: its resident count drops by
 # 256 pages across the release's inflates.

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "seal.h"
 #include "swapper_testlib.h"
@@ -188,6 +189,111 @@ static void test_fill_pin_skips_reads(void **state)
 	swapper_unpin(e.s, GPA + 20 * PG, PG, false);
 	assert_int_equal(swapper_pin_fill(e.s, GPA - PG, PG, NULL), -EFAULT);
 	assert_all_pages_ok(&e);
+	env_teardown(&e);
+}
+
+/* --- the swap mapper (mirror.c) --- */
+
+static uint64_t img_word(uint64_t blk, unsigned int k, unsigned int gen)
+{
+	return 0xD15C000000000000ull | ((uint64_t)gen << 40) | (blk << 12) | k;
+}
+
+/* A disk image of nblk blocks, generation gen; its path in path[64]. */
+static int make_image(char *path, uint64_t nblk, unsigned int gen)
+{
+	uint64_t b, buf[512];
+	unsigned int k;
+	int fd;
+
+	snprintf(path, 64, "/var/tmp/hvswap-mirror.XXXXXX");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	for (b = 0; b < nblk; b++) {
+		for (k = 0; k < 512; k++)
+			buf[k] = img_word(b, k, gen);
+		assert_int_equal(pwrite(fd, buf, PG, (off_t)(b * PG)), PG);
+	}
+	return fd;
+}
+
+static bool page_is_block(struct env *e, uint64_t idx, uint64_t blk, unsigned int gen)
+{
+	unsigned int k;
+
+	for (k = 0; k < 512; k++)
+		if (page_ptr(e, idx)[k] != img_word(blk, k, gen))
+			return false;
+	return true;
+}
+
+/*
+ * Pages filled from a disk image are dropped without a swap write and read
+ * back from the image; a write to the image first takes the pages that
+ * mirror its blocks off them (a swapped-out one is read back while the
+ * block still holds its data), so they keep their data when it changes.
+ */
+static void test_swap_mapper(void **state)
+{
+	struct env e;
+	char path[64];
+	uint64_t buf[512], i, w0;
+	void *host;
+	int fd, m;
+
+	(void)state;
+	hc_env(&e, 1, 8 << 20, 0);
+	fd = make_image(path, 512, 1);      /* 2 MiB: the smallest device */
+	m = swapper_mirror_add(e.s, path);
+	assert_true(m >= 0);
+	/* the "device" reads blocks 10..13 into pages 40..43 */
+	assert_int_equal(swapper_pin_fill(e.s, GPA + 40 * PG, 4 * PG, &host), 0);
+	for (i = 0; i < 4; i++)
+		assert_int_equal(pread(fd, (uint8_t *)host + i * PG, PG,
+				       (off_t)((10 + i) * PG)), PG);
+	assert_int_equal(swapper_mirror_note(e.s, m, GPA + 40 * PG, 4 * PG, 10 * PG), 4);
+	swapper_unpin(e.s, GPA + 40 * PG, 4 * PG, false);
+	for (i = 40; i < 44; i++)
+		assert_true(pg_has(word_of(&e, i), PG_WP) && pg_holds_slot(word_of(&e, i)));
+	w0 = C(&e, evict_written);
+	assert_int_equal(swapper_trim(e.s), 0);
+	for (i = 40; i < 44; i++) {
+		assert_int_equal(pg_state(word_of(&e, i)), PS_SWAPPED);
+		assert_int_equal(gslot_dev(pg_slot(word_of(&e, i))), m);
+	}
+	assert_int_equal(C(&e, evict_written), w0);      /* no swap write */
+	assert_int_equal(C(&e, mirror_dropped), 4);
+	/* a fault reads the block back from the image */
+	assert_true(page_is_block(&e, 41, 11, 1));
+	/* the image's blocks 11 and 12 are about to change: page 41
+	 * (resident) and page 42 (swapped out) stop mirroring them */
+	assert_int_equal(swapper_mirror_write(e.s, m, 11 * PG + 100, PG), 0);
+	assert_int_equal(C(&e, mirror_invalidated), 2);
+	for (i = 41; i < 43; i++) {
+		assert_int_equal(pg_state(word_of(&e, i)), PS_RESIDENT);
+		assert_false(pg_holds_slot(word_of(&e, i)));
+	}
+	for (i = 0; i < 512; i++)
+		buf[i] = ~0ull;
+	assert_int_equal(pwrite(fd, buf, PG, 11 * PG), PG);
+	assert_int_equal(pwrite(fd, buf, PG, 12 * PG), PG);
+	assert_int_equal(swapper_trim(e.s), 0);
+	assert_int_equal(C(&e, evict_written), w0 + 2); /* now to swap */
+	assert_true(page_is_block(&e, 40, 10, 1));
+	assert_true(page_is_block(&e, 41, 11, 1));
+	assert_true(page_is_block(&e, 42, 12, 1));
+	assert_true(page_is_block(&e, 43, 13, 1));
+	assert_int_equal(C(&e, checksum_errors), 0);
+	/* the image is not the swapper's to move or remove */
+	assert_int_equal(swapper_swapoff(e.s, m), -EPERM);
+	assert_int_equal(swapper_compact(e.s, m), -EPERM);
+	/* a guest write to a page that mirrors a block drops its claim */
+	assert_int_equal(swapper_trim(e.s), 0);
+	assert_int_equal(gslot_dev(pg_slot(word_of(&e, 43))), m);
+	page_ptr(&e, 43)[7] = 1;
+	assert_false(pg_holds_slot(word_of(&e, 43)));
+	close(fd);
+	unlink(path);
 	env_teardown(&e);
 }
 
@@ -839,6 +945,7 @@ int main(void)
 		cmocka_unit_test(test_evict_pinned),
 		cmocka_unit_test(test_write_pin_dirties),
 		cmocka_unit_test(test_fill_pin_skips_reads),
+		cmocka_unit_test(test_swap_mapper),
 		cmocka_unit_test(test_rmap),
 		cmocka_unit_test(test_lockdep_catches),
 		cmocka_unit_test(test_migrate_page_under_read),

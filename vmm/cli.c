@@ -55,6 +55,7 @@ static const struct option lopts[] = {
 	{ "ztier-size", required_argument, NULL, OPT_ZTIER_SIZE },
 	{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
 	{ "balloon", no_argument, NULL, OPT_BALLOON },
+	{ "swap-mapper", no_argument, NULL, OPT_SWAP_MAPPER },
 	{ "kernel", required_argument, NULL, OPT_KERNEL },
 	{ "initrd", required_argument, NULL, OPT_INITRD },
 	{ "append", required_argument, NULL, OPT_APPEND },
@@ -123,6 +124,9 @@ void cli_usage(FILE *f)
 "                        a symbolic link is refused)\n"
 "  --disk-size SIZE      disk size: an unlinked temp file in /var/tmp, or grow\n"
 "                        --disk PATH to SIZE (a multiple of 512)\n"
+"  --swap-mapper         pages a disk read fills are kept as copies of the\n"
+"                        disk's blocks: evicted without a swap write, read\n"
+"                        back from the disk (needs --mem-limit and a disk)\n"
 "  --balloon             a virtio-balloon device: pages the guest inflates are\n"
 "                        discarded on the host (docs/guest-swap.md)\n"
 "  --ctl PATH            control socket for 'hvswap ctl' (created mode 0600)\n"
@@ -274,6 +278,9 @@ static int parse_swap_opt(struct run_opts *o, int c, const char *arg, const char
 		return 0;
 	case OPT_BALLOON:
 		o->vm.balloon = true;
+		return 0;
+	case OPT_SWAP_MAPPER:
+		o->vm.swap_mapper = true;
 		return 0;
 	case OPT_FAULT_AROUND:
 		r = parse_uint(arg, 0, 512, &v);
@@ -469,6 +476,7 @@ void cli_clear_flag(struct run_opts *o, int c)
 	case OPT_ENCRYPT: o->swap.encrypt = false; break;
 	case OPT_NO_SECCOMP: o->no_seccomp = false; break;
 	case OPT_BALLOON: o->vm.balloon = false; break;
+	case OPT_SWAP_MAPPER: o->vm.swap_mapper = false; break;
 	case OPT_LOCKED: o->vm.locked = false; break;
 	case OPT_HUGEPAGES: o->vm.hugepages = false; break;
 	case OPT_QUIET: o->vm.quiet = false; break;
@@ -592,7 +600,8 @@ int cli_check(const struct run_opts *o, char *err, size_t errlen)
 	if (r < 0)
 		return r;
 	if (!o->swap_on && (s->nr_devs || s->swap_size || s->io_engine ||
-			    s->encrypt || s->fault_spin_us || s->policy || s->ztier_bytes))
+			    s->encrypt || s->fault_spin_us || s->policy || s->ztier_bytes ||
+			    o->vm.swap_mapper))
 		return usage_err(err, errlen, "swap options need --mem-limit");
 	if (o->swap_on && s->ztier_bytes >= s->mem_limit)
 		return usage_err(err, errlen, "--ztier-size must be below --mem-limit");

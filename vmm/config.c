@@ -59,6 +59,7 @@ const struct config_field config_fields[] = {
 	{ "ctl_idle_timeout", OPT_CTL_IDLE, CFG_SECONDS, NULL },
 	{ "no_seccomp", OPT_NO_SECCOMP, CFG_BOOL, NULL },
 	{ "balloon", OPT_BALLOON, CFG_BOOL, NULL },
+	{ "swap_mapper", OPT_SWAP_MAPPER, CFG_BOOL, NULL },
 	{ "linux_kernel", OPT_KERNEL, CFG_STR, NULL },
 	{ "linux_initrd", OPT_INITRD, CFG_STR, NULL },
 	{ "linux_append", OPT_APPEND, CFG_STR, NULL },
@@ -390,6 +391,7 @@ struct json_object *config_field_value(const struct run_opts *o,
 			json_object_new_double(o->ctl_idle_timeout) : NULL;
 	case OPT_NO_SECCOMP: return jtrue(o->no_seccomp);
 	case OPT_BALLOON: return jtrue(o->vm.balloon);
+	case OPT_SWAP_MAPPER: return jtrue(o->vm.swap_mapper);
 	case OPT_KERNEL: return jstr(o->vm.kernel_path);
 	case OPT_INITRD: return jstr(o->vm.initrd_path);
 	case OPT_APPEND: return jstr(o->vm.cmdline);

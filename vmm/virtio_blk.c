@@ -27,6 +27,7 @@
 #include "hvswap/log.h"
 #include "guestmem.h"
 #include "hvswap/ratelimit.h"
+#include "hvswap/swapper.h"
 #include "virtio_blk.h"
 #include "vm.h"
 
@@ -45,6 +46,7 @@ struct pinned {
 struct virtio_blk {
 	struct vm *vm;
 	int fd;
+	int mirror;                     /* swapper mirror index, -1: none */
 	uint64_t capacity;              /* sectors */
 	char id[VIRTIO_BLK_ID_BYTES];
 	/* protected by the transport lock */
@@ -148,6 +150,42 @@ static int chain_copy(struct virtio_blk *b, const struct virtq_chain *c, bool wr
 	return 0;
 }
 
+/* ---- the swap mapper ----------------------------------------------------- */
+
+/* A read into the pinned pieces b->pins[] from disk byte `off` completed:
+ * the whole guest pages it filled from 4 KiB-aligned blocks are noted as
+ * copies of those blocks (before the guest can see the request done). */
+static void note_mirrors(struct virtio_blk *b, uint64_t off)
+{
+	unsigned int i;
+
+	for (i = 0; i < b->npins; off += b->pins[i].len, i++) {
+		uint64_t gpa = b->pins[i].gpa, len = b->pins[i].len;
+		uint64_t skip = (4096 - gpa % 4096) % 4096, n;
+
+		if (len <= skip || (off + skip) % 4096)
+			continue;
+		n = (len - skip) / 4096 * 4096;
+		if (n)
+			swapper_mirror_note(b->vm->swapper, b->mirror, gpa + skip, n,
+					    off + skip);
+	}
+}
+
+int virtio_blk_swap_mapper(struct virtio_blk *b)
+{
+	char path[64];
+	int r;
+
+	if (!b->vm->swapper)
+		return -EINVAL;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", b->fd);
+	r = swapper_mirror_add(b->vm->swapper, path);
+	if (r >= 0)
+		b->mirror = r;
+	return r < 0 ? r : 0;
+}
+
 /* ---- file I/O ----------------------------------------------------------- */
 
 /* preadv/pwritev the whole iovec (short transfers continue; EOF = -EIO). */
@@ -204,8 +242,21 @@ static uint8_t do_rw(struct virtio_blk *b, const struct virtq_chain *c,
 		bwarn(b, "cannot pin request buffers: %s", strerror(-r));
 		return VIRTIO_BLK_S_IOERR;
 	}
+	if (is_write && b->mirror >= 0) {
+		/* pages that mirror these blocks keep their data */
+		r = swapper_mirror_write(b->vm->swapper, b->mirror,
+					 h->sector * VIRTIO_BLK_SECTOR, len);
+		if (r < 0) {
+			unpin_all(b);
+			bwarn(b, "write at sector %" PRIu64 ": pages mirroring it "
+			      "cannot be kept: %s", h->sector, strerror(-r));
+			return VIRTIO_BLK_S_IOERR;
+		}
+	}
 	r = rw_full(b->fd, b->iov, (int)b->npins,
 		    (off_t)(h->sector * VIRTIO_BLK_SECTOR), is_write);
+	if (r >= 0 && !is_write && b->mirror >= 0)
+		note_mirrors(b, h->sector * VIRTIO_BLK_SECTOR);
 	unpin_all(b);
 	if (r < 0) {
 		bwarn(b, "%s at sector %" PRIu64 ": %s", is_write ? "write" : "read",
@@ -445,6 +496,7 @@ int virtio_blk_create(struct vm *vm, const char *path, uint64_t size,
 	}
 	b->vm = vm;
 	b->fd = fd;
+	b->mirror = -1;
 	b->capacity = bytes / VIRTIO_BLK_SECTOR;
 	b->rl = (struct ratelimit)RATELIMIT_INIT(5000, 10);
 	strncpy(b->id, "hvswap-virtio-blk", sizeof(b->id));
@@ -474,6 +526,7 @@ struct json_object *virtio_blk_stats_json(struct virtio_blk *b)
 
 #define ADD(f) json_object_object_add(o, #f, json_object_new_uint64(atomic_load(&b->st.f)))
 	json_object_object_add(o, "capacity_sectors", json_object_new_uint64(b->capacity));
+	json_object_object_add(o, "swap_mapper", json_object_new_boolean(b->mirror >= 0));
 	ADD(reads);
 	ADD(writes);
 	ADD(flushes);

@@ -46,6 +46,11 @@ extern const struct virtio_dev_ops virtio_blk_ops;
 int virtio_blk_create(struct vm *vm, const char *path, uint64_t size,
 		      struct virtio_blk **out, char *err, size_t errlen);
 void virtio_blk_destroy(struct virtio_blk *b);
+/* The swap mapper (--swap-mapper): register the disk with the VM's swapper
+ * as a mirror; reads then note the pages they fill whole, writes first
+ * take pages off the blocks they change (swapper_mirror_*).  0 or -errno
+ * (the device works on without it). */
+int virtio_blk_swap_mapper(struct virtio_blk *b);
 uint64_t virtio_blk_capacity(const struct virtio_blk *b);      /* sectors */
 
 /* Counters; call only while no request runs (after the vCPUs stopped) or

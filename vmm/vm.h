@@ -55,6 +55,7 @@ struct vm_config {
 	uint64_t disk_size;         /* bytes, multiple of 512 */
 	bool seccomp;               /* every thread installs its filter (sandbox.h) */
 	bool balloon;               /* a virtio-balloon device (--balloon) */
+	bool swap_mapper;           /* --swap-mapper: the disk as a mirror */
 	/* A Linux guest (linux_boot.h) instead of an embedded test guest:
 	 * kernel_path set.  cmdline and initrd_path may be NULL. */
 	const char *kernel_path, *initrd_path, *cmdline;

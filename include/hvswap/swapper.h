@@ -182,6 +182,26 @@ void swapper_unpin(struct swapper *s, uint64_t gpa, uint64_t len, bool longterm)
 int swapper_pin_fill(struct swapper *s, uint64_t gpa, uint64_t len, void **host);
 
 /*
+ * The swap mapper (VSwapper): guest pages filled whole by a disk read are
+ * kept as clean copies of the disk image's 4 KiB blocks - evicted without a
+ * swap write, read back from the image - while the block is unchanged.
+ * swapper_mirror_add() registers the image (opened read-only; after
+ * swapper_start): a mirror index, or -ENOTSUP (no uffd write-protect, or
+ * --swap-encrypt), -errno.  swapper_mirror_note(): guest [gpa, gpa+len),
+ * pinned by the caller, was just filled from image bytes [off, off+len)
+ * (all 4 KiB aligned); call it before the guest can see the read complete.
+ * Returns the pages noted.  swapper_mirror_write(): image bytes [off,
+ * off+len) are about to be written; pages that mirror them stop doing so
+ * (swapped-out ones are read back first).  Call it before the write; a
+ * negative return means the write must not be made (a page could not be
+ * brought back: -EIO, -ECANCELED, ...).
+ */
+int swapper_mirror_add(struct swapper *s, const char *path);
+int64_t swapper_mirror_note(struct swapper *s, int mirror, uint64_t gpa,
+			    uint64_t len, uint64_t off);
+int swapper_mirror_write(struct swapper *s, int mirror, uint64_t off, uint64_t len);
+
+/*
  * Discard guest-physical [gpa, gpa+len) (page aligned): the guest gave these
  * pages up (a balloon inflate).  Each page's resident copy is dropped
  * (MADV_DONTNEED, out of the resident count), its swap slot or staged copy
