@@ -16,6 +16,9 @@
  *     verify all
  * After each "verify all" vCPU 0 publishes the metric verify_passes (the
  * number of complete verifications so far).
+ * fill=KIND: the stamps' contents after the header are fill= contents
+ * (lib/fill.h: zeros, sparse, random, ratio:R) instead of random words, so
+ * the pages compress as the kind says (the compressed tier's tests).
  * idle=MS: before pass idle_after (default 0: right after stamping), every
  * vCPU sleeps MS milliseconds (HV_HC_SLEEP, no host CPU) - a VM that goes
  * idle after start, or with idle_after > 0, one whose phase changes.
@@ -33,6 +36,7 @@
  */
 #include "rt.h"
 #include "lib/gswap.h"
+#include "lib/fill.h"
 #include "lib/integ.h"
 #include "lib/prng.h"
 
@@ -46,6 +50,8 @@ struct cfg {
 	unsigned idle_after;
 	uint64_t seed;
 	bool gswap, balloon;     /* swap=guest, balloon=1 */
+	bool has_fill;           /* fill= given (else random page contents) */
+	struct fill_spec fill;
 	uint64_t glimit;         /* bytes of frames */
 	int err;
 };
@@ -60,7 +66,7 @@ static struct gswap gs;
 
 static const char *const known_args[] = {
 	"ws", "passes", "seed", "rewrite", "swap", "glimit", "balloon", "idle",
-	"idle_after", NULL
+	"idle_after", "fill", NULL
 };
 
 /* swap=guest: the generation table, then the paging layer. */
@@ -111,6 +117,12 @@ static int setup(struct cfg *c)
 		hv_printf("integrity: idle=%lu ms: at most 600000\n", (unsigned long)c->idle_ms);
 		return 2;
 	}
+	c->has_fill = hv_arg_present("fill");
+	if (c->has_fill && fill_parse(hv_arg_str("fill", ""), &c->fill)) {
+		hv_printf("integrity: fill=%s: sparse, zeros, random or ratio:R "
+			  "(1 <= R <= 64)\n", hv_arg_str("fill", ""));
+		return 2;
+	}
 	if (c->rewrite_pct > 100) {
 		hv_printf("integrity: rewrite=%u must be 0..100\n", c->rewrite_pct);
 		return 2;
@@ -159,7 +171,8 @@ static uint64_t page_gfn(uint64_t i)
 static void rewrite(uint64_t i, uint32_t gen, struct vstat *st)
 {
 	cfg.gen[i] = gen;
-	integ_stamp(page_get(i, true), page_gfn(i), gen);
+	integ_stamp_fill(page_get(i, true), page_gfn(i), gen,
+			 cfg.has_fill ? &cfg.fill : NULL);
 	page_done(i);
 	st->written++;
 }

@@ -14,6 +14,7 @@
  *                buffer and treats it as faulted back: the data is still
  *                written and the slot freed at completion (writeback.c)
  *   SWAPPED      the slot
+ *   ZPOOL        the compressed copy (ztier.c)
  *   READING      not touched: the read owns the page until it completes
  *                (install or take); discard waits for it and looks again
  *   PINNED       not touched: a device is using it; counted as busy
@@ -31,6 +32,7 @@
 #include <sys/mman.h>
 
 #include "internal.h"
+#include "ztier.h"
 
 #define DISCARD_WAIT_MS 100     /* one wait for a read's progress */
 #define DISCARD_STALL_MS 10000  /* a read that long: give up on the page */
@@ -61,6 +63,10 @@ static enum dc_result discard_locked(struct swapper *s, uint64_t idx)
 		atomic_fetch_add(&s->c.discard_swapped, 1);
 		break;
 	case PS_SWAPPED:
+		atomic_fetch_add(&s->c.discard_swapped, 1);
+		break;
+	case PS_ZPOOL:
+		ztier_drop(s, idx, w);
 		atomic_fetch_add(&s->c.discard_swapped, 1);
 		break;
 	}

@@ -11,6 +11,7 @@
  *              buffer is free: it is served when a read completes
  *   READING    a read is in flight: mark PG_WAITER (a migration read then
  *              completes into the guest); its completion wakes us
+ *   ZPOOL      compressed in memory: decompress and install (ztier.c)
  * A WP fault (a write to a clean page installed write-protected) clears the
  * page's claim on its slot - it is about to differ from it - then
  * unprotects, which wakes the writer.
@@ -36,6 +37,7 @@
 #include "hvswap/log.h"
 #include "internal.h"
 #include "spin.h"
+#include "ztier.h"
 
 #define MSG_BATCH 64
 
@@ -187,6 +189,8 @@ static enum fault_next fault_locked(struct swapper *s, uint64_t idx, uint64_t w,
 		atomic_store(&s->pages[idx], w | PG_WAITER);
 		atomic_fetch_add(&s->c.faults_dup, 1);
 		return FN_HINT;         /* the guest reached a page in flight */
+	case PS_ZPOOL:
+		return ztier_fault(s, idx, w, t0) ? FN_DONE : FN_NONE;
 	}
 	return FN_NONE;
 }

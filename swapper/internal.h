@@ -18,6 +18,8 @@
  *   reclaim.c    the reclaim thread: watermarks, eviction rounds, trim
  *   swapin.c     swap-in reads: claim, submission, completion, install
  *   readahead.c  (ra_) which pages to read ahead (streams, stride, waste)
+ *   ztier.c      (zt) the compressed tier in front of the devices;
+ *                zpool.c its size-class allocator (a leaf)
  *   writeback.c  (wb_) write-out of staged pages: batches, completion, retries,
  *                the queue of staged pages waiting to be written
  *   policy_*.c   victim selection
@@ -59,6 +61,7 @@
  *                   ra_lock (swapin.c)  readahead streams
  *                   pin_lock (pin.c)    pin table
  *                   seal_lock (swapset.c) per-slot seal tables
+ *                   zt_lock (ztier.c)   the compressed pool and its LRU
  *                   op_mutex (migrate.c) the op_lock's flag
  *                   swap_dev's allocator mutex, the I/O engines' locks
  * No swapper lock is held across a blocking wait except a condition wait
@@ -382,6 +385,8 @@ struct swapper {
 	struct { uint64_t t, faults, rd, wr; } live;
 	/* fault-thread spin statistics (fault.c; written by that thread) */
 	_Atomic uint64_t spin_hits, spin_misses, spin_ns, sleeps, reaped;
+	/* ---- ztier.c: the compressed tier (NULL: off); set at create ---- */
+	struct ztier *zt;
 };
 
 /* Policy interface: picks eviction victims among resident pages.  The core

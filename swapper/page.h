@@ -25,13 +25,15 @@
  *                    carries it along: READING in its read descriptor
  *                    (swapin.c), RESIDENT with a kept slot recomputes it
  *                    from the unchanged page when it is dropped clean.
+ *  In ZPOOL (compressed in the pool, ztier.c; holds no slot, has no flag):
+ *  bits 3-34  handle the pool object's handle (pg_zhandle)
  *  bits 35-63 slot   global slot id (device << 26 | slot): 8 devices of at
  *                    most 2^26 slots (256 GiB) each - larger devices are
  *                    used up to that size (swap_dev.c, as the kernel caps
  *                    a swap area at its swap entry's offset bits).
  *
  * Flags are read with pg_has(w, flag), which is false for every flag in
- * SWAPPED, and a slot's presence with pg_holds_slot(w).
+ * SWAPPED and ZPOOL, and a slot's presence with pg_holds_slot(w).
  *
  * State transitions (all under the page's lock; the word is read without
  * it only as a hint that is re-checked under it):
@@ -43,6 +45,9 @@
  *     |               |  +--read done-- READING <--fault-- SWAPPED
  *     |               |                   |write error: stays STAGED, retried
  *  (ZERO behaves like NONE)               |read error: retried, then fatal
+ *
+ *   STAGED --compressed into the pool (ztier.c)--> ZPOOL --fault--> RESIDENT
+ *   ZPOOL --pool full: coldest written back--> STAGED
  *
  *   any but READING, unpinned --discard (discard.c: the guest gave it up)--> ZERO
  */
@@ -60,6 +65,7 @@ enum page_state {
 	PS_STAGED = 3,   /* moved to the staging area, write pending/in flight */
 	PS_SWAPPED = 4,  /* only on swap, at `slot` */
 	PS_READING = 5,  /* read from `slot` into bounce `buf` in flight */
+	PS_ZPOOL = 6,    /* compressed in the pool (ztier.c), handle in bits 3-34 */
 };
 
 #define PG_STATE_MASK  0x7ull
@@ -92,16 +98,17 @@ static inline uint32_t pg_buf(uint64_t w)
 }
 
 /* Flag f (PG_REF ... PG_RA) of w: never set in SWAPPED, whose low bits are
- * the seal. */
+ * the seal, nor in ZPOOL, whose low bits are the pool handle. */
 static inline bool pg_has(uint64_t w, uint64_t f)
 {
-	return pg_state(w) != PS_SWAPPED && (w & f);
+	return pg_state(w) != PS_SWAPPED && pg_state(w) != PS_ZPOOL && (w & f);
 }
 
-/* Does w reference the slot pg_slot(w)?  A SWAPPED page always does. */
+/* Does w reference the slot pg_slot(w)?  A SWAPPED page always does, a
+ * ZPOOL page never. */
 static inline bool pg_holds_slot(uint64_t w)
 {
-	return pg_state(w) == PS_SWAPPED || (w & PG_SLOT);
+	return pg_state(w) == PS_SWAPPED || pg_has(w, PG_SLOT);
 }
 
 /* Clear flag f of *pw without its page lock (the CLOCK hand's PG_REF,
@@ -138,6 +145,18 @@ static inline uint64_t pg_make(enum page_state st, uint64_t flags, uint32_t buf,
 {
 	return (uint64_t)st | flags | ((uint64_t)buf << PG_BUF_SHIFT) |
 	       (slot << PG_SLOT_SHIFT);
+}
+
+/* The word of a page compressed in the pool as object h (ztier.c), and
+ * its handle. */
+static inline uint64_t pg_make_zpool(uint32_t h)
+{
+	return (uint64_t)PS_ZPOOL | ((uint64_t)h << PG_CRC_SHIFT);
+}
+
+static inline uint32_t pg_zhandle(uint64_t w)
+{
+	return (uint32_t)((w & PG_CRC_MASK) >> PG_CRC_SHIFT);
 }
 
 /* The word of a page that is only on swap, at global slot g, sealed crc. */

@@ -32,13 +32,17 @@
 
 #include "hvswap/log.h"
 #include "internal.h"
+#include "ztier.h"
 
 #define MAX_SELECT 256
 #define TRIM_STALL_S 10
 
+/* What the limit counts: resident, staged and (ztier.c) the compressed
+ * pool's memory. */
 static uint64_t used_pages(struct swapper *s)
 {
-	return atomic_load(&s->c.resident) + atomic_load(&s->c.staged);
+	return atomic_load(&s->c.resident) + atomic_load(&s->c.staged) +
+	       ztier_pages(s);
 }
 
 void reclaim_kick(struct swapper *s)
@@ -315,6 +319,8 @@ static int reclaim_round(struct swapper *s, unsigned int want)
 			break;
 		out += r;
 	}
+	if (nd)         /* the compressed tier first; the rest to disk */
+		nd = ztier_store(s, dirty, nd);
 	if (nd)
 		wb_write(s, dirty, nd);
 	if (r == -EAGAIN && nd == 0)

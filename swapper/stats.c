@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #include "internal.h"
+#include "ztier.h"
 #include "seal.h"
 
 static size_t metadata_bytes(struct swapper *s)
@@ -116,7 +117,7 @@ static struct json_object *counters_json(struct swapper *s)
 static struct json_object *census_json(struct swapper *s)
 {
 	static const char *const names[] = { "none", "resident", "zero", "staged",
-					      "swapped", "reading" };
+					      "swapped", "reading", "zpool" };
 	uint64_t n[8] = { 0 }, pinned = 0, i;
 	struct json_object *o = json_object_new_object();
 	unsigned int k;
@@ -127,7 +128,7 @@ static struct json_object *census_json(struct swapper *s)
 		n[pg_state(w)]++;
 		pinned += pg_has(w, PG_PINNED);
 	}
-	for (k = 0; k < 6; k++)
+	for (k = 0; k < 7; k++)
 		J_U64(o, names[k], n[k]);
 	J_U64(o, "pinned", pinned);
 	return o;
@@ -216,6 +217,8 @@ struct json_object *swapper_stats_json(struct swapper *s)
 	J_U64(o, "longterm_pin_limit_pages", s->pin_longterm_max);
 	unlock_mutex(&s->pin_lock, LK_LEAF);
 	json_object_object_add(o, "page_states", census_json(s));
+	if (s->zt)
+		json_object_object_add(o, "ztier", ztier_stats_json(s));
 	return o;
 }
 

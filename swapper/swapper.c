@@ -20,6 +20,7 @@
 #include "hvswap/log.h"
 #include "hvswap/ratelimit.h"
 #include "internal.h"
+#include "ztier.h"
 
 #define DEFAULT_QD 128
 #define DEFAULT_BATCH 64
@@ -208,6 +209,8 @@ int swapper_create(const struct swapper_config *cfg, struct swapper **out)
 		r = open_devices(s);
 	if (r == 0)
 		r = create_engine(s);
+	if (r == 0)
+		r = ztier_create(s);
 	if (r < 0)
 		goto fail;
 	s->pol = s->cfg.policy == SWAPPER_POLICY_CLOCK_DIRTY ?
@@ -374,6 +377,7 @@ void swapper_destroy(struct swapper *s)
 	if (s->pol && s->pol_state)
 		s->pol->fini(s->pol_state);
 	wb_fini(s);
+	ztier_destroy(s);
 	free(s->pins);
 	if (s->rds)
 		swapin_fini(s);

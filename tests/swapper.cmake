@@ -26,3 +26,12 @@ hv_add_test(NAME soak_inject LABELS stress
             SOURCES soak_inject.c swapper_testlib.c
             LIBS hvswap_swapper TIMEOUT 600)
 set_tests_properties(soak_inject PROPERTIES RUN_SERIAL TRUE)
+# The compressed tier (swapper/ztier.c, zpool.c): every fill= kind round
+# trip, pool-full write-back, incompressible pages, and its races with
+# discard, swapoff and migration held still by the injection engine.
+hv_add_test(NAME test_ztier LABELS unit
+            SOURCES test_ztier.c swapper_testlib.c
+            LIBS hvswap_swapper hv_gen_host TIMEOUT 300)
+add_test(NAME test_ztier_polled COMMAND test_ztier)
+set_tests_properties(test_ztier_polled PROPERTIES LABELS unit TIMEOUT 300
+  SKIP_RETURN_CODE 77 ENVIRONMENT HV_TEST_POLLED=1)

@@ -109,6 +109,8 @@ static void config(struct env *e, const struct opts *o, struct swapper_config *c
 	c->on_full = o->on_full;
 	c->fault_around = o->fault_around;
 	c->fault_spin_us = o->fault_spin_us;
+	c->ztier = o->ztier;
+	c->ztier_bytes = o->ztier_bytes;
 	c->policy = o->policy;
 	c->dirty_log = o->dirty_log;
 	/* Deterministic page words: swapped-in pages always installed clean,

@@ -118,6 +118,8 @@ struct opts {
 	int fault_spin_us;             /* swapper_config.fault_spin_us */
 	bool clean_auto;               /* else SWAPPER_CLEAN_ALWAYS */
 	bool no_fatal;                 /* env_teardown asserts no fatal() */
+	const char *ztier;             /* compressed tier: NULL off, lz4, zstd */
+	uint64_t ztier_bytes;          /* its pool cap (0: limit / 5) */
 	enum swapper_policy policy;    /* swapper_config.policy */
 	int (*dirty_log)(void *opaque, uint64_t gpa, uint64_t npages,
 			 uint64_t *bitmap);    /* swapper_config.dirty_log */

@@ -92,6 +92,7 @@ static const char full_json[] =
 	"  \"on_poweroff\": \"restart\", \"on_crash\": \"restart\",\n"
 	"  \"locked\": false, \"hugepages\": false, \"balloon\": true,\n"
 	"  \"vhost_user_blk\": \"/tmp/vu.sock\",\n"
+	"  \"ztier\": \"zstd\", \"ztier_size\": \"16M\",\n"
 	"  \"swap_mapper\": true\n"
 	"}\n";
 
@@ -120,6 +121,8 @@ static void check_full(const struct run_opts *o)
 	assert_int_equal(o->swap.policy, SWAPPER_POLICY_CLOCK_DIRTY);
 	assert_true(o->vm.swap_mapper);
 	assert_true(o->swap.encrypt);
+	assert_string_equal(o->swap.ztier, "zstd");
+	assert_int_equal(o->swap.ztier_bytes, 16 * MIB);
 	assert_string_equal(o->vm.disk_path, "/var/tmp/d.img");
 	assert_int_equal(o->vm.disk_size, MIB);
 	assert_string_equal(o->vm.vhost_user_blk, "/tmp/vu.sock");

@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "hvswap/guest_abi.h"
+#include "lib/fill.h"
 #include "lib/fmath.h"
 #include "lib/integ.h"
 #include "lib/mt_gen.h"
@@ -588,6 +589,36 @@ static void test_integ_detects(void **state)
 	assert_string_equal(integ_reason_name(INTEG_BAD_ZERO), "zero page");
 }
 
+/* integrity fill=KIND: a valid stamp over the fill's contents, and a
+ * one-word change is caught. */
+static void test_integ_stamp_fill(void **state)
+{
+	static const char *const kinds[] = { "zeros", "sparse", "random", "ratio:2",
+					     "ratio:4" };
+	uint64_t page[512], copy[512];
+	struct fill_spec f;
+	unsigned k, w, nz;
+
+	for (k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		assert_int_equal(fill_parse(kinds[k], &f), 0);
+		integ_stamp_fill(page, 0x1234, 7, &f);
+		assert_int_equal(integ_check(page, 0x1234, 7, NULL), INTEG_OK);
+		integ_stamp_fill(copy, 0x1234, 7, &f);
+		assert_memory_equal(page, copy, sizeof(page));  /* deterministic */
+		for (w = 4, nz = 0; w < 512; w++)
+			nz += page[w] != 0;
+		if (f.kind == FILL_ZEROS)
+			assert_int_equal(nz, 0);
+		if (f.kind == FILL_SPARSE)
+			assert_int_equal(nz, 1);
+		for (w = 0; w < 512; w += 37) {
+			page[w] ^= 0x10;
+			assert_int_not_equal(integ_check(page, 0x1234, 7, NULL), INTEG_OK);
+			page[w] ^= 0x10;
+		}
+	}
+}
+
 static void test_integ_golden(void **state)
 {
 	uint64_t page[512];
@@ -652,6 +683,7 @@ int main(void)
 		cmocka_unit_test(test_mt_golden),
 		cmocka_unit_test(test_integ_roundtrip),
 		cmocka_unit_test(test_integ_detects),
+		cmocka_unit_test(test_integ_stamp_fill),
 		cmocka_unit_test(test_integ_golden),
 		cmocka_unit_test(test_embedded_guests),
 	};

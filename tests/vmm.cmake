@@ -99,3 +99,21 @@ add_test(NAME linux_boot
 math(EXPR _hv_linux_timeout "${HV_LINUX_SMOKE_SECONDS} + 360")
 set_tests_properties(linux_boot PROPERTIES LABELS "integration;linux"
                      SKIP_RETURN_CODE 77 TIMEOUT ${_hv_linux_timeout})
+
+# Issue 12: the compressed tier end to end (tests/test_ztier_vm.sh): the
+# integrity guest with every fill= kind through lz4 or zstd, and the options.
+foreach(c zeros:lz4 sparse:zstd random:lz4 ratio2:lz4 ratio2:zstd ratio3:zstd ratio4:lz4)
+  string(REPLACE ":" ";" p ${c})
+  list(GET p 0 kind)
+  list(GET p 1 algo)
+  string(REGEX REPLACE "^ratio" "ratio:" fill ${kind})
+  add_test(NAME ztier_vm_${kind}_${algo}
+           COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_ztier_vm.sh
+                   $<TARGET_FILE:hvswap> fill ${fill} ${algo})
+  set_tests_properties(ztier_vm_${kind}_${algo} PROPERTIES LABELS integration
+                       SKIP_RETURN_CODE 77 TIMEOUT 300)
+endforeach()
+add_test(NAME ztier_vm_cli COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_ztier_vm.sh
+         $<TARGET_FILE:hvswap> cli)
+set_tests_properties(ztier_vm_cli PROPERTIES LABELS integration
+                     SKIP_RETURN_CODE 77 TIMEOUT 120)

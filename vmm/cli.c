@@ -51,6 +51,8 @@ static const struct option lopts[] = {
 	{ "fault-spin", required_argument, NULL, OPT_FAULT_SPIN },
 	{ "swap-encrypt", no_argument, NULL, OPT_ENCRYPT },
 	{ "policy", required_argument, NULL, OPT_POLICY },
+	{ "ztier", required_argument, NULL, OPT_ZTIER },
+	{ "ztier-size", required_argument, NULL, OPT_ZTIER_SIZE },
 	{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
 	{ "balloon", no_argument, NULL, OPT_BALLOON },
 	{ "swap-mapper", no_argument, NULL, OPT_SWAP_MAPPER },
@@ -113,6 +115,9 @@ void cli_usage(FILE *f)
 "                        clock-dirty (also KVM's dirty log of guest writes)\n"
 "  --swap-encrypt        encrypt swap data (AES-256-GCM, a key held only in\n"
 "                        memory); default: a crc32c per swapped page\n"
+"  --ztier ALGO          compressed tier in front of swap: lz4, zstd or off\n"
+"                        (default); its pool counts against --mem-limit\n"
+"  --ztier-size SIZE     cap of the compressed pool (default: limit / 5)\n"
 "  --no-seccomp          do not install the per-thread seccomp filters (debugging)\n"
 "  --stats FILE          write JSON statistics at exit (and every --stats-interval)\n"
 "  --stats-interval S    seconds between --stats rewrites (default: only at exit)\n"
@@ -193,6 +198,7 @@ static int parse_swap_opt(struct run_opts *o, int c, const char *arg, const char
 {
 	static const char *const full[] = { "overcommit", "stop", NULL };
 	static const char *const clean[] = { "auto", "always", "never", NULL };
+	static const char *const zt[] = { "lz4", "zstd", "off", NULL };
 	static const char *const policy[] = { "clock", "clock-dirty", NULL };
 	unsigned int k;
 	uint64_t v;
@@ -262,6 +268,16 @@ static int parse_swap_opt(struct run_opts *o, int c, const char *arg, const char
 		return 0;
 	case OPT_ENCRYPT:
 		o->swap.encrypt = true;
+		return 0;
+	case OPT_ZTIER:
+		if (parse_policy(arg, zt, &k) < 0)
+			return usage_err(err, errlen, "%s must be lz4, zstd or off", w);
+		o->swap.ztier = zt[k];
+		return 0;
+	case OPT_ZTIER_SIZE:
+		r = parse_size(arg, &o->swap.ztier_bytes);
+		if (r < 0 || o->swap.ztier_bytes < (1u << 20))
+			return bad_value(err, errlen, w, arg, r < 0 ? r : -ERANGE);
 		return 0;
 	case OPT_BALLOON:
 		o->vm.balloon = true;
@@ -504,6 +520,10 @@ void cli_defaults(struct run_opts *o)
 	o->vm.nr_vcpus = 1;
 	o->vm.backing = GMEM_ANON;
 	o->swap.fault_around = 16;
+	/* the compressed tier is opt-in: one loaded run measured fewer disk
+	 * reads but no faster runs (docs/benchmarks.md), and its compression
+	 * costs the reclaim thread CPU the vCPUs need on a small host */
+	o->swap.ztier = "off";
 	o->ctl_idle_timeout = CLI_CTL_IDLE_DEFAULT;
 }
 
@@ -592,8 +612,11 @@ int cli_check(const struct run_opts *o, char *err, size_t errlen)
 		return usage_err(err, errlen, "--vhost-user-blk needs --mem-backing memfd "
 				 "(the back-end maps guest RAM)");
 	if (!o->swap_on && (s->nr_devs || s->swap_size || s->io_engine ||
-			    s->encrypt || s->fault_spin_us || s->policy || o->vm.swap_mapper))
+			    s->encrypt || s->fault_spin_us || s->policy || s->ztier_bytes ||
+			    o->vm.swap_mapper))
 		return usage_err(err, errlen, "swap options need --mem-limit");
+	if (o->swap_on && s->ztier_bytes >= s->mem_limit)
+		return usage_err(err, errlen, "--ztier-size must be below --mem-limit");
 	if ((o->vm.locked || o->vm.hugepages) && o->swap_on &&
 	    s->mem_limit < o->vm.mem_size)
 		return usage_err(err, errlen, "%s memory is never swapped: no resident "

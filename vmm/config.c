@@ -48,6 +48,8 @@ const struct config_field config_fields[] = {
 	{ "keep_clean", OPT_KEEP_CLEAN, CFG_STR, NULL },
 	{ "fault_spin", OPT_FAULT_SPIN, CFG_SPIN, NULL },
 	{ "swap_encrypt", OPT_ENCRYPT, CFG_BOOL, NULL },
+	{ "ztier", OPT_ZTIER, CFG_STR, NULL },
+	{ "ztier_size", OPT_ZTIER_SIZE, CFG_SIZE, NULL },
 	{ "policy", OPT_POLICY, CFG_STR, NULL },
 	{ "disk_size", OPT_DISK_SIZE, CFG_SIZE, NULL },
 	{ "timeout", OPT_TIMEOUT, CFG_SECONDS, NULL },
@@ -334,6 +336,9 @@ static struct json_object *swap_value(const struct run_opts *o, int opt)
 	case OPT_FULL: return s->on_full ? jstr(full[s->on_full]) : NULL;
 	case OPT_KEEP_CLEAN: return s->clean_policy ? jstr(clean[s->clean_policy]) : NULL;
 	case OPT_ENCRYPT: return jtrue(s->encrypt);
+	case OPT_ZTIER:
+		return s->ztier && strcmp(s->ztier, "off") ? jstr(s->ztier) : NULL;
+	case OPT_ZTIER_SIZE: return s->ztier_bytes ? jsize(s->ztier_bytes) : NULL;
 	case OPT_POLICY: return s->policy ? jstr(policy[s->policy]) : NULL;
 	case OPT_FORCE: return jtrue(s->nr_devs && s->devs[0].force);
 	case OPT_FAULT_AROUND:

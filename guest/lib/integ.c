@@ -4,6 +4,7 @@
  */
 #include <stdbool.h>
 
+#include "fill.h"
 #include "integ.h"
 #include "prng.h"
 
@@ -47,6 +48,32 @@ void integ_stamp(void *page, uint64_t gfn, uint64_t gen)
 	h->csum = 0;
 	for (i = HDR_WORDS; i < WORDS; i++)
 		w[i] = prng_splitmix64(&sm);
+	h->csum = integ_csum(page);
+}
+
+void integ_stamp_fill(void *page, uint64_t gfn, uint64_t gen,
+		      const struct fill_spec *f)
+{
+	uint64_t *w = page;
+	struct integ_hdr *h = page;
+	unsigned i;
+
+	if (!f || f->kind == FILL_RANDOM) {
+		integ_stamp(page, gfn, gen);
+		return;
+	}
+	if (f->kind == FILL_RATIO) {
+		fill_page(f, fill_seed(gfn, gen), gfn, page);
+	} else {
+		for (i = 0; i < WORDS; i++)
+			w[i] = 0;
+		if (f->kind == FILL_SPARSE)
+			w[HDR_WORDS + gfn % (WORDS - HDR_WORDS)] = fill_seed(gfn, gen) | 1;
+	}
+	h->magic = INTEG_MAGIC;
+	h->gfn = gfn;
+	h->gen = gen;
+	h->csum = 0;
 	h->csum = integ_csum(page);
 }
 

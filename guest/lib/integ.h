@@ -45,6 +45,13 @@ struct integ_bad {
 
 void integ_stamp(void *page, uint64_t gfn, uint64_t gen);
 
+struct fill_spec;
+/* The same stamp over fill= contents (fill.h; seeded by gfn and gen) instead
+ * of random words, so pages compress as the fill says: zeros and sparse
+ * (one word) after the header, random, or ratio:R.  f NULL: integ_stamp. */
+void integ_stamp_fill(void *page, uint64_t gfn, uint64_t gen,
+		      const struct fill_spec *f);
+
 /* Returns INTEG_OK (0) or a reason > 0; *out (may be NULL) is filled. */
 int integ_check(const void *page, uint64_t gfn, uint64_t expected_gen,
 		struct integ_bad *out);

@@ -87,6 +87,12 @@ struct swapper_config {
 				     * under a per-swapper key held only in
 				     * memory (else protected by a crc32c per
 				     * slot); see docs/architecture.md */
+	/* Compressed tier in front of the devices (docs/architecture.md):
+	 * "lz4", "zstd", or NULL/"off".  Its pool counts against mem_limit
+	 * and is capped at ztier_bytes (0: a fifth of the limit; else below
+	 * mem_limit, -EINVAL otherwise). */
+	const char *ztier;
+	uint64_t ztier_bytes;
 	bool no_move;               /* force the WP+copy eviction path */
 	bool no_wp;                 /* force "no write tracking" */
 	enum swapper_full_policy on_full;

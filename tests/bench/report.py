@@ -22,6 +22,8 @@ import statistics
 import subprocess
 import sys
 
+import report_ztier
+
 PAGE = 4096
 
 
@@ -815,6 +817,8 @@ def markdown(b):
     if med(b["metadata"]["bytes_per_page"]) is not None:
         A(f"\n## 7. Metadata\n\n{fmt(b['metadata']['bytes_per_page'])} bytes per 4 KiB guest page "
           "(default swap size 2 × guest RAM).\n")
+    if b.get("ztier"):
+        A(report_ztier.markdown(b["ztier"], p))
     if b.get("plots"):
         A("## Plots\n")
         for pth in b["plots"]:
@@ -1035,6 +1039,7 @@ def main():
     b["overhead"] = overhead(runs, meta)
     b["seal"] = seal(runs)
     b["metadata"] = metadata(runs)
+    b["ztier"] = report_ztier.summary(runs, outdir)
     b["targets"] = targets(b)
     b["run_status"] = {r["key"]: r["status"] for r in runs}
     b["plots"] = [] if "--no-plots" in sys.argv else plots(b, outdir)

@@ -17,8 +17,11 @@
 # limit), 4 swap-out throughput, stream (sequential swap-in vs fio sequential
 # read), 5 Belady MIN (runs with 3), 6 overhead fully resident (timed phase
 # >= 2 s), 7 metadata (from the others), host (issue 13: many VMs under one
-# budget, tests/bench/host.sh; not in the default list).  --sections picks
-# some of them.
+# budget, tests/bench/host.sh; not in the default list), ztier (issue 12:
+# steady state with compressible fills, hvswap --ztier off/lz4/zstd against
+# the kernel-swapped KVM guest with and without zswap; not in the default
+# list).  --sections picks some of them.  Every other section runs hvswap
+# with --ztier off, so that it compares raw swap with kernel swap.
 # See docs/benchmarks.md.
 set -u -o pipefail
 
@@ -67,6 +70,11 @@ usage: $0 [--quick] [--out DIR] [options]
   --cg-slack SIZE    memcg limit = fraction x ws + this (default 8M)
   --fio-size SIZE    fio test file (default 1G)
   --check            validate bench.json at the end (exit 1 if incomplete)
+  --zt-ws SIZE       ztier section: working set (default 256M)
+  --zt-fraction P    ztier section: resident percentage (default 50)
+  --zt-passes N      ztier section: passes after init (default 3)
+  --zt-pattern P     ztier section: memtouch pattern (default uniform)
+  --zt-fills "L"     ztier section: fill= kinds (default "ratio:2 ratio:3 random")
 EOF
 }
 
@@ -77,6 +85,7 @@ FS_WS=128M UFFD_WS=256M SO_WS=256M CAP_WS=1G SWAPDIR=/var/tmp KVM_TIMEOUT=90
 CG_SLACK=8M FIO_SIZE=1G FIO_TIME=5 CHECK=0 RUN_TIMEOUT=900
 SECTIONS="1 2 3 4 stream seal 6" KVM_REPEATS=1 RTT_PAGES=20480 RTT_ROUNDS=5
 STREAM_WS=1G STREAM_LIMIT=256M STREAM_PASSES=2 OV_TIME=3 OV_PASSES=0 OV_REPEATS=5
+ZT_WS=256M ZT_FRACTION=50 ZT_PASSES=3 ZT_PATTERN=uniform ZT_FILLS="ratio:2 ratio:3 random"
 declare -A SET=()
 ARGS_ORIG=("$@")
 while [ $# -gt 0 ]; do
@@ -110,6 +119,11 @@ while [ $# -gt 0 ]; do
 	--cg-slack) CG_SLACK=$2; SET[slack]=1; shift ;;
 	--fio-size) FIO_SIZE=$2; SET[fio]=1; shift ;;
 	--check) CHECK=1 ;;
+	--zt-ws) ZT_WS=$2; SET[ztws]=1; shift ;;
+	--zt-fraction) ZT_FRACTION=$2; shift ;;
+	--zt-passes) ZT_PASSES=$2; shift ;;
+	--zt-pattern) ZT_PATTERN=$2; shift ;;
+	--zt-fills) ZT_FILLS=$2; shift ;;
 	-h|--help) usage; exit 0 ;;
 	*) echo "run.sh: unknown option '$1'" >&2; usage >&2; exit 2 ;;
 	esac
@@ -132,6 +146,7 @@ if [ "$QUICK" = 1 ]; then
 	[ -n "${SET[slim]:-}" ] || STREAM_LIMIT=8M
 	[ -n "${SET[ovt]:-}" ] || OV_TIME=0.2
 	[ -n "${SET[ovr]:-}" ] || OV_REPEATS=1
+	[ -n "${SET[ztws]:-}" ] || ZT_WS=32M
 	FIO_TIME=1 RUN_TIMEOUT=60
 fi
 [ -n "$OUT" ] || OUT="$SRC/results/bench-$(date +%Y%m%d-%H%M%S)"
@@ -139,11 +154,11 @@ fi
 SECS=""
 for s in $SECTIONS; do
 	case "$s" in
-	1|2|3|4|6|stream|seal) case " $SECS " in *" $s "*) ;; *) SECS="$SECS $s" ;; esac ;;
+	1|2|3|4|6|stream|seal|ztier) case " $SECS " in *" $s "*) ;; *) SECS="$SECS $s" ;; esac ;;
 	5) case " $SECS " in *" 3 "*) ;; *) SECS="$SECS 3" ;; esac ;;
 	7) ;;
 	host) HOST_SEC=1 ;;
-	*) echo "run.sh: unknown section '$s' (1 2 3 4 5 6 7 stream seal host)" >&2; exit 2 ;;
+	*) echo "run.sh: unknown section '$s' (1 2 3 4 5 6 7 stream seal host ztier)" >&2; exit 2 ;;
 	esac
 done
 SECS=${SECS# }
@@ -254,6 +269,7 @@ SWAP_ON=0
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
+	zswap_restore
 	if [ "$SWAP_ON" = 1 ] || grep -q "^$SWAPFILE " /proc/swaps 2>/dev/null; then
 		swapoff "$SWAPFILE" 2>/dev/null || log "warning: swapoff $SWAPFILE failed"
 	fi
@@ -297,6 +313,33 @@ swap_off() {
 }
 
 vmstat_get() { awk -v k="$1" '$1 == k { print $2 }' /proc/vmstat; }
+
+# zswap (section ztier): switched on only around the runs that use it, and
+# put back as it was (also by cleanup).  ZSWAP_SAVED: "enabled compressor".
+ZSWAP=/sys/module/zswap/parameters ZSWAP_SAVED=""
+zswap_restore() {
+	[ -n "$ZSWAP_SAVED" ] || return 0
+	echo "${ZSWAP_SAVED#* }" > "$ZSWAP/compressor" 2>/dev/null
+	echo "${ZSWAP_SAVED%% *}" > "$ZSWAP/enabled" 2>/dev/null
+	ZSWAP_SAVED=""
+}
+# zswap_on: 0 and ZSWAP_DESC when zswap is on now (lz4 if the kernel takes
+# it), else 1 with ZSWAP_DESC saying why not.
+zswap_on() {
+	if [ ! -w "$ZSWAP/enabled" ]; then
+		ZSWAP_DESC="this kernel has no zswap (/sys/module/zswap missing)"
+		return 1
+	fi
+	ZSWAP_SAVED="$(cat "$ZSWAP/enabled") $(cat "$ZSWAP/compressor")"
+	echo lz4 > "$ZSWAP/compressor" 2>/dev/null
+	if ! echo Y > "$ZSWAP/enabled" 2>/dev/null || [ "$(cat "$ZSWAP/enabled")" != Y ]; then
+		ZSWAP_DESC="zswap could not be enabled (echo Y > $ZSWAP/enabled failed)"
+		zswap_restore
+		return 1
+	fi
+	ZSWAP_DESC="zswap on: compressor $(cat "$ZSWAP/compressor"), max_pool_percent $(cat "$ZSWAP/max_pool_percent" 2>/dev/null), zpool $(cat "$ZSWAP/zpool" 2>/dev/null || echo zsmalloc)"
+	return 0
+}
 loadavg() { cut -d' ' -f1 /proc/loadavg; }
 
 # ---- one measured run -> raw/KEY.json -------------------------------------
@@ -311,6 +354,7 @@ run_case() {
 	rm -f "$st"
 	la0=$(loadavg)
 	in0=$(vmstat_get pswpin); out0=$(vmstat_get pswpout)
+	zi0=$(vmstat_get zswpin); zo0=$(vmstat_get zswpout); zw0=$(vmstat_get zswpwb)
 	if [ "$cgl" != - ]; then
 		echo "$cgl" > "$CG/memory.limit_in_bytes" || die "cannot set memcg limit"
 		echo 0 > "$CG/memory.max_usage_in_bytes" 2>/dev/null
@@ -328,6 +372,7 @@ run_case() {
 	rc=$?
 	t1=$(date +%s.%N)
 	in1=$(vmstat_get pswpin); out1=$(vmstat_get pswpout)
+	zi1=$(vmstat_get zswpin); zo1=$(vmstat_get zswpout); zw1=$(vmstat_get zswpwb)
 	if [ "$cgl" != - ]; then
 		fc1=$(cat "$CG/memory.failcnt")
 		oom1=$(awk '$1 == "oom_kill" { print $2 }' "$CG/memory.oom_control")
@@ -363,6 +408,8 @@ except Exception:
     tail = ""
 rec = {"key": "$key", "meta": json.loads('$meta'), "kind": "$kind", "status": "$status",
        "exit": $rc, "wall_s": $t1 - $t0, "pswpin": $((in1 - in0)), "pswpout": $((out1 - out0)),
+       "zswpin": $((${zi1:-0} - ${zi0:-0})), "zswpout": $((${zo1:-0} - ${zo0:-0})),
+       "zswpwb": $((${zw1:-0} - ${zw0:-0})),
        "cg_limit": None if "$cgl" == "-" else int("$cgl"), "cg_failcnt": $((fc1 - fc0)),
        "cg_oom_kills": $((oom1 - oom0)), "cg_max_usage": $maxu, "load_start": $la0,
        "load_end": $la1, "cmd": " ".join(cmd), "stderr_tail": tail, "result": payload}
@@ -372,7 +419,9 @@ PYEOF
 }
 
 mem_for() { echo "$(( ($(size_bytes "$1") >> 20) + 4 ))M"; }   # guest RAM for ws
-HVQ=(-q --timeout "$RUN_TIMEOUT" --swap-dir "$SWAPDIR")
+# --ztier off: the sections compare raw swap with kernel swap (section
+# ztier turns the tier on by its own option, which comes later and wins).
+HVQ=(-q --timeout "$RUN_TIMEOUT" --swap-dir "$SWAPDIR" --ztier off)
 
 T_START=$(date +%s) LOAD_START=$(loadavg)
 SECTION_T=()
@@ -384,7 +433,7 @@ log "results -> $OUT (quick=$QUICK sections=[$SECS] repeats=$REPEATS wl-repeats=
 WSB=$(size_bytes "$WS")
 WARM=0 WARM_MARGIN=$((256 << 20))
 [ "$QUICK" = 1 ] && WARM_MARGIN=$((16 << 20))
-for s in "3:$WS" "2:$FS_WS" "1:$UFFD_WS" "6:$UFFD_WS" "4:$SO_WS" "4:$CAP_WS" \
+for s in "ztier:$ZT_WS" "3:$WS" "2:$FS_WS" "1:$UFFD_WS" "6:$UFFD_WS" "4:$SO_WS" "4:$CAP_WS" \
 	 "stream:$STREAM_WS"; do
 	want "${s%%:*}" || continue
 	b=$(size_bytes "${s#*:}"); [ "$b" -gt "$WARM" ] && WARM=$b
@@ -640,6 +689,57 @@ done
 section_done overhead
 fi
 
+# ---- ztier. steady state with compressible pages (issue 12, item 6) ---------
+# memtouch with fill= contents, passes after init; hvswap with the tier off,
+# lz4 and zstd (default pool cap: a fifth of the limit; lz4_half: half the
+# limit) against the KVM
+# guest under kernel swap (memcg limit, swap file) without and with zswap.
+# Runtime = the guest's timed phase; disk reads = hvswap's bytes_read / 4 KiB
+# or the kernel's pswpin (zswap loads are zswpin, not pswpin).
+if want ztier; then
+SEC_T0=$(date +%s)
+ZTM=$(mem_for "$ZT_WS")
+ZTB=$(size_bytes "$ZT_WS")
+ZTL=$(( ZTB * ZT_FRACTION / 100 >> 12 << 12 ))
+SLACK=$(size_bytes "$CG_SLACK")
+log "ztier: $ZT_PATTERN ws=$ZT_WS resident ${ZT_FRACTION}% passes=$ZT_PASSES fills=[$ZT_FILLS]"
+zt_meta() {  # zt_meta SYSTEM FILL
+	echo "{\"section\":\"ztier\",\"system\":\"$1\",\"fill\":\"$2\",\"pattern\":\"$ZT_PATTERN\",\"fraction\":$ZT_FRACTION}"
+}
+for fill in $ZT_FILLS; do
+	set -- ws="$ZT_WS" pattern="$ZT_PATTERN" passes="$ZT_PASSES" init=1 rw=0.5 fill="$fill"
+	fk=${fill//:/}
+	# lz4_half: a pool cap of half the limit instead of the default fifth
+	for zt in off lz4 zstd lz4_half; do
+		zo=(--ztier "${zt%_half}")
+		[ "$zt" = lz4_half ] && zo+=(--ztier-size $((ZTL / 2)))
+		run_case "zt_hvswap_${zt}_$fk" "$(zt_meta "hvswap_$zt" "$fill")" - hvswap -- \
+			"$HV" run "${HVQ[@]}" "${zo[@]}" --mem "$ZTM" --mem-limit "$ZTL" \
+			--stats "$TMP/stats.json" memtouch "$@"
+	done
+done
+swap_on $(( ZTB + (64 << 20) ))
+ZSWAP_DESC=""
+for fill in $ZT_FILLS; do
+	set -- ws="$ZT_WS" pattern="$ZT_PATTERN" passes="$ZT_PASSES" init=1 rw=0.5 fill="$fill"
+	fk=${fill//:/}
+	run_case "zt_kkvm_$fk" "$(zt_meta kernel_kvm "$fill")" $((ZTL + SLACK)) hvswap -- \
+		"$HV" run -q --timeout "$RUN_TIMEOUT" --mem "$ZTM" --stats "$TMP/stats.json" memtouch "$@"
+	if zswap_on; then
+		log "  $ZSWAP_DESC"
+		run_case "zt_kkvmz_$fk" "$(zt_meta kernel_kvm_zswap "$fill")" $((ZTL + SLACK)) hvswap -- \
+			"$HV" run -q --timeout "$RUN_TIMEOUT" --mem "$ZTM" --stats "$TMP/stats.json" memtouch "$@"
+		zswap_restore
+	else
+		log "  no zswap run: $ZSWAP_DESC"
+	fi
+done
+swap_off
+"$PY" -c 'import json,sys; json.dump({"zswap":sys.argv[1],"load":float(sys.argv[2])}, open(sys.argv[3],"w"))' \
+	"${ZSWAP_DESC:-not tried}" "$(loadavg)" "$OUT/raw/zt_env.json.txt"
+section_done ztier
+fi
+
 # ---- report -----------------------------------------------------------------
 T_END=$(date +%s)
 cat > "$OUT/raw/meta.json" <<EOF
@@ -659,7 +759,9 @@ cat > "$OUT/raw/meta.json" <<EOF
    "repeats":$REPEATS,"wl_repeats":$WL_REPEATS,"rep_fractions":[${REP_FRACTIONS// /,}],"ws":"$WS","fractions":[${FRACTIONS// /,}],
    "patterns":$("$PY" -c 'import json,sys; print(json.dumps(sys.argv[1].split()))' "$PATTERNS"),
    "passes":$PASSES,"fs_ws":"$FS_WS","uffd_ws":"$UFFD_WS","so_ws":"$SO_WS","cap_ws":"$CAP_WS","kvm_timeout_s":$KVM_TIMEOUT,
-   "cg_slack":"$CG_SLACK","fio_size":"$FIO_SIZE","fio_randread_s":$FIO_TIME},
+   "cg_slack":"$CG_SLACK","fio_size":"$FIO_SIZE","fio_randread_s":$FIO_TIME,
+   "zt_ws":"$ZT_WS","zt_fraction":$ZT_FRACTION,"zt_passes":$ZT_PASSES,"zt_pattern":"$ZT_PATTERN",
+   "zt_fills":$("$PY" -c 'import json,sys; print(json.dumps(sys.argv[1].split()))' "$ZT_FILLS")},
  "duration_s":$((T_END - T_START)),"section_s":{$(IFS=,; echo "${SECTION_T[*]}")}}
 EOF
 "$PY" "$HERE/report.py" "$OUT" $([ "$HAVE_GNUPLOT" = 1 ] || echo --no-plots) ||
