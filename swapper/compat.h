@@ -11,6 +11,12 @@
 #include <linux/userfaultfd.h>
 #include <sys/ioctl.h>
 
+#ifndef UFFD_FEATURE_MISSING_SHMEM
+#define UFFD_FEATURE_MISSING_SHMEM (1 << 5)
+#endif
+#ifndef UFFD_FEATURE_WP_HUGETLBFS_SHMEM
+#define UFFD_FEATURE_WP_HUGETLBFS_SHMEM (1 << 12)
+#endif
 #ifndef UFFD_FEATURE_WP_UNPOPULATED
 #define UFFD_FEATURE_WP_UNPOPULATED (1 << 13)
 #endif

@@ -226,6 +226,8 @@ struct swapper {
 	int uffd;
 	bool use_move;          /* UFFDIO_MOVE eviction (else WP+copy+drop) */
 	bool use_wp;            /* write tracking with uffd-wp */
+	unsigned int nr_memfd;  /* memfd (shmem) regions: no MOVE, drops are
+				   hole punches (page_drop) */
 	int stop_efd;           /* wakes the fault thread for shutdown */
 	struct region regions[SWAPPER_MAX_REGIONS];
 	unsigned int nr_regions;

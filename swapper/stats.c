@@ -179,6 +179,14 @@ struct json_object *swapper_stats_json(struct swapper *s)
 	json_object_object_add(o, "fault_thread", fault_thread_json(s));
 	json_object_object_add(feat, "uffd_move", json_object_new_boolean(s->use_move));
 	json_object_object_add(feat, "uffd_wp", json_object_new_boolean(s->use_wp));
+	/* memfd guest memory: "memfd" (or "mixed" beside anonymous regions);
+	 * its pages are dropped by hole punch and kept clean with uffd-wp on
+	 * shmem, which the swapper requires for it. */
+	json_object_object_add(feat, "memory_backing", json_object_new_string(
+				       !s->nr_memfd ? "anon" :
+				       s->nr_memfd == s->nr_regions ? "memfd" : "mixed"));
+	json_object_object_add(feat, "uffd_wp_shmem",
+			       json_object_new_boolean(s->caps.wp_shmem));
 	json_object_object_add(feat, "io_engine", json_object_new_string(s->io->ops->name));
 	json_object_object_add(feat, "policy", json_object_new_string(s->pol->name));
 	json_object_object_add(feat, "integrity", json_object_new_string(

@@ -238,6 +238,45 @@ static int check_region_ioctls(struct swapper *s, uint64_t ioctls)
 	return 0;
 }
 
+/*
+ * memfd (shmem) guest memory, probed once per region: MISSING faults on
+ * shmem (UFFD_FEATURE_MISSING_SHMEM) and write-protect on shmem
+ * (UFFD_FEATURE_WP_HUGETLBFS_SHMEM) are required.  UFFDIO_MOVE works on
+ * anonymous private memory only, so eviction takes the write-protect + copy
+ * + drop path for every region (page_drop() punches the hole); without
+ * write-protect on shmem that path cannot stop a racing guest write from
+ * landing between the copy and the drop, so the region is refused rather
+ * than swapped unsafely.
+ */
+static int memfd_region_setup(struct swapper *s)
+{
+	if (!s->caps.shmem) {
+		log_err("this kernel's userfaultfd cannot serve faults on shmem "
+			"(no UFFD_FEATURE_MISSING_SHMEM): --mem-backing memfd "
+			"cannot be swapped; use --mem-backing anon");
+		return -ENOTSUP;
+	}
+	if (!s->caps.wp_shmem || s->cfg.no_wp) {
+		log_err("%s: --mem-backing memfd cannot be evicted safely "
+			"(UFFDIO_MOVE does not work on shmem); use --mem-backing anon",
+			s->cfg.no_wp ? "write-protect is switched off (no_wp)" :
+			"this kernel lacks userfaultfd write-protect on shmem "
+			"(UFFD_FEATURE_WP_HUGETLBFS_SHMEM, Linux >= 5.19)");
+		return -ENOTSUP;
+	}
+	if (s->use_move) {
+		/* The staging area was registered for UFFDIO_MOVE only; the
+		 * copy path writes it with memcpy, which must not fault. */
+		uffd_unregister(s->uffd, s->staging,
+				(uint64_t)s->nstaging * PAGE_SIZE_4K);
+		s->use_move = false;
+		log_info("memfd guest memory: evicting by write-protect, copy "
+			 "and hole punch (UFFDIO_MOVE works on anonymous memory only)");
+	}
+	s->nr_memfd++;
+	return 0;
+}
+
 int swapper_add_region(struct swapper *s, struct gmem *m, uint64_t gpa)
 {
 	uint64_t np = m->size / PAGE_SIZE_4K, ioctls = 0;
@@ -247,9 +286,12 @@ int swapper_add_region(struct swapper *s, struct gmem *m, uint64_t gpa)
 
 	if (s->threads_started || s->nr_regions == SWAPPER_MAX_REGIONS)
 		return -EBUSY;
-	if (m->backing != GMEM_ANON) {
-		log_err("the swapper supports anonymous guest memory only "
-			"(--mem-backing %s cannot be swapped yet)",
+	if (m->backing == GMEM_MEMFD) {
+		r = memfd_region_setup(s);
+		if (r < 0)
+			return r;
+	} else if (m->backing != GMEM_ANON) {
+		log_err("the swapper cannot swap --mem-backing %s memory",
 			gmem_backing_name(m->backing));
 		return -ENOTSUP;
 	}

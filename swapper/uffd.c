@@ -78,6 +78,8 @@ int uffd_probe(struct uffd_caps *caps)
 	caps->features = api.features;
 	caps->move = api.features & UFFD_FEATURE_MOVE;
 	caps->wp = api.features & UFFD_FEATURE_PAGEFAULT_FLAG_WP;
+	caps->shmem = api.features & UFFD_FEATURE_MISSING_SHMEM;
+	caps->wp_shmem = caps->wp && (api.features & UFFD_FEATURE_WP_HUGETLBFS_SHMEM);
 	return 0;
 }
 

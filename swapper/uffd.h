@@ -14,6 +14,8 @@ struct uffd_caps {
 	uint64_t features;      /* UFFDIO_API features the kernel offers */
 	bool move;              /* UFFDIO_MOVE (6.8+) */
 	bool wp;                /* write-protect on anonymous memory (5.7+) */
+	bool shmem;             /* MISSING faults on shmem/memfd (4.11+) */
+	bool wp_shmem;          /* write-protect on shmem/memfd (5.19+) */
 };
 
 /* Probe the kernel with a throw-away uffd.  -ENOSYS/-EPERM when userfaultfd

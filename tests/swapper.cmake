@@ -26,3 +26,15 @@ hv_add_test(NAME soak_inject LABELS stress
             SOURCES soak_inject.c swapper_testlib.c
             LIBS hvswap_swapper TIMEOUT 600)
 set_tests_properties(soak_inject PROPERTIES RUN_SERIAL TRUE)
+# memfd (shmem) guest memory (issue 14): what is particular to it (hole
+# punch, a second mapping of the memfd, refusal without uffd-wp on shmem),
+# then the suites above once more on memfd memory (HV_TEST_BACKING=memfd).
+hv_add_test(NAME test_memfd LABELS unit
+            SOURCES test_memfd.c swapper_testlib.c
+            LIBS hvswap_swapper TIMEOUT 300)
+set_tests_properties(test_memfd PROPERTIES RUN_SERIAL TRUE)
+foreach(t test_swapper test_faultpath test_hardcases test_discard)
+  add_test(NAME ${t}_memfd COMMAND ${t})
+  set_tests_properties(${t}_memfd PROPERTIES LABELS unit TIMEOUT 300
+    SKIP_RETURN_CODE 77 RUN_SERIAL TRUE ENVIRONMENT HV_TEST_BACKING=memfd)
+endforeach()

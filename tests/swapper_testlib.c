@@ -81,6 +81,18 @@ int fatal_calls(struct env *e)
 
 /* ---- the environment ---- */
 
+enum gmem_backing test_backing(void)
+{
+	const char *b = getenv("HV_TEST_BACKING");
+	enum gmem_backing v = GMEM_ANON;
+
+	if (b && *b && gmem_backing_parse(b, &v) < 0) {
+		fprintf(stderr, "HV_TEST_BACKING=%s: must be anon or memfd\n", b);
+		exit(2);
+	}
+	return v;
+}
+
 static void config(struct env *e, const struct opts *o, struct swapper_config *c)
 {
 	unsigned int i;
@@ -156,7 +168,8 @@ void env_setup(struct env *e, const struct opts *o)
 	pthread_mutex_init(&e->fatal->lock, NULL);
 	e->gen = calloc(e->npages, sizeof(*e->gen));
 	assert_non_null(e->gen);
-	assert_int_equal(gmem_create(GMEM_ANON, e->npages * PG, "test-swapper", &e->mem), 0);
+	assert_int_equal(gmem_create(e->o.memfd ? GMEM_MEMFD : test_backing(),
+				     e->npages * PG, "test-swapper", &e->mem), 0);
 	e->base = e->mem->host;
 	engine_create(e, &e->o);
 	config(e, &e->o, &cfg);
@@ -166,7 +179,9 @@ void env_setup(struct env *e, const struct opts *o)
 	e->s->hook_arg = e->o.hook_arg;
 	e->s->hook = e->o.hook;
 	assert_int_equal(swapper_start(e->s), 0);
-	assert_int_equal(e->s->use_move, !e->o.no_move && e->s->caps.move);
+	/* memfd memory has no UFFDIO_MOVE: the write-protect path always */
+	assert_int_equal(e->s->use_move, !e->o.no_move && e->s->caps.move &&
+			 e->mem->backing == GMEM_ANON);
 	assert_int_equal(e->s->use_wp, !e->o.no_wp && e->s->caps.wp);
 }
 
@@ -533,6 +548,12 @@ int tl_main(const char *name, const struct CMUnitTest *tests, size_t n)
 	if (r < 0) {
 		fprintf(stderr, "uffd_probe: %s\n", strerror(-r));
 		return 1;
+	}
+	if (test_backing() == GMEM_MEMFD && !(caps.shmem && caps.wp_shmem)) {
+		fprintf(stderr, "this kernel's userfaultfd lacks %s on shmem: "
+			"memfd memory cannot be swapped here; skipping\n",
+			caps.shmem ? "write-protect" : "MISSING faults");
+		return 77;
 	}
 	hv_log_set_level(getenv("TEST_LOG_DEBUG") ? HV_LOG_DEBUG : HV_LOG_ERR);
 	if (getenv("TEST_FILTER"))
