@@ -33,8 +33,12 @@ hv_add_test(NAME test_memfd LABELS unit
             SOURCES test_memfd.c swapper_testlib.c
             LIBS hvswap_swapper TIMEOUT 300)
 set_tests_properties(test_memfd PROPERTIES RUN_SERIAL TRUE)
-foreach(t test_swapper test_faultpath test_hardcases test_discard)
+foreach(t test_swapper test_faultpath test_hardcases test_discard soak_inject)
+  set(lbl unit)
+  if(t STREQUAL soak_inject)
+    set(lbl stress)
+  endif()
   add_test(NAME ${t}_memfd COMMAND ${t})
-  set_tests_properties(${t}_memfd PROPERTIES LABELS unit TIMEOUT 300
+  set_tests_properties(${t}_memfd PROPERTIES LABELS ${lbl} TIMEOUT 600
     SKIP_RETURN_CODE 77 RUN_SERIAL TRUE ENVIRONMENT HV_TEST_BACKING=memfd)
 endforeach()
