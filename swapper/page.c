@@ -101,6 +101,13 @@ int page_drop(struct swapper *s, uint64_t idx, uint64_t n)
 	return madvise(r->host + off, n * PAGE_SIZE_4K, MADV_DONTNEED) < 0 ? -errno : 0;
 }
 
+void *page_alias(struct swapper *s, uint64_t idx)
+{
+	struct region *r = idx_region(s, idx);
+
+	return r->alias ? r->alias + (idx - r->first) * PAGE_SIZE_4K : NULL;
+}
+
 uint64_t page_gfn(struct swapper *s, uint64_t idx)
 {
 	struct region *r = idx_region(s, idx);

@@ -172,7 +172,11 @@ static unsigned int take_out(struct swapper *s, uint64_t start, unsigned int m,
 		log_warn("write-protect for eviction failed: %s", strerror(-r));
 		return 0;
 	}
-	memcpy(buf_stage_ptr(s, b), host, m * PAGE_SIZE_4K);
+	/* From the unregistered alias of a zero-copy memfd region: reading
+	 * the guest's mapping could take a MINOR fault (a page the kernel
+	 * unmapped) that the fault thread serves only with our page locks. */
+	memcpy(buf_stage_ptr(s, b), page_alias(s, start) ? page_alias(s, start) : host,
+	       m * PAGE_SIZE_4K);
 	r = page_drop(s, start, m);
 	if (r < 0) {
 		/* Still mapped (and protected): give the pages back as they

@@ -42,3 +42,8 @@ foreach(t test_swapper test_faultpath test_hardcases test_discard soak_inject)
   set_tests_properties(${t}_memfd PROPERTIES LABELS ${lbl} TIMEOUT 600
     SKIP_RETURN_CODE 77 RUN_SERIAL TRUE ENVIRONMENT HV_TEST_BACKING=memfd)
 endforeach()
+# memfd swap-in through bounce buffers and UFFDIO_COPY (zero-copy off)
+add_test(NAME test_swapper_memfd_bounce COMMAND test_swapper)
+set_tests_properties(test_swapper_memfd_bounce PROPERTIES LABELS unit TIMEOUT 300
+  SKIP_RETURN_CODE 77 RUN_SERIAL TRUE
+  ENVIRONMENT "HV_TEST_BACKING=memfd;HV_TEST_ZERO_COPY=0")

@@ -118,6 +118,7 @@ static void config(struct env *e, const struct opts *o, struct swapper_config *c
 	c->allow_buffered = !o->no_buffered;
 	c->no_move = o->no_move;
 	c->no_wp = o->no_wp;
+	c->no_zero_copy = o->no_zero_copy;
 	c->on_full = o->on_full;
 	c->fault_around = o->fault_around;
 	c->fault_spin_us = o->fault_spin_us;
@@ -162,6 +163,9 @@ void env_setup(struct env *e, const struct opts *o)
 	 * fault thread runs the completions, as in production. */
 	if (getenv("HV_TEST_POLLED") && atoi(getenv("HV_TEST_POLLED")))
 		e->o.polled = true;
+	/* HV_TEST_ZERO_COPY=0: memfd suites through bounce buffers */
+	if (getenv("HV_TEST_ZERO_COPY") && !atoi(getenv("HV_TEST_ZERO_COPY")))
+		e->o.no_zero_copy = true;
 	e->npages = e->o.npages;
 	e->fatal = calloc(1, sizeof(*e->fatal));
 	assert_non_null(e->fatal);

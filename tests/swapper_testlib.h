@@ -110,6 +110,8 @@ struct opts {
 	bool no_move, no_wp;
 	bool memfd;                    /* memfd guest memory whatever
 					  HV_TEST_BACKING says */
+	bool no_zero_copy;             /* memfd: bounce buffers (also
+					  HV_TEST_ZERO_COPY=0) */
 	bool no_buffered;              /* O_DIRECT only (default: buffered
 					  allowed, for tmpfs) */
 	enum swapper_full_policy on_full;

@@ -5,18 +5,22 @@
  * backend's); pages read back from swap are in the memfd again, seen by
  * such a mapping; a discard (balloon) punches too; a kernel or a
  * configuration without write-protect on shmem is refused with a clear
- * error instead of swapping unsafely.
+ * error instead of swapping unsafely; swap-in reads land in the memfd
+ * itself (zero-copy, UFFDIO_CONTINUE) or, with no_zero_copy, go through
+ * bounce buffers; a page another process wrote into the memfd is adopted
+ * where the swapper had nothing and dropped where the page was out.
  *
  * The rest of the swapper's behaviour on memfd memory is tested by running
  * the whole test_swapper, test_hardcases, test_discard and test_faultpath
  * suites with HV_TEST_BACKING=memfd (their *_memfd ctest variants).
  *
  * The "other process" is a second MAP_SHARED mapping of the memfd in this
- * process, not registered with the userfaultfd: it is only looked at with
- * mincore() (page-cache residency, no fault) and read where pages are known
- * to be in the memfd - touching a hole through it would create a page
- * behind the swapper's back, which is what vhost-user's postcopy messages
- * exist to prevent.
+ * process, not registered with the userfaultfd: it is looked at with
+ * mincore() (page-cache residency, no fault), read where pages are known
+ * to be in the memfd, and written on purpose where the test is about a
+ * foreign write (touching a hole through it creates a page behind the
+ * swapper's back, which is what vhost-user's postcopy messages exist to
+ * prevent).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -37,7 +41,7 @@ struct alias {
 static void alias_map(struct alias *a, struct env *e)
 {
 	a->len = e->npages * PG;
-	a->p = mmap(NULL, a->len, PROT_READ, MAP_SHARED, e->mem->memfd, 0);
+	a->p = mmap(NULL, a->len, PROT_READ | PROT_WRITE, MAP_SHARED, e->mem->memfd, 0);
 	assert_true(a->p != MAP_FAILED);
 }
 
@@ -87,15 +91,15 @@ static const char *feature(struct env *e, const char *name)
 /* Trim: every page leaves the memfd (and the alias), none by MOVE; they
  * come back from swap with their data, into the memfd, where the alias
  * sees the same bytes as the guest mapping. */
-static void test_memfd_evict_punches(void **state)
+static void evict_punches(bool zero_copy)
 {
-	struct opts o = { .memfd = true, .npages = NPAGES };
+	struct opts o = { .memfd = true, .npages = NPAGES, .no_zero_copy = !zero_copy };
 	struct alias a;
 	struct env e;
 	uint64_t i;
 
-	(void)state;
 	env_setup(&e, &o);
+	assert_string_equal(feature(&e, "zero_copy_swapin"), zero_copy ? "true" : "false");
 	assert_false(e.s->use_move);
 	assert_string_equal(feature(&e, "memory_backing"), "memfd");
 	assert_string_equal(feature(&e, "uffd_wp_shmem"), "true");
@@ -112,6 +116,10 @@ static void test_memfd_evict_punches(void **state)
 	for (i = 0; i < 128; i += 7)
 		assert_memory_equal(a.p + i * PG, e.base + i * PG, PG);
 	assert_int_equal(verify_range(&e, 128, NPAGES), 0);
+	if (zero_copy)          /* every swap-in read went into the memfd */
+		assert_int_equal(C(&e, swapin_zero_copy), C(&e, reads));
+	else
+		assert_int_equal(C(&e, swapin_zero_copy), 0);
 	/* Clean pages (read back write-protected, slot kept) are punched
 	 * too, without I/O. */
 	uint64_t clean0 = C(&e, evict_clean);
@@ -120,6 +128,51 @@ static void test_memfd_evict_punches(void **state)
 	assert_true(C(&e, evict_clean) > clean0);
 	assert_false(memfd_has_data(&e, 0, NPAGES));
 	assert_int_equal(verify_range(&e, 0, NPAGES), 0);
+	assert_int_equal(fatal_calls(&e), 0);
+	alias_unmap(&a);
+	env_teardown(&e);
+}
+
+static void test_memfd_evict_punches(void **state)
+{
+	(void)state;
+	evict_punches(true);
+}
+
+static void test_memfd_evict_punches_bounce(void **state)
+{
+	(void)state;
+	evict_punches(false);
+}
+
+/* Another process writes into the memfd (zero-copy regions are registered
+ * in MINOR mode, so the guest's next access reports it): where the page was
+ * never used the guest sees that write (a device's DMA into guest memory);
+ * where the page is on swap the guest sees its own data, and the stray page
+ * is gone. */
+static void test_memfd_foreign_page(void **state)
+{
+	struct opts o = { .memfd = true, .npages = NPAGES };
+	struct alias a;
+	struct env e;
+
+	(void)state;
+	env_setup(&e, &o);
+	if (!e.s->nr_zero_copy) {
+		env_teardown(&e);
+		skip();         /* no MINOR faults on shmem here */
+	}
+	alias_map(&a, &e);
+	write_range(&e, 0, 64, 1);
+	trim(&e);                               /* 0-63 on swap */
+	memset(a.p + 100 * PG, 0x3c, PG);       /* 100: never used */
+	memset(a.p + 10 * PG, 0x3c, PG);        /* 10: on swap */
+	assert_int_equal(e.base[100 * PG + 17], 0x3c);
+	assert_true(C(&e, faults_minor) >= 1);  /* page 100 */
+	/* page 10: a MINOR fault, or read over by the readahead of the
+	 * window page 0 starts; its own data either way */
+	assert_int_equal(verify_range(&e, 0, 64), 0);
+	assert_int_equal(state_of(&e, 100), PS_RESIDENT);
 	assert_int_equal(fatal_calls(&e), 0);
 	alias_unmap(&a);
 	env_teardown(&e);
@@ -169,6 +222,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_memfd_evict_punches),
+		cmocka_unit_test(test_memfd_evict_punches_bounce),
+		cmocka_unit_test(test_memfd_foreign_page),
 		cmocka_unit_test(test_memfd_discard_punches),
 		cmocka_unit_test(test_memfd_no_wp_refused),
 	};
