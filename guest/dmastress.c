@@ -9,9 +9,11 @@
  *          fill up to 4 data buffers at random byte offsets (page-crossing,
  *          one per quarter of the slice) with pattern(sector, g, byte) and
  *          write them; gen[sector] = g for the range.
- *   read:  pick a range, poison the buffers, read, compare every byte with
- *          pattern(sector, gen[sector]) (gen 0 = never written: zeros on a
- *          fresh disk, unchecked with fresh=0).
+ *   read:  pick a range, poison the buffers (poison=1, the default; with
+ *          poison=0 they are left as they are - swapped out, often, as a
+ *          guest kernel's free page-cache pages are), read, compare every
+ *          byte with pattern(sector, gen[sector]) (gen 0 = never written:
+ *          zeros on a fresh disk, unchecked with fresh=0).
  * Between operations it streams over its slice (touch pages per op, one
  * write per page), so with a resident limit below ws the buffers of the
  * next request are usually swapped out when the device pins them.
@@ -35,6 +37,7 @@ struct cfg {
 	uint32_t *gen;
 	uint64_t ops, seed, maxlen, touch;
 	bool fresh;
+	bool poison;
 	int err;
 };
 
@@ -53,7 +56,7 @@ static struct vblk dev;
 static struct vstat stats[HV_MAX_VCPUS];
 
 static const char *const known_args[] = {
-	"ws", "ops", "seed", "maxlen", "touch", "fresh", "disk", NULL
+	"ws", "ops", "seed", "maxlen", "touch", "fresh", "disk", "poison", NULL
 };
 
 static int setup(struct cfg *c)
@@ -69,6 +72,7 @@ static int setup(struct cfg *c)
 	c->maxlen = hv_arg_u64("maxlen", 64);
 	c->touch = hv_arg_u64("touch", 64);
 	c->fresh = hv_arg_u64("fresh", 1) != 0;
+	c->poison = hv_arg_u64("poison", 1) != 0;
 	if (c->maxlen == 0 || c->maxlen > 2048) {
 		hv_printf("dmastress: maxlen=%lu must be 1..2048 sectors\n",
 			  (unsigned long)c->maxlen);
@@ -243,7 +247,7 @@ static int do_op(struct prng *r, bool write, uint64_t lo, uint64_t hi,
 	if (write) {
 		g = (*next_gen)++;
 		fill(s, sector, nsec, g);
-	} else {
+	} else if (cfg.poison) {
 		for (i = 0; i < n; i++)
 			memset(s[i].p, 0xa5, s[i].len);
 	}
@@ -293,7 +297,8 @@ static int run(unsigned vcpu, unsigned nvcpus, struct vstat *st)
 		struct vblk_buf b = { seg.p, seg.len };
 		int st_dev;
 
-		memset(seg.p, 0xa5, seg.len);
+		if (cfg.poison)
+			memset(seg.p, 0xa5, seg.len);
 		st_dev = vblk_request(&dev, VBLK_T_IN, s, &b, 1);
 		if (st_dev != VBLK_S_OK) {
 			st->errors++;

@@ -65,7 +65,7 @@ static enum dc_result discard_locked(struct swapper *s, uint64_t idx)
 		atomic_fetch_add(&s->c.discard_swapped, 1);
 		break;
 	}
-	if (w & PG_SLOT)
+	if (pg_holds_slot(w))
 		swapset_put(s, idx, pg_slot(w));
 	atomic_store(&s->pages[idx], pg_make(PS_ZERO, 0, 0, 0));
 	return DC_DONE;

@@ -136,6 +136,7 @@ struct rd {
 	struct swapper *s;
 	uint64_t idx;
 	uint64_t gslot;
+	uint32_t crc;           /* the seal from the SWAPPED word (page.h) */
 	uint32_t bounce;
 	bool write_fault;
 	bool optional;          /* nobody faulted on it (readahead, migration):
@@ -206,6 +207,8 @@ struct swapper_counters {
 	_Atomic uint64_t swap_full_events, readahead;
 	_Atomic uint64_t resident, staged, max_resident;
 	_Atomic uint64_t pins, migrated, mig_reads, faults_throttled;
+	_Atomic uint64_t fill_reads_skipped, write_pin_reads;   /* pin.c */
+	_Atomic uint64_t dirty_harvests, dirty_pages, dirty_log_errors; /* policy */
 	_Atomic uint64_t zero_around, installed_clean, written_clean;
 	_Atomic uint64_t clean_skipped_swap_full;
 	_Atomic uint64_t alloc_failures, readahead_wasted, readahead_hints;
@@ -398,7 +401,7 @@ struct policy_ops {
 			       unsigned int n);
 };
 
-extern const struct policy_ops policy_clock_ops;
+extern const struct policy_ops policy_clock_ops, policy_clock_dirty_ops;
 
 /* ---- core.c ---- */
 void core_init(struct swapper *s);
@@ -491,8 +494,11 @@ uint64_t swapset_free_slots(struct swapper *s, uint64_t *total);
 void swapset_put(struct swapper *s, uint64_t idx, uint64_t g);
 size_t swapset_metadata_bytes(struct swapper *s);
 void swapset_close_all(struct swapper *s);
-/* ---- seal: one seal per slot (swapset.c), made by writeback.c and
- * checked by swapin.c.  A write batch reserves the seals of its slots
+/* ---- seal: made by writeback.c, checked by swapin.c.  A CRC-32C seal
+ * is kept in the SWAPPED page's word (page.h; the functions below then keep
+ * nothing: reserve always succeeds, set/unreserve do nothing, get returns
+ * the crc it is given).  An AES-GCM seal is kept per slot in swapset.c's
+ * tables: a write batch reserves the seals of its slots
  * [first, first+n) on dev before it binds them (-ENOMEM: nothing
  * reserved); each slot's reservation then becomes its seal (set, under the
  * binding page's lock) or is given back (unreserve: the page faulted back
@@ -502,12 +508,17 @@ int swapset_seal_reserve(struct swapper *s, unsigned int dev, uint64_t first,
 			 unsigned int n);
 void swapset_seal_set(struct swapper *s, uint64_t g, const struct seal_entry *e);
 void swapset_seal_unreserve(struct swapper *s, uint64_t g);
-/* Slot g's seal: 0, or -ENOENT when it has none. */
-int swapset_seal_get(struct swapper *s, uint64_t g, struct seal_entry *e);
+/* Slot g's seal (crc: the one its page's word held): 0, or -ENOENT when
+ * it has none. */
+int swapset_seal_get(struct swapper *s, uint64_t g, uint32_t crc,
+		     struct seal_entry *e);
 /* Page idx lets go of slot g without a slot put (the slot was retired
  * after a write error).  Page lock held. */
 void swapset_unbind(struct swapper *s, uint64_t idx, uint64_t g);
 size_t swapset_seal_bytes(struct swapper *s);
+/* The seal a SWAPPED word keeps for slot g holding the 4 KiB at page (its
+ * CRC-32C; 0 when seals are in tables): for a page dropped clean. */
+uint32_t swapset_word_seal(struct swapper *s, uint64_t g, const void *page);
 /* ---- end seal ---- */
 
 /* ---- rmap.c ---- */

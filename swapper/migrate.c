@@ -171,7 +171,7 @@ static int64_t collect(struct swapper *s, unsigned int dev, struct mig_item **ou
 	for (i = 0; i < s->npages; i++) {
 		uint64_t w = atomic_load(&s->pages[i]);
 
-		if (!(w & PG_SLOT) || gslot_dev(pg_slot(w)) != dev)
+		if (!pg_holds_slot(w) || gslot_dev(pg_slot(w)) != dev)
 			continue;
 		if (!item_add(s, &v, &n, &cap, i, pg_slot(w))) {
 			*out = NULL;
@@ -192,7 +192,7 @@ static int migrate_page(struct swapper *s, uint64_t idx, uint64_t g, int to)
 
 	page_lock(s, idx);
 	w = atomic_load(&s->pages[idx]);
-	if (!(w & PG_SLOT) || pg_slot(w) != g)
+	if (!pg_holds_slot(w) || pg_slot(w) != g)
 		goto out;
 	switch (pg_state(w)) {
 	case PS_RESIDENT:

@@ -2,6 +2,7 @@
  * page.h - the per-guest-page state word (8 bytes per 4 KiB guest page).
  *
  *  bits 0-2   state (enum page_state)
+ *  In every state but SWAPPED:
  *  bit  3     REF    referenced since the CLOCK hand last passed
  *  bit  4     WP     resident and installed write-protected: unchanged since
  *                    it was read from its slot (a write traps first)
@@ -12,7 +13,25 @@
  *  bits 8-26  buf    STAGED: staging index; READING: bounce index
  *  bit  27    RA     RESIDENT: brought by readahead, not yet used as far
  *                    as the swapper can tell (readahead.c)
- *  bits 28-63 slot   global slot id (device << 32 | slot)
+ *  bits 28-34 (unused)
+ *  In SWAPPED (the page is only on swap; it always holds its slot, and is
+ *  not referenced, pinned, staged or read ahead, so it needs no flag):
+ *  bits 3-34  crc    the slot's seal: CRC-32C of the data the slot holds
+ *                    (seal.h; 0 with --swap-encrypt, whose 24-byte seals
+ *                    are kept per slot in swapset's tables).  Keeping it
+ *                    here, not per slot, is what holds the metadata to
+ *                    <= 12 bytes per guest page when most of a guest is
+ *                    swapped out (issue 11).  A page that leaves SWAPPED
+ *                    carries it along: READING in its read descriptor
+ *                    (swapin.c), RESIDENT with a kept slot recomputes it
+ *                    from the unchanged page when it is dropped clean.
+ *  bits 35-63 slot   global slot id (device << 26 | slot): 8 devices of at
+ *                    most 2^26 slots (256 GiB) each - larger devices are
+ *                    used up to that size (swap_dev.c, as the kernel caps
+ *                    a swap area at its swap entry's offset bits).
+ *
+ * Flags are read with pg_has(w, flag), which is false for every flag in
+ * SWAPPED, and a slot's presence with pg_holds_slot(w).
  *
  * State transitions (all under the page's lock; the word is read without
  * it only as a hint that is re-checked under it):
@@ -30,6 +49,8 @@
 #ifndef HVSWAP_SWAPPER_PAGE_H
 #define HVSWAP_SWAPPER_PAGE_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 enum page_state {
@@ -50,7 +71,9 @@ enum page_state {
 #define PG_BUF_SHIFT   8
 #define PG_BUF_MASK    (0x7ffffull << PG_BUF_SHIFT)
 #define PG_RA          (1ull << 27)
-#define PG_SLOT_SHIFT  28
+#define PG_CRC_SHIFT   3
+#define PG_CRC_MASK    (0xffffffffull << PG_CRC_SHIFT)
+#define PG_SLOT_SHIFT  35
 #define PG_MAX_BUF     0x7ffffu
 
 static inline enum page_state pg_state(uint64_t w)
@@ -68,6 +91,48 @@ static inline uint32_t pg_buf(uint64_t w)
 	return (uint32_t)((w & PG_BUF_MASK) >> PG_BUF_SHIFT);
 }
 
+/* Flag f (PG_REF ... PG_RA) of w: never set in SWAPPED, whose low bits are
+ * the seal. */
+static inline bool pg_has(uint64_t w, uint64_t f)
+{
+	return pg_state(w) != PS_SWAPPED && (w & f);
+}
+
+/* Does w reference the slot pg_slot(w)?  A SWAPPED page always does. */
+static inline bool pg_holds_slot(uint64_t w)
+{
+	return pg_state(w) == PS_SWAPPED || (w & PG_SLOT);
+}
+
+/* Clear flag f of *pw without its page lock (the CLOCK hand's PG_REF,
+ * readahead's PG_RA): only while the word is not SWAPPED, whose low bits
+ * are the seal - a plain fetch_and racing an eviction would flip a bit of
+ * the crc. */
+static inline void pg_clear_unlocked(_Atomic uint64_t *pw, uint64_t f)
+{
+	uint64_t w = atomic_load(pw);
+
+	while (pg_has(w, f) && !atomic_compare_exchange_weak(pw, &w, w & ~f))
+		;
+}
+
+/* Set flag f of *pw without its page lock, only while the page is
+ * RESIDENT (the dirty log's references, policy_clock.c). */
+static inline void pg_set_resident_unlocked(_Atomic uint64_t *pw, uint64_t f)
+{
+	uint64_t w = atomic_load(pw);
+
+	while (pg_state(w) == PS_RESIDENT && !(w & f) &&
+	       !atomic_compare_exchange_weak(pw, &w, w | f))
+		;
+}
+
+/* The seal kept in a SWAPPED word. */
+static inline uint32_t pg_crc(uint64_t w)
+{
+	return (uint32_t)((w & PG_CRC_MASK) >> PG_CRC_SHIFT);
+}
+
 static inline uint64_t pg_make(enum page_state st, uint64_t flags, uint32_t buf,
 			       uint64_t slot)
 {
@@ -75,8 +140,16 @@ static inline uint64_t pg_make(enum page_state st, uint64_t flags, uint32_t buf,
 	       (slot << PG_SLOT_SHIFT);
 }
 
-/* Global slot ids: device index in the high bits. */
-#define SLOT_DEV_SHIFT 32
+/* The word of a page that is only on swap, at global slot g, sealed crc. */
+static inline uint64_t pg_make_swapped(uint64_t g, uint32_t crc)
+{
+	return (uint64_t)PS_SWAPPED | ((uint64_t)crc << PG_CRC_SHIFT) |
+	       (g << PG_SLOT_SHIFT);
+}
+
+/* Global slot ids (29 bits): device index in the high bits. */
+#define SLOT_DEV_SHIFT 26
+#define SLOT_DEV_MAX_SLOTS (1ull << SLOT_DEV_SHIFT)
 static inline uint64_t gslot(unsigned int dev, uint64_t slot)
 {
 	return ((uint64_t)dev << SLOT_DEV_SHIFT) | slot;

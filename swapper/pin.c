@@ -151,6 +151,25 @@ static void touch(struct swapper *s, uint64_t idx, bool write)
 		(void)*p;
 }
 
+/* Page idx is wholly inside a fill pin's range (the device overwrites all
+ * of it): if it is only on swap, its copy there is dropped instead of read
+ * back, and the page becomes ZERO - the pin's fault then maps a fresh page.
+ * A page in any other state is pinned as usual (staged: copied back from
+ * memory, no read).  Page lock taken here. */
+static void skip_read(struct swapper *s, uint64_t idx)
+{
+	uint64_t w;
+
+	page_lock(s, idx);
+	w = atomic_load(&s->pages[idx]);
+	if (pg_state(w) == PS_SWAPPED) {
+		swapset_put(s, idx, pg_slot(w));
+		atomic_store(&s->pages[idx], pg_make(PS_ZERO, 0, 0, 0));
+		atomic_fetch_add(&s->c.fill_reads_skipped, 1);
+	}
+	page_unlock(s, idx);
+}
+
 static int pin_one(struct swapper *s, uint64_t idx, bool write, bool longterm)
 {
 	int tries, r;
@@ -164,6 +183,11 @@ static int pin_one(struct swapper *s, uint64_t idx, bool write, bool longterm)
 			return -ECANCELED;
 		page_lock(s, idx);
 		w = atomic_load(&s->pages[idx]);
+		/* a device write that has to read the page first: the swap
+		 * read is for bytes the device (partly) overwrites */
+		if (write && tries == 0 &&
+		    (pg_state(w) == PS_SWAPPED || pg_state(w) == PS_READING))
+			atomic_fetch_add(&s->c.write_pin_reads, 1);
 		if (pg_state(w) == PS_RESIDENT && (!write || !(w & PG_WP))) {
 			if (write && (w & PG_SLOT)) {
 				/* Writable but still claiming a slot (no WP
@@ -181,8 +205,8 @@ static int pin_one(struct swapper *s, uint64_t idx, bool write, bool longterm)
 	return -EAGAIN;
 }
 
-int swapper_pin(struct swapper *s, uint64_t gpa, uint64_t len, bool write,
-		bool longterm, void **host)
+static int pin(struct swapper *s, uint64_t gpa, uint64_t len, bool write,
+	       bool longterm, bool fill, void **host)
 {
 	uint64_t first, last, idx;
 	int r;
@@ -191,6 +215,13 @@ int swapper_pin(struct swapper *s, uint64_t gpa, uint64_t len, bool write,
 		return -EINVAL;
 	if (page_range_of_gpa(s, gpa, len, &first, &last) < 0)
 		return -EFAULT;
+	/* first the pages wholly inside [gpa, gpa+len), before a fault on a
+	 * neighbour can read them ahead */
+	for (idx = first; fill && idx <= last; idx++) {
+		if ((idx > first || gpa % PAGE_SIZE_4K == 0) &&
+		    (idx < last || (gpa + len) % PAGE_SIZE_4K == 0))
+			skip_read(s, idx);
+	}
 	for (idx = first; idx <= last; idx++) {
 		r = pin_one(s, idx, write, longterm);
 		if (r < 0) {
@@ -206,6 +237,17 @@ int swapper_pin(struct swapper *s, uint64_t gpa, uint64_t len, bool write,
 	if (host)
 		*host = (uint8_t *)page_host(s, first) + gpa % PAGE_SIZE_4K;
 	return 0;
+}
+
+int swapper_pin(struct swapper *s, uint64_t gpa, uint64_t len, bool write,
+		bool longterm, void **host)
+{
+	return pin(s, gpa, len, write, longterm, false, host);
+}
+
+int swapper_pin_fill(struct swapper *s, uint64_t gpa, uint64_t len, void **host)
+{
+	return pin(s, gpa, len, true, false, true, host);
 }
 
 void swapper_unpin(struct swapper *s, uint64_t gpa, uint64_t len, bool longterm)

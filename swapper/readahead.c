@@ -59,10 +59,8 @@ static void passed(struct swapper *s, uint64_t from, uint64_t to)
 
 	if (to - from > 2 * RA_MAX)
 		from = to - 2 * RA_MAX;
-	for (j = from; j < to && j < s->npages; j++) {
-		if (atomic_load(&s->pages[j]) & PG_RA)
-			atomic_fetch_and(&s->pages[j], ~PG_RA);
-	}
+	for (j = from; j < to && j < s->npages; j++)
+		pg_clear_unlocked(&s->pages[j], PG_RA);
 }
 
 static unsigned int grow(unsigned int win, unsigned int by, unsigned int cap)

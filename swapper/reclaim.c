@@ -126,9 +126,17 @@ static enum evict_class classify(uint64_t w)
 static unsigned int evict_clean(struct swapper *s, uint64_t start, unsigned int m,
 				const uint64_t *w)
 {
+	/* Read through the alias of a zero-copy memfd region (see take_out) */
+	uint8_t *host = page_alias(s, start) ? page_alias(s, start) : page_host(s, start);
+	uint32_t crc[PG_EVICT_RUN];
 	unsigned int i;
-	int r = page_drop(s, start, m);
+	int r;
 
+	/* The seal goes back into the word (page.h): recomputed from the
+	 * page, which write protection kept identical to its slot. */
+	for (i = 0; i < m; i++)
+		crc[i] = swapset_word_seal(s, pg_slot(w[i]), host + i * PAGE_SIZE_4K);
+	r = page_drop(s, start, m);
 	if (r < 0) {
 		log_warn("cannot drop clean gfn 0x%llx+%u: %s",
 			 (unsigned long long)page_gfn(s, start), m, strerror(-r));
@@ -136,7 +144,7 @@ static unsigned int evict_clean(struct swapper *s, uint64_t start, unsigned int 
 	}
 	for (i = 0; i < m; i++)
 		atomic_store(&s->pages[start + i],
-			     pg_make(PS_SWAPPED, PG_SLOT, 0, pg_slot(w[i])));
+			     pg_make_swapped(pg_slot(w[i]), crc[i]));
 	page_resident_dec(s, m);
 	atomic_fetch_add(&s->c.evict_clean, m);
 	atomic_fetch_add(&s->kc_drop, m);       /* keep_clean()'s benefit */

@@ -34,6 +34,25 @@ static void add_discard(struct json_object *o, struct swapper_counters *c)
 	json_object_object_add(o, "discard", d);
 }
 
+/* Device writes into guest memory (pin.c): swap reads a fill pin skipped
+ * (VSwapper's false reads, avoided) and swap reads write pins still made
+ * (the device overwrote part of what was read: VSwapper's stale reads). */
+static void add_dma_fill(struct json_object *o, struct swapper_counters *c)
+{
+	struct json_object *d = json_object_new_object();
+
+	J_U64(d, "swap_reads_skipped", atomic_load(&c->fill_reads_skipped));
+	J_U64(d, "write_pin_swap_reads", atomic_load(&c->write_pin_reads));
+	json_object_object_add(o, "dma_fill", d);
+	/* policy clock-dirty (policy_clock.c): KVM dirty-log harvests and the
+	 * written pages they marked referenced */
+	d = json_object_new_object();
+	J_U64(d, "harvests", atomic_load(&c->dirty_harvests));
+	J_U64(d, "pages_written", atomic_load(&c->dirty_pages));
+	J_U64(d, "errors", atomic_load(&c->dirty_log_errors));
+	json_object_object_add(o, "dirty_log", d);
+}
+
 static struct json_object *counters_json(struct swapper *s)
 {
 	struct swapper_counters *c = &s->c;
@@ -66,6 +85,7 @@ static struct json_object *counters_json(struct swapper *s)
 	J_U64(e, "moved_back", atomic_load(&c->evict_restored));
 	json_object_object_add(o, "evictions", e);
 	add_discard(o, c);
+	add_dma_fill(o, c);
 	J_U64(o, "bytes_read", atomic_load(&c->bytes_read));
 	J_U64(o, "bytes_written", atomic_load(&c->bytes_written));
 	J_U64(o, "read_ios", atomic_load(&c->read_ios));
@@ -101,7 +121,7 @@ static struct json_object *census_json(struct swapper *s)
 		uint64_t w = atomic_load(&s->pages[i]);
 
 		n[pg_state(w)]++;
-		pinned += !!(w & PG_PINNED);
+		pinned += pg_has(w, PG_PINNED);
 	}
 	for (k = 0; k < 6; k++)
 		J_U64(o, names[k], n[k]);

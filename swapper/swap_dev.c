@@ -446,6 +446,17 @@ static int check_size(const char *what, uint64_t size)
 	return -EINVAL;
 }
 
+/* Slots of a target of size bytes, capped at SWAP_DEV_MAX_SLOTS. */
+static uint64_t size_slots(const char *what, uint64_t size)
+{
+	if (size / SWAP_SLOT_SIZE <= SWAP_DEV_MAX_SLOTS)
+		return size / SWAP_SLOT_SIZE;
+	log_warn("swap device %s: %llu bytes; using the first %llu (the most "
+		 "one device can hold)", what, (unsigned long long)size,
+		 (unsigned long long)(SWAP_DEV_MAX_SLOTS * SWAP_SLOT_SIZE));
+	return SWAP_DEV_MAX_SLOTS;
+}
+
 static void note_id(struct swap_dev *d, const struct stat *st)
 {
 	d->st_dev = st->st_dev;
@@ -528,10 +539,10 @@ static int open_temp(struct swap_dev *d, const struct swap_dev_config *cfg)
 	ret = create_tmp(d, dir);
 	if (ret)
 		return ret;
-	ret = swap_target_prealloc(d->fd, d->path, cfg->size, 0);
+	d->nslots = size_slots(dir, cfg->size);
+	ret = swap_target_prealloc(d->fd, d->path, d->nslots * SWAP_SLOT_SIZE, 0);
 	if (ret)
 		return ret;
-	d->nslots = cfg->size / SWAP_SLOT_SIZE;
 	return set_direct(d, cfg);
 }
 
@@ -634,12 +645,13 @@ static int open_existing(struct swap_dev *d, const struct swap_dev_config *cfg)
 	if (ret)
 		return ret;
 	check_mode(d, &st);
+	d->nslots = size_slots(d->path, size);
 	if (S_ISREG(st.st_mode)) {
-		ret = swap_target_prealloc(d->fd, d->path, size, have);
+		ret = swap_target_prealloc(d->fd, d->path,
+					   d->nslots * SWAP_SLOT_SIZE, have);
 		if (ret)
 			return ret;
 	}
-	d->nslots = size / SWAP_SLOT_SIZE;
 	ret = set_direct(d, cfg);
 	if (ret)
 		return ret;

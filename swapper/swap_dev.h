@@ -29,6 +29,9 @@
 
 #define SWAP_SLOT_SIZE       4096u
 #define SWAP_CLUSTER_SLOTS   256u     /* like Linux's SWAPFILE_CLUSTER */
+/* A device is used up to 2^26 slots (256 GiB): the page word has 26 bits
+ * for a slot (page.h).  Larger targets are used up to that size. */
+#define SWAP_DEV_MAX_SLOTS   (1ull << 26)
 #define SWAP_SLOT_COUNT_MAX  0xFEu
 #define SWAP_SLOT_BAD        0xFFu
 #define SWAP_ALLOC_MAX       256u

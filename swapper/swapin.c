@@ -141,10 +141,17 @@ static void claim_with(struct swapper *s, uint64_t idx, uint64_t w, bool write,
 	struct rd *rd = &s->rds[b];
 
 	page_lock_assert_held(s, idx);
-	*rd = (struct rd){ .s = s, .idx = idx, .gslot = pg_slot(w), .bounce = b,
-			   .write_fault = write, .arg = -1, .t0 = t0 };
-	atomic_store(&s->pages[idx], (w & ~(PG_STATE_MASK | PG_BUF_MASK)) |
-		     PS_READING | ((uint64_t)b << PG_BUF_SHIFT));
+	*rd = (struct rd){ .s = s, .idx = idx, .gslot = pg_slot(w),
+			   .crc = pg_crc(w), .bounce = b, .write_fault = write,
+			   .arg = -1, .t0 = t0 };
+	atomic_store(&s->pages[idx], pg_make(PS_READING, PG_SLOT, b, rd->gslot));
+}
+
+/* The word of rd's page back in SWAPPED (its read did not or will not
+ * bring it in): the slot and seal it had. */
+static uint64_t rd_swapped(const struct rd *rd)
+{
+	return pg_make_swapped(rd->gslot, rd->crc);
 }
 
 int swapin_claim(struct swapper *s, uint64_t idx, uint64_t w, bool write,
@@ -159,12 +166,9 @@ int swapin_claim(struct swapper *s, uint64_t idx, uint64_t w, bool write,
 /* Undo swapin_claim() for a read that will not run (page lock taken here). */
 static void unclaim(struct swapper *s, struct rd *rd)
 {
-	uint64_t w;
 
 	page_lock(s, rd->idx);
-	w = atomic_load(&s->pages[rd->idx]);
-	atomic_store(&s->pages[rd->idx], (w & ~(PG_STATE_MASK | PG_BUF_MASK)) |
-		     PS_SWAPPED);
+	atomic_store(&s->pages[rd->idx], rd_swapped(rd));
 	page_unlock(s, rd->idx);
 	buf_bounce_put(s, rd->bounce);
 }
@@ -466,8 +470,7 @@ static void install(struct swapper *s, struct rd *rd, uint64_t w)
 
 	r = map_in(s, rd, 1, &keep);
 	if (r < 0) {
-		atomic_store(&s->pages[rd->idx], (w & ~(PG_STATE_MASK | PG_BUF_MASK)) |
-			     PS_SWAPPED);
+		atomic_store(&s->pages[rd->idx], rd_swapped(rd));
 		core_fatal(s, r, "cannot install swapped-in gfn 0x%llx: %s",
 			   (unsigned long long)page_gfn(s, rd->idx), strerror(-r));
 		return;
@@ -487,8 +490,7 @@ static const char *read_why(struct swapper *s, ssize_t res)
 /* A read failed for good: the data stays on swap (state SWAPPED). */
 static void read_failed(struct swapper *s, struct rd *rd, uint64_t w, ssize_t res)
 {
-	atomic_store(&s->pages[rd->idx], (w & ~(PG_STATE_MASK | PG_BUF_MASK |
-						  PG_WAITER)) | PS_SWAPPED);
+	atomic_store(&s->pages[rd->idx], rd_swapped(rd));
 	if (rd_zc(s, rd))
 		page_drop(s, rd->idx, 1);       /* not the page: out again */
 	/* Anyone who faulted while it was READING retries now, and that
@@ -512,7 +514,7 @@ static ssize_t rd_check(struct swapper *s, struct rd *rd)
 {
 	struct seal_entry e;
 
-	if (swapset_seal_get(s, rd->gslot, &e) == 0 &&
+	if (swapset_seal_get(s, rd->gslot, rd->crc, &e) == 0 &&
 	    seal_open(s->seal, rd->gslot, rd_buf(s, rd), &e) == 0)
 		return (ssize_t)PAGE_SIZE_4K;
 	atomic_fetch_add(seal_mode(s->seal) == SEAL_AES256GCM ?
@@ -615,8 +617,7 @@ static void install_span(struct swapper *s, struct rd **rds, const bool *keep,
 				installed(s, rds[k], kp);
 				continue;
 			}
-			atomic_store(&s->pages[rds[k]->idx],
-				     pg_make(PS_SWAPPED, PG_SLOT, 0, rds[k]->gslot));
+			atomic_store(&s->pages[rds[k]->idx], rd_swapped(rds[k]));
 			core_fatal(s, r, "cannot install swapped-in gfn 0x%llx: %s",
 				   (unsigned long long)page_gfn(s, rds[k]->idx),
 				   strerror(-r));

@@ -211,8 +211,12 @@ int swapper_create(const struct swapper_config *cfg, struct swapper **out)
 		r = create_engine(s);
 	if (r < 0)
 		goto fail;
-	s->pol = &policy_clock_ops;
+	s->pol = s->cfg.policy == SWAPPER_POLICY_CLOCK_DIRTY ?
+		 &policy_clock_dirty_ops : &policy_clock_ops;
 	r = s->pol->init(s, &s->pol_state);
+	if (r == -EINVAL)
+		log_err("policy %s needs the guest's dirty log (a VMM with KVM)",
+			s->pol->name);
 	if (r < 0)
 		goto fail;
 	*out = s;

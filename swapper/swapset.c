@@ -36,6 +36,11 @@
 #include "internal.h"
 #include "seal.h"
 
+/* A global slot id fits the page word's 29-bit slot field (page.h). */
+_Static_assert(SWAP_DEV_MAX_SLOTS == SLOT_DEV_MAX_SLOTS, "device slot bits");
+_Static_assert(SWAPPER_MAX_DEVS <= 1u << (64 - PG_SLOT_SHIFT - SLOT_DEV_SHIFT),
+	       "device index bits");
+
 /* ---- seal tables ---- */
 
 struct seal_cluster {
@@ -69,8 +74,17 @@ static int seal_setup(struct swapper *s)
 	return 0;
 }
 
+/* Only AES-GCM seals live in tables; a CRC-32C seal lives in the word of
+ * the SWAPPED page (page.h), so crc32c mode keeps no table at all. */
+static bool seal_tables(struct swapper *s)
+{
+	return seal_mode(s->seal) == SEAL_AES256GCM;
+}
+
 static int seal_dev_init(struct swapper *s, unsigned int dev)
 {
+	if (!seal_tables(s))
+		return 0;
 	uint64_t ncl = (swap_dev_nslots(s->devs[dev]) + SWAP_CLUSTER_SLOTS - 1) /
 		       SWAP_CLUSTER_SLOTS;
 	struct seal_cluster **t = core_zalloc(s, ncl * sizeof(*t));
@@ -132,6 +146,8 @@ int swapset_seal_reserve(struct swapper *s, unsigned int dev, uint64_t first,
 	uint64_t slot, last = first + n;
 	int r = 0;
 
+	if (!seal_tables(s))
+		return 0;
 	lock_mutex(&s->seal_lock, LK_LEAF);
 	for (slot = first; slot < last; slot++) {
 		uint64_t cl = slot / SWAP_CLUSTER_SLOTS;
@@ -183,12 +199,18 @@ void swapset_seal_unreserve(struct swapper *s, uint64_t g)
 	unlock_mutex(&s->seal_lock, LK_LEAF);
 }
 
-int swapset_seal_get(struct swapper *s, uint64_t g, struct seal_entry *e)
+int swapset_seal_get(struct swapper *s, uint64_t g, uint32_t crc,
+		     struct seal_entry *e)
 {
 	uint64_t i = gslot_off(g) % SWAP_CLUSTER_SLOTS;
 	struct seal_cluster *c;
 	int r = -ENOENT;
 
+	if (!seal_tables(s)) {
+		memset(e, 0, sizeof(*e));
+		e->crc = crc;
+		return 0;
+	}
 	lock_mutex(&s->seal_lock, LK_LEAF);
 	c = cluster_locked(s, g);
 	if (c && (c->valid[i / 64] & (1ull << (i % 64)))) {
@@ -197,6 +219,15 @@ int swapset_seal_get(struct swapper *s, uint64_t g, struct seal_entry *e)
 	}
 	unlock_mutex(&s->seal_lock, LK_LEAF);
 	return r;
+}
+
+uint32_t swapset_word_seal(struct swapper *s, uint64_t g, const void *page)
+{
+	struct seal_entry e;
+
+	if (seal_tables(s) || seal_page(s->seal, g, page, NULL, &e) < 0)
+		return 0;
+	return e.crc;
 }
 
 /* Slot g's last page let go of it: its seal goes (the slot is rewritten,

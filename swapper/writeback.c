@@ -247,7 +247,8 @@ static bool page_done(struct wbatch *wb, unsigned int k, bool ok)
 	w = atomic_load(&s->pages[idx]);
 	if (pg_state(w) == PS_STAGED && pg_buf(w) == wb->buf[k]) {
 		if (ok) {
-			atomic_store(&s->pages[idx], pg_make(PS_SWAPPED, PG_SLOT, 0, g));
+			atomic_store(&s->pages[idx],
+				     pg_make_swapped(g, wb->seal[k].crc));
 			atomic_fetch_sub(&s->c.staged, 1);
 			atomic_fetch_add(&s->c.evict_written, 1);
 		} else {
@@ -256,7 +257,7 @@ static bool page_done(struct wbatch *wb, unsigned int k, bool ok)
 			atomic_store(&s->pages[idx], pg_make(PS_STAGED, 0, wb->buf[k], 0));
 			keep_buf = true;
 		}
-	} else if (!ok && (w & PG_SLOT) && pg_slot(w) == g) {
+	} else if (!ok && pg_has(w, PG_SLOT) && pg_slot(w) == g) {
 		/* Faulted back with a claim on the failed slot: drop it. */
 		swapset_unbind(s, idx, g);
 		atomic_store(&s->pages[idx], w & ~(PG_SLOT | PG_WP));

@@ -122,6 +122,8 @@ static void config(struct env *e, const struct opts *o, struct swapper_config *c
 	c->on_full = o->on_full;
 	c->fault_around = o->fault_around;
 	c->fault_spin_us = o->fault_spin_us;
+	c->policy = o->policy;
+	c->dirty_log = o->dirty_log;
 	/* Deterministic page words: swapped-in pages always installed clean,
 	 * unless the test is about the adaptive policy. */
 	c->clean_policy = o->clean_auto ? SWAPPER_CLEAN_AUTO : SWAPPER_CLEAN_ALWAYS;

@@ -122,6 +122,9 @@ struct opts {
 	int fault_spin_us;             /* swapper_config.fault_spin_us */
 	bool clean_auto;               /* else SWAPPER_CLEAN_ALWAYS */
 	bool no_fatal;                 /* env_teardown asserts no fatal() */
+	enum swapper_policy policy;    /* swapper_config.policy */
+	int (*dirty_log)(void *opaque, uint64_t gpa, uint64_t npages,
+			 uint64_t *bitmap);    /* swapper_config.dirty_log */
 	/* Test hook (core.c), installed before the swapper's threads start:
 	 * some hook points run on them (s->hook is a plain pointer, read
 	 * without a lock), so a hook is never changed while they run. */

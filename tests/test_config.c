@@ -84,7 +84,8 @@ static const char full_json[] =
 	"  \"swap\": [\"/var/tmp/a\", \"/var/tmp/b\"], \"force\": true,\n"
 	"  \"swap_size\": \"128M\", \"swap_dir\": \"/tmp\", \"io_engine\": \"sync\",\n"
 	"  \"swap_full\": \"stop\", \"fault_around\": 64, \"keep_clean\": \"never\",\n"
-	"  \"fault_spin\": 50, \"swap_encrypt\": true, \"disk\": \"/var/tmp/d.img\",\n"
+	"  \"fault_spin\": 50, \"swap_encrypt\": true, \"policy\": \"clock-dirty\",\n"
+	"  \"disk\": \"/var/tmp/d.img\",\n"
 	"  \"disk_size\": \"1M\", \"timeout\": 2.5, \"stats\": \"/tmp/s.json\",\n"
 	"  \"stats_interval\": 1, \"ctl\": \"/tmp/c.sock\", \"ctl_idle_timeout\": 9,\n"
 	"  \"no_seccomp\": true, \"quiet\": true, \"verbose\": 2,\n"
@@ -114,6 +115,7 @@ static void check_full(const struct run_opts *o)
 	assert_int_equal(o->swap.fault_around, 64);
 	assert_int_equal(o->swap.clean_policy, SWAPPER_CLEAN_NEVER);
 	assert_int_equal(o->swap.fault_spin_us, 50);
+	assert_int_equal(o->swap.policy, SWAPPER_POLICY_CLOCK_DIRTY);
 	assert_true(o->swap.encrypt);
 	assert_string_equal(o->vm.disk_path, "/var/tmp/d.img");
 	assert_int_equal(o->vm.disk_size, MIB);

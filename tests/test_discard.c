@@ -71,7 +71,7 @@ static struct census take_census(struct env *e)
 	assert_true(WAIT_UNTIL(none_reading(e), WAIT_MS));
 	for (i = 0; i < 256; i++) {
 		w = word_of(e, i);
-		if (w & PG_PINNED) {
+		if (pg_has(w, PG_PINNED)) {
 			c.pinned++;
 			continue;
 		}
@@ -79,7 +79,7 @@ static struct census take_census(struct env *e)
 			c.resident++;
 		if (pg_state(w) == PS_SWAPPED || pg_state(w) == PS_STAGED)
 			c.swapped++;
-		if (w & PG_SLOT)
+		if (pg_holds_slot(w))
 			c.slots++;
 	}
 	return c;

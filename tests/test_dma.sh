@@ -76,6 +76,21 @@ case_swap() {
 	expect_json swap.longterm_pinned_pages -eq 0
 }
 
+# fill: as swap, but the guest does not poison its read buffers, so they
+# are still swapped out when the device pins them (as a guest kernel's free
+# page-cache pages are): pages a disk read overwrites whole are not read
+# back from swap first (swapper_pin_fill, VSwapper's false reads), and every
+# byte the guest reads is still verified.
+case_fill() {
+	need_kvm; need_python
+	hv run --mem 256M --mem-limit 32M --disk-size 32M --stats "$STATS" \
+		dmastress ws=128M ops=2000 maxlen=64 touch=64 poison=0
+	expect_clean_dma 2000
+	expect_json swap.dma_fill.swap_reads_skipped -gt 0
+	expect_json swap.read_errors -eq 0
+	expect_json swap.pinned_pages -eq 0
+}
+
 # disk_file: --disk PATH is created and sized; a second run on the same
 # file (without --disk-size) works and keeps its size.
 case_disk_file() {
@@ -148,7 +163,7 @@ case_cli() {
 }
 
 case "$CASE" in
-plain|swap|disk_file|malformed|cli) "case_$CASE" "$@" ;;
+plain|swap|fill|disk_file|malformed|cli) "case_$CASE" "$@" ;;
 *) echo "unknown case '$CASE'" >&2; exit 2 ;;
 esac
 

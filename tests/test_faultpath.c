@@ -228,9 +228,9 @@ static void test_readahead_waste(void **state)
 	for (i = 4; i <= 6; i++)
 		assert_true(WAIT_UNTIL(state_of(&e, a + i) == PS_RESIDENT, WAIT_MS));
 	assert_int_equal(C(&e, readahead), ra0 + 4);
-	assert_false(word_of(&e, a + 2) & PG_RA);       /* passed */
+	assert_false(pg_has(word_of(&e, a + 2), PG_RA));       /* passed */
 	for (i = 4; i <= 6; i++)
-		assert_true(word_of(&e, a + i) & PG_RA);
+		assert_true(pg_has(word_of(&e, a + i), PG_RA));
 	trim(&e);
 	assert_int_equal(C(&e, readahead_wasted), w0 + 3);
 	assert_int_equal(verify_range(&e, 0, 512), 0);

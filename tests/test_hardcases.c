@@ -146,6 +146,51 @@ static void test_evict_pinned(void **state)
 	env_teardown(&e);
 }
 
+/* A fill pin (a disk read into guest memory) does not read back the
+ * swapped-out pages it covers whole - they come in as fresh zero pages the
+ * device fills; pages it covers in part are read (their other bytes kept)
+ * and counted as write pins' swap reads. */
+static void test_fill_pin_skips_reads(void **state)
+{
+	struct env e;
+	void *host;
+	uint64_t i;
+
+	(void)state;
+	hc_env(&e, 1, 8 << 20, 0);
+	fill_and_trim(&e);
+	for (i = 10; i <= 14; i++)
+		assert_int_equal(pg_state(word_of(&e, i)), PS_SWAPPED);
+	/* [10.5, 14.5) pages: 11, 12 and 13 whole, 10 and 14 in part */
+	assert_int_equal(swapper_pin_fill(e.s, GPA + 10 * PG + PG / 2, 4 * PG, &host), 0);
+	assert_ptr_equal(host, (uint8_t *)page_ptr(&e, 10) + PG / 2);
+	assert_int_equal(atomic_load(&e.s->c.fill_reads_skipped), 3);
+	assert_in_range(atomic_load(&e.s->c.write_pin_reads), 1, 2);
+	for (i = 10; i <= 14; i++) {
+		assert_int_equal(pg_state(word_of(&e, i)), PS_RESIDENT);
+		assert_true(pg_has(word_of(&e, i), PG_PINNED));
+		assert_false(pg_holds_slot(word_of(&e, i)));
+	}
+	for (i = 11; i <= 13; i++)      /* not read: zero, not the old stamp */
+		assert_true(page_ptr(&e, i)[0] == 0 && page_ptr(&e, i)[511] == 0);
+	assert_page_ok(&e, 10);         /* read: intact */
+	assert_page_ok(&e, 14);
+	for (i = 11; i <= 13; i++)      /* the device fills them */
+		stamp(&e, i);
+	swapper_unpin(e.s, GPA + 10 * PG + PG / 2, 4 * PG, false);
+	assert_int_equal(swapper_trim(e.s), 0);
+	assert_int_equal(pg_state(word_of(&e, 12)), PS_SWAPPED);
+	/* a fill pin of resident pages changes nothing but the pin */
+	assert_page_ok(&e, 20);
+	assert_int_equal(swapper_pin_fill(e.s, GPA + 20 * PG, PG, NULL), 0);
+	assert_int_equal(atomic_load(&e.s->c.fill_reads_skipped), 3);
+	assert_page_ok(&e, 20);
+	swapper_unpin(e.s, GPA + 20 * PG, PG, false);
+	assert_int_equal(swapper_pin_fill(e.s, GPA - PG, PG, NULL), -EFAULT);
+	assert_all_pages_ok(&e);
+	env_teardown(&e);
+}
+
 /* A write pin on a clean (write-protected, slot-holding) page makes it
  * dirty first, so the device's write is written out again. */
 static void test_write_pin_dirties(void **state)
@@ -173,8 +218,8 @@ static void test_write_pin_dirties(void **state)
 
 /*
  * A slot held by one page has no reverse-map entry (its page word names
- * it); the rmap records owners of shared slots, as a sharing producer
- * adds them; a write fault drops an exclusive page's claim and its seal.
+ * it, and holds its seal); the rmap records owners of shared slots, as a
+ * sharing producer adds them; a write fault drops an exclusive page's claim.
  */
 static void test_rmap(void **state)
 {
@@ -190,8 +235,11 @@ static void test_rmap(void **state)
 
 		assert_int_equal(pg_state(w), PS_SWAPPED);
 		assert_int_equal(rmap_owners(e.s, pg_slot(w), own, 4), 0);
-		assert_int_equal(swapset_seal_get(e.s, pg_slot(w), &se), 0);
+		assert_int_equal(swapset_seal_get(e.s, pg_slot(w), pg_crc(w), &se), 0);
+		assert_int_equal(se.crc, pg_crc(w));
 	}
+	/* crc32c seals live in the page words: no per-slot table at all */
+	assert_int_equal(swapset_seal_bytes(e.s), 0);
 		/* sharing: both owners recorded, then back to one, then none */
 	g = pg_slot(word_of(&e, 7));
 	page_lock(e.s, 7);
@@ -226,7 +274,7 @@ static void test_rmap(void **state)
 	stamp(&e, 9);
 	assert_false(word_of(&e, 9) & PG_SLOT);
 	assert_int_equal(swap_slot_count(e.s->devs[0], gslot_off(g)), 0);
-	assert_int_equal(swapset_seal_get(e.s, g, &se), -ENOENT);
+	assert_int_equal(swapset_seal_bytes(e.s), 0);
 	/* swapoff finds every owner from the page words */
 	assert_int_equal(swapper_swapoff(e.s, 0), 0);
 	assert_all_pages_ok(&e);
@@ -317,7 +365,7 @@ static void assert_all_off(struct env *e, int dev)
 	for (i = 1; i < NPAGES; i++) {
 		uint64_t w = word_of(e, i);
 
-		if (w & PG_SLOT)
+		if (pg_holds_slot(w))
 			assert_int_not_equal(gslot_dev(pg_slot(w)), dev);
 	}
 	assert_int_equal(dev_usage(e, dev).used, 0);
@@ -546,7 +594,7 @@ static void test_swapoff_races(void **state)
 	for (i = 1; i < NPAGES; i++) {
 		uint64_t w = word_of(&e, i);
 
-		if (w & PG_SLOT)
+		if (pg_holds_slot(w))
 			assert_int_equal(gslot_dev(pg_slot(w)), 1);
 	}
 	j = swapper_stats_json(e.s);
@@ -790,6 +838,7 @@ int main(void)
 		cmocka_unit_test(test_pin_mid_writeout),
 		cmocka_unit_test(test_evict_pinned),
 		cmocka_unit_test(test_write_pin_dirties),
+		cmocka_unit_test(test_fill_pin_skips_reads),
 		cmocka_unit_test(test_rmap),
 		cmocka_unit_test(test_lockdep_catches),
 		cmocka_unit_test(test_migrate_page_under_read),

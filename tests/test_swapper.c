@@ -538,7 +538,7 @@ static void assert_no_bad_slot_used(struct env *e)
 	for (i = 0; i < e->npages; i++) {
 		uint64_t w = atomic_load(&e->s->pages[i]);
 
-		if (!(w & PG_SLOT))
+		if (!pg_holds_slot(w))
 			continue;
 		assert_int_equal(gslot_dev(pg_slot(w)), 0);
 		assert_int_not_equal(swap_slot_count(e->s->devs[0], gslot_off(pg_slot(w))),
@@ -1243,6 +1243,113 @@ static void test_alloc_fail_readahead(void **state)
 	env_teardown(&e);
 }
 
+/* --- policy clock-dirty --- */
+
+#define DL_HOT 100u
+
+static struct json_object *jget(struct json_object *o, const char *k)
+{
+	struct json_object *v = NULL;
+
+	assert_true(json_object_object_get_ex(o, k, &v));
+	return v;
+}
+static _Atomic unsigned int g_dl_calls;
+
+/* A fake KVM dirty log: pages [0, DL_HOT) written since every harvest. */
+static int fake_dirty_log(void *opaque, uint64_t gpa, uint64_t npages,
+			  uint64_t *bitmap)
+{
+	uint64_t i;
+
+	(void)opaque;
+	if (gpa != GPA)
+		return -EINVAL;
+	for (i = 0; i < DL_HOT && i < npages; i++)
+		bitmap[i / 64] |= 1ull << (i % 64);
+	atomic_fetch_add(&g_dl_calls, 1);
+	return 0;
+}
+
+/* Candidates the policy proposes over `sweeps` sweeps of the hand, as the
+ * reclaim thread would ask (it is idle: the limit is above guest RAM):
+ * how many were hot pages, and whether every cold page was proposed. */
+static void sweep(struct env *e, unsigned int sweeps, uint64_t *hot, bool *all_cold)
+{
+	uint64_t out[32], proposed = 0, scanned;
+	uint8_t *seen = calloc(e->npages, 1);
+	unsigned int n, k;
+
+	assert_non_null(seen);
+	*hot = 0;
+	for (scanned = 0; scanned < sweeps * e->npages; scanned += 32) {
+		n = e->s->pol->select(e->s, e->s->pol_state, out, 32);
+		for (k = 0; k < n; k++) {
+			*hot += out[k] < DL_HOT;
+			proposed += !seen[out[k]];
+			seen[out[k]] = 1;
+		}
+	}
+	*all_cold = true;
+	for (k = DL_HOT; k < e->npages; k++)
+		*all_cold = *all_cold && seen[k];
+	free(seen);
+	(void)proposed;
+}
+
+/*
+ * clock-dirty: pages KVM's dirty log reports written are referenced, so the
+ * CLOCK hand passes them over; plain CLOCK (faults only) proposes them like
+ * any other page once their fault's reference is used up.
+ */
+static void test_policy_dirty_log(void **state)
+{
+	struct opts o = { .npages = 1024, .limit_pages = 4096,
+			  .policy = SWAPPER_POLICY_CLOCK_DIRTY,
+			  .dirty_log = fake_dirty_log };
+	struct json_object *j;
+	struct env e;
+	uint64_t hot;
+	bool all_cold;
+
+	(void)state;
+	env_setup(&e, &o);
+	assert_string_equal(e.s->pol->name, "clock-dirty");
+	write_range(&e, 0, e.npages, 1);
+	sweep(&e, 4, &hot, &all_cold);
+	assert_int_equal(hot, 0);
+	assert_true(all_cold);
+	assert_true(atomic_load(&g_dl_calls) >= 4 * 8 - 1);
+	j = swapper_stats_json(e.s);
+	assert_int_equal(json_object_get_uint64(jget(jget(j, "dirty_log"), "harvests")),
+			 atomic_load(&g_dl_calls));
+	assert_int_equal(json_object_get_uint64(jget(jget(j, "dirty_log"), "pages_written")),
+			 (uint64_t)DL_HOT * atomic_load(&g_dl_calls));
+	json_object_put(j);
+	env_teardown(&e);
+
+	o.policy = SWAPPER_POLICY_CLOCK;        /* the log is not read */
+	atomic_store(&g_dl_calls, 0);
+	env_setup(&e, &o);
+	write_range(&e, 0, e.npages, 1);
+	sweep(&e, 4, &hot, &all_cold);
+	assert_true(hot > 0);
+	assert_true(all_cold);
+	assert_int_equal(atomic_load(&g_dl_calls), 0);
+	env_teardown(&e);
+
+	o.policy = SWAPPER_POLICY_CLOCK_DIRTY;  /* without a log: refused */
+	o.dirty_log = NULL;
+	{
+		struct swapper_config cfg = { .mem_limit = 4096 * PG, .swap_size = 1 << 24,
+					      .policy = SWAPPER_POLICY_CLOCK_DIRTY };
+		struct swapper *s = NULL;
+
+		assert_int_equal(swapper_create(&cfg, &s), -EINVAL);
+		assert_null(s);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1270,6 +1377,7 @@ int main(void)
 		cmocka_unit_test(test_fallback_no_move),
 		cmocka_unit_test(test_fallback_no_wp),
 		cmocka_unit_test(test_readahead),
+		cmocka_unit_test(test_policy_dirty_log),
 		cmocka_unit_test(test_alloc_fail_write_batch),
 		cmocka_unit_test(test_alloc_fail_readahead),
 	};

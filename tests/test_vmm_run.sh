@@ -203,6 +203,17 @@ case_swap() {
 	return 0
 }
 
+# policy_dirty ARGS...: the swap case with --policy clock-dirty (KVM's dirty
+# log of the RAM memslot marks written pages referenced): data verified, and
+# the log was harvested and saw writes.
+case_policy_dirty() {
+	case_swap "$@" --policy clock-dirty
+	expect_json swap.features.policy == clock-dirty
+	expect_json swap.dirty_log.harvests -gt 0
+	expect_json swap.dirty_log.pages_written -gt 0
+	expect_json swap.dirty_log.errors -eq 0
+}
+
 case_memfd() {
 	need_kvm; need_python
 	hv run --mem-backing memfd --stats "$STATS" memtouch ws=64M
@@ -476,7 +487,7 @@ EOF
 }
 
 case "$CASE" in
-memtouch|integrity|crash|badptr|hang|cli|swap|memfd|swaptarget|hostile|signals|statsfile|once|fuzzguest|config)
+memtouch|integrity|crash|badptr|hang|cli|swap|policy_dirty|memfd|swaptarget|hostile|signals|statsfile|once|fuzzguest|config)
 	"case_$CASE" "$@" ;;
 *) echo "unknown case '$CASE'" >&2; exit 2 ;;
 esac

@@ -30,6 +30,9 @@ hv_add_dma_test(NAME cli TIMEOUT 60 ARGS cli)
 # were just pushed out by the streaming; needs swapper_pin (issue 5, item 1).
 hv_add_dma_test(NAME swap TIMEOUT 300 ARGS swap 1)
 hv_add_dma_test(NAME swap_2vcpu TIMEOUT 300 ARGS swap 2)
+# the same with unpoisoned read buffers: disk reads into swapped-out pages
+# skip the swap read (swapper_pin_fill)
+hv_add_dma_test(NAME fill TIMEOUT 300 ARGS fill)
 # issue 14: device pins on swapped memfd guest memory
 hv_add_dma_test(NAME swap_memfd TIMEOUT 300 ARGS swap 1 --mem-backing memfd)
 hv_add_dma_test(NAME malformed_swap TIMEOUT 60 ARGS malformed 16M)

@@ -46,6 +46,9 @@ hv_add_run_test(NAME badptr CASE badptr TIMEOUT 60)
 hv_add_run_test(NAME hang_timeout CASE hang TIMEOUT 30)
 hv_add_run_test(NAME cli CASE cli TIMEOUT 60)
 hv_add_run_test(NAME swap CASE swap TIMEOUT 300 ARGS ${HV_SWAP_SMOKE_ARGS})
+# Issue 12: the clock-dirty policy at 4x with 2 vCPUs.
+hv_add_run_test(NAME policy_dirty CASE policy_dirty TIMEOUT 300
+                ARGS 128M 32M 124M 2 --vcpus 2)
 hv_add_run_test(NAME memfd CASE memfd TIMEOUT 60)
 hv_add_run_test(NAME swaptarget CASE swaptarget TIMEOUT 60)
 # Issue 11 (hardening): hostile guest output, signals, planted links,

@@ -50,6 +50,7 @@ static const struct option lopts[] = {
 	{ "force", no_argument, NULL, OPT_FORCE },
 	{ "fault-spin", required_argument, NULL, OPT_FAULT_SPIN },
 	{ "swap-encrypt", no_argument, NULL, OPT_ENCRYPT },
+	{ "policy", required_argument, NULL, OPT_POLICY },
 	{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
 	{ "balloon", no_argument, NULL, OPT_BALLOON },
 	{ "kernel", required_argument, NULL, OPT_KERNEL },
@@ -106,8 +107,10 @@ void cli_usage(FILE *f)
 "                        get written), always or never\n"
 "  --fault-spin MODE     the fault thread polls before it sleeps: auto (default:\n"
 "                        adaptive), off, or a fixed budget in microseconds\n"
+"  --policy NAME         eviction policy: clock (default: CLOCK over faults) or\n"
+"                        clock-dirty (also KVM's dirty log of guest writes)\n"
 "  --swap-encrypt        encrypt swap data (AES-256-GCM, a key held only in\n"
-"                        memory); default: a crc32c per slot\n"
+"                        memory); default: a crc32c per swapped page\n"
 "  --no-seccomp          do not install the per-thread seccomp filters (debugging)\n"
 "  --stats FILE          write JSON statistics at exit (and every --stats-interval)\n"
 "  --stats-interval S    seconds between --stats rewrites (default: only at exit)\n"
@@ -183,6 +186,7 @@ static int parse_swap_opt(struct run_opts *o, int c, const char *arg, const char
 {
 	static const char *const full[] = { "overcommit", "stop", NULL };
 	static const char *const clean[] = { "auto", "always", "never", NULL };
+	static const char *const policy[] = { "clock", "clock-dirty", NULL };
 	unsigned int k;
 	uint64_t v;
 	int r;
@@ -230,6 +234,11 @@ static int parse_swap_opt(struct run_opts *o, int c, const char *arg, const char
 			return usage_err(err, errlen, "%s must be auto, always or never", w);
 		o->swap.clean_policy = k == 0 ? SWAPPER_CLEAN_AUTO :
 			k == 1 ? SWAPPER_CLEAN_ALWAYS : SWAPPER_CLEAN_NEVER;
+		return 0;
+	case OPT_POLICY:
+		if (parse_policy(arg, policy, &k) < 0)
+			return usage_err(err, errlen, "%s must be clock or clock-dirty", w);
+		o->swap.policy = k ? SWAPPER_POLICY_CLOCK_DIRTY : SWAPPER_POLICY_CLOCK;
 		return 0;
 	case OPT_FAULT_SPIN:
 		if (!strcmp(arg, "auto")) {
@@ -566,7 +575,7 @@ int cli_check(const struct run_opts *o, char *err, size_t errlen)
 	if (r < 0)
 		return r;
 	if (!o->swap_on && (s->nr_devs || s->swap_size || s->io_engine ||
-			    s->encrypt || s->fault_spin_us))
+			    s->encrypt || s->fault_spin_us || s->policy))
 		return usage_err(err, errlen, "swap options need --mem-limit");
 	if ((o->vm.locked || o->vm.hugepages) && o->swap_on &&
 	    s->mem_limit < o->vm.mem_size)

@@ -48,6 +48,7 @@ const struct config_field config_fields[] = {
 	{ "keep_clean", OPT_KEEP_CLEAN, CFG_STR, NULL },
 	{ "fault_spin", OPT_FAULT_SPIN, CFG_SPIN, NULL },
 	{ "swap_encrypt", OPT_ENCRYPT, CFG_BOOL, NULL },
+	{ "policy", OPT_POLICY, CFG_STR, NULL },
 	{ "disk_size", OPT_DISK_SIZE, CFG_SIZE, NULL },
 	{ "timeout", OPT_TIMEOUT, CFG_SECONDS, NULL },
 	{ "stats", OPT_STATS, CFG_STR, NULL },
@@ -318,6 +319,7 @@ static struct json_object *swap_value(const struct run_opts *o, int opt)
 {
 	static const char *const full[] = { "overcommit", "stop" };
 	static const char *const clean[] = { "auto", "always", "never" };
+	static const char *const policy[] = { "clock", "clock-dirty" };
 	const struct swapper_config *s = &o->swap;
 	struct json_object *a;
 	unsigned int i;
@@ -330,6 +332,7 @@ static struct json_object *swap_value(const struct run_opts *o, int opt)
 	case OPT_FULL: return s->on_full ? jstr(full[s->on_full]) : NULL;
 	case OPT_KEEP_CLEAN: return s->clean_policy ? jstr(clean[s->clean_policy]) : NULL;
 	case OPT_ENCRYPT: return jtrue(s->encrypt);
+	case OPT_POLICY: return s->policy ? jstr(policy[s->policy]) : NULL;
 	case OPT_FORCE: return jtrue(s->nr_devs && s->devs[0].force);
 	case OPT_FAULT_AROUND:
 		return s->fault_around != 16 ? json_object_new_int((int)s->fault_around) : NULL;

@@ -23,7 +23,8 @@ bool gm_range_ok(struct vm *vm, uint64_t gpa, uint64_t len)
 	return vm_ram_ptr(vm, gpa, len) != NULL;
 }
 
-int gm_pin(struct vm *vm, uint64_t gpa, uint64_t len, bool write, void **host)
+static int pin(struct vm *vm, uint64_t gpa, uint64_t len, bool write,
+	       bool fill, void **host)
 {
 	void *p;
 	int r = 0;
@@ -32,6 +33,8 @@ int gm_pin(struct vm *vm, uint64_t gpa, uint64_t len, bool write, void **host)
 		r = -EINVAL;
 	} else if (!gm_range_ok(vm, gpa, len)) {
 		r = -EFAULT;
+	} else if (vm->swapper && fill) {
+		r = swapper_pin_fill(vm->swapper, gpa, len, &p);
 	} else if (vm->swapper) {
 		r = swapper_pin(vm->swapper, gpa, len, write, false, &p);
 	} else {
@@ -45,6 +48,16 @@ int gm_pin(struct vm *vm, uint64_t gpa, uint64_t len, bool write, void **host)
 	atomic_fetch_add(&vm->gm.pinned_bytes, len);
 	*host = p;
 	return 0;
+}
+
+int gm_pin(struct vm *vm, uint64_t gpa, uint64_t len, bool write, void **host)
+{
+	return pin(vm, gpa, len, write, false, host);
+}
+
+int gm_pin_fill(struct vm *vm, uint64_t gpa, uint64_t len, void **host)
+{
+	return pin(vm, gpa, len, true, true, host);
 }
 
 void gm_unpin(struct vm *vm, uint64_t gpa, uint64_t len)

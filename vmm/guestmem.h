@@ -34,6 +34,10 @@ struct gm_stats {
  * (nothing is left pinned).
  */
 int gm_pin(struct vm *vm, uint64_t gpa, uint64_t len, bool write, void **host);
+/* A write pin of a range the device overwrites whole (a disk read into it):
+ * pages wholly inside that are swapped out are not read back first
+ * (swapper_pin_fill()). */
+int gm_pin_fill(struct vm *vm, uint64_t gpa, uint64_t len, void **host);
 void gm_unpin(struct vm *vm, uint64_t gpa, uint64_t len);
 
 /*

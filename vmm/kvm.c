@@ -96,6 +96,13 @@ int kvm_set_user_memory(int vmfd, uint32_t slot, uint64_t gpa, uint64_t size,
 	return xioctl(vmfd, KVM_SET_USER_MEMORY_REGION, &r);
 }
 
+int kvm_get_dirty_log(int vmfd, uint32_t slot, uint64_t *bitmap)
+{
+	struct kvm_dirty_log d = { .slot = slot, .dirty_bitmap = bitmap };
+
+	return xioctl(vmfd, KVM_GET_DIRTY_LOG, &d);
+}
+
 int kvm_create_vcpu(int vmfd, int id)
 {
 	return xioctl(vmfd, KVM_CREATE_VCPU, (void *)(long)id);

@@ -20,6 +20,9 @@ int kvm_check_cap(struct kvm_sys *k, long cap);
 int kvm_create_vm(struct kvm_sys *k);
 int kvm_set_user_memory(int vmfd, uint32_t slot, uint64_t gpa, uint64_t size,
 			void *host, uint32_t flags);
+/* The memslot's pages written since the last call (one bit per page, a
+ * bitmap of (pages + 63) / 64 words); restarts the log. */
+int kvm_get_dirty_log(int vmfd, uint32_t slot, uint64_t *bitmap);
 int kvm_create_vcpu(int vmfd, int id);
 int kvm_set_cpuid(int vcpufd, const struct kvm_cpuid2 *cpuid);
 int kvm_get_regs(int vcpufd, struct kvm_regs *r);

@@ -85,10 +85,12 @@ static void unpin_all(struct virtio_blk *b)
 /*
  * Pin bytes [off, off+len) of the chain's device-readable (write=false) or
  * device-writable (write=true) buffers, in chain order, appending one iovec
- * per non-empty piece.  On failure everything pinned so far is unpinned.
+ * per non-empty piece.  fill: the device overwrites all of them (a disk
+ * read), so swapped-out pages they cover whole are not read back first.
+ * On failure everything pinned so far is unpinned.
  */
 static int pin_range(struct virtio_blk *b, const struct virtq_chain *c, bool write,
-		     uint64_t off, uint64_t len)
+		     bool fill, uint64_t off, uint64_t len)
 {
 	unsigned int i;
 	void *host;
@@ -105,7 +107,8 @@ static int pin_range(struct virtio_blk *b, const struct virtq_chain *c, bool wri
 			continue;
 		}
 		take = s->len - off < len ? s->len - off : len;
-		r = gm_pin(b->vm, s->addr + off, take, write, &host);
+		r = fill ? gm_pin_fill(b->vm, s->addr + off, take, &host) :
+			   gm_pin(b->vm, s->addr + off, take, write, &host);
 		if (r < 0) {
 			unpin_all(b);
 			return r;
@@ -131,7 +134,7 @@ static int chain_copy(struct virtio_blk *b, const struct virtq_chain *c, bool wr
 	unsigned int i;
 	int r;
 
-	r = pin_range(b, c, write, off, len);
+	r = pin_range(b, c, write, false, off, len);
 	if (r < 0)
 		return r;
 	for (i = 0; i < b->npins; i++) {
@@ -196,7 +199,7 @@ static uint8_t do_rw(struct virtio_blk *b, const struct virtq_chain *c,
 		      len, h->sector, b->capacity);
 		return VIRTIO_BLK_S_IOERR;
 	}
-	r = pin_range(b, c, !is_write, is_write ? sizeof(*h) : 0, len);
+	r = pin_range(b, c, !is_write, !is_write, is_write ? sizeof(*h) : 0, len);
 	if (r < 0) {
 		bwarn(b, "cannot pin request buffers: %s", strerror(-r));
 		return VIRTIO_BLK_S_IOERR;

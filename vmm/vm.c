@@ -77,6 +77,24 @@ static bool want_devices(const struct vm_config *cfg)
 	return cfg->disk_path || cfg->disk_size || cfg->balloon;
 }
 
+/* The eviction policy reads KVM's dirty log of guest RAM (--policy
+ * clock-dirty): the RAM memslot logs writes. */
+static bool uses_dirty_log(const struct vm_config *cfg)
+{
+	return cfg->swap && cfg->swap->policy == SWAPPER_POLICY_CLOCK_DIRTY;
+}
+
+/* swapper_config.dirty_log: RAM is one memslot (SLOT_RAM). */
+static int ram_dirty_log(void *opaque, uint64_t gpa, uint64_t npages,
+			 uint64_t *bitmap)
+{
+	struct vm *vm = opaque;
+
+	if (gpa != HV_RAM_BASE || npages != vm->cfg.mem_size / 4096)
+		return -EINVAL;
+	return kvm_get_dirty_log(vm->fd, SLOT_RAM, bitmap);
+}
+
 static int setup_memory(struct vm *vm, char *err, size_t errlen)
 {
 	uint64_t mapped_end;
@@ -116,7 +134,9 @@ static int setup_memory(struct vm *vm, char *err, size_t errlen)
 				vm->sys->host, 0);
 	if (r >= 0)
 		r = kvm_set_user_memory(vm->fd, SLOT_RAM, HV_RAM_BASE,
-					vm->cfg.mem_size, vm->ram->host, 0);
+					vm->cfg.mem_size, vm->ram->host,
+					uses_dirty_log(&vm->cfg) ?
+					KVM_MEM_LOG_DIRTY_PAGES : 0);
 	if (r < 0)
 		snprintf(err, errlen, "KVM_SET_USER_MEMORY_REGION: %s", strerror(-r));
 	return r;
@@ -129,6 +149,8 @@ static int setup_swapper(struct vm *vm, char *err, size_t errlen)
 
 	sc.fatal = swapper_fatal;
 	sc.opaque = vm;
+	if (uses_dirty_log(&vm->cfg))
+		sc.dirty_log = ram_dirty_log;
 	if (vm->cfg.seccomp)
 		sc.thread_start = swapper_thread_start;
 	/* The swapper logs why it refuses (a bad device, no userfaultfd,

@@ -48,6 +48,15 @@ enum swapper_clean_policy {
 	SWAPPER_CLEAN_NEVER = 2,
 };
 
+/* How the reclaim thread picks victims (docs/architecture.md, "Eviction
+ * policy"). */
+enum swapper_policy {
+	SWAPPER_POLICY_CLOCK = 0,   /* CLOCK over what faults tell */
+	SWAPPER_POLICY_CLOCK_DIRTY = 1, /* ... and KVM's dirty log: a page the
+				     * guest wrote counts as referenced
+				     * (needs swapper_config.dirty_log) */
+};
+
 struct swapper_config {
 	uint64_t mem_limit;         /* resident bytes; 0 = no limit */
 	struct swapper_dev_config devs[SWAPPER_MAX_DEVS];
@@ -95,6 +104,14 @@ struct swapper_config {
 	 * (a VMM installs its per-thread sandbox here).  It must not call back
 	 * into the swapper. */
 	void (*thread_start)(void *opaque, const char *kind);
+	enum swapper_policy policy;
+	/* The guest's writes as KVM logs them (the VMM runs the region's
+	 * memslot with KVM_MEM_LOG_DIRTY_PAGES): set bit i of bitmap (zeroed,
+	 * (npages + 63) / 64 words) for each page gpa + i * 4 KiB written since
+	 * the last call, and restart the log (KVM_GET_DIRTY_LOG).  Called from
+	 * the reclaim thread; 0 or -errno (the policy goes on without it). */
+	int (*dirty_log)(void *opaque, uint64_t gpa, uint64_t npages,
+			 uint64_t *bitmap);
 };
 
 int swapper_create(const struct swapper_config *cfg, struct swapper **out);
@@ -147,6 +164,19 @@ int swapper_trim(struct swapper *s);
 int swapper_pin(struct swapper *s, uint64_t gpa, uint64_t len, bool write,
 		bool longterm, void **host);
 void swapper_unpin(struct swapper *s, uint64_t gpa, uint64_t len, bool longterm);
+
+/*
+ * A write pin (as swapper_pin(write=true, longterm=false)) for a device that
+ * is about to overwrite all of [gpa, gpa+len) - a disk read into guest
+ * memory.  A page wholly inside the range that is only on swap is not read
+ * back for nothing (VSwapper's "false read"): its swap copy is dropped and
+ * it is pinned as a fresh page, zero until the device fills it.  Pages the
+ * range covers only in part are read as swapper_pin() reads them.  If the
+ * device then fails, those wholly covered pages hold what it wrote and
+ * zeros (the request failed: virtio leaves its buffer undefined).  Counted
+ * in stats "dma_fill".  Same returns as swapper_pin().
+ */
+int swapper_pin_fill(struct swapper *s, uint64_t gpa, uint64_t len, void **host);
 
 /*
  * Discard guest-physical [gpa, gpa+len) (page aligned): the guest gave these
