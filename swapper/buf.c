@@ -10,9 +10,14 @@
  * buf_stage_put (+ buf_stage_release_run, which empties the pages first),
  * buf_bounce_get / buf_bounce_put, buf_pending_push / buf_pending_pop.
  *
- * Invariant: a free staging buffer is empty (no page mapped): MOVE needs
- * an empty destination.  Only UFFDIO_MOVE and UFFDIO_COPY fill one; nobody
- * touches an empty one.
+ * Invariant with UFFDIO_MOVE: a free staging buffer is empty (no page
+ * mapped): MOVE needs an empty destination.  Only UFFDIO_MOVE and
+ * UFFDIO_COPY fill one; nobody touches an empty one.  Without MOVE (memfd
+ * guest memory, old kernels) staging is plain memory filled by memcpy and
+ * stays populated when released: emptying it made every eviction copy
+ * fault in a fresh page (2-10 us each under nested KVM), which halved the
+ * write-out capacity of memfd memory (bench_swapout backing=memfd,
+ * docs/benchmarks.md).  It costs at most staging_pages of host memory.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -150,7 +155,8 @@ void buf_stage_put(struct swapper *s, uint32_t buf)
 
 void buf_stage_release_run(struct swapper *s, uint32_t b, uint32_t n)
 {
-	madvise(buf_stage_ptr(s, b), (size_t)n * PAGE_SIZE_4K, MADV_DONTNEED);
+	if (s->use_move)
+		madvise(buf_stage_ptr(s, b), (size_t)n * PAGE_SIZE_4K, MADV_DONTNEED);
 	lock_mutex(&s->buf_lock, LK_LEAF);
 	mark_locked(&s->stage_pool, b, n, false);
 	unlock_mutex(&s->buf_lock, LK_LEAF);

@@ -11,6 +11,18 @@
 #include <linux/userfaultfd.h>
 #include <sys/ioctl.h>
 
+#ifndef UFFD_FEATURE_MISSING_SHMEM
+#define UFFD_FEATURE_MISSING_SHMEM (1 << 5)
+#endif
+#ifndef UFFD_FEATURE_WP_HUGETLBFS_SHMEM
+#define UFFD_FEATURE_WP_HUGETLBFS_SHMEM (1 << 12)
+#endif
+#ifndef UFFD_FEATURE_MINOR_SHMEM
+#define UFFD_FEATURE_MINOR_SHMEM (1 << 10)
+#endif
+#ifndef UFFDIO_CONTINUE_MODE_WP            /* Linux 6.4 */
+#define UFFDIO_CONTINUE_MODE_WP ((__u64)1 << 1)
+#endif
 #ifndef UFFD_FEATURE_WP_UNPOPULATED
 #define UFFD_FEATURE_WP_UNPOPULATED (1 << 13)
 #endif

@@ -6,8 +6,9 @@
  * page lock and gives up what the page held there:
  *
  *   NONE, ZERO   nothing held (NONE stays NONE)
- *   RESIDENT     the host page (MADV_DONTNEED) and a clean copy's slot;
- *                out of the resident count
+ *   RESIDENT     the host page (page_drop: MADV_DONTNEED, or a hole punch
+ *                in a memfd) and a clean copy's slot; out of the resident
+ *                count (a failed drop leaves the page alone, as busy)
  *   STAGED       the page's claim on its slot (if the write batch bound
  *                one); the staging buffer belongs to its batch or queue
  *                entry, which finds the page no longer STAGED with that
@@ -29,7 +30,6 @@
  * across the wait for a read.
  */
 #include <errno.h>
-#include <sys/mman.h>
 
 #include "internal.h"
 #include "ztier.h"
@@ -54,7 +54,8 @@ static enum dc_result discard_locked(struct swapper *s, uint64_t idx)
 	case PS_RESIDENT:
 		if (w & PG_PINNED)
 			return DC_BUSY;
-		madvise(page_host(s, idx), PAGE_SIZE_4K, MADV_DONTNEED);
+		if (page_drop(s, idx, 1) < 0)
+			return DC_BUSY;         /* still there: left alone */
 		page_resident_dec(s, 1);
 		atomic_fetch_add(&s->c.discard_resident, 1);
 		break;

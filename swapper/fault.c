@@ -17,6 +17,18 @@
  * unprotects, which wakes the writer.
  * Never: map zeros for a page whose data is on swap or in staging.
  *
+ * A MINOR fault (memfd regions with zero-copy swap-in, registered in MINOR
+ * mode too): the page is in the memfd but not mapped in the guest.
+ *   READING    our zero-copy read is filling it: the MISSING rule (wait)
+ *   RESIDENT   the kernel unmapped it (e.g. to its own swap): map it back
+ *              (UFFDIO_CONTINUE, write-protected if it was)
+ *   NONE/ZERO  another process wrote it (a device backend mapping the
+ *              memfd): the guest sees that write - the page is adopted
+ *   SWAPPED/STAGED  the data is ours, on swap or in staging: the page in
+ *              the memfd is not (a foreign write to memory that was out,
+ *              or a read that was never submitted): punched, then the
+ *              MISSING rule
+ *
  * Queued faults (buf.c's ring): no bounce buffer, a full I/O queue, or
  * throttled (over the hard limit: reclaim is behind).  They are served from
  * scratch - the page may have changed state - by fault_queue_run_one(),
@@ -162,6 +174,50 @@ static void queue_fault(struct swapper *s, uint64_t idx, bool write, uint64_t t0
 		atomic_fetch_add(&s->c.faults_pending, 1);
 }
 
+/* Page lock held: a MINOR fault (rules above).  True when the MISSING rules
+ * are to serve it (the page is not in the memfd any more, or is being
+ * read); false when served here. */
+static bool minor_fault(struct swapper *s, uint64_t idx, uint64_t w)
+{
+	void *host = page_host(s, idx);
+	bool wp = (w & PG_WP) && pg_state(w) == PS_RESIDENT;
+	int r;
+
+	atomic_fetch_add(&s->c.faults_minor, 1);
+	switch (pg_state(w)) {
+	case PS_READING:
+		return true;
+	case PS_SWAPPED:
+	case PS_STAGED:
+		r = page_drop(s, idx, 1);
+		if (r < 0)
+			core_fatal(s, r, "cannot drop a stray page at gfn 0x%llx: %s",
+				   (unsigned long long)page_gfn(s, idx), strerror(-r));
+		return r == 0;
+	default:
+		break;
+	}
+	r = uffd_continue(s->uffd, host, PAGE_SIZE_4K, wp, false);
+	if (r == -EINVAL && wp) {
+		/* No CONTINUE_MODE_WP (< 6.4): writable, so no longer clean */
+		if (w & PG_SLOT)
+			swapset_put(s, idx, pg_slot(w));
+		w &= ~(PG_WP | PG_SLOT);
+		atomic_store(&s->pages[idx], w);
+		r = uffd_continue(s->uffd, host, PAGE_SIZE_4K, false, false);
+	}
+	if (r < 0) {
+		core_fatal(s, r, "cannot map gfn 0x%llx from the memfd: %s",
+			   (unsigned long long)page_gfn(s, idx), strerror(-r));
+		return false;
+	}
+	if (pg_state(w) != PS_RESIDENT) {       /* adopted */
+		atomic_store(&s->pages[idx], pg_make(PS_RESIDENT, PG_REF, 0, 0));
+		page_resident_inc(s);
+	}
+	return false;
+}
+
 /* What fault_locked() leaves to do once the page lock is dropped. */
 enum fault_next { FN_NONE, FN_DONE, FN_SUBMIT, FN_HINT };
 
@@ -200,7 +256,7 @@ static enum fault_next fault_locked(struct swapper *s, uint64_t idx, uint64_t w,
  * once it caught up, and in any case at the end of its cycle (so a VM whose
  * reclaim cannot progress - swap full, all pinned - is never stalled). */
 static void fault_handle_ex(struct swapper *s, uint64_t addr, bool write,
-			    bool wp, uint64_t t0, bool may_throttle)
+			    bool wp, bool minor, uint64_t t0, bool may_throttle)
 {
 	enum fault_next next;
 	uint64_t idx, w;
@@ -216,8 +272,9 @@ static void fault_handle_ex(struct swapper *s, uint64_t addr, bool write,
 	}
 	page_lock(s, idx);
 	w = atomic_load(&s->pages[idx]);
-	if (wp) {
-		wp_fault(s, idx, w);
+	if (wp || (minor && !minor_fault(s, idx, w))) {
+		if (wp)
+			wp_fault(s, idx, w);
 		page_unlock(s, idx);
 		return;
 	}
@@ -242,9 +299,9 @@ static void fault_handle_ex(struct swapper *s, uint64_t addr, bool write,
 }
 
 void fault_handle(struct swapper *s, uint64_t addr, bool write, bool wp,
-		  uint64_t t0)
+		  bool minor, uint64_t t0)
 {
-	fault_handle_ex(s, addr, write, wp, t0, true);
+	fault_handle_ex(s, addr, write, wp, minor, t0, true);
 }
 
 bool fault_queue_run_one(struct swapper *s, bool force)
@@ -254,7 +311,7 @@ bool fault_queue_run_one(struct swapper *s, bool force)
 	if (atomic_load(&s->closing) || !buf_pending_pop(s, &pf))
 		return false;
 	fault_handle_ex(s, (uint64_t)(uintptr_t)page_host(s, pf.idx), pf.write,
-			false, pf.t0, !force);
+			false, false, pf.t0, !force);
 	return true;
 }
 
@@ -281,7 +338,8 @@ static int serve_uffd(struct swapper *s, struct uffd_msg *msgs)
 		fl = m->arg.pagefault.flags;
 		fault_handle(s, m->arg.pagefault.address & ~(PAGE_SIZE_4K - 1),
 			     fl & UFFD_PAGEFAULT_FLAG_WRITE,
-			     fl & UFFD_PAGEFAULT_FLAG_WP, io_now_ns());
+			     fl & UFFD_PAGEFAULT_FLAG_WP,
+			     fl & UFFD_PAGEFAULT_FLAG_MINOR, io_now_ns());
 	}
 	return cnt;
 }

@@ -113,6 +113,9 @@ struct region {
 	uint64_t gpa;
 	uint64_t npages;
 	uint64_t first;         /* first global page index */
+	uint8_t *alias;         /* memfd with zero-copy swap-in: a second,
+				   unregistered mapping of the memfd that
+				   swap-in reads land in (swapin.c), else NULL */
 };
 
 /*
@@ -196,6 +199,9 @@ enum core_hook_point {
 struct swapper_counters {
 	_Atomic uint64_t faults_zero, faults_swap, faults_staging, faults_dup,
 		faults_spurious, faults_wp, faults_pending;
+	/* memfd zero-copy: pages read straight into the memfd and mapped with
+	 * UFFDIO_CONTINUE; MINOR faults (a page in the memfd, not mapped) */
+	_Atomic uint64_t swapin_zero_copy, faults_minor;
 	_Atomic uint64_t evict_written, evict_clean, evict_zero, evict_restored;
 	/* reads: pages read whole (before the seal check); read_ios: read
 	 * I/Os completed (a window's group read is one) */
@@ -234,6 +240,9 @@ struct swapper {
 	int uffd;
 	bool use_move;          /* UFFDIO_MOVE eviction (else WP+copy+drop) */
 	bool use_wp;            /* write tracking with uffd-wp */
+	unsigned int nr_memfd;  /* memfd (shmem) regions: no MOVE, drops are
+				   hole punches (page_drop) */
+	unsigned int nr_zero_copy;      /* of them, with zero-copy swap-in */
 	int stop_efd;           /* wakes the fault thread for shutdown */
 	struct region regions[SWAPPER_MAX_REGIONS];
 	unsigned int nr_regions;
@@ -593,7 +602,7 @@ int reclaim_trim(struct swapper *s);
 /* ---- fault.c ---- */
 void *fault_thread_main(void *arg);
 void fault_handle(struct swapper *s, uint64_t addr, bool write, bool wp,
-		  uint64_t t0);
+		  bool minor, uint64_t t0);
 /* Serve the oldest queued fault (queued for a bounce buffer, for room in
  * the I/O queue, or throttled), if a bounce buffer is free.  force: serve
  * it even over the hard limit (else it may be queued again).  False when

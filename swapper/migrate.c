@@ -91,10 +91,14 @@ static int mig_take(struct swapper *s, struct rd *rd, uint64_t w)
 	page_lock_assert_held(s, rd->idx);
 	if (buf_stage_get_run(s, 1, &b) < 0)
 		return -EAGAIN;
-	/* The staging area is registered with the uffd (a MOVE destination):
-	 * fill an empty buffer with UFFDIO_COPY, never by touching it. */
-	if (uffd_copy(s->uffd, buf_stage_ptr(s, b), buf_bounce_ptr(s, rd->bounce),
-		      PAGE_SIZE_4K, false, true) < 0) {
+	/* With UFFDIO_MOVE the staging area is registered with the uffd (a
+	 * MOVE destination): fill an empty buffer with UFFDIO_COPY, never by
+	 * touching it.  Without MOVE (memfd memory, old kernels) it is plain
+	 * memory, which UFFDIO_COPY refuses: copy. */
+	if (!s->use_move)
+		memcpy(buf_stage_ptr(s, b), buf_bounce_ptr(s, rd->bounce), PAGE_SIZE_4K);
+	else if (uffd_copy(s->uffd, buf_stage_ptr(s, b), buf_bounce_ptr(s, rd->bounce),
+			   PAGE_SIZE_4K, false, true) < 0) {
 		buf_stage_put(s, b);
 		return -EAGAIN;
 	}

@@ -200,6 +200,12 @@ int page_idx(struct swapper *s, uint64_t addr, uint64_t *idx);
  * -EFAULT when the range is not inside one region. */
 int page_range_of_gpa(struct swapper *s, uint64_t gpa, uint64_t len,
 		      uint64_t *first, uint64_t *last);
+/* Page idx in the region's alias mapping (zero-copy memfd), else NULL. */
+void *page_alias(struct swapper *s, uint64_t idx);
+/* Drop the host copy of pages [idx, idx+n) (one region, page locks held):
+ * their next access is a userfaultfd MISSING fault.  0 or -errno (nothing
+ * is known to be dropped then). */
+int page_drop(struct swapper *s, uint64_t idx, uint64_t n);
 /* The resident counter (and its high-water mark). */
 void page_resident_inc(struct swapper *s);
 void page_resident_dec(struct swapper *s, uint64_t n);

@@ -10,9 +10,11 @@
  *   all zeros                                        -> ZERO, no I/O
  *   otherwise                                        -> STAGED, and written
  *                                                       by writeback.c
- * Clean pages are dropped with MADV_DONTNEED instead of a move: they are
- * write-protected, so a write would trap to the fault thread, which needs the
- * page lock we hold.
+ * Clean pages are dropped (page_drop: MADV_DONTNEED, or a hole punch on
+ * memfd memory) instead of a move: they are write-protected, so a write
+ * would trap to the fault thread, which needs the page lock we hold.
+ * memfd (shmem) memory has no UFFDIO_MOVE: it always takes the
+ * write-protect + copy + drop path (take_out).
  *
  * Limits: the thread wakes at the low watermark (limit - gap) and evicts
  * down to it minus a write batch; over limit + margin (the hard limit)
@@ -27,7 +29,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 
 #include "hvswap/log.h"
@@ -124,28 +125,37 @@ static enum evict_class classify(uint64_t w)
 }
 
 /* Clean pages [start, start+m): identical to their slots and
- * write-protected, so they are dropped without I/O.  Page locks held. */
-static void evict_clean(struct swapper *s, uint64_t start, unsigned int m,
-			const uint64_t *w)
+ * write-protected, so they are dropped without I/O.  Page locks held.
+ * Returns the pages dropped (0 if the drop failed: they stay resident). */
+static unsigned int evict_clean(struct swapper *s, uint64_t start, unsigned int m,
+				const uint64_t *w)
 {
-	uint8_t *host = page_host(s, start);
+	/* Read through the alias of a zero-copy memfd region (see take_out) */
+	uint8_t *host = page_alias(s, start) ? page_alias(s, start) : page_host(s, start);
 	uint32_t crc[PG_EVICT_RUN];
 	unsigned int i;
+	int r;
 
 	/* The seal goes back into the word (page.h): recomputed from the
 	 * page, which write protection kept identical to its slot. */
-	for (i = 0; i < m; i++) {
+	for (i = 0; i < m; i++)
 		crc[i] = swapset_word_seal(s, pg_slot(w[i]), host + i * PAGE_SIZE_4K);
+	r = page_drop(s, start, m);
+	if (r < 0) {
+		log_warn("cannot drop clean gfn 0x%llx+%u: %s",
+			 (unsigned long long)page_gfn(s, start), m, strerror(-r));
+		return 0;
+	}
+	for (i = 0; i < m; i++) {
+		atomic_store(&s->pages[start + i],
+			     pg_make_swapped(pg_slot(w[i]), crc[i]));
 		if (swapset_is_mirror(s, gslot_dev(pg_slot(w[i]))))
 			atomic_fetch_add(&s->c.mirror_dropped, 1);  /* mirror.c */
 	}
-	madvise(host, m * PAGE_SIZE_4K, MADV_DONTNEED);
-	for (i = 0; i < m; i++)
-		atomic_store(&s->pages[start + i],
-			     pg_make_swapped(pg_slot(w[i]), crc[i]));
 	page_resident_dec(s, m);
 	atomic_fetch_add(&s->c.evict_clean, m);
 	atomic_fetch_add(&s->kc_drop, m);       /* keep_clean()'s benefit */
+	return m;
 }
 
 /* Take [start, start+m) out of the guest into staging [b, b+m).  Returns the
@@ -177,8 +187,20 @@ static unsigned int take_out(struct swapper *s, uint64_t start, unsigned int m,
 		log_warn("write-protect for eviction failed: %s", strerror(-r));
 		return 0;
 	}
-	memcpy(buf_stage_ptr(s, b), host, m * PAGE_SIZE_4K);
-	madvise(host, m * PAGE_SIZE_4K, MADV_DONTNEED);
+	/* From the unregistered alias of a zero-copy memfd region: reading
+	 * the guest's mapping could take a MINOR fault (a page the kernel
+	 * unmapped) that the fault thread serves only with our page locks. */
+	memcpy(buf_stage_ptr(s, b), page_alias(s, start) ? page_alias(s, start) : host,
+	       m * PAGE_SIZE_4K);
+	r = page_drop(s, start, m);
+	if (r < 0) {
+		/* Still mapped (and protected): give the pages back as they
+		 * are; a writer waiting on the protection is woken. */
+		log_warn("cannot drop gfn 0x%llx+%u for eviction: %s",
+			 (unsigned long long)page_gfn(s, start), m, strerror(-r));
+		uffd_writeprotect(s->uffd, host, m * PAGE_SIZE_4K, false, false);
+		return 0;
+	}
 	return m;
 }
 
@@ -243,8 +265,7 @@ static int evict_run(struct swapper *s, uint64_t first, unsigned int n,
 		for (j = k + 1; j < n && classify(w[j]) == c; j++)
 			;
 		if (c == EV_CLEAN) {
-			evict_clean(s, first + k, j - k, w + k);
-			out += (int)(j - k);
+			out += (int)evict_clean(s, first + k, j - k, w + k);
 		} else if (c == EV_DIRTY) {
 			r = evict_dirty(s, first + k, j - k, w + k, dirty, nd);
 			if (r < 0) {

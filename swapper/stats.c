@@ -73,6 +73,8 @@ static struct json_object *counters_json(struct swapper *s)
 	J_U64(f, "from_staging", atomic_load(&c->faults_staging));
 	J_U64(f, "duplicate", atomic_load(&c->faults_dup));
 	J_U64(f, "spurious", atomic_load(&c->faults_spurious));
+	J_U64(f, "minor", atomic_load(&c->faults_minor));
+	J_U64(f, "swapin_zero_copy", atomic_load(&c->swapin_zero_copy));
 	J_U64(f, "write_protect", atomic_load(&c->faults_wp));
 	J_U64(f, "installed_clean", atomic_load(&c->installed_clean));
 	J_U64(f, "written_after_clean", atomic_load(&c->written_clean));
@@ -206,6 +208,16 @@ struct json_object *swapper_stats_json(struct swapper *s)
 	json_object_object_add(o, "fault_thread", fault_thread_json(s));
 	json_object_object_add(feat, "uffd_move", json_object_new_boolean(s->use_move));
 	json_object_object_add(feat, "uffd_wp", json_object_new_boolean(s->use_wp));
+	/* memfd guest memory: "memfd" (or "mixed" beside anonymous regions);
+	 * its pages are dropped by hole punch and kept clean with uffd-wp on
+	 * shmem, which the swapper requires for it. */
+	json_object_object_add(feat, "memory_backing", json_object_new_string(
+				       !s->nr_memfd ? "anon" :
+				       s->nr_memfd == s->nr_regions ? "memfd" : "mixed"));
+	json_object_object_add(feat, "uffd_wp_shmem",
+			       json_object_new_boolean(s->caps.wp_shmem));
+	json_object_object_add(feat, "zero_copy_swapin",
+			       json_object_new_boolean(s->nr_zero_copy > 0));
 	json_object_object_add(feat, "io_engine", json_object_new_string(s->io->ops->name));
 	json_object_object_add(feat, "policy", json_object_new_string(s->pol->name));
 	json_object_object_add(feat, "integrity", json_object_new_string(

@@ -28,6 +28,14 @@
  *                      own fault then decides
  * Then the bounce buffer is freed and one queued fault served.
  *
+ * Zero-copy (memfd regions with an alias mapping, reads without ops): the
+ * read lands in the page's own place in the memfd, through the alias
+ * mapping, not in the bounce buffer (which only names the read).  The page
+ * is then in the memfd but not mapped in the guest, whose mapping is
+ * registered in MINOR mode too: a guest access waits (fault.c) until the
+ * seal is checked there and UFFDIO_CONTINUE maps it.  A read that fails
+ * for good punches the page out again.
+ *
  * Owns: the struct rd of each bounce buffer while its read runs; ra_lock
  * (leaf) and the readahead streams; the keep-clean estimate.
  */
@@ -165,12 +173,47 @@ static void unclaim(struct swapper *s, struct rd *rd)
 	buf_bounce_put(s, rd->bounce);
 }
 
+/* Zero-copy read?  (Migration reads take their data into staging.) */
+static bool rd_zc(struct swapper *s, const struct rd *rd)
+{
+	return !rd->ops && page_alias(s, rd->idx);
+}
+
+/* Where rd's page is read to and checked. */
+static void *rd_buf(struct swapper *s, const struct rd *rd)
+{
+	return rd_zc(s, rd) ? page_alias(s, rd->idx) : buf_bounce_ptr(s, rd->bounce);
+}
+
+/* Map n consecutive pages, rd's first, into the guest from where they were
+ * read: the memfd (UFFDIO_CONTINUE) or consecutive bounce buffers
+ * (UFFDIO_COPY).  *keep: write-protected; cleared where the kernel cannot
+ * continue write-protected (before Linux 6.4): then installed writable. */
+static int map_in(struct swapper *s, struct rd *rd, unsigned int n, bool *keep)
+{
+	void *dst = page_host(s, rd->idx);
+	uint64_t len = (uint64_t)n * PAGE_SIZE_4K;
+	int r;
+
+	if (!rd_zc(s, rd))
+		return uffd_copy(s->uffd, dst, buf_bounce_ptr(s, rd->bounce), len,
+				 *keep, false);
+	r = uffd_continue(s->uffd, dst, len, *keep, false);
+	if (r == -EINVAL && *keep) {
+		*keep = false;
+		r = uffd_continue(s->uffd, dst, len, false, false);
+	}
+	if (r == 0)
+		atomic_fetch_add(&s->c.swapin_zero_copy, n);
+	return r;
+}
+
 static int rd_submit(struct swapper *s, struct rd *rd)
 {
 	struct io_req *req = &rd->req;
 
 	memset(req, 0, sizeof(*req));
-	rd->iov.iov_base = buf_bounce_ptr(s, rd->bounce);
+	rd->iov.iov_base = rd_buf(s, rd);
 	rd->iov.iov_len = PAGE_SIZE_4K;
 	req->op = IO_READ;
 	req->fd = swap_dev_fd(swapset_dev(s, rd->gslot));
@@ -219,7 +262,7 @@ static void rg_prepare(struct swapper *s, struct rgroup *g)
 	unsigned int i;
 
 	for (i = 0; i < g->n; i++) {
-		g->iov[i].iov_base = buf_bounce_ptr(s, g->bounce[i]);
+		g->iov[i].iov_base = rd_buf(s, &s->rds[g->bounce[i]]);
 		g->iov[i].iov_len = PAGE_SIZE_4K;
 	}
 	req->op = IO_READ;
@@ -431,8 +474,7 @@ static void install(struct swapper *s, struct rd *rd, uint64_t w)
 	bool keep = install_clean(s, rd);
 	int r;
 
-	r = uffd_copy(s->uffd, page_host(s, rd->idx), buf_bounce_ptr(s, rd->bounce),
-		      PAGE_SIZE_4K, keep, false);
+	r = map_in(s, rd, 1, &keep);
 	if (r < 0) {
 		atomic_store(&s->pages[rd->idx], rd_swapped(rd));
 		core_fatal(s, r, "cannot install swapped-in gfn 0x%llx: %s",
@@ -455,6 +497,8 @@ static const char *read_why(struct swapper *s, ssize_t res)
 static void read_failed(struct swapper *s, struct rd *rd, uint64_t w, ssize_t res)
 {
 	atomic_store(&s->pages[rd->idx], rd_swapped(rd));
+	if (rd_zc(s, rd))
+		page_drop(s, rd->idx, 1);       /* not the page: out again */
 	/* Anyone who faulted while it was READING retries now, and that
 	 * fault's own read decides. */
 	if (rd->optional) {
@@ -477,7 +521,7 @@ static ssize_t rd_check(struct swapper *s, struct rd *rd)
 	struct seal_entry e;
 
 	if (swapset_seal_get(s, rd->gslot, rd->crc, &e) == 0 &&
-	    seal_open(s->seal, rd->gslot, buf_bounce_ptr(s, rd->bounce), &e) == 0)
+	    seal_open(s->seal, rd->gslot, rd_buf(s, rd), &e) == 0)
 		return (ssize_t)PAGE_SIZE_4K;
 	atomic_fetch_add(seal_mode(s->seal) == SEAL_AES256GCM ?
 			 &s->c.decrypt_failures : &s->c.checksum_errors, 1);
@@ -566,17 +610,17 @@ static void install_span(struct swapper *s, struct rd **rds, const bool *keep,
 			 unsigned int n)
 {
 	unsigned int a = 0, b, k;
+	bool kp;
 	int r;
 
 	while (a < n) {
 		for (b = a + 1; b < n && keep[b] == keep[a]; b++)
 			;
-		r = uffd_copy(s->uffd, page_host(s, rds[a]->idx),
-			      buf_bounce_ptr(s, rds[a]->bounce),
-			      (uint64_t)(b - a) * PAGE_SIZE_4K, keep[a], false);
+		kp = keep[a];
+		r = map_in(s, rds[a], b - a, &kp);
 		for (k = a; k < b; k++) {
 			if (r == 0) {
-				installed(s, rds[k], keep[k]);
+				installed(s, rds[k], kp);
 				continue;
 			}
 			atomic_store(&s->pages[rds[k]->idx], rd_swapped(rds[k]));

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "hvswap/log.h"
@@ -228,11 +229,13 @@ fail:
 	return r;
 }
 
-static int check_region_ioctls(struct swapper *s, uint64_t ioctls)
+static int check_region_ioctls(struct swapper *s, uint64_t ioctls, bool minor)
 {
 	uint64_t need = (1ull << _UFFDIO_COPY) | (1ull << _UFFDIO_ZEROPAGE) |
 			(1ull << _UFFDIO_WAKE);
 
+	if (minor)
+		need |= 1ull << _UFFDIO_CONTINUE;
 	if (s->use_wp)
 		need |= 1ull << _UFFDIO_WRITEPROTECT;
 	if (s->use_move)
@@ -245,41 +248,110 @@ static int check_region_ioctls(struct swapper *s, uint64_t ioctls)
 	return 0;
 }
 
+/*
+ * memfd (shmem) guest memory, probed once per region: MISSING faults on
+ * shmem (UFFD_FEATURE_MISSING_SHMEM) and write-protect on shmem
+ * (UFFD_FEATURE_WP_HUGETLBFS_SHMEM) are required.  UFFDIO_MOVE works on
+ * anonymous private memory only, so eviction takes the write-protect + copy
+ * + drop path for every region (page_drop() punches the hole); without
+ * write-protect on shmem that path cannot stop a racing guest write from
+ * landing between the copy and the drop, so the region is refused rather
+ * than swapped unsafely.
+ */
+static int memfd_region_setup(struct swapper *s, struct gmem *m, uint8_t **alias)
+{
+	if (!s->caps.shmem) {
+		log_err("this kernel's userfaultfd cannot serve faults on shmem "
+			"(no UFFD_FEATURE_MISSING_SHMEM): --mem-backing memfd "
+			"cannot be swapped; use --mem-backing anon");
+		return -ENOTSUP;
+	}
+	if (!s->caps.wp_shmem || s->cfg.no_wp) {
+		log_err("%s: --mem-backing memfd cannot be evicted safely "
+			"(UFFDIO_MOVE does not work on shmem); use --mem-backing anon",
+			s->cfg.no_wp ? "write-protect is switched off (no_wp)" :
+			"this kernel lacks userfaultfd write-protect on shmem "
+			"(UFFD_FEATURE_WP_HUGETLBFS_SHMEM, Linux >= 5.19)");
+		return -ENOTSUP;
+	}
+	if (s->use_move) {
+		/* The staging area was registered for UFFDIO_MOVE only; the
+		 * copy path writes it with memcpy, which must not fault. */
+		uffd_unregister(s->uffd, s->staging,
+				(uint64_t)s->nstaging * PAGE_SIZE_4K);
+		s->use_move = false;
+		log_info("memfd guest memory: evicting by write-protect, copy "
+			 "and hole punch (UFFDIO_MOVE works on anonymous memory only)");
+	}
+	s->nr_memfd++;
+	if (!s->caps.minor_shmem || s->cfg.no_zero_copy)
+		return 0;
+	/* Zero-copy swap-in: reads land in the memfd through this mapping,
+	 * which is not registered (touching it never faults to us); the
+	 * guest's mapping is registered in MINOR mode too, so a guest access
+	 * to a page being read waits instead of seeing it half read. */
+	*alias = mmap(NULL, m->size, PROT_READ | PROT_WRITE, MAP_SHARED, m->memfd, 0);
+	if (*alias == MAP_FAILED) {
+		*alias = NULL;
+		return 0;       /* swap through bounce buffers */
+	}
+	madvise(*alias, m->size, MADV_NOHUGEPAGE);
+	s->nr_zero_copy++;
+	return 0;
+}
+
 int swapper_add_region(struct swapper *s, struct gmem *m, uint64_t gpa)
 {
-	uint64_t np = m->size / PAGE_SIZE_4K, ioctls = 0;
+	uint64_t np = m->size / PAGE_SIZE_4K, ioctls = 0, modes = uffd_modes(s);
 	_Atomic uint64_t *pages;
+	uint8_t *alias = NULL;
 	struct region *rg;
 	int r;
 
 	if (s->threads_started || s->nr_regions == SWAPPER_MAX_REGIONS)
 		return -EBUSY;
-	if (m->backing != GMEM_ANON) {
-		log_err("the swapper supports anonymous guest memory only "
-			"(--mem-backing %s cannot be swapped yet)",
+	if (m->backing == GMEM_MEMFD) {
+		r = memfd_region_setup(s, m, &alias);
+		if (r < 0)
+			return r;
+		if (alias)
+			modes |= UFFDIO_REGISTER_MODE_MINOR;
+	} else if (m->backing != GMEM_ANON) {
+		log_err("the swapper cannot swap --mem-backing %s memory",
 			gmem_backing_name(m->backing));
 		return -ENOTSUP;
 	}
-	if (s->npages + np >= 0xfffffff0ull)     /* rmap stores u32 indices */
-		return -E2BIG;
-	r = uffd_register(s->uffd, m->host, m->size, uffd_modes(s), &ioctls);
+	if (s->npages + np >= 0xfffffff0ull) {  /* rmap stores u32 indices */
+		r = -E2BIG;
+		goto err_alias;
+	}
+	r = uffd_register(s->uffd, m->host, m->size, modes, &ioctls);
 	if (r < 0) {
 		log_err("cannot register guest memory with userfaultfd: %s", strerror(-r));
-		return r;
+		goto err_alias;
 	}
-	r = check_region_ioctls(s, ioctls);
+	r = check_region_ioctls(s, ioctls, alias != NULL);
 	if (r < 0)
-		return r;
+		goto err_alias;
 	pages = realloc((void *)s->pages, (s->npages + np) * sizeof(*pages));
-	if (!pages)
-		return -ENOMEM;
+	if (!pages) {
+		r = -ENOMEM;
+		goto err_alias;
+	}
 	memset((void *)(pages + s->npages), 0, np * sizeof(*pages));
 	s->pages = pages;
 	rg = &s->regions[s->nr_regions++];
 	*rg = (struct region){ .mem = m, .host = m->host, .gpa = gpa, .npages = np,
-			       .first = s->npages };
+			       .first = s->npages, .alias = alias };
 	s->npages += np;
 	return 0;
+
+err_alias:
+	if (alias) {
+		munmap(alias, m->size);
+		s->nr_zero_copy--;
+	}
+	return r;
 }
 
 /* Trampolines: the embedder's thread_start hook, then the thread's main. */
@@ -360,6 +432,8 @@ static void destroy_locks(struct swapper *s)
 
 void swapper_destroy(struct swapper *s)
 {
+	unsigned int i;
+
 	if (!s)
 		return;
 	atomic_store(&s->cancelled, true);
@@ -371,6 +445,10 @@ void swapper_destroy(struct swapper *s)
 		io_engine_destroy(s->io);
 	if (s->uffd >= 0)
 		close(s->uffd);
+	for (i = 0; i < s->nr_regions; i++) {
+		if (s->regions[i].alias)
+			munmap(s->regions[i].alias, s->regions[i].npages * PAGE_SIZE_4K);
+	}
 	if (s->stop_efd >= 0)
 		close(s->stop_efd);
 	swapset_close_all(s);

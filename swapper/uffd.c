@@ -1,7 +1,7 @@
 /*
  * uffd.c - the only file that issues userfaultfd ioctls.
  *
- * Result protocol of the resolving ioctls (COPY, ZEROPAGE, MOVE), as the
+ * Result protocol of the resolving ioctls (COPY, ZEROPAGE, CONTINUE, MOVE), as the
  * Firecracker handler documents too:
  *   -EEXIST  the page is already mapped: the fault is served (we return 0);
  *   -EAGAIN  the address space is changing under us (mmap_changing): retry;
@@ -78,6 +78,9 @@ int uffd_probe(struct uffd_caps *caps)
 	caps->features = api.features;
 	caps->move = api.features & UFFD_FEATURE_MOVE;
 	caps->wp = api.features & UFFD_FEATURE_PAGEFAULT_FLAG_WP;
+	caps->shmem = api.features & UFFD_FEATURE_MISSING_SHMEM;
+	caps->wp_shmem = caps->wp && (api.features & UFFD_FEATURE_WP_HUGETLBFS_SHMEM);
+	caps->minor_shmem = api.features & UFFD_FEATURE_MINOR_SHMEM;
 	return 0;
 }
 
@@ -140,6 +143,31 @@ int uffd_zeropage(int fd, void *dst, uint64_t len, bool dontwake)
 		if (errno != EAGAIN || ++tries > UFFD_RETRIES)
 			return -errno;
 	}
+}
+
+int uffd_continue(int fd, void *dst, uint64_t len, bool wp, bool dontwake)
+{
+	uint64_t done = 0;
+	int tries = 0;
+
+	while (done < len) {
+		struct uffdio_continue c = {
+			.range = { .start = (uint64_t)(uintptr_t)dst + done,
+				   .len = len - done },
+			.mode = (wp ? UFFDIO_CONTINUE_MODE_WP : 0) |
+				(dontwake ? UFFDIO_CONTINUE_MODE_DONTWAKE : 0),
+		};
+
+		if (ioctl(fd, UFFDIO_CONTINUE, &c) == 0)
+			break;
+		if (errno == EEXIST)
+			return 0;
+		if (c.mapped > 0)
+			done += (uint64_t)c.mapped;
+		else if (errno != EAGAIN || ++tries > UFFD_RETRIES)
+			return -errno;
+	}
+	return 0;
 }
 
 int64_t uffd_move(int fd, void *dst, void *src, uint64_t len, bool dontwake)

@@ -14,6 +14,9 @@ struct uffd_caps {
 	uint64_t features;      /* UFFDIO_API features the kernel offers */
 	bool move;              /* UFFDIO_MOVE (6.8+) */
 	bool wp;                /* write-protect on anonymous memory (5.7+) */
+	bool shmem;             /* MISSING faults on shmem/memfd (4.11+) */
+	bool wp_shmem;          /* write-protect on shmem/memfd (5.19+) */
+	bool minor_shmem;       /* MINOR faults + UFFDIO_CONTINUE on shmem (5.14+) */
 };
 
 /* Probe the kernel with a throw-away uffd.  -ENOSYS/-EPERM when userfaultfd
@@ -28,6 +31,9 @@ int uffd_register(int fd, void *addr, uint64_t len, uint64_t modes,
 int uffd_copy(int fd, void *dst, const void *src, uint64_t len, bool wp,
 	      bool dontwake);
 int uffd_zeropage(int fd, void *dst, uint64_t len, bool dontwake);
+/* Map the pages already in the file at [dst, dst+len) (MINOR mode); wp:
+ * write-protected (Linux 6.4+; -EINVAL before). */
+int uffd_continue(int fd, void *dst, uint64_t len, bool wp, bool dontwake);
 /* Returns bytes moved (>= 0) or -errno. */
 int64_t uffd_move(int fd, void *dst, void *src, uint64_t len, bool dontwake);
 int uffd_writeprotect(int fd, void *addr, uint64_t len, bool protect,

@@ -58,3 +58,10 @@ add_test(NAME bench_quick
                  --check)
 set_tests_properties(bench_quick PROPERTIES LABELS bench
                      SKIP_RETURN_CODE 77 TIMEOUT 300 RUN_SERIAL TRUE)
+
+# bench_memfd_drop: dropping memfd guest pages as eviction does, hole punch
+#               against MADV_REMOVE (issue 14; docs/benchmarks.md).
+add_executable(bench_memfd_drop ${CMAKE_CURRENT_SOURCE_DIR}/bench/memfd_drop.c)
+target_include_directories(bench_memfd_drop PRIVATE ${PROJECT_SOURCE_DIR}/swapper)
+target_link_libraries(bench_memfd_drop PRIVATE hvswap_swapper)
+hv_host_target(bench_memfd_drop)

@@ -19,4 +19,6 @@ hv_add_gswap_test(NAME memtouch TIMEOUT 120 ARGS memtouch)
 hv_add_gswap_test(NAME malformed TIMEOUT 60 ARGS malformed)
 hv_add_gswap_test(NAME malformed_swap TIMEOUT 60 ARGS malformed 16M)
 hv_add_gswap_test(NAME malformed_memfd TIMEOUT 60 ARGS malformed memfd)
+# issue 14: the balloon on memfd memory with the swapper on
+hv_add_gswap_test(NAME malformed_memfd_swap TIMEOUT 60 ARGS malformed 16M memfd)
 hv_add_gswap_test(NAME cli TIMEOUT 60 ARGS cli)

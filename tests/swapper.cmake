@@ -35,3 +35,24 @@ hv_add_test(NAME test_ztier LABELS unit
 add_test(NAME test_ztier_polled COMMAND test_ztier)
 set_tests_properties(test_ztier_polled PROPERTIES LABELS unit TIMEOUT 300
   SKIP_RETURN_CODE 77 ENVIRONMENT HV_TEST_POLLED=1)
+# memfd (shmem) guest memory (issue 14): what is particular to it (hole
+# punch, a second mapping of the memfd, refusal without uffd-wp on shmem),
+# then the suites above once more on memfd memory (HV_TEST_BACKING=memfd).
+hv_add_test(NAME test_memfd LABELS unit
+            SOURCES test_memfd.c swapper_testlib.c
+            LIBS hvswap_swapper TIMEOUT 300)
+set_tests_properties(test_memfd PROPERTIES RUN_SERIAL TRUE)
+foreach(t test_swapper test_faultpath test_hardcases test_discard soak_inject)
+  set(lbl unit)
+  if(t STREQUAL soak_inject)
+    set(lbl stress)
+  endif()
+  add_test(NAME ${t}_memfd COMMAND ${t})
+  set_tests_properties(${t}_memfd PROPERTIES LABELS ${lbl} TIMEOUT 600
+    SKIP_RETURN_CODE 77 RUN_SERIAL TRUE ENVIRONMENT HV_TEST_BACKING=memfd)
+endforeach()
+# memfd swap-in through bounce buffers and UFFDIO_COPY (zero-copy off)
+add_test(NAME test_swapper_memfd_bounce COMMAND test_swapper)
+set_tests_properties(test_swapper_memfd_bounce PROPERTIES LABELS unit TIMEOUT 300
+  SKIP_RETURN_CODE 77 RUN_SERIAL TRUE
+  ENVIRONMENT "HV_TEST_BACKING=memfd;HV_TEST_ZERO_COPY=0")

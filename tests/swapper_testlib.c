@@ -81,6 +81,18 @@ int fatal_calls(struct env *e)
 
 /* ---- the environment ---- */
 
+enum gmem_backing test_backing(void)
+{
+	const char *b = getenv("HV_TEST_BACKING");
+	enum gmem_backing v = GMEM_ANON;
+
+	if (b && *b && gmem_backing_parse(b, &v) < 0) {
+		fprintf(stderr, "HV_TEST_BACKING=%s: must be anon or memfd\n", b);
+		exit(2);
+	}
+	return v;
+}
+
 static void config(struct env *e, const struct opts *o, struct swapper_config *c)
 {
 	unsigned int i;
@@ -106,6 +118,7 @@ static void config(struct env *e, const struct opts *o, struct swapper_config *c
 	c->allow_buffered = !o->no_buffered;
 	c->no_move = o->no_move;
 	c->no_wp = o->no_wp;
+	c->no_zero_copy = o->no_zero_copy;
 	c->on_full = o->on_full;
 	c->fault_around = o->fault_around;
 	c->fault_spin_us = o->fault_spin_us;
@@ -154,13 +167,17 @@ void env_setup(struct env *e, const struct opts *o)
 	 * fault thread runs the completions, as in production. */
 	if (getenv("HV_TEST_POLLED") && atoi(getenv("HV_TEST_POLLED")))
 		e->o.polled = true;
+	/* HV_TEST_ZERO_COPY=0: memfd suites through bounce buffers */
+	if (getenv("HV_TEST_ZERO_COPY") && !atoi(getenv("HV_TEST_ZERO_COPY")))
+		e->o.no_zero_copy = true;
 	e->npages = e->o.npages;
 	e->fatal = calloc(1, sizeof(*e->fatal));
 	assert_non_null(e->fatal);
 	pthread_mutex_init(&e->fatal->lock, NULL);
 	e->gen = calloc(e->npages, sizeof(*e->gen));
 	assert_non_null(e->gen);
-	assert_int_equal(gmem_create(GMEM_ANON, e->npages * PG, "test-swapper", &e->mem), 0);
+	assert_int_equal(gmem_create(e->o.memfd ? GMEM_MEMFD : test_backing(),
+				     e->npages * PG, "test-swapper", &e->mem), 0);
 	e->base = e->mem->host;
 	engine_create(e, &e->o);
 	config(e, &e->o, &cfg);
@@ -170,7 +187,9 @@ void env_setup(struct env *e, const struct opts *o)
 	e->s->hook_arg = e->o.hook_arg;
 	e->s->hook = e->o.hook;
 	assert_int_equal(swapper_start(e->s), 0);
-	assert_int_equal(e->s->use_move, !e->o.no_move && e->s->caps.move);
+	/* memfd memory has no UFFDIO_MOVE: the write-protect path always */
+	assert_int_equal(e->s->use_move, !e->o.no_move && e->s->caps.move &&
+			 e->mem->backing == GMEM_ANON);
 	assert_int_equal(e->s->use_wp, !e->o.no_wp && e->s->caps.wp);
 }
 
@@ -537,6 +556,12 @@ int tl_main(const char *name, const struct CMUnitTest *tests, size_t n)
 	if (r < 0) {
 		fprintf(stderr, "uffd_probe: %s\n", strerror(-r));
 		return 1;
+	}
+	if (test_backing() == GMEM_MEMFD && !(caps.shmem && caps.wp_shmem)) {
+		fprintf(stderr, "this kernel's userfaultfd lacks %s on shmem: "
+			"memfd memory cannot be swapped here; skipping\n",
+			caps.shmem ? "write-protect" : "MISSING faults");
+		return 77;
 	}
 	hv_log_set_level(getenv("TEST_LOG_DEBUG") ? HV_LOG_DEBUG : HV_LOG_ERR);
 	if (getenv("TEST_FILTER"))

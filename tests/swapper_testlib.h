@@ -108,6 +108,10 @@ struct opts {
 	unsigned int staging_pages;    /* 0: the swapper's default */
 	uint64_t longterm_pin_bytes;
 	bool no_move, no_wp;
+	bool memfd;                    /* memfd guest memory whatever
+					  HV_TEST_BACKING says */
+	bool no_zero_copy;             /* memfd: bounce buffers (also
+					  HV_TEST_ZERO_COPY=0) */
 	bool no_buffered;              /* O_DIRECT only (default: buffered
 					  allowed, for tmpfs) */
 	enum swapper_full_policy on_full;
@@ -158,6 +162,9 @@ struct env {
 
 #define C(e, f) atomic_load(&(e)->s->c.f)
 
+/* Guest memory backing of every env: HV_TEST_BACKING=anon (default) or
+ * memfd, so one suite runs as a ctest variant per backing. */
+enum gmem_backing test_backing(void);
 /* o == NULL: the defaults. */
 void env_setup(struct env *e, const struct opts *o);
 /* Destroys the swapper (if e->s is still set) and the memory. */

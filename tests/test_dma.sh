@@ -55,13 +55,15 @@ case_plain() {
 	expect_clean_dma 2000
 }
 
-# swap VCPUS: a 128M buffer area that the guest also streams over, under a
-# 32M resident limit (4x oversubscribed): most buffers the device pins were
-# just evicted.  ~20 s here (each streamed page is a swap-in).
+# swap VCPUS [OPTS...]: a 128M buffer area that the guest also streams over,
+# under a 32M resident limit (4x oversubscribed): most buffers the device
+# pins were just evicted.  ~20 s here (each streamed page is a swap-in).
+# OPTS: more hvswap options (--mem-backing memfd).
 case_swap() {
 	local vcpus=$1
+	shift
 	need_kvm; need_python
-	hv run --mem 256M --mem-limit 32M --vcpus "$vcpus" --disk-size 32M \
+	hv run --mem 256M --mem-limit 32M --vcpus "$vcpus" --disk-size 32M "$@" \
 		--stats "$STATS" dmastress ws=128M ops=2000 maxlen=64 touch=64
 	expect_clean_dma 2000
 	expect_json swap.evictions.written -gt 0

@@ -197,6 +197,10 @@ case_swap() {
 	expect_json swap.faults.from_swap -gt 0
 	expect_json swap.read_errors -eq 0
 	expect_json swap.write_errors -eq 0
+	for a in "$@"; do           # --mem-backing memfd: swapped as memfd
+		[ "$a" = memfd ] && expect_json swap.features.memory_backing == memfd
+	done
+	return 0
 }
 
 # policy_dirty ARGS...: the swap case with --policy clock-dirty (KVM's dirty

@@ -37,6 +37,8 @@ hv_add_dma_test(NAME swap_2vcpu TIMEOUT 300 ARGS swap 2)
 # the same with unpoisoned read buffers: disk reads into swapped-out pages
 # skip the swap read (swapper_pin_fill)
 hv_add_dma_test(NAME fill TIMEOUT 300 ARGS fill)
+# issue 14: device pins on swapped memfd guest memory
+hv_add_dma_test(NAME swap_memfd TIMEOUT 300 ARGS swap 1 --mem-backing memfd)
 hv_add_dma_test(NAME malformed_swap TIMEOUT 60 ARGS malformed 16M)
 
 # --vhost-user-blk against qemu-storage-daemon (issue 14 item 2): dmastress

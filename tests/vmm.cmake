@@ -71,6 +71,13 @@ foreach(engine libaio sync)
   endforeach()
 endforeach()
 
+# Issue 14: the same integrity flow on memfd guest memory (shmem: evicted
+# by write-protect, copy and hole punch), 1 and 2 vCPUs.
+foreach(n 1 2)
+  hv_add_run_test(NAME swap4x_memfd_${n}vcpu CASE swap TIMEOUT 300
+                  ARGS 128M 32M 124M 2 --mem-backing memfd --vcpus ${n})
+endforeach()
+
 # Seccomp (issue 11, item 7): forbidden calls kill a filtered child with
 # SIGSYS; allowed work survives.  Skips (77) in sanitizer builds.
 hv_add_test(NAME test_sandbox LABELS unit SOURCES test_sandbox.c LIBS hvswap_vmm)

@@ -20,7 +20,8 @@
  *            with EACCES (see refuse_open()) in this and the next three.
  *   fault, reclaim, io
  *            base + the asynchronous I/O calls (io_submit, io_getevents,
- *            io_uring_enter), fallocate, fsync/fdatasync.
+ *            io_uring_enter), fallocate (swap files; eviction punches
+ *            holes in memfd guest RAM), fsync/fdatasync.
  *   ctl, main
  *            the above + what run-time administration needs: open files
  *            (swapon, stats), unlink/rename, locks, socket traffic on the

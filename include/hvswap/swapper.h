@@ -95,6 +95,9 @@ struct swapper_config {
 	uint64_t ztier_bytes;
 	bool no_move;               /* force the WP+copy eviction path */
 	bool no_wp;                 /* force "no write tracking" */
+	bool no_zero_copy;          /* memfd memory: swap-in through a bounce
+				     * buffer and UFFDIO_COPY instead of
+				     * reading into the memfd (tests) */
 	enum swapper_full_policy on_full;
 	enum swapper_clean_policy clean_policy;
 	uint64_t max_longterm_pin_bytes;    /* 0: 25% of guest memory */
