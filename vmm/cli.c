@@ -758,6 +758,7 @@ int cli_parse_run(int argc, char **argv, struct run_opts *o, char *err,
 		return 0;
 fail:
 	cli_run_opts_free(o);
+	one_line(err);          /* also the reasons config.c wrote */
 	return r;
 }
 
