@@ -37,6 +37,10 @@ struct host_policy {
 	 * the limits are planned within budget - these. */
 	double slack_frac;
 	uint64_t slack_per_vm;
+	/* When the demands do not all fit: let as many hot VMs as possible
+	 * fit their working sets before the rest is shared (fit-first);
+	 * false: weighted water-filling over all demands. */
+	bool fit_first;
 };
 
 /* What the decision knows of one VM: its config and this interval's figures. */
@@ -48,6 +52,9 @@ struct host_vm_in {
 	uint64_t resident;          /* bytes */
 	double refaults;            /* swap-ins per second (refaults) */
 	double stall;               /* % of vCPU time waiting on faults */
+	uint64_t footprint;         /* bytes of guest memory it has touched and
+				     * still holds (resident, staged, compressed
+				     * or in swap); 0: unknown */
 };
 
 /* The policy's memory of one VM between intervals (zeroed at start, except
@@ -63,6 +70,11 @@ struct host_vm_state {
 	uint64_t hurt_limit;        /* a probe to this limit brought pressure */
 	double probe_frac;          /* the next probe's step (0: shrink) */
 	bool probe_ok;              /* probes so far did no harm: go on soon */
+	uint64_t ws;                /* working-set estimate (bytes, with the
+				     * margin its swapper needs; 0: unknown) */
+	bool fit;                   /* was granted its working set: keeps it
+				     * while it stays hot (fit-first) */
+	unsigned int fit_age;       /* intervals it has fit: the oldest keep first */
 };
 
 /* Defaults (docs/host.md) for a budget. */

@@ -273,6 +273,20 @@ static uint64_t jget_u64(struct json_object *o, const char *path)
 		(uint64_t)json_object_get_double(o) : json_object_get_uint64(o);
 }
 
+/* The guest memory the VM touched and still holds, wherever it is
+ * (resident, staged, compressed, in swap): every page not in state
+ * "none" in the swapper's census.  0 when unknown. */
+static uint64_t footprint(struct json_object *swap)
+{
+	uint64_t pages = jget_u64(swap, "guest_pages"), none;
+	struct json_object *ps;
+
+	if (!swap || !json_object_object_get_ex(swap, "page_states", &ps))
+		return 0;
+	none = jget_u64(ps, "none");
+	return none < pages ? (pages - none) * 4096 : 0;
+}
+
 /* The figures of a `stats` reply or of the final stats file. */
 static void take_figures(struct host_vm *v, struct json_object *vm,
 			 struct json_object *swap, double t)
@@ -298,7 +312,11 @@ static void take_figures(struct host_vm *v, struct json_object *vm,
 	v->swap_ins = swap_ins;
 	v->faults = faults;
 	v->stall_ns = stall;
-	v->resident = jget_u64(swap, "resident_pages") * 4096;
+	/* what the VM's limit counts (swapper/reclaim.c used_pages()):
+	 * resident and staged pages and the compressed tier's pool */
+	v->resident = (jget_u64(swap, "resident_pages") + jget_u64(swap, "staged_pages")) * 4096 +
+		      (jget_u64(swap, "ztier.pool_bytes") + 4095) / 4096 * 4096;
+	v->in.footprint = footprint(swap);
 	v->swapped = jget_u64(swap, "slots_used") * 4096;
 	v->limit_seen = jget_u64(swap, "limit_pages") * 4096;
 	v->in.resident = v->resident;
