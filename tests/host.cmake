@@ -5,7 +5,7 @@
 # integration: tests/test_host.sh runs the real supervisor and its VMs, one
 #              ctest test per case; VM cases exit 77 (skipped) only when
 #              /dev/kvm cannot be opened.
-foreach(c budget crash ctl sigterm usage)
+foreach(c budget crash ctl sigterm usage ztier)
   add_test(NAME host_${c}
            COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_host.sh
                    $<TARGET_FILE:hvswap> ${c})

@@ -14,6 +14,10 @@
 #   ctl       VMs added and stopped through the supervisor's control socket
 #   sigterm   SIGTERM stops every VM cleanly: exit 130, no VM left running
 #   usage     bad command lines and budgets that cannot hold the floors
+#   ztier     a VM with a compressed tier (--ztier) under the budget: its
+#             pool holds pages, it verifies its data, and the sampled total
+#             (which counts the pool: it is under the VM's limit) stays
+#             within 1.02 x budget
 # Guests are small (16-48 MiB) so each case takes seconds.
 set -uo pipefail
 
@@ -287,8 +291,27 @@ case_usage() {
 	expect_out "usage: hvswap host"
 }
 
+case_ztier() {
+	need_kvm; need_python
+	vmcfg z integrity "ws=24M passes=3 fill=ratio:3" 32M '"vcpus": 2, "ztier": "lz4"'
+	vmcfg p integrity "ws=12M passes=3" 16M
+	hv host --budget 24M --interval 0.2 --stats "$STATS" --dir "$RUN" "$TMP/z.json" "$TMP/p.json"
+	expect_rc 0
+	expect_vm z exit_status -eq 0
+	expect_vm p exit_status -eq 0
+	expect_json max_total_resident_bytes -gt 0
+	expect_json max_total_resident_bytes -le $((25165824 * 102 / 100))
+	python3 - "$RUN/z.json" <<'EOF' || fail "z: no verified passes or an unused pool"
+import json, sys
+d = json.load(open(sys.argv[1]))
+m, z = d["metrics"], d["swap"]["ztier"]
+sys.exit(0 if m.get("verify_passes") == 3 and "bad_pages" not in m and
+         z["stores"] > 0 and z["hits"] > 0 else 1)
+EOF
+}
+
 case "$CASE" in
-budget|crash|ctl|sigterm|usage) "case_$CASE" ;;
+budget|crash|ctl|sigterm|usage|ztier) "case_$CASE" ;;
 *) echo "unknown case '$CASE'" >&2; exit 2 ;;
 esac
 finish_case

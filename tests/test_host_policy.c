@@ -7,7 +7,10 @@
  * and stall grow with the part of W that does not fit.  Checked: floors,
  * caps, weights under contention, idle VMs giving memory back, the budget
  * (also while a shrinking VM has not yet written its pages out),
- * hysteresis, no oscillation, and that the function is pure.
+ * hysteresis, no oscillation, and that the function is pure; fit-first
+ * (docs/host.md): as many hot VMs as possible get their working sets, the
+ * choice holds, floors/caps/weights, an idle VM that fit gives back.
+ * Also what the supervisor takes from a VM's `stats` (host_vm_figures()).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,7 +21,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "host.h"
+#include <json-c/json.h>
+
+#include "host_impl.h"
 
 #define MIB (1ull << 20)
 #define N 8
@@ -494,6 +499,41 @@ static void test_fit_no_oscillation(void **state)
 		fail_msg("%u limit changes in 1000 intervals: oscillating", changes);
 }
 
+/* The same shape while the hot VMs' working sets are still growing (they
+ * stamp their memory, 14-20 MiB per interval, all at once; the faster
+ * ones end smaller - 120-132 MiB - so the order of their needs changes on
+ * the way): every VM is
+ * given its working set while it fits, and when the growing needs no
+ * longer fit, the VM left out is the same one from then on - the fit
+ * ones are served in a fixed order, not by their changing needs. */
+static void test_fit_ramp(void **state)
+{
+	struct sim s;
+	unsigned int t, i, flips[4] = { 0 };
+	bool was[4] = { false };
+
+	(void)state;
+	run_c_shape(&s, true);
+	for (t = 0; t < 200; t++) {
+		for (i = 0; i < 4; i++) {
+			uint64_t w = (t + 1) * (20 - 2 * i) * MIB, W = (120 + 4 * i) * MIB;
+
+			s.ws[i] = w < W ? w : W;
+		}
+		model(&s);
+		step(&s);
+		for (i = 0; i < 4; i++) {
+			flips[i] += t > 0 && s.st[i].fit != was[i];
+			was[i] = s.st[i].fit;
+		}
+	}
+	for (i = 0; i < 4; i++) {
+		if (flips[i] > 2)
+			fail_msg("VM %u: fit changed %u times", i, flips[i]);
+	}
+	assert_int_equal(fitting(&s, 4), 3);
+}
+
 /* Floors and caps hold under fit-first: a hot VM capped below its working
  * set fits at its cap; a waiting VM keeps its floor; a VM with a high
  * weight is served first among equals. */
@@ -555,6 +595,54 @@ static void test_fit_idle_gives_back(void **state)
 		fail_msg("the waiting VM fit only after %u intervals", first);
 }
 
+/* What the supervisor reads from a VM's `stats`: resident memory is what
+ * the VM's limit counts - resident, staged and the compressed tier's pool
+ * (rounded up to pages) - and the footprint is every page not "none" in
+ * the swapper's census. */
+static void test_figures(void **state)
+{
+	static const char *const js[] = {
+		"{\"vm\":{\"stall\":{\"total_ns\":0}},\"swap\":{"
+		"\"resident_pages\":1000,\"staged_pages\":24,\"slots_used\":3000,"
+		"\"guest_pages\":16384,\"faults\":{\"from_swap\":10},"
+		"\"page_states\":{\"none\":10000},"
+		"\"ztier\":{\"pool_bytes\":409601}}}",
+		/* 2 s later: 512 more swap-ins, 1 s of the 2 vCPUs' 4 s waited */
+		"{\"vm\":{\"stall\":{\"total_ns\":1000000000}},\"swap\":{"
+		"\"resident_pages\":1000,\"guest_pages\":16384,"
+		"\"faults\":{\"from_swap\":522}}}",
+	};
+	struct host_vm v;
+	struct json_object *o[2], *vm, *sw;
+	unsigned int k;
+
+	(void)state;
+	memset(&v, 0, sizeof(v));
+	v.vcpus = 2;
+	for (k = 0; k < 2; k++) {
+		o[k] = json_tokener_parse(js[k]);
+		assert_non_null(o[k]);
+		assert_true(json_object_object_get_ex(o[k], "vm", &vm));
+		assert_true(json_object_object_get_ex(o[k], "swap", &sw));
+		host_vm_figures(&v, vm, sw, 10.0 + 2 * k);
+		if (!k) {
+			/* (1000 + 24) pages + 101 pages of pool */
+			assert_int_equal(v.in.resident, (1024 + 101) * 4096ull);
+			assert_int_equal(v.in.footprint, 6384 * 4096ull);
+			assert_int_equal(v.swapped, 3000 * 4096ull);
+			assert_false(v.in.sampled);     /* no rate yet */
+		}
+	}
+	assert_int_equal(v.in.resident, 1000 * 4096ull);
+	assert_int_equal(v.in.footprint, 0);    /* no census: unknown */
+	assert_true(v.in.sampled);
+	assert_true(v.in.refaults > 255.9 && v.in.refaults < 256.1);
+	assert_true(v.in.stall > 24.9 && v.in.stall < 25.1);
+	assert_int_equal(v.max_resident, (1024 + 101) * 4096ull);
+	for (k = 0; k < 2; k++)
+		json_object_put(o[k]);
+}
+
 /* Same inputs, same outputs. */
 static void test_pure(void **state)
 {
@@ -595,8 +683,10 @@ int main(void)
 		cmocka_unit_test(test_pure),
 		cmocka_unit_test(test_fit_first_run_c),
 		cmocka_unit_test(test_fit_no_oscillation),
+		cmocka_unit_test(test_fit_ramp),
 		cmocka_unit_test(test_fit_floors_caps_weights),
 		cmocka_unit_test(test_fit_idle_gives_back),
+		cmocka_unit_test(test_figures),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -90,6 +90,13 @@ int host_vm_spawn(struct host *h, struct host_vm *v, char *err, size_t errlen);
  * v->in.  -errno when the VM does not answer (yet). */
 int host_vm_sample(struct host_vm *v);
 int host_vm_set_limit(struct host_vm *v, uint64_t bytes);
+/* Take a VM's figures from its `stats` (vm: the "vm" object, swap: the
+ * "swap" object or NULL) sampled at time t (0: final, no rates): v->in
+ * (resident = what its limit counts - resident, staged and compressed
+ * pool - and footprint), the rates and the run's peaks. */
+struct json_object;
+void host_vm_figures(struct host_vm *v, struct json_object *vm,
+		     struct json_object *swap, double t);
 /* The VM's process ended with wait status ws: read its final stats. */
 void host_vm_exited(struct host_vm *v, int ws);
 void host_vm_close(struct host_vm *v);

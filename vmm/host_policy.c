@@ -267,8 +267,10 @@ static uint64_t demand(const struct host_policy *p, const struct host_vm_in *v,
 }
 
 /* Step 2 with fit-first, the order VMs are served in: those that fit
- * (the oldest first), then by need per weight (the smallest first: as
- * many as possible fit), then by index. */
+ * (the oldest first, then by index: an order that does not change while
+ * their needs do, so the one left out is always the same), then the
+ * others by need per weight (the smallest first: as many as possible
+ * fit), then by index. */
 static bool served_before(const struct host_vm_in *in, const struct host_vm_state *st,
 			  const uint64_t *need, unsigned int a, unsigned int b)
 {
@@ -276,8 +278,8 @@ static bool served_before(const struct host_vm_in *in, const struct host_vm_stat
 
 	if (st[a].fit != st[b].fit)
 		return st[a].fit;
-	if (st[a].fit && st[a].fit_age != st[b].fit_age)
-		return st[a].fit_age > st[b].fit_age;
+	if (st[a].fit)
+		return st[a].fit_age != st[b].fit_age ? st[a].fit_age > st[b].fit_age : a < b;
 	na = (double)need[a] / (double)(in[a].weight ? in[a].weight : 1);
 	nb = (double)need[b] / (double)(in[b].weight ? in[b].weight : 1);
 	if (na != nb)
@@ -396,8 +398,8 @@ static bool granted_before(const struct host_vm_in *in, const struct host_vm_sta
 {
 	if (st[a].fit != st[b].fit)
 		return st[a].fit;
-	if (st[a].fit && st[a].fit_age != st[b].fit_age)
-		return st[a].fit_age > st[b].fit_age;
+	if (st[a].fit)
+		return st[a].fit_age != st[b].fit_age ? st[a].fit_age > st[b].fit_age : a < b;
 	return in[a].stall + in[a].refaults > in[b].stall + in[b].refaults;
 }
 

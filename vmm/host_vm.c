@@ -288,8 +288,8 @@ static uint64_t footprint(struct json_object *swap)
 }
 
 /* The figures of a `stats` reply or of the final stats file. */
-static void take_figures(struct host_vm *v, struct json_object *vm,
-			 struct json_object *swap, double t)
+void host_vm_figures(struct host_vm *v, struct json_object *vm,
+		     struct json_object *swap, double t)
 {
 	uint64_t swap_ins = jget_u64(swap, "faults.from_swap") +
 			    jget_u64(swap, "faults.from_staging");
@@ -344,7 +344,7 @@ int host_vm_sample(struct host_vm *v)
 		swap = NULL;
 	if (v->state == HVM_STARTING)
 		v->state = HVM_RUNNING;
-	take_figures(v, vm, swap, t);
+	host_vm_figures(v, vm, swap, t);
 	json_object_put(r);
 	return 0;
 }
@@ -387,7 +387,7 @@ void host_vm_exited(struct host_vm *v, int ws)
 	if (!json_object_object_get_ex(st, "swap", &swap))
 		swap = NULL;
 	v->t_sample = 0;        /* no rates from the final figures */
-	take_figures(v, st, swap, 0);
+	host_vm_figures(v, st, swap, 0);
 	v->resident = 0;
 	v->in.resident = 0;
 	v->in.sampled = false;
