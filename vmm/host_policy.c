@@ -11,7 +11,8 @@
  *    limit (plus twice its last interval's growth: a VM still touching
  *    its memory for the first time is not cut back); using all of it
  *    without pressure it holds; and after calm_need calm intervals either
- *    way it probes: asks for `shrink` less than it holds.  Each
+ *    way it probes, when memory is short (the demands without probes do
+ *    not fit): asks for `shrink` less than it holds.  Each
  *    harmless probe doubles the next one's step (up to half the limit)
  *    and the next comes after one calm interval: an idle VM that touched
  *    its memory once gives it back within a few intervals.
@@ -225,13 +226,17 @@ static uint64_t probe(const struct host_policy *p, const struct host_vm_in *v,
 	return used > d ? used - d : 0;
 }
 
-/* Step 1: what VM i asks for this interval (updates its state). */
+/* Step 1: what VM i asks for this interval (updates its state).  *due:
+ * it is time for a probe - made only when memory is short (host_decide():
+ * an idle VM keeps what nobody else asks for, and does not have to read
+ * it back from swap when it wakes). */
 static uint64_t demand(const struct host_policy *p, const struct host_vm_in *v,
-		       struct host_vm_state *s)
+		       struct host_vm_state *s, bool *due)
 {
 	uint64_t L = s->limit, R = v->resident, grew;
 	double now;
 
+	*due = false;
 	if (!s->calm_need)
 		s->calm_need = p->calm_intervals ? p->calm_intervals : 1;
 	if (!v->sampled)
@@ -258,8 +263,7 @@ static uint64_t demand(const struct host_policy *p, const struct host_vm_in *v,
 		s->calm++;
 	else
 		s->calm = 0;
-	if (s->calm >= (s->probe_ok ? 1 : s->calm_need))
-		return probe(p, v, s);
+	*due = s->calm >= (s->probe_ok ? 1 : s->calm_need);
 	if (R + margin(p, L) < L)
 		return (uint64_t)maxd((double)R * (1 + p->headroom),
 				      (double)(R + p->step + 2 * grew));
@@ -444,12 +448,33 @@ static void grant(uint64_t budget, unsigned int n,
 	}
 }
 
+/* Steps 1-2: every VM's target (clamped to [base, cap]) and what it asks
+ * above its base; returns the sum of those.  With `probes`, the VMs due
+ * for a probe make it. */
+static uint64_t targets(const struct host_policy *p, unsigned int n,
+			const struct host_vm_in *in, struct host_vm_state *st,
+			const uint64_t *base, const bool *due, bool probes,
+			uint64_t *target, uint64_t *want)
+{
+	uint64_t sum = 0;
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		if (probes && due[i])
+			target[i] = page_down(clampu(probe(p, &in[i], &st[i]), base[i], in[i].cap));
+		want[i] = target[i] - base[i];
+		sum += want[i];
+	}
+	return sum;
+}
+
 unsigned int host_decide(const struct host_policy *p, unsigned int n,
 			 const struct host_vm_in *in, struct host_vm_state *st,
 			 uint64_t *limits)
 {
-	uint64_t want[MAX_VMS], got[MAX_VMS], target[MAX_VMS], base[MAX_VMS], rest, budget;
-	uint64_t sum_want = 0;
+	uint64_t want[MAX_VMS], got[MAX_VMS], target[MAX_VMS], base[MAX_VMS] = { 0 };
+	uint64_t rest, budget, sum_want;
+	bool due[MAX_VMS] = { false };
 	unsigned int i, changed = 0;
 
 	if (n > MAX_VMS)
@@ -458,12 +483,15 @@ unsigned int host_decide(const struct host_policy *p, unsigned int n,
 	rest = budget;
 	for (i = 0; i < n; i++) {
 		base[i] = base_of(p, &in[i]);
-		target[i] = page_down(clampu(demand(p, &in[i], &st[i]), base[i], in[i].cap));
+		target[i] = page_down(clampu(demand(p, &in[i], &st[i], &due[i]),
+					     base[i], in[i].cap));
 		got[i] = base[i];
 		rest = rest > base[i] ? rest - base[i] : 0;
-		want[i] = target[i] - base[i];
-		sum_want += want[i];
 	}
+	sum_want = targets(p, n, in, st, base, due, false, target, want);
+	/* memory is short: the calm VMs due for a probe make it */
+	if (sum_want > rest)
+		sum_want = targets(p, n, in, st, base, due, true, target, want);
 	if (sum_want <= rest) {
 		/* everyone gets what it asks for: a hot VM now has its
 		 * working set (as far as it is known) */
