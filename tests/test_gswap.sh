@@ -143,6 +143,26 @@ case_mapper() {
 	expect_json swap.read_errors -eq 0
 }
 
+# overwrite: the false-reads preventer for CPU writes - integrity hint=1
+# tells the host before each rewrite that the page is overwritten whole
+# (HV_HC_OVERWRITE); pages the host swapped out come back as zeros instead
+# of being read.  Every byte of three passes is verified, and the pages the
+# guest was told were dropped are the ones the swapper counted.
+case_overwrite() {
+	need_kvm; need_python
+	hv run --mem 64M --mem-limit 8M --stats "$STATS" \
+		integrity ws=32M passes=3 rewrite=100 hint=1
+	expect_rc 0
+	expect_out "integrity: OK"
+	expect_json swap.overwrite.hints -eq 32768
+	expect_json swap.overwrite.swap_reads_skipped -gt 0
+	expect_json swap.checksum_errors -eq 0
+	pycheck '
+k = s["overwrite"]["swap_reads_skipped"]
+if m.get("overwrite_dropped") != k: print("guest saw", m.get("overwrite_dropped"), "dropped, swapper", k)
+'
+}
+
 # memtouch: a zipf working set 8x the guest limit, then the workload frees
 # its memory and all 256 frames go to the host: its resident count drops by
 # 256 pages across the release's inflates.
