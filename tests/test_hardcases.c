@@ -346,14 +346,19 @@ static void test_overwrite_hint(void **state)
 {
 	struct env e;
 	uint64_t i, r0;
+	unsigned int k, n;
 
 	(void)state;
 	hc_env(&e, 1, 8 << 20, 0);
 	for (i = 10; i < 13; i++)
 		page_ptr(&e, i)[5] = 0x5a5a0000 + i;
-	assert_int_equal(swapper_trim(e.s), 0);
-	for (i = 10; i < 13; i++)
-		assert_int_equal(pg_state(word_of(&e, i)), PS_SWAPPED);
+	/* a trim may meet a page still being installed by its fault: again */
+	for (k = 0, n = 0; k < 50 && n < 3; k++) {
+		assert_int_equal(swapper_trim(e.s), 0);
+		for (i = 10, n = 0; i < 13; i++)
+			n += pg_state(word_of(&e, i)) == PS_SWAPPED;
+	}
+	assert_int_equal(n, 3);
 	assert_true(page_ptr(&e, 12)[5] == 0x5a5a0000 + 12);    /* faulted back */
 	r0 = C(&e, reads);
 	assert_int_equal(swapper_overwrite(e.s, GPA + 10 * PG, 3 * PG), 2);
