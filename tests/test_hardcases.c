@@ -352,7 +352,8 @@ static void test_overwrite_hint(void **state)
 	hc_env(&e, 1, 8 << 20, 0);
 	for (i = 10; i < 13; i++)
 		page_ptr(&e, i)[5] = 0x5a5a0000 + i;
-	/* a trim may meet a page still being installed by its fault: again */
+	/* a trim's work is bounded by the resident count and CLOCK gives a
+	 * just-written page a second chance: trim until all three are out */
 	for (k = 0, n = 0; k < 50 && n < 3; k++) {
 		assert_int_equal(swapper_trim(e.s), 0);
 		for (i = 10, n = 0; i < 13; i++)
