@@ -21,8 +21,9 @@
 #                pages faster than memcg reclaim frees them): up to
 #                KERNEL_TRIES (6) attempts, the kills recorded.  Its
 #                host reads are the memcg's own major faults (pgmajfault:
-#                swap-ins that read); its writes are the host's pswpout
-#                during the run, which counts every process's swap-outs
+#                swap-ins that read); its writes are not known (cgroup v1
+#                has no per-memcg swap-out counter; the host-wide pswpout
+#                during the run is kept as host_pswpout_all_processes)
 #
 # Per way: runtime of the timed phase, pages read and written at each level
 # (host swap: hvswap's or the kernel's pswpin/pswpout; guest swap: its
@@ -219,8 +220,9 @@ for w in ways.split():
     blk = d.get("devices", {}).get("virtio_blk", {})
     fill = s.get("dma_fill", {})
     host_in = s.get("pages_read", b["pswpin"] if w == "kernel" else 0)
-    host_out = (s.get("evictions", {}).get("written", 0) if s else
-                b["pswpout"] if w == "kernel" else 0)
+    # the kernel way's writes: no per-memcg counter in cgroup v1; the
+    # host-wide pswpout is kept apart (other processes swap too)
+    host_out = s.get("evictions", {}).get("written", 0) if s else (None if w == "kernel" else 0)
     rios = s.get("read_ios", 0)
     rows.append({
         "way": w, "exit": d.get("exit_status"), "rc": b["rc"], "load": b["load"],
@@ -238,11 +240,13 @@ for w in ways.split():
         "oom_kills": b.get("oom_kills", 0),
         "pages_per_host_read_io": round(host_in / rios, 2) if rios else None,
         "host_max_resident_pages": s.get("max_resident_pages"),
+        "host_pswpout_all_processes": b["pswpout"] if w == "kernel" else None,
     })
 doc = {"workload": "memtouch " + wl, "host_memory": limit, "ws": ws, "ways": rows,
        "notes": "silent writes: counted in way both (--swap-mapper-count), avoided in "
                 "way mapper; kernel way: host_pages_read = the memcg's pgmajfault, "
-                "host_pages_written = the host's pswpout during the run (all processes); "
+                "host_pages_written unknown (cgroup v1 has no per-memcg swap-out "
+                "counter; host_pswpout_all_processes is the host-wide figure); "
                 "oom_kills: attempts the memcg OOM killer ended"}
 json.dump(doc, open(os.path.join(out, "compare.json"), "w"), indent=1)
 def f(v, nd=2):
@@ -257,7 +261,7 @@ for r in rows:
         md.append(f"| {r['way']} | skipped: {r['skipped']} |" + " |" * 11)
         continue
     md.append(f"| {r['way']} | {r['exit']} | {f(r['runtime_s'])} | {r['host_pages_read']} | "
-              f"{r['host_pages_written']} | {r['guest_pages_read']} | {r['guest_pages_written']} | "
+              f"{f(r['host_pages_written'])} | {r['guest_pages_read']} | {r['guest_pages_written']} | "
               f"{f(r['stale_reads'])} | {f(r['false_reads_avoided'])} | "
               f"{f(r['silent_writes'])} | {f(r['silent_writes_avoided'])} | "
               f"{f(r['pages_per_host_read_io'])} | {r['load']} |")
@@ -268,7 +272,7 @@ if shutil.which("gnuplot") and ok:
     with open(os.path.join(out, "compare.dat"), "w") as fd:
         for r in ok:
             fd.write(f"{r['way']} {r['runtime_s']:.3f} {r['host_pages_read'] + r['guest_pages_read']} "
-                     f"{r['host_pages_written'] + r['guest_pages_written']}\n")
+                     f"{(r['host_pages_written'] or 0) + r['guest_pages_written']}\n")
     gp = ("set terminal pngcairo size 800,400\nset output 'compare.png'\n"
           "set style data histograms\nset style fill solid\nset multiplot layout 1,2\n"
           "set title 'runtime (s)'\nplot 'compare.dat' using 2:xtic(1) notitle\n"
