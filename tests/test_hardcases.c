@@ -227,6 +227,27 @@ static bool page_is_block(struct env *e, uint64_t idx, uint64_t blk, unsigned in
 	return true;
 }
 
+/* A VM whose disk image (a fresh 2 MiB one: the smallest device) is a
+ * mirror, and a "device" read of blocks 10..13 into pages 40..43, noted. */
+static int mirror_setup(struct env *e, char *path, bool count_only, int *m)
+{
+	void *host;
+	uint64_t i;
+	int fd;
+
+	hc_env(e, 1, 8 << 20, 0);
+	fd = make_image(path, 512, 1);
+	*m = swapper_mirror_add(e->s, path, count_only);
+	assert_true(*m >= 0);
+	assert_int_equal(swapper_pin_fill(e->s, GPA + 40 * PG, 4 * PG, &host), 0);
+	for (i = 0; i < 4; i++)
+		assert_int_equal(pread(fd, (uint8_t *)host + i * PG, PG,
+				       (off_t)((10 + i) * PG)), PG);
+	assert_int_equal(swapper_mirror_note(e->s, *m, GPA + 40 * PG, 4 * PG, 10 * PG), 4);
+	swapper_unpin(e->s, GPA + 40 * PG, 4 * PG, false);
+	return fd;
+}
+
 /*
  * Pages filled from a disk image are dropped without a swap write and read
  * back from the image; a write to the image first takes the pages that
@@ -238,21 +259,10 @@ static void test_swap_mapper(void **state)
 	struct env e;
 	char path[64];
 	uint64_t buf[512], i, w0;
-	void *host;
 	int fd, m;
 
 	(void)state;
-	hc_env(&e, 1, 8 << 20, 0);
-	fd = make_image(path, 512, 1);      /* 2 MiB: the smallest device */
-	m = swapper_mirror_add(e.s, path, false);
-	assert_true(m >= 0);
-	/* the "device" reads blocks 10..13 into pages 40..43 */
-	assert_int_equal(swapper_pin_fill(e.s, GPA + 40 * PG, 4 * PG, &host), 0);
-	for (i = 0; i < 4; i++)
-		assert_int_equal(pread(fd, (uint8_t *)host + i * PG, PG,
-				       (off_t)((10 + i) * PG)), PG);
-	assert_int_equal(swapper_mirror_note(e.s, m, GPA + 40 * PG, 4 * PG, 10 * PG), 4);
-	swapper_unpin(e.s, GPA + 40 * PG, 4 * PG, false);
+	fd = mirror_setup(&e, path, false, &m);
 	for (i = 40; i < 44; i++)
 		assert_true(pg_has(word_of(&e, i), PG_WP) && pg_holds_slot(word_of(&e, i)));
 	w0 = C(&e, evict_written);
@@ -304,21 +314,11 @@ static void test_swap_mapper_count(void **state)
 {
 	struct env e;
 	char path[64];
-	void *host;
 	uint64_t i, w0;
 	int fd, m;
 
 	(void)state;
-	hc_env(&e, 1, 8 << 20, 0);
-	fd = make_image(path, 512, 1);
-	m = swapper_mirror_add(e.s, path, true);
-	assert_true(m >= 0);
-	assert_int_equal(swapper_pin_fill(e.s, GPA + 40 * PG, 4 * PG, &host), 0);
-	for (i = 0; i < 4; i++)
-		assert_int_equal(pread(fd, (uint8_t *)host + i * PG, PG,
-				       (off_t)((10 + i) * PG)), PG);
-	assert_int_equal(swapper_mirror_note(e.s, m, GPA + 40 * PG, 4 * PG, 10 * PG), 4);
-	swapper_unpin(e.s, GPA + 40 * PG, 4 * PG, false);
+	fd = mirror_setup(&e, path, true, &m);
 	page_ptr(&e, 43)[7] ^= 1;               /* the guest changes one */
 	w0 = C(&e, evict_written);
 	assert_int_equal(swapper_trim(e.s), 0);
