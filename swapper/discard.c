@@ -1,6 +1,8 @@
 /*
  * discard.c - drop guest pages whose contents the guest gave up (a balloon
- * inflate: the page is the host's until the guest takes it back).
+ * inflate: the page is the host's until the guest takes it back), or will
+ * overwrite whole before reading (swapper_overwrite: only pages that are
+ * out of memory, whose read it saves).
  *
  * Owns no state of its own: it moves page words (page.h) to ZERO under the
  * page lock and gives up what the page held there:

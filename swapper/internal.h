@@ -12,7 +12,8 @@
  *   migrate.c    swapon/swapoff, live migration and compaction: the whole
  *                move of a page between devices
  *   pin.c        pins for device DMA          numa.c   NUMA moves
- *   discard.c    pages the guest gave back (balloon): dropped, slots freed
+ *   discard.c    pages the guest gave back (balloon): dropped, slots freed;
+ *                pages it will overwrite whole (swapper_overwrite)
  *   fault.c      the fault thread: a uffd message -> the page's next state;
  *                queued faults (no buffer, full queue, throttled)
  *   reclaim.c    the reclaim thread: watermarks, eviction rounds, trim
