@@ -11,6 +11,12 @@ hv_add_test(NAME test_virtio LABELS unit SOURCES test_virtio.c LIBS hvswap_vmm)
 # fake back-end thread, well-behaved and not (no KVM; userfaultfd for the
 # postcopy cases).
 hv_add_test(NAME test_vhost_user LABELS unit SOURCES test_vhost_user.c LIBS hvswap_vmm)
+# The shadow virtqueue (pin at notify, unpin at completion) on memfd guest
+# memory under a real swapper: validation, the pin cap, and the race with
+# eviction held between copy and hole punch (HOOK_EVICT_COPIED).
+hv_add_test(NAME test_vhost_shadow LABELS unit
+            SOURCES test_vhost_shadow.c swapper_testlib.c
+            LIBS hvswap_vmm hvswap_swapper TIMEOUT 300)
 
 # hv_add_dma_test(NAME n TIMEOUT s [LABELS ...] ARGS case args...)
 function(hv_add_dma_test)
