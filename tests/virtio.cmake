@@ -60,6 +60,11 @@ function(hv_add_vhost_test)
 endfunction()
 hv_add_vhost_test(NAME dma TIMEOUT 600 ARGS dma 1)
 hv_add_vhost_test(NAME dma_2vcpu TIMEOUT 600 ARGS dma 2)
+# the same with the swapper on at 4x oversubscription (issue 14 item 2's
+# target): buffers pinned from notify to completion by the shadow queue
+hv_add_vhost_test(NAME swap4x TIMEOUT 600 ARGS swap4x 1)
+hv_add_vhost_test(NAME swap4x_2vcpu TIMEOUT 600 ARGS swap4x 2)
+hv_add_vhost_test(NAME swap4x_fill TIMEOUT 600 ARGS swap4x 1 poison=0)
 hv_add_vhost_test(NAME faults TIMEOUT 600 ARGS faults)
 hv_add_vhost_test(NAME dies TIMEOUT 600 ARGS dies)
 hv_add_vhost_test(NAME stalls TIMEOUT 600 ARGS stalls)
