@@ -437,47 +437,6 @@ static void *device_thread(void *arg)
 /* ---- set-up and teardown ---------------------------------------------------- */
 
 /*
- * Where the back-end process mapped our memfd, from /proc/PID/maps (PID by
- * SO_PEERCRED): the mapping of the memfd's inode at file offset 0 and of
- * the region's size.  Returns 0 and *base, or -ENOENT (none, or more than
- * one), or -errno (not allowed to look).  `ours`: our own mapping, skipped
- * when the peer is this process (a back-end thread in the tests).
- */
-static int peer_mapping(int sock, int memfd, uint64_t size, uint64_t ours,
-			uint64_t *base)
-{
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
-	unsigned long long start, end, off, ino;
-	unsigned int found = 0;
-	char path[64], line[512];
-	struct stat st;
-	FILE *f;
-
-	if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
-	    fstat(memfd, &st) < 0)
-		return -errno;
-	snprintf(path, sizeof(path), "/proc/%d/maps", (int)cred.pid);
-	f = fopen(path, "re");
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%llx-%llx %*s %llx %*s %llu", &start, &end, &off,
-			   &ino) != 4)
-			continue;
-		if (cred.pid == getpid() && start == ours)
-			continue;
-		if (ino == (unsigned long long)st.st_ino && off == 0 && end - start == size &&
-		    strstr(line, "memfd:")) {
-			*base = start;
-			found++;
-		}
-	}
-	fclose(f);
-	return found == 1 ? 0 : -ENOENT;
-}
-
-/*
  * The back-end's address of guest RAM under postcopy.  The spec has the
  * back-end name it in its SET_MEM_TABLE reply; qemu-storage-daemon 7.2's
  * libvhost-user fills those addresses into a copy of the table and replies
@@ -490,7 +449,7 @@ static void check_client_base(struct vhost_user_blk *b)
 	uint64_t seen = 0;
 	int r;
 
-	r = peer_mapping(vhost_user_sock(b->vu), b->vm->ram->memfd, b->vm->cfg.mem_size,
+	r = vhost_user_peer_mapping(vhost_user_sock(b->vu), b->vm->ram->memfd, b->vm->cfg.mem_size,
 			 (uintptr_t)b->vm->ram->host, &seen);
 	if (r == 0 && seen != b->client_base) {
 		log_info("vhost-user-blk %s: the back-end replied that it mapped guest "
