@@ -332,12 +332,25 @@ err:
 
 /* ---- the ring's life -------------------------------------------------------- */
 
+/* Lock held: empty shadow rings.  The idx fields are stored atomically:
+ * the device thread's stall watch may still be reading them. */
+static void clear_rings(struct vhost_shadow *s)
+{
+	memset(s->desc, 0, SH_AVAIL_OFF - SH_DESC_OFF);
+	__atomic_store_n((uint16_t *)s->avail, 0, __ATOMIC_RELAXED);
+	__atomic_store_n((uint16_t *)(s->avail + 2), 0, __ATOMIC_RELEASE);
+	memset(s->avail + 4, 0, SH_USED_OFF - SH_AVAIL_OFF - 4);
+	__atomic_store_n((uint16_t *)s->used, 0, __ATOMIC_RELAXED);
+	__atomic_store_n((uint16_t *)(s->used + 2), 0, __ATOMIC_RELEASE);
+	memset(s->used + 4, 0, SH_BYTES - SH_USED_OFF - 4);
+}
+
 void vhost_shadow_start(struct vhost_shadow *s, const struct virtio_queue_cfg *q,
 			struct vhost_shadow_rings *r)
 {
 	vhost_shadow_stop(s);
 	pthread_mutex_lock(&s->lock);
-	memset(s->mem->host, 0, SH_BYTES);
+	clear_rings(s);
 	s->num = q->num;
 	s->desc_gpa = q->desc_gpa;
 	s->avail_gpa = q->avail_gpa;
