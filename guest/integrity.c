@@ -22,6 +22,11 @@
  * idle=MS: before pass idle_after (default 0: right after stamping), every
  * vCPU sleeps MS milliseconds (HV_HC_SLEEP, no host CPU) - a VM that goes
  * idle after start, or with idle_after > 0, one whose phase changes.
+ * hint=1: every rewrite first tells the host the page is about to be
+ * overwritten whole (HV_HC_OVERWRITE), so a page the host swapped out comes
+ * back as zeros instead of being read (the false-reads preventer for CPU
+ * writes); metric overwrite_dropped counts the pages the host said it
+ * dropped.
  * The first bad page stops the VM with status 1 and a one-line report.
  *
  * swap=guest: the pages are virtual and live in glimit bytes of frames,
@@ -51,13 +56,14 @@ struct cfg {
 	uint64_t seed;
 	bool gswap, balloon;     /* swap=guest, balloon=1 */
 	bool has_fill;           /* fill= given (else random page contents) */
+	bool hint;               /* hint=1: HV_HC_OVERWRITE before a rewrite */
 	struct fill_spec fill;
 	uint64_t glimit;         /* bytes of frames */
 	int err;
 };
 
 struct vstat {
-	uint64_t verified, written;
+	uint64_t verified, written, dropped;
 } __attribute__((aligned(64)));
 
 static struct cfg cfg;
@@ -66,7 +72,7 @@ static struct gswap gs;
 
 static const char *const known_args[] = {
 	"ws", "passes", "seed", "rewrite", "swap", "glimit", "balloon", "idle",
-	"idle_after", "fill", NULL
+	"idle_after", "fill", "hint", NULL
 };
 
 /* swap=guest: the generation table, then the paging layer. */
@@ -113,6 +119,7 @@ static int setup(struct cfg *c)
 	c->rewrite_pct = (unsigned)hv_arg_u64("rewrite", 25);
 	c->idle_ms = hv_arg_u64("idle", 0);
 	c->idle_after = (unsigned)hv_arg_u64("idle_after", 0);
+	c->hint = hv_arg_u64("hint", 0) != 0;
 	if (c->idle_ms > 600000) {
 		hv_printf("integrity: idle=%lu ms: at most 600000\n", (unsigned long)c->idle_ms);
 		return 2;
@@ -171,6 +178,10 @@ static uint64_t page_gfn(uint64_t i)
 static void rewrite(uint64_t i, uint32_t gen, struct vstat *st)
 {
 	cfg.gen[i] = gen;
+	/* the stamp overwrites all 4 KiB (lib/integ.h) */
+	if (cfg.hint && !cfg.gswap &&
+	    hv_overwrite_hint(page_get(i, true), HV_PAGE_SIZE) > 0)
+		st->dropped++;
 	integ_stamp_fill(page_get(i, true), page_gfn(i), gen,
 			 cfg.has_fill ? &cfg.fill : NULL);
 	page_done(i);
@@ -259,7 +270,7 @@ static void balloon_phase(unsigned vcpu, unsigned nvcpus, struct vstat *st)
 
 int guest_main(unsigned vcpu, unsigned nvcpus)
 {
-	uint64_t verified = 0, written = 0, t0 = hv_rdtsc();
+	uint64_t verified = 0, written = 0, dropped = 0, t0 = hv_rdtsc();
 	unsigned i;
 
 	if (vcpu == 0)
@@ -280,9 +291,12 @@ int guest_main(unsigned vcpu, unsigned nvcpus)
 	for (i = 0; i < nvcpus; i++) {
 		verified += stats[i].verified;
 		written += stats[i].written;
+		dropped += stats[i].dropped;
 	}
 	hv_metric("pages_verified", (double)verified);
 	hv_metric("pages_written", (double)written);
+	if (cfg.hint)
+		hv_metric("overwrite_dropped", (double)dropped);
 	hv_metric("passes", cfg.passes);
 	hv_printf("integrity: OK ws=%lu KiB pages=%lu vcpus=%u passes=%u "
 		  "rewrite=%u%% verified=%lu written=%lu in %lu ms\n",

@@ -105,6 +105,37 @@ static int discard_one(struct swapper *s, uint64_t idx)
 	}
 }
 
+/*
+ * The false-reads preventer for CPU writes: the guest says it is about to
+ * overwrite [gpa, gpa+len) whole (HV_HC_OVERWRITE).  A page whose only copy
+ * is out of memory (SWAPPED, STAGED, ZPOOL) becomes ZERO as a discard makes
+ * it, so the write's fault is a zero fill instead of a swap read of data
+ * the guest is about to destroy.  Everything else is left as it is: a
+ * resident page costs nothing to overwrite, a read in flight is the
+ * guest's own (it asked for the page), a pinned page is a device's.
+ */
+int64_t swapper_overwrite(struct swapper *s, uint64_t gpa, uint64_t len)
+{
+	uint64_t first, last, idx, w;
+	int64_t done = 0;
+
+	if (!len || gpa % PAGE_SIZE_4K || len % PAGE_SIZE_4K)
+		return -EINVAL;
+	if (page_range_of_gpa(s, gpa, len, &first, &last) < 0)
+		return -EFAULT;
+	for (idx = first; idx <= last; idx++) {
+		page_lock(s, idx);
+		w = atomic_load(&s->pages[idx]);
+		if (pg_state(w) == PS_SWAPPED || pg_state(w) == PS_STAGED ||
+		    pg_state(w) == PS_ZPOOL)
+			done += discard_locked(s, idx) == DC_DONE;
+		page_unlock(s, idx);
+	}
+	atomic_fetch_add(&s->c.overwrite_hints, 1);
+	atomic_fetch_add(&s->c.overwrite_skipped, (uint64_t)done);
+	return done;
+}
+
 int64_t swapper_discard(struct swapper *s, uint64_t gpa, uint64_t len)
 {
 	uint64_t first, last, idx;

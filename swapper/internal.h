@@ -216,7 +216,7 @@ struct swapper_counters {
 	_Atomic uint64_t fill_reads_skipped, write_pin_reads;   /* pin.c */
 	_Atomic uint64_t dirty_harvests, dirty_pages, dirty_log_errors; /* policy */
 	_Atomic uint64_t mirror_noted, mirror_dropped,
-			 mirror_invalidated;                     /* mirror.c */
+			 mirror_invalidated, mirror_silent;      /* mirror.c */
 	_Atomic uint64_t zero_around, installed_clean, written_clean;
 	_Atomic uint64_t clean_skipped_swap_full;
 	_Atomic uint64_t alloc_failures, readahead_wasted, readahead_hints;
@@ -229,6 +229,8 @@ struct swapper_counters {
 	_Atomic uint64_t discard_resident;  /* ... that were resident */
 	_Atomic uint64_t discard_swapped;   /* ... that held a slot or staging */
 	_Atomic uint64_t discard_busy;      /* pinned (or a read stalled): kept */
+	_Atomic uint64_t overwrite_hints;   /* swapper_overwrite() calls */
+	_Atomic uint64_t overwrite_skipped; /* ... pages whose swap read it saved */
 };
 
 struct policy_ops;
@@ -302,6 +304,7 @@ struct swapper {
 	bool dev_mirror[SWAPPER_MAX_DEVS];      /* a disk image (mirror.c): never
 						 * allocated from, never drained;
 						 * dev_lock */
+	_Atomic bool mirror_count;              /* mirror.c count-only mode */
 	unsigned int dev_order[SWAPPER_MAX_DEVS];   /* by priority; dev_lock */
 	unsigned int nr_order;                  /* protected by dev_lock */
 

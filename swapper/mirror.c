@@ -30,6 +30,10 @@
  * its write, with no read of the same blocks in between (virtio-blk
  * handles one request at a time under its transport lock).
  *
+ * Count-only mode (swapper_mirror_add(count_only)): everything above, except
+ * that reclaim (evict_run) turns a page's mirror claim into a stale one and
+ * writes the page to swap as if it were dirty, counting a silent write.
+ *
  * Only with crc32c seals (an AES-GCM seal is per slot and the image's data
  * is not encrypted) and uffd write-protect.
  */
@@ -40,7 +44,7 @@
 #include "seal.h"
 #include "uffd.h"
 
-int swapper_mirror_add(struct swapper *s, const char *path)
+int swapper_mirror_add(struct swapper *s, const char *path, bool count_only)
 {
 	struct swap_dev *d;
 	int r;
@@ -51,11 +55,15 @@ int swapper_mirror_add(struct swapper *s, const char *path)
 	if (r < 0)
 		return r;
 	r = swapset_add_mirror(s, d);
-	if (r < 0)
+	if (r < 0) {
 		swap_dev_close(d);
-	else
-		log_info("swap mapper: pages read from %s are kept as copies of its "
-			 "blocks (device %d)", path, r);
+		return r;
+	}
+	/* set before any note: reclaim reads it only for a mirror claim */
+	atomic_store(&s->mirror_count, count_only);
+	log_info("swap mapper: pages read from %s are %s (device %d)", path,
+		 count_only ? "tracked; their swap writes counted as silent writes" :
+		 "kept as copies of its blocks", r);
 	return r;
 }
 

@@ -213,7 +213,8 @@ static unsigned int take_out(struct swapper *s, uint64_t start, unsigned int m,
 /* Dirty pages [start, start+m): to staging, then ZERO or STAGED (queued in
  * dirty[]).  Page locks held.  -EAGAIN when staging is full. */
 static int evict_dirty(struct swapper *s, uint64_t start, unsigned int m,
-		       const uint64_t *w, struct wb_ent *dirty, unsigned int *nd)
+		       const uint64_t *w, uint64_t silent, struct wb_ent *dirty,
+		       unsigned int *nd)
 {
 	unsigned int i, got;
 	uint32_t b;
@@ -226,8 +227,11 @@ static int evict_dirty(struct swapper *s, uint64_t start, unsigned int m,
 	for (i = 0; i < got; i++) {
 		uint64_t idx = start + i;
 
-		if (w[i] & PG_SLOT)     /* stale claim (written since): drop */
+		if (w[i] & PG_SLOT) {   /* stale claim (written since): drop */
+			if (silent >> i & 1)    /* unchanged: count-only mapper */
+				atomic_fetch_add(&s->c.mirror_silent, 1);
 			swapset_put(s, idx, pg_slot(w[i]));
+		}
 		page_resident_dec(s, 1);
 		if (page_is_zero(buf_stage_ptr(s, b + i))) {
 			atomic_store(&s->pages[idx], pg_make(PS_ZERO, 0, 0, 0));
@@ -254,7 +258,7 @@ static int evict_dirty(struct swapper *s, uint64_t start, unsigned int m,
 static int evict_run(struct swapper *s, uint64_t first, unsigned int n,
 		     struct wb_ent *dirty, unsigned int *nd)
 {
-	uint64_t w[PG_EVICT_RUN];
+	uint64_t w[PG_EVICT_RUN], silent = 0;     /* bit k: see evict_dirty */
 	unsigned int k, j, ra = 0;
 	int out = 0, r;
 
@@ -262,6 +266,13 @@ static int evict_run(struct swapper *s, uint64_t first, unsigned int n,
 		page_lock(s, first + k);
 		w[k] = atomic_load(&s->pages[first + k]);
 		ra += classify(w[k]) != EV_SKIP && (w[k] & PG_RA);
+		/* count-only mapper (mirror.c): an unchanged copy of a disk
+		 * block is written like a dirty page - a silent write */
+		if (classify(w[k]) == EV_CLEAN && atomic_load(&s->mirror_count) &&
+		    swapset_is_mirror(s, gslot_dev(pg_slot(w[k])))) {
+			w[k] &= ~PG_WP;
+			silent |= 1ull << k;
+		}
 	}
 	if (ra)
 		ra_wasted(s, ra);       /* read ahead, evicted before use */
@@ -273,7 +284,8 @@ static int evict_run(struct swapper *s, uint64_t first, unsigned int n,
 		if (c == EV_CLEAN) {
 			out += (int)evict_clean(s, first + k, j - k, w + k);
 		} else if (c == EV_DIRTY) {
-			r = evict_dirty(s, first + k, j - k, w + k, dirty, nd);
+			r = evict_dirty(s, first + k, j - k, w + k, silent >> k,
+					dirty, nd);
 			if (r < 0) {
 				if (!out)
 					out = r;

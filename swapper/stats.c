@@ -33,6 +33,10 @@ static void add_discard(struct json_object *o, struct swapper_counters *c)
 	J_U64(d, "were_swapped", atomic_load(&c->discard_swapped));
 	J_U64(d, "busy", atomic_load(&c->discard_busy));
 	json_object_object_add(o, "discard", d);
+	d = json_object_new_object();   /* swapper_overwrite (discard.c) */
+	J_U64(d, "hints", atomic_load(&c->overwrite_hints));
+	J_U64(d, "swap_reads_skipped", atomic_load(&c->overwrite_skipped));
+	json_object_object_add(o, "overwrite", d);
 }
 
 /* Device writes into guest memory (pin.c): swap reads a fill pin skipped
@@ -57,6 +61,7 @@ static void add_dma_fill(struct json_object *o, struct swapper_counters *c)
 	J_U64(d, "pages_noted", atomic_load(&c->mirror_noted));
 	J_U64(d, "dropped_without_write", atomic_load(&c->mirror_dropped));
 	J_U64(d, "invalidated", atomic_load(&c->mirror_invalidated));
+	J_U64(d, "silent_writes", atomic_load(&c->mirror_silent));
 	json_object_object_add(o, "swap_mapper", d);
 }
 

@@ -93,7 +93,7 @@ static const char full_json[] =
 	"  \"locked\": false, \"hugepages\": false, \"balloon\": true,\n"
 	"  \"vhost_user_blk\": \"/tmp/vu.sock\",\n"
 	"  \"ztier\": \"zstd\", \"ztier_size\": \"16M\",\n"
-	"  \"swap_mapper\": true\n"
+	"  \"swap_mapper\": true, \"swap_mapper_count\": false\n"
 	"}\n";
 
 static void check_full(const struct run_opts *o)

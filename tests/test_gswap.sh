@@ -139,8 +139,45 @@ case_mapper() {
 	expect_json devices.virtio_blk.swap_mapper == true
 	expect_json swap.swap_mapper.pages_noted -gt 0
 	expect_json swap.swap_mapper.dropped_without_write -gt 0
+	expect_json swap.swap_mapper.silent_writes -eq 0
 	expect_json swap.checksum_errors -eq 0
 	expect_json swap.read_errors -eq 0
+}
+
+# mapper_count: the same run with --swap-mapper-count - the disk-read
+# frames are tracked but written to the host's swap when evicted unchanged,
+# each counted as a silent write (what the mapper above avoids).
+case_mapper_count() {
+	need_kvm; need_python
+	hv run --mem 64M --mem-limit 6M --disk-size 40M --balloon --swap-mapper-count \
+		--stats "$STATS" integrity swap=guest ws=32M glimit=8M passes=3 balloon=1
+	expect_rc 0
+	expect_out "integrity: OK"
+	expect_guest_swapped
+	expect_json swap.swap_mapper.pages_noted -gt 0
+	expect_json swap.swap_mapper.silent_writes -gt 0
+	expect_json swap.swap_mapper.dropped_without_write -eq 0
+	expect_json swap.checksum_errors -eq 0
+}
+
+# overwrite: the false-reads preventer for CPU writes - integrity hint=1
+# tells the host before each rewrite that the page is overwritten whole
+# (HV_HC_OVERWRITE); pages the host swapped out come back as zeros instead
+# of being read.  Every byte of three passes is verified, and the pages the
+# guest was told were dropped are the ones the swapper counted.
+case_overwrite() {
+	need_kvm; need_python
+	hv run --mem 64M --mem-limit 8M --stats "$STATS" \
+		integrity ws=32M passes=3 rewrite=100 hint=1
+	expect_rc 0
+	expect_out "integrity: OK"
+	expect_json swap.overwrite.hints -eq 32768
+	expect_json swap.overwrite.swap_reads_skipped -gt 0
+	expect_json swap.checksum_errors -eq 0
+	pycheck '
+k = s["overwrite"]["swap_reads_skipped"]
+if m.get("overwrite_dropped") != k: print("guest saw", m.get("overwrite_dropped"), "dropped, swapper", k)
+'
 }
 
 # memtouch: a zipf working set 8x the guest limit, then the workload frees

@@ -227,6 +227,27 @@ static bool page_is_block(struct env *e, uint64_t idx, uint64_t blk, unsigned in
 	return true;
 }
 
+/* A VM whose disk image (a fresh 2 MiB one: the smallest device) is a
+ * mirror, and a "device" read of blocks 10..13 into pages 40..43, noted. */
+static int mirror_setup(struct env *e, char *path, bool count_only, int *m)
+{
+	void *host;
+	uint64_t i;
+	int fd;
+
+	hc_env(e, 1, 8 << 20, 0);
+	fd = make_image(path, 512, 1);
+	*m = swapper_mirror_add(e->s, path, count_only);
+	assert_true(*m >= 0);
+	assert_int_equal(swapper_pin_fill(e->s, GPA + 40 * PG, 4 * PG, &host), 0);
+	for (i = 0; i < 4; i++)
+		assert_int_equal(pread(fd, (uint8_t *)host + i * PG, PG,
+				       (off_t)((10 + i) * PG)), PG);
+	assert_int_equal(swapper_mirror_note(e->s, *m, GPA + 40 * PG, 4 * PG, 10 * PG), 4);
+	swapper_unpin(e->s, GPA + 40 * PG, 4 * PG, false);
+	return fd;
+}
+
 /*
  * Pages filled from a disk image are dropped without a swap write and read
  * back from the image; a write to the image first takes the pages that
@@ -238,21 +259,10 @@ static void test_swap_mapper(void **state)
 	struct env e;
 	char path[64];
 	uint64_t buf[512], i, w0;
-	void *host;
 	int fd, m;
 
 	(void)state;
-	hc_env(&e, 1, 8 << 20, 0);
-	fd = make_image(path, 512, 1);      /* 2 MiB: the smallest device */
-	m = swapper_mirror_add(e.s, path);
-	assert_true(m >= 0);
-	/* the "device" reads blocks 10..13 into pages 40..43 */
-	assert_int_equal(swapper_pin_fill(e.s, GPA + 40 * PG, 4 * PG, &host), 0);
-	for (i = 0; i < 4; i++)
-		assert_int_equal(pread(fd, (uint8_t *)host + i * PG, PG,
-				       (off_t)((10 + i) * PG)), PG);
-	assert_int_equal(swapper_mirror_note(e.s, m, GPA + 40 * PG, 4 * PG, 10 * PG), 4);
-	swapper_unpin(e.s, GPA + 40 * PG, 4 * PG, false);
+	fd = mirror_setup(&e, path, false, &m);
 	for (i = 40; i < 44; i++)
 		assert_true(pg_has(word_of(&e, i), PG_WP) && pg_holds_slot(word_of(&e, i)));
 	w0 = C(&e, evict_written);
@@ -294,6 +304,75 @@ static void test_swap_mapper(void **state)
 	assert_false(pg_holds_slot(word_of(&e, 43)));
 	close(fd);
 	unlink(path);
+	env_teardown(&e);
+}
+
+/* Count-only mapper (--swap-mapper-count): disk-read pages are tracked as
+ * by the mapper, but eviction writes them to swap and counts each as a
+ * silent write; a page the guest wrote since is written but not counted. */
+static void test_swap_mapper_count(void **state)
+{
+	struct env e;
+	char path[64];
+	uint64_t i, w0;
+	int fd, m;
+
+	(void)state;
+	fd = mirror_setup(&e, path, true, &m);
+	page_ptr(&e, 43)[7] ^= 1;               /* the guest changes one */
+	w0 = C(&e, evict_written);
+	assert_int_equal(swapper_trim(e.s), 0);
+	for (i = 40; i < 44; i++) {
+		assert_int_equal(pg_state(word_of(&e, i)), PS_SWAPPED);
+		assert_true((int)gslot_dev(pg_slot(word_of(&e, i))) != m);
+	}
+	assert_int_equal(C(&e, evict_written), w0 + 4);  /* all to swap */
+	assert_int_equal(C(&e, mirror_silent), 3);       /* 43 was written */
+	assert_int_equal(C(&e, mirror_dropped), 0);
+	for (i = 40; i < 43; i++)
+		assert_true(page_is_block(&e, i, 10 + i - 40, 1));
+	assert_true(page_ptr(&e, 43)[7] == (img_word(13, 7, 1) ^ 1));
+	assert_true(page_ptr(&e, 43)[8] == img_word(13, 8, 1));
+	assert_int_equal(C(&e, checksum_errors), 0);
+	close(fd);
+	unlink(path);
+	env_teardown(&e);
+}
+
+/* The overwrite hint (HV_HC_OVERWRITE): pages whose data is only on swap
+ * become ZERO without a read; a resident page keeps its data; bad ranges
+ * are refused. */
+static void test_overwrite_hint(void **state)
+{
+	struct env e;
+	uint64_t i, r0;
+	unsigned int k, n;
+
+	(void)state;
+	hc_env(&e, 1, 8 << 20, 0);
+	for (i = 10; i < 13; i++)
+		page_ptr(&e, i)[5] = 0x5a5a0000 + i;
+	/* a trim's work is bounded by the resident count and CLOCK gives a
+	 * just-written page a second chance: trim until all three are out */
+	for (k = 0, n = 0; k < 50 && n < 3; k++) {
+		assert_int_equal(swapper_trim(e.s), 0);
+		for (i = 10, n = 0; i < 13; i++)
+			n += pg_state(word_of(&e, i)) == PS_SWAPPED;
+	}
+	assert_int_equal(n, 3);
+	assert_true(page_ptr(&e, 12)[5] == 0x5a5a0000 + 12);    /* faulted back */
+	r0 = C(&e, reads);
+	assert_int_equal(swapper_overwrite(e.s, GPA + 10 * PG, 3 * PG), 2);
+	assert_int_equal(pg_state(word_of(&e, 10)), PS_ZERO);
+	assert_int_equal(pg_state(word_of(&e, 11)), PS_ZERO);
+	assert_int_equal(pg_state(word_of(&e, 12)), PS_RESIDENT);
+	assert_true(page_ptr(&e, 10)[5] == 0 && page_ptr(&e, 11)[5] == 0);
+	assert_true(page_ptr(&e, 12)[5] == 0x5a5a0000 + 12);
+	assert_int_equal(C(&e, reads), r0);                     /* nothing read */
+	assert_int_equal(C(&e, overwrite_skipped), 2);
+	assert_int_equal(swapper_overwrite(e.s, GPA + 10 * PG + 8, PG), -EINVAL);
+	assert_int_equal(swapper_overwrite(e.s, GPA + 10 * PG, 0), -EINVAL);
+	assert_int_equal(swapper_overwrite(e.s, GPA - 2 * PG, PG), -EFAULT);
 	env_teardown(&e);
 }
 
@@ -946,6 +1025,8 @@ int main(void)
 		cmocka_unit_test(test_write_pin_dirties),
 		cmocka_unit_test(test_fill_pin_skips_reads),
 		cmocka_unit_test(test_swap_mapper),
+		cmocka_unit_test(test_swap_mapper_count),
+		cmocka_unit_test(test_overwrite_hint),
 		cmocka_unit_test(test_rmap),
 		cmocka_unit_test(test_lockdep_catches),
 		cmocka_unit_test(test_migrate_page_under_read),

@@ -56,6 +56,7 @@ static const struct option lopts[] = {
 	{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
 	{ "balloon", no_argument, NULL, OPT_BALLOON },
 	{ "swap-mapper", no_argument, NULL, OPT_SWAP_MAPPER },
+	{ "swap-mapper-count", no_argument, NULL, OPT_SWAP_MAPPER_COUNT },
 	{ "vhost-user-blk", required_argument, NULL, OPT_VHOST_USER_BLK },
 	{ "kernel", required_argument, NULL, OPT_KERNEL },
 	{ "initrd", required_argument, NULL, OPT_INITRD },
@@ -128,6 +129,9 @@ void cli_usage(FILE *f)
 "  --swap-mapper         pages a disk read fills are kept as copies of the\n"
 "                        disk's blocks: evicted without a swap write, read\n"
 "                        back from the disk (needs --mem-limit and a disk)\n"
+"  --swap-mapper-count   track those pages as --swap-mapper does but still\n"
+"                        write them to swap, counting the silent writes\n"
+"                        (stats swap_mapper.silent_writes; for comparisons)\n"
 "  --balloon             a virtio-balloon device: pages the guest inflates are\n"
 "                        discarded on the host (docs/guest-swap.md)\n"
 "  --vhost-user-blk SOCK virtio-blk served by the vhost-user back-end at the\n"
@@ -284,6 +288,9 @@ static int parse_swap_opt(struct run_opts *o, int c, const char *arg, const char
 		return 0;
 	case OPT_SWAP_MAPPER:
 		o->vm.swap_mapper = true;
+		return 0;
+	case OPT_SWAP_MAPPER_COUNT:
+		o->vm.swap_mapper_count = true;
 		return 0;
 	case OPT_FAULT_AROUND:
 		r = parse_uint(arg, 0, 512, &v);
@@ -483,6 +490,7 @@ void cli_clear_flag(struct run_opts *o, int c)
 	case OPT_NO_SECCOMP: o->no_seccomp = false; break;
 	case OPT_BALLOON: o->vm.balloon = false; break;
 	case OPT_SWAP_MAPPER: o->vm.swap_mapper = false; break;
+	case OPT_SWAP_MAPPER_COUNT: o->vm.swap_mapper_count = false; break;
 	case OPT_LOCKED: o->vm.locked = false; break;
 	case OPT_HUGEPAGES: o->vm.hugepages = false; break;
 	case OPT_QUIET: o->vm.quiet = false; break;
@@ -613,8 +621,11 @@ int cli_check(const struct run_opts *o, char *err, size_t errlen)
 				 "(the back-end maps guest RAM)");
 	if (!o->swap_on && (s->nr_devs || s->swap_size || s->io_engine ||
 			    s->encrypt || s->fault_spin_us || s->policy || s->ztier_bytes ||
-			    o->vm.swap_mapper))
+			    o->vm.swap_mapper || o->vm.swap_mapper_count))
 		return usage_err(err, errlen, "swap options need --mem-limit");
+	if (o->vm.swap_mapper && o->vm.swap_mapper_count)
+		return usage_err(err, errlen, "--swap-mapper and --swap-mapper-count "
+				 "exclude each other");
 	if (o->swap_on && s->ztier_bytes >= s->mem_limit)
 		return usage_err(err, errlen, "--ztier-size must be below --mem-limit");
 	if ((o->vm.locked || o->vm.hugepages) && o->swap_on &&

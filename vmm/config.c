@@ -60,6 +60,7 @@ const struct config_field config_fields[] = {
 	{ "no_seccomp", OPT_NO_SECCOMP, CFG_BOOL, NULL },
 	{ "balloon", OPT_BALLOON, CFG_BOOL, NULL },
 	{ "swap_mapper", OPT_SWAP_MAPPER, CFG_BOOL, NULL },
+	{ "swap_mapper_count", OPT_SWAP_MAPPER_COUNT, CFG_BOOL, NULL },
 	{ "vhost_user_blk", OPT_VHOST_USER_BLK, CFG_STR, NULL },
 	{ "linux_kernel", OPT_KERNEL, CFG_STR, NULL },
 	{ "linux_initrd", OPT_INITRD, CFG_STR, NULL },
@@ -393,6 +394,7 @@ struct json_object *config_field_value(const struct run_opts *o,
 	case OPT_NO_SECCOMP: return jtrue(o->no_seccomp);
 	case OPT_BALLOON: return jtrue(o->vm.balloon);
 	case OPT_SWAP_MAPPER: return jtrue(o->vm.swap_mapper);
+	case OPT_SWAP_MAPPER_COUNT: return jtrue(o->vm.swap_mapper_count);
 	case OPT_VHOST_USER_BLK: return jstr(o->vm.vhost_user_blk);
 	case OPT_KERNEL: return jstr(o->vm.kernel_path);
 	case OPT_INITRD: return jstr(o->vm.initrd_path);

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "hvswap/log.h"
+#include "hvswap/swapper.h"
 #include "hcall.h"
 #include "vm.h"
 #include "x86.h"
@@ -253,9 +254,23 @@ static int64_t hc_sleep(struct vm *vm, const struct hv_hcall *h)
 	return atomic_load(&vm->stopping) ? -EINTR : 0;
 }
 
+/* The guest will overwrite guest RAM [a0, a0+a1) whole: pages whose data
+ * is only on swap need not be read back (swapper_overwrite). */
+static int64_t hc_overwrite(struct vm *vm, const struct hcall_mem *m,
+			    const struct hv_hcall *h)
+{
+	uint64_t gpa = h->args[0], len = h->args[1];
+
+	if (!len || (gpa | len) % 4096 || !hcall_mem_ptr(m, gpa, len))
+		return -EINVAL;
+	if (!vm->swapper)
+		return 0;
+	return swapper_overwrite(vm->swapper, gpa, len);
+}
+
 static const char *const hc_names[HV_HC_MAX] = {
 	"PRINT", "EXIT", "METRIC", "GET_ARGS", "GET_INFO", "BARRIER", "VCPU_DONE",
-	"SLEEP",
+	"SLEEP", "OVERWRITE",
 };
 
 static void hcall_port(struct vcpu *v, uint64_t addr, uint8_t *data,
@@ -293,6 +308,7 @@ static void hcall_port(struct vcpu *v, uint64_t addr, uint8_t *data,
 	case HV_HC_BARRIER:   ret = hc_barrier(vm); break;
 	case HV_HC_VCPU_DONE: ret = hc_vcpu_done(vm, v); break;
 	case HV_HC_SLEEP:     ret = hc_sleep(vm, &h); break;
+	case HV_HC_OVERWRITE: ret = hc_overwrite(vm, &m, &h); break;
 	default:              ret = -ENOSYS; break;
 	}
 	if (ret == -EFAULT || ret == -EINVAL || ret == -ENOSYS) {

@@ -172,7 +172,7 @@ static void note_mirrors(struct virtio_blk *b, uint64_t off)
 	}
 }
 
-int virtio_blk_swap_mapper(struct virtio_blk *b)
+int virtio_blk_swap_mapper(struct virtio_blk *b, bool count_only)
 {
 	char path[64];
 	int r;
@@ -180,7 +180,7 @@ int virtio_blk_swap_mapper(struct virtio_blk *b)
 	if (!b->vm->swapper)
 		return -EINVAL;
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", b->fd);
-	r = swapper_mirror_add(b->vm->swapper, path);
+	r = swapper_mirror_add(b->vm->swapper, path, count_only);
 	if (r >= 0)
 		b->mirror = r;
 	return r < 0 ? r : 0;

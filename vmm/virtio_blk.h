@@ -50,7 +50,7 @@ void virtio_blk_destroy(struct virtio_blk *b);
  * as a mirror; reads then note the pages they fill whole, writes first
  * take pages off the blocks they change (swapper_mirror_*).  0 or -errno
  * (the device works on without it). */
-int virtio_blk_swap_mapper(struct virtio_blk *b);
+int virtio_blk_swap_mapper(struct virtio_blk *b, bool count_only);
 uint64_t virtio_blk_capacity(const struct virtio_blk *b);      /* sectors */
 
 /* Counters; call only while no request runs (after the vCPUs stopped) or

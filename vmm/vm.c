@@ -239,10 +239,11 @@ static int setup_devices(struct vm *vm, char *err, size_t errlen)
 		r = add_virtio(vm, &virtio_blk_ops, vm->blk, err, errlen);
 		if (r < 0)
 			return r;
-		if (vm->cfg.swap_mapper && vm->swapper) {
-			r = virtio_blk_swap_mapper(vm->blk);
+		if ((vm->cfg.swap_mapper || vm->cfg.swap_mapper_count) && vm->swapper) {
+			r = virtio_blk_swap_mapper(vm->blk, vm->cfg.swap_mapper_count);
 			if (r < 0)
-				log_warn("--swap-mapper: off (%s)", r == -ENOTSUP ?
+				log_warn("--swap-mapper%s: off (%s)",
+					 vm->cfg.swap_mapper_count ? "-count" : "", r == -ENOTSUP ?
 					 "needs uffd write-protect and no --swap-encrypt" :
 					 strerror(-r));
 		}

@@ -57,6 +57,7 @@ struct vm_config {
 	bool seccomp;               /* every thread installs its filter (sandbox.h) */
 	bool balloon;               /* a virtio-balloon device (--balloon) */
 	bool swap_mapper;           /* --swap-mapper: the disk as a mirror */
+	bool swap_mapper_count;     /* --swap-mapper-count: track, still write */
 	/* A virtio-blk device served by the vhost-user back-end listening at
 	 * this Unix socket (--vhost-user-blk); needs GMEM_MEMFD. */
 	const char *vhost_user_blk;

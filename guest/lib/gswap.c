@@ -174,6 +174,7 @@ static uint64_t evict(struct gswap *g)
 			g->st.swapouts++;
 		} else if (g->vpflag[vp] & GS_ONDISK) {
 			g->st.clean_drops++;
+			g->cold = true;
 		}
 		g->vp2f[vp] = 0;
 		g->f2vp[f] = 0;
@@ -228,6 +229,7 @@ static void inflate_free(struct gswap *g)
 
 static uint64_t take_frame(struct gswap *g)
 {
+	g->cold = false;
 	if (g->used >= g->limit)
 		return evict(g);
 	if (!g->nfree && g->nbal)
@@ -251,6 +253,15 @@ static uint64_t fault(struct gswap *g, uint64_t vp)
 			panic(g, "swap read", vp, r);
 		g->st.swapins++;
 	} else {
+		/* A frame its last page left clean has not been touched since:
+		 * the host may well have swapped it out.  Clearing it would
+		 * make the host read back data we destroy (a false read); say
+		 * so first, as a guest kernel's page clearing could. */
+		if (g->cold) {
+			g->st.cold_fills++;
+			if (hv_overwrite_hint(frame_ptr(g, f), HV_PAGE_SIZE) > 0)
+				g->st.hint_dropped++;
+		}
 		memset(frame_ptr(g, f), 0, HV_PAGE_SIZE);
 		g->st.zero_fills++;
 	}
@@ -365,6 +376,8 @@ void gswap_metrics(struct gswap *g, const char *who)
 	hv_metric("gswap_swapins", (double)g->st.swapins);
 	hv_metric("gswap_swapouts", (double)g->st.swapouts);
 	hv_metric("gswap_zero_fills", (double)g->st.zero_fills);
+	hv_metric("gswap_cold_fills", (double)g->st.cold_fills);
+	hv_metric("gswap_hint_dropped", (double)g->st.hint_dropped);
 	hv_metric("gswap_clean_drops", (double)g->st.clean_drops);
 	hv_metric("gswap_evictions", (double)g->st.evictions);
 	hv_metric("gswap_inflated", (double)g->st.inflated);

@@ -44,6 +44,10 @@ struct gswap_stats {
 	uint64_t clean_drops;     /* evicted clean: already on the disk */
 	uint64_t evictions;
 	uint64_t inflated, deflated;  /* frames given to / taken back from host */
+	uint64_t cold_fills;      /* zero fills into a frame left untouched
+	                             since a clean drop: HV_HC_OVERWRITE hinted */
+	uint64_t hint_dropped;    /* ... of which the host had the old data
+	                             only on swap (a swap read saved) */
 	uint64_t io_errors;
 };
 
@@ -67,6 +71,8 @@ struct gswap {
 	struct vball *balloon;    /* NULL: none */
 	volatile int lock;
 	int err;                  /* first disk error (sticky; < 0) */
+	bool cold;                /* the frame take_frame() gave was not
+	                             touched since its page left it clean */
 	struct gswap_stats st;
 };
 

@@ -83,6 +83,11 @@ int64_t hv_sleep_ns(uint64_t ns)
 	return hv_hypercall(HV_HC_SLEEP, ns, 0, 0, 0, 0);
 }
 
+int64_t hv_overwrite_hint(void *p, uint64_t len)
+{
+	return hv_hypercall(HV_HC_OVERWRITE, (uint64_t)(uintptr_t)p, len, 0, 0, 0);
+}
+
 const struct hv_info *hv_get_info(void)
 {
 	return &rt_info;

@@ -46,6 +46,9 @@ int64_t hv_metric(const char *name, double value);
 int64_t hv_barrier(void);
 /* Block this vCPU for ns nanoseconds (<= 600 s) without using a host CPU. */
 int64_t hv_sleep_ns(uint64_t ns);
+/* The caller will overwrite [p, p+len) (page aligned) whole before reading
+ * it: the host may drop its old contents (HV_HC_OVERWRITE). */
+int64_t hv_overwrite_hint(void *p, uint64_t len);
 const struct hv_info *hv_get_info(void);           /* cached, never NULL */
 
 /* ---- identity, time, memory ---------------------------------------- */

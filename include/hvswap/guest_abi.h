@@ -61,6 +61,11 @@ enum hv_hcall_nr {
 	HV_HC_VCPU_DONE = 6,/* this vCPU has nothing more to do; park it       */
 	HV_HC_SLEEP    = 7, /* a0=ns (<= 600 s): block this vCPU that long
 	                       without using a host CPU (ret -EINTR: stopping) */
+	HV_HC_OVERWRITE = 8,/* a0=gpa a1=len (page aligned): the guest will
+	                       overwrite these pages whole before reading them;
+	                       the host may drop their old contents (a page
+	                       only on swap comes back as zeros, unread).
+	                       ret = pages dropped (0 without a swapper)     */
 	HV_HC_MAX
 };
 

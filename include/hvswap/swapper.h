@@ -198,8 +198,12 @@ int swapper_pin_fill(struct swapper *s, uint64_t gpa, uint64_t len, void **host)
  * (swapped-out ones are read back first).  Call it before the write; a
  * negative return means the write must not be made (a page could not be
  * brought back: -EIO, -ECANCELED, ...).
+ * With count_only the pages are tracked the same way but written to swap
+ * at eviction anyway, each counted as a silent write (VSwapper's name for
+ * a host swap write of data the guest's disk already holds): what the
+ * mapper would save, measured where it is off (stats swap_mapper).
  */
-int swapper_mirror_add(struct swapper *s, const char *path);
+int swapper_mirror_add(struct swapper *s, const char *path, bool count_only);
 int64_t swapper_mirror_note(struct swapper *s, int mirror, uint64_t gpa,
 			    uint64_t len, uint64_t off);
 int swapper_mirror_write(struct swapper *s, int mirror, uint64_t off, uint64_t len);
@@ -216,6 +220,17 @@ int swapper_mirror_write(struct swapper *s, int mirror, uint64_t off, uint64_t l
  * or -EIO (the swapper stopped on a fatal error).
  */
 int64_t swapper_discard(struct swapper *s, uint64_t gpa, uint64_t len);
+
+/*
+ * The guest will overwrite [gpa, gpa+len) (page aligned) whole before it
+ * reads it (a paravirtual hint, HV_HC_OVERWRITE: a guest kernel clearing a
+ * page it allocates).  Pages whose data is only on swap (or staged, or in
+ * the compressed tier) are discarded - their next access is a zero fill
+ * instead of a swap read (VSwapper's false reads); resident, pinned and
+ * in-flight pages are left alone.  Returns the pages discarded, -EINVAL or
+ * -EFAULT.  Stats "overwrite".
+ */
+int64_t swapper_overwrite(struct swapper *s, uint64_t gpa, uint64_t len);
 
 /*
  * Swap devices at run time.  swapon adds a device (path NULL: a temporary

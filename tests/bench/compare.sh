@@ -7,32 +7,46 @@
 #   guest    (b) the guest swaps itself to its virtio-blk disk (swap=guest,
 #                glimit=LIMIT) and returns freed frames through the balloon;
 #                no host swap
-#   both     (c) double paging: the guest swaps with twice the frames
-#                (glimit=2 x LIMIT) while hvswap holds it to LIMIT
+#   both     (c) double paging: the guest swaps with more frames than the
+#                host gives it (glimit halfway between LIMIT and the working
+#                set) while hvswap holds it to LIMIT; with
+#                --swap-mapper-count, so the silent writes are counted
 #   mapper   (c) with hvswap's countermeasure, the swap mapper
 #                (--swap-mapper): frames filled from the guest's disk are
 #                dropped without a host swap write and read back from it
 #   kernel   (d) no hvswap swapper: the VMM process in a memory cgroup of
 #                LIMIT + 8 MiB (the VMM's own memory), the host kernel
-#                swapping it
+#                swapping it.  On this nested host the memcg OOM killer
+#                sometimes fires within the first second (KVM faults in
+#                pages faster than memcg reclaim frees them): up to
+#                KERNEL_TRIES (6) attempts, the kills recorded.  Its
+#                host reads are the memcg's own major faults (pgmajfault:
+#                swap-ins that read); its writes are not known (cgroup v1
+#                has no per-memcg swap-out counter; the host-wide pswpout
+#                during the run is kept as host_pswpout_all_processes)
 #
 # Per way: runtime of the timed phase, pages read and written at each level
 # (host swap: hvswap's or the kernel's pswpin/pswpout; guest swap: its
 # virtio-blk requests), and the problems VSwapper (ASPLOS'14) names as far
 # as hvswap sees them: stale reads (a host swap read into a page a disk
 # read then overwrote: swap.dma_fill.write_pin_swap_reads), false reads
-# avoided (a disk read into a swapped-out page that skipped the swap read:
-# swap.dma_fill.swap_reads_skipped), decayed sequentiality (pages per host
-# read I/O), silent writes avoided (the mapper's drops without a write:
-# swap.swap_mapper.dropped_without_write; the silent writes themselves are
-# not counted where the mapper is off).
+# avoided (a disk read, or a guest clearing a frame after HV_HC_OVERWRITE,
+# into a swapped-out page that skipped the swap read:
+# swap.dma_fill.swap_reads_skipped + swap.overwrite.swap_reads_skipped),
+# decayed sequentiality (pages per host read I/O), silent writes (host swap
+# writes of pages a disk read filled and the guest has not changed since:
+# swap.swap_mapper.silent_writes, counted in `both` by --swap-mapper-count)
+# and silent writes avoided (the mapper's drops without a write:
+# swap.swap_mapper.dropped_without_write).
 #
 #   tests/bench/compare.sh [--out DIR] [--build DIR] [--ws 64M] [--limit 16M]
 #                          [--pattern zipf] [--passes 3] [--rw 0.5]
 #                          [--ways "hvswap guest both mapper kernel"]
 #
 # Writes DIR/raw/WAY.json (hvswap's --stats), DIR/compare.json,
-# DIR/compare.md and, with gnuplot, DIR/compare.png.  Needs root and
+# DIR/compare.md and, with gnuplot, DIR/compare.png.  Several patterns
+# (--pattern "uniform zipf seq"): one run each in DIR/PATTERN, then
+# tests/bench/report_compare.py writes DIR/summary.md and DIR/summary.png.  Needs root and
 # /dev/kvm for the kernel way (cgroup v1 memory, swapon); the other ways
 # run without root.  Exit 77 without /dev/kvm.
 set -uo pipefail
@@ -59,6 +73,15 @@ while [ $# -gt 0 ]; do
 done
 
 log() { echo "compare.sh: $*" >&2; }
+if [ "$(echo $PATTERN | wc -w)" -gt 1 ]; then
+	[ -n "$OUT" ] || OUT=$SRC/results/compare-$(date +%Y%m%d-%H%M%S)
+	mkdir -p "$OUT" || { log "error: cannot create $OUT"; exit 1; }
+	for p in $PATTERN; do
+		"$0" --out "$OUT/$p" --build "$BUILD" --ws "$WS" --limit "$LIMIT" \
+			--pattern "$p" --passes "$PASSES" --rw "$RW" --ways "$WAYS" || exit $?
+	done
+	exec python3 "$SRC/tests/bench/report_compare.py" "$OUT" $PATTERN
+fi
 die() { log "error: $*"; exit 1; }
 [ -c /dev/kvm ] || { log "/dev/kvm missing: skipped"; exit 77; }
 
@@ -104,13 +127,16 @@ trap 'log interrupted; exit 130' INT
 trap 'log terminated; exit 143' TERM
 
 vmstat_get() { awk -v k="$1" '$1 == k { print $2 }' /proc/vmstat; }
+# the kernel way's swap-ins that read (do_swap_page counts them per memcg)
+memcg_majflt() { awk '$1 == "pgmajfault" { print $2 }' "$CG/memory.stat"; }
 WL="ws=$WS pattern=$PATTERN passes=$PASSES rw=$RW init=1"
 
 # run_way WAY: one run; raw/WAY.json gets hvswap's stats plus the host
 # kernel's swap counters around it (kernel way) and the load.
 run_way() {
 	local way=$1 st=$OUT/raw/$1.json in0 out0 in1 out1 rc la
-	local glim=$(( LIMIT_B >> 20 ))M glim2=$(( 2 * LIMIT_B >> 20 ))M
+	local glim=$(( LIMIT_B >> 20 ))M glim2=$(( (LIMIT_B + WS_B) >> 21 ))M
+	KILLS=0
 	local disk=(--disk "$TMP/disk.img" --disk-size "${DISK_MB}M" --balloon)
 	rm -f "$st" "$TMP/disk.img"
 	la=$(cut -d' ' -f1 /proc/loadavg)
@@ -124,7 +150,8 @@ run_way() {
 			memtouch $WL swap=guest glimit="$glim" balloon=1 2>"$OUT/raw/$way.log" ;;
 	both|mapper)
 		"$HV" run -q --mem "${MEM_MB}M" --mem-limit "$LIMIT_B" --swap-dir "$SWAPDIR" \
-			"${disk[@]}" $([ "$way" = mapper ] && echo --swap-mapper) --stats "$st" \
+			"${disk[@]}" $([ "$way" = mapper ] && echo --swap-mapper ||
+				echo --swap-mapper-count) --stats "$st" \
 			memtouch $WL swap=guest glimit="$glim2" balloon=1 2>"$OUT/raw/$way.log" ;;
 	kernel)
 		if [ "$(id -u)" != 0 ] || ! [ -w /sys/fs/cgroup/memory/cgroup.procs ]; then
@@ -134,12 +161,24 @@ run_way() {
 		fi
 		mkdir -p "$CG" && echo $(( LIMIT_B + (SLACK_MB << 20) )) >"$CG/memory.limit_in_bytes" ||
 			die "cannot set up $CG"
-		bash -c 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"' _ "$CG" \
-			"$HV" run -q --mem "${MEM_MB}M" --stats "$st" memtouch $WL 2>"$OUT/raw/$way.log" ;;
+		KILLS=0
+		for _ in $(seq 1 "${KERNEL_TRIES:-6}"); do
+			in0=$(memcg_majflt); out0=$(vmstat_get pswpout)
+			la=$(cut -d' ' -f1 /proc/loadavg)
+			bash -c 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"' _ "$CG" \
+				"$HV" run -q --mem "${MEM_MB}M" --stats "$st" memtouch $WL \
+				2>"$OUT/raw/$way.log"
+			rc=$?
+			[ "$rc" = 137 ] || break
+			KILLS=$((KILLS + 1)); rm -f "$st"
+			log "kernel: OOM-killed (attempt $KILLS)"
+		done
+		(exit "$rc") ;;
 	*) die "unknown way $way" ;;
 	esac
 	rc=$?
 	in1=$(vmstat_get pswpin); out1=$(vmstat_get pswpout)
+	[ "$way" = kernel ] && in1=$(memcg_majflt)
 	if ! [ -s "$st" ]; then
 		local why="exit $rc"
 		[ "$way" = kernel ] && [ "$rc" = 137 ] && why="killed by the memcg OOM killer"
@@ -147,11 +186,12 @@ run_way() {
 		echo "{\"skipped\": \"no result: $why\"}" >"$st"
 		return 0
 	fi
-	python3 - "$st" "$rc" "$((in1 - in0))" "$((out1 - out0))" "$la" <<'EOF'
+	python3 - "$st" "$rc" "$((in1 - in0))" "$((out1 - out0))" "$la" "${KILLS:-0}" <<'EOF'
 import json, sys
-p, rc, pin, pout, la = sys.argv[1:]
+p, rc, pin, pout, la, kills = sys.argv[1:]
 d = json.load(open(p))
-d["bench"] = {"rc": int(rc), "pswpin": int(pin), "pswpout": int(pout), "load": float(la)}
+d["bench"] = {"rc": int(rc), "pswpin": int(pin), "pswpout": int(pout), "load": float(la),
+              "oom_kills": int(kills)}
 json.dump(d, open(p, "w"))
 EOF
 	log "$way: exit $rc"
@@ -180,7 +220,9 @@ for w in ways.split():
     blk = d.get("devices", {}).get("virtio_blk", {})
     fill = s.get("dma_fill", {})
     host_in = s.get("pages_read", b["pswpin"] if w == "kernel" else 0)
-    host_out = (s.get("evictions", {}).get("written", 0) if s else b["pswpout"])
+    # the kernel way's writes: no per-memcg counter in cgroup v1; the
+    # host-wide pswpout is kept apart (other processes swap too)
+    host_out = s.get("evictions", {}).get("written", 0) if s else (None if w == "kernel" else 0)
     rios = s.get("read_ios", 0)
     rows.append({
         "way": w, "exit": d.get("exit_status"), "rc": b["rc"], "load": b["load"],
@@ -190,30 +232,38 @@ for w in ways.split():
         "guest_pages_written": int(m.get("gswap_swapouts", 0)),
         "disk_reads": blk.get("reads", 0), "disk_writes": blk.get("writes", 0),
         "stale_reads": fill.get("write_pin_swap_reads") if s else None,
-        "false_reads_avoided": fill.get("swap_reads_skipped") if s else None,
+        "false_reads_avoided": (fill.get("swap_reads_skipped", 0) +
+                                s.get("overwrite", {}).get("swap_reads_skipped", 0)) if s else None,
+        "silent_writes": s.get("swap_mapper", {}).get("silent_writes") if s else None,
         "silent_writes_avoided": s.get("swap_mapper", {}).get("dropped_without_write") if s else None,
+        "guest_cold_fills": int(m.get("gswap_cold_fills", 0)),
+        "oom_kills": b.get("oom_kills", 0),
         "pages_per_host_read_io": round(host_in / rios, 2) if rios else None,
         "host_max_resident_pages": s.get("max_resident_pages"),
+        "host_pswpout_all_processes": b["pswpout"] if w == "kernel" else None,
     })
 doc = {"workload": "memtouch " + wl, "host_memory": limit, "ws": ws, "ways": rows,
-       "notes": "silent writes are counted only as those the swap mapper avoided; "
-                "kernel way: host_pages_* are the host's pswpin/pswpout during the run "
-                "(all processes)"}
+       "notes": "silent writes: counted in way both (--swap-mapper-count), avoided in "
+                "way mapper; kernel way: host_pages_read = the memcg's pgmajfault, "
+                "host_pages_written unknown (cgroup v1 has no per-memcg swap-out "
+                "counter; host_pswpout_all_processes is the host-wide figure); "
+                "oom_kills: attempts the memcg OOM killer ended"}
 json.dump(doc, open(os.path.join(out, "compare.json"), "w"), indent=1)
 def f(v, nd=2):
     return "n/a" if v is None else (f"{v:.{nd}f}" if isinstance(v, float) else str(v))
 md = [f"memtouch {wl}, host memory {limit}\n",
       "| way | exit | runtime s | host read | host written | guest read | guest written "
-      "| stale reads | false reads avoided | silent writes avoided | pages/host read I/O | load |",
-      "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+      "| stale reads | false reads avoided | silent writes | silent writes avoided "
+      "| pages/host read I/O | load |",
+      "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
 for r in rows:
     if "skipped" in r:
-        md.append(f"| {r['way']} | skipped: {r['skipped']} |" + " |" * 10)
+        md.append(f"| {r['way']} | skipped: {r['skipped']} |" + " |" * 11)
         continue
     md.append(f"| {r['way']} | {r['exit']} | {f(r['runtime_s'])} | {r['host_pages_read']} | "
-              f"{r['host_pages_written']} | {r['guest_pages_read']} | {r['guest_pages_written']} | "
+              f"{f(r['host_pages_written'])} | {r['guest_pages_read']} | {r['guest_pages_written']} | "
               f"{f(r['stale_reads'])} | {f(r['false_reads_avoided'])} | "
-              f"{f(r['silent_writes_avoided'])} | "
+              f"{f(r['silent_writes'])} | {f(r['silent_writes_avoided'])} | "
               f"{f(r['pages_per_host_read_io'])} | {r['load']} |")
 open(os.path.join(out, "compare.md"), "w").write("\n".join(md) + "\n")
 print("\n".join(md))
@@ -222,7 +272,7 @@ if shutil.which("gnuplot") and ok:
     with open(os.path.join(out, "compare.dat"), "w") as fd:
         for r in ok:
             fd.write(f"{r['way']} {r['runtime_s']:.3f} {r['host_pages_read'] + r['guest_pages_read']} "
-                     f"{r['host_pages_written'] + r['guest_pages_written']}\n")
+                     f"{(r['host_pages_written'] or 0) + r['guest_pages_written']}\n")
     gp = ("set terminal pngcairo size 800,400\nset output 'compare.png'\n"
           "set style data histograms\nset style fill solid\nset multiplot layout 1,2\n"
           "set title 'runtime (s)'\nplot 'compare.dat' using 2:xtic(1) notitle\n"
