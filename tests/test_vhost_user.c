@@ -569,7 +569,7 @@ static void test_start_kick_call_reset(void **state)
 	assert_int_equal(poll(&p, 1, HANG_GUARD_S * 1000), 1);
 	assert_int_equal(read(g.be.kick, &v, 8), 8);
 	assert_int_equal(v, 1);
-	assert_int_equal(*(uint16_t *)(uintptr_t)(g.be.addr.avail_user_addr + 2), 1);
+	assert_int_equal(__atomic_load_n((uint16_t *)(uintptr_t)(g.be.addr.avail_user_addr + 2), __ATOMIC_ACQUIRE), 1);
 
 	/* the back-end completes it and calls -> the guest's used ring,
 	 * InterruptStatus and the line */
@@ -862,11 +862,90 @@ static void test_malformed_chain_needs_reset(void **state)
 	assert_true(rd(g.vm, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET);
 	p = (struct pollfd){ .fd = g.be.kick, .events = POLLIN };
 	assert_int_equal(poll(&p, 1, 0), 0);
-	assert_int_equal(*(uint16_t *)(uintptr_t)(g.be.addr.avail_user_addr + 2), 0);
+	assert_int_equal(__atomic_load_n((uint16_t *)(uintptr_t)(g.be.addr.avail_user_addr + 2), __ATOMIC_ACQUIRE), 0);
 	assert_int_equal(atomic_load(&g.vm->gm.pins), atomic_load(&g.vm->gm.unpins));
 	assert_false(atomic_load(&g.vm->stopping));
 	guest_bring_up(g.vm);                   /* reset, then a working queue */
 	assert_false(rd(g.vm, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET);
+	rig_down(&g);
+}
+
+/* The fake back-end completes `id` through the shadow used ring and calls. */
+static void be_complete(struct rig *g, uint32_t id)
+{
+	uint64_t used, v = 1;
+	uint16_t idx;
+
+	pthread_mutex_lock(&g->be.lock);
+	used = g->be.addr.used_user_addr;
+	pthread_mutex_unlock(&g->be.lock);
+	idx = __atomic_load_n((uint16_t *)(uintptr_t)(used + 2), __ATOMIC_RELAXED);
+	memcpy((void *)(uintptr_t)(used + 4 + 8 * (idx % 16)),
+	       &(struct virtq_used_elem){ id, 0 }, 8);
+	__atomic_store_n((uint16_t *)(uintptr_t)(used + 2), (uint16_t)(idx + 1),
+			 __ATOMIC_RELEASE);
+	assert_int_equal(write(g->be.call, &v, 8), 8);
+}
+
+static uint64_t wait_kicks(struct rig *g, uint64_t want)
+{
+	struct pollfd p = { .fd = g->be.kick, .events = POLLIN };
+	uint64_t v, got = 0;
+
+	while (got < want) {
+		assert_int_equal(poll(&p, 1, HANG_GUARD_S * 1000), 1);
+		assert_int_equal(read(g->be.kick, &v, 8), 8);
+		got += v;
+	}
+	return got;
+}
+
+/* Five 4 MiB chains (the same guest memory) against the 16 MiB pin cap:
+ * four go at the notify, the fifth is forwarded - and kicked - by the
+ * device thread when the back-end completes one. */
+static void test_pin_cap_forwarded_by_completion(void **state)
+{
+	uint16_t i, head;
+	struct rig g;
+
+	(void)state;
+	rig_up(&g, false, M_GOOD, 0, LONG_MS);
+	guest_bring_up(g.vm);
+	be_wait_req(&g.be, VHOST_USER_SET_VRING_ENABLE, 1);
+	for (i = 0; i < 5; i++) {
+		struct virtq_desc d = { HV_RAM_BASE, 4u << 20, VIRTQ_DESC_F_WRITE, 0 };
+
+		memcpy(vm_ram_ptr(g.vm, DESC + 16 * i, 16), &d, 16);
+		memcpy(vm_ram_ptr(g.vm, AVAIL + 4 + 2 * i, 2), &i, 2);
+	}
+	head = 5;
+	__atomic_store_n((uint16_t *)vm_ram_ptr(g.vm, AVAIL + 2, 2), head, __ATOMIC_RELEASE);
+	wr(g.vm, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	assert_int_equal(wait_kicks(&g, 1), 1);
+	assert_int_equal(__atomic_load_n((uint16_t *)(uintptr_t)(g.be.addr.avail_user_addr + 2), __ATOMIC_ACQUIRE), 4);
+	be_complete(&g, 1);
+	assert_int_equal(wait_kicks(&g, 1), 1);         /* from the device thread */
+	assert_int_equal(__atomic_load_n((uint16_t *)(uintptr_t)(g.be.addr.avail_user_addr + 2), __ATOMIC_ACQUIRE), 5);
+	assert_false(atomic_load(&g.vm->stopping));
+	rig_down(&g);
+}
+
+/* A back-end completing a head it was not given stops the VM. */
+static void test_bad_used_id_stops(void **state)
+{
+	struct rig g;
+
+	(void)state;
+	rig_up(&g, false, M_GOOD, 0, LONG_MS);
+	guest_bring_up(g.vm);
+	be_wait_req(&g.be, VHOST_USER_SET_VRING_ENABLE, 1);
+	guest_offer(g.vm, 1);
+	wr(g.vm, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	assert_int_equal(wait_kicks(&g, 1), 1);
+	be_complete(&g, 9);
+	wait_stopped(g.vm);
+	assert_int_equal(g.vm->status, VM_STATUS_CRASH);
+	assert_non_null(strstr(g.vm->reason, "completed head 9, which is not in flight"));
 	rig_down(&g);
 }
 
@@ -938,6 +1017,8 @@ int main(void)
 		cmocka_unit_test(test_stall_at_driver_ok),
 		cmocka_unit_test(test_ring_stall),
 		cmocka_unit_test(test_malformed_chain_needs_reset),
+		cmocka_unit_test(test_pin_cap_forwarded_by_completion),
+		cmocka_unit_test(test_bad_used_id_stops),
 		cmocka_unit_test(test_postcopy_fault),
 		cmocka_unit_test(test_postcopy_echoed_reply),
 		cmocka_unit_test(test_postcopy_fault_outside),
