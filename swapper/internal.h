@@ -194,6 +194,9 @@ enum core_hook_point {
 	HOOK_RMAP_BYTES,        /* stats, rmap_bytes() about to read device v */
 	HOOK_FAULT_SLEEP,       /* fault thread armed its wake-ups, about to make
 				   its last check before sleeping */
+	HOOK_EVICT_COPIED,      /* reclaim, no-MOVE eviction: page v copied to
+				   staging, not yet dropped (its run's page
+				   locks held) */
 	HOOK_NR,
 };
 

@@ -164,6 +164,7 @@ static unsigned int take_out(struct swapper *s, uint64_t start, unsigned int m,
 			     uint32_t b)
 {
 	void *host = page_host(s, start);
+	unsigned int i;
 	int64_t moved;
 	int r;
 
@@ -192,6 +193,11 @@ static unsigned int take_out(struct swapper *s, uint64_t start, unsigned int m,
 	 * unmapped) that the fault thread serves only with our page locks. */
 	memcpy(buf_stage_ptr(s, b), page_alias(s, start) ? page_alias(s, start) : host,
 	       m * PAGE_SIZE_4K);
+	/* A writer that is not on our mapping (a vhost-user back-end) and
+	 * wrote now would be lost by the drop: it may only write pinned
+	 * pages, which never get here (test_vhost_shadow holds this point). */
+	for (i = 0; s->hook && i < m; i++)
+		core_hook(s, HOOK_EVICT_COPIED, start + i);
 	r = page_drop(s, start, m);
 	if (r < 0) {
 		/* Still mapped (and protected): give the pages back as they

@@ -80,6 +80,7 @@ struct fbe {
 	struct vhost_user_vring_addr addr;
 	uint32_t num;
 	int kick, call, uffd;
+	unsigned int nregions;
 	void *map;
 	uint64_t map_size;
 	bool listening, done;
@@ -253,6 +254,12 @@ static void be_config(struct fbe *f, uint8_t *p)
 	be_send(f, VHOST_USER_GET_CONFIG, &c, f->mode == M_CONFIG_FAIL ? 0 : 12 + c.size, -1);
 }
 
+static void close_all(int *fds, unsigned int n)
+{
+	while (n)
+		close(fds[--n]);
+}
+
 /* Handle one request; returns false to hang up. */
 static bool be_handle(struct fbe *f, struct vhost_user_hdr *h, uint8_t *p, int *fds,
 		      unsigned int nfds)
@@ -278,7 +285,11 @@ static bool be_handle(struct fbe *f, struct vhost_user_hdr *h, uint8_t *p, int *
 		return true;
 	case VHOST_USER_POSTCOPY_END: be_u64(f, h->request, 0); return true;
 	case VHOST_USER_SET_MEM_TABLE:
-		assert_int_equal(nfds, 1);
+		/* guest RAM, and the shadow rings (which this back-end reads
+		 * at the front-end's addresses: it is the same process) */
+		assert_int_equal(nfds, 2);
+		f->nregions = nfds;
+		close_all(fds + 1, nfds - 1);
 		be_mem_table(f, h, p, fds[0]);
 		return true;
 	case VHOST_USER_SET_VRING_NUM: memcpy(&s, p, 8); f->num = s.num; break;
@@ -305,11 +316,6 @@ static bool be_handle(struct fbe *f, struct vhost_user_hdr *h, uint8_t *p, int *
 	return true;
 }
 
-static void close_all(int *fds, unsigned int n)
-{
-	while (n)
-		close(fds[--n]);
-}
 
 static void *be_main(void *arg)
 {
@@ -457,6 +463,18 @@ static void guest_bring_up(struct vm *vm)
 	   VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
 }
 
+/* Make one chain available, as a guest: a 16-byte readable buffer at
+ * descriptor 0, avail idx `idx` (stored with release). */
+static void guest_offer(struct vm *vm, uint16_t idx)
+{
+	struct virtq_desc d = { HV_RAM_BASE + 0x8000, 16, 0, 0 };
+	uint16_t head = 0;
+
+	memcpy(vm_ram_ptr(vm, DESC, sizeof(d)), &d, sizeof(d));
+	memcpy(vm_ram_ptr(vm, AVAIL + 4 + 2 * ((idx - 1) % 16), 2), &head, 2);
+	__atomic_store_n((uint16_t *)vm_ram_ptr(vm, AVAIL + 2, 2), idx, __ATOMIC_RELEASE);
+}
+
 struct line {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -534,20 +552,31 @@ static void test_start_kick_call_reset(void **state)
 	assert_true(g.be.features & (1ull << VHOST_USER_F_PROTOCOL_FEATURES));
 	assert_false(g.be.protocol & (1ull << VHOST_USER_PROTOCOL_F_PAGEFAULT));
 	assert_int_equal(g.be.num, 16);
-	assert_int_equal(g.be.addr.desc_user_addr, (uintptr_t)vm_ram_ptr(g.vm, DESC, 1));
-	assert_int_equal(g.be.addr.avail_user_addr, (uintptr_t)vm_ram_ptr(g.vm, AVAIL, 1));
-	assert_int_equal(g.be.addr.used_user_addr, (uintptr_t)vm_ram_ptr(g.vm, USED, 1));
+	/* the back-end gets the shadow rings (the second region), never the
+	 * guest's (vhost_shadow.c; test_vhost_shadow checks their contents) */
+	assert_int_equal(g.be.nregions, 2);
+	assert_true(g.be.addr.desc_user_addr != (uintptr_t)vm_ram_ptr(g.vm, DESC, 1));
+	assert_true(g.be.addr.avail_user_addr != (uintptr_t)vm_ram_ptr(g.vm, AVAIL, 1));
+	assert_true(g.be.addr.used_user_addr != (uintptr_t)vm_ram_ptr(g.vm, USED, 1));
 	assert_true(g.be.kick >= 0 && g.be.call >= 0);
 	pthread_mutex_unlock(&g.be.lock);
 
-	/* QueueNotify -> the kick eventfd */
+	/* an empty notify kicks nothing; a chain made available does */
+	wr(g.vm, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	guest_offer(g.vm, 1);
 	wr(g.vm, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
 	p = (struct pollfd){ .fd = g.be.kick, .events = POLLIN };
 	assert_int_equal(poll(&p, 1, HANG_GUARD_S * 1000), 1);
 	assert_int_equal(read(g.be.kick, &v, 8), 8);
 	assert_int_equal(v, 1);
+	assert_int_equal(__atomic_load_n((uint16_t *)(uintptr_t)(g.be.addr.avail_user_addr + 2), __ATOMIC_ACQUIRE), 1);
 
-	/* the call eventfd -> InterruptStatus and the line */
+	/* the back-end completes it and calls -> the guest's used ring,
+	 * InterruptStatus and the line */
+	memcpy((void *)(uintptr_t)(g.be.addr.used_user_addr + 4),
+	       &(struct virtq_used_elem){ 0, 0 }, 8);
+	__atomic_store_n((uint16_t *)(uintptr_t)(g.be.addr.used_user_addr + 2), 1,
+			 __ATOMIC_RELEASE);
 	v = 1;
 	assert_int_equal(write(g.be.call, &v, 8), 8);
 	ts = guard();
@@ -556,6 +585,8 @@ static void test_start_kick_call_reset(void **state)
 		assert_int_equal(pthread_cond_timedwait(&g.line.cond, &g.line.lock, &ts), 0);
 	pthread_mutex_unlock(&g.line.lock);
 	assert_int_equal(rd(g.vm, VIRTIO_MMIO_INTERRUPT_STATUS), 1);
+	assert_int_equal(*(uint16_t *)vm_ram_ptr(g.vm, USED + 2, 2), 1);
+	assert_int_equal(atomic_load(&g.vm->gm.pins), atomic_load(&g.vm->gm.unpins));
 
 	/* reset: the ring is stopped with GET_VRING_BASE */
 	wr(g.vm, VIRTIO_MMIO_STATUS, 0);
@@ -803,13 +834,118 @@ static void test_ring_stall(void **state)
 	rig_up(&g, false, M_GOOD, 0, SHORT_MS);
 	guest_bring_up(g.vm);
 	be_wait_req(&g.be, VHOST_USER_SET_VRING_ENABLE, 1);
-	/* avail idx 1, stored as a guest would (the device thread reads it) */
-	__atomic_store_n((uint16_t *)vm_ram_ptr(g.vm, AVAIL + 2, 2), one, __ATOMIC_RELEASE);
+	/* one chain, handed to the back-end at the notify */
+	guest_offer(g.vm, one);
 	wr(g.vm, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
 	wait_stopped(g.vm);
 	assert_int_equal(g.vm->status, VM_STATUS_CRASH);
 	assert_non_null(strstr(g.vm->reason, "completed no request for 1000 ms while 1 "
 			       "were outstanding (avail 1, used 0): it stalls"));
+	rig_down(&g);
+}
+
+/* A chain naming memory outside guest RAM: the device needs a reset, the
+ * back-end is not kicked and sees nothing; a reset and bring-up work. */
+static void test_malformed_chain_needs_reset(void **state)
+{
+	struct virtq_desc d = { HV_RAM_BASE + RAM_SIZE - 8, 16, 0, 0 };
+	struct pollfd p;
+	struct rig g;
+
+	(void)state;
+	rig_up(&g, false, M_GOOD, 0, LONG_MS);
+	guest_bring_up(g.vm);
+	be_wait_req(&g.be, VHOST_USER_SET_VRING_ENABLE, 1);
+	guest_offer(g.vm, 1);
+	memcpy(vm_ram_ptr(g.vm, DESC, sizeof(d)), &d, sizeof(d));
+	wr(g.vm, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	assert_true(rd(g.vm, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET);
+	p = (struct pollfd){ .fd = g.be.kick, .events = POLLIN };
+	assert_int_equal(poll(&p, 1, 0), 0);
+	assert_int_equal(__atomic_load_n((uint16_t *)(uintptr_t)(g.be.addr.avail_user_addr + 2), __ATOMIC_ACQUIRE), 0);
+	assert_int_equal(atomic_load(&g.vm->gm.pins), atomic_load(&g.vm->gm.unpins));
+	assert_false(atomic_load(&g.vm->stopping));
+	guest_bring_up(g.vm);                   /* reset, then a working queue */
+	assert_false(rd(g.vm, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET);
+	rig_down(&g);
+}
+
+/* The fake back-end completes `id` through the shadow used ring and calls. */
+static void be_complete(struct rig *g, uint32_t id)
+{
+	uint64_t used, v = 1;
+	uint16_t idx;
+
+	pthread_mutex_lock(&g->be.lock);
+	used = g->be.addr.used_user_addr;
+	pthread_mutex_unlock(&g->be.lock);
+	idx = __atomic_load_n((uint16_t *)(uintptr_t)(used + 2), __ATOMIC_RELAXED);
+	memcpy((void *)(uintptr_t)(used + 4 + 8 * (idx % 16)),
+	       &(struct virtq_used_elem){ id, 0 }, 8);
+	__atomic_store_n((uint16_t *)(uintptr_t)(used + 2), (uint16_t)(idx + 1),
+			 __ATOMIC_RELEASE);
+	assert_int_equal(write(g->be.call, &v, 8), 8);
+}
+
+static uint64_t wait_kicks(struct rig *g, uint64_t want)
+{
+	struct pollfd p = { .fd = g->be.kick, .events = POLLIN };
+	uint64_t v, got = 0;
+
+	while (got < want) {
+		assert_int_equal(poll(&p, 1, HANG_GUARD_S * 1000), 1);
+		assert_int_equal(read(g->be.kick, &v, 8), 8);
+		got += v;
+	}
+	return got;
+}
+
+/* Five 4 MiB chains (the same guest memory) against the 16 MiB pin cap:
+ * four go at the notify, the fifth is forwarded - and kicked - by the
+ * device thread when the back-end completes one. */
+static void test_pin_cap_forwarded_by_completion(void **state)
+{
+	uint16_t i, head;
+	struct rig g;
+
+	(void)state;
+	rig_up(&g, false, M_GOOD, 0, LONG_MS);
+	guest_bring_up(g.vm);
+	be_wait_req(&g.be, VHOST_USER_SET_VRING_ENABLE, 1);
+	for (i = 0; i < 5; i++) {
+		struct virtq_desc d = { HV_RAM_BASE, 4u << 20, VIRTQ_DESC_F_WRITE, 0 };
+
+		memcpy(vm_ram_ptr(g.vm, DESC + 16 * i, 16), &d, 16);
+		memcpy(vm_ram_ptr(g.vm, AVAIL + 4 + 2 * i, 2), &i, 2);
+	}
+	head = 5;
+	__atomic_store_n((uint16_t *)vm_ram_ptr(g.vm, AVAIL + 2, 2), head, __ATOMIC_RELEASE);
+	wr(g.vm, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	assert_int_equal(wait_kicks(&g, 1), 1);
+	assert_int_equal(__atomic_load_n((uint16_t *)(uintptr_t)(g.be.addr.avail_user_addr + 2), __ATOMIC_ACQUIRE), 4);
+	be_complete(&g, 1);
+	assert_int_equal(wait_kicks(&g, 1), 1);         /* from the device thread */
+	assert_int_equal(__atomic_load_n((uint16_t *)(uintptr_t)(g.be.addr.avail_user_addr + 2), __ATOMIC_ACQUIRE), 5);
+	assert_false(atomic_load(&g.vm->stopping));
+	rig_down(&g);
+}
+
+/* A back-end completing a head it was not given stops the VM. */
+static void test_bad_used_id_stops(void **state)
+{
+	struct rig g;
+
+	(void)state;
+	rig_up(&g, false, M_GOOD, 0, LONG_MS);
+	guest_bring_up(g.vm);
+	be_wait_req(&g.be, VHOST_USER_SET_VRING_ENABLE, 1);
+	guest_offer(g.vm, 1);
+	wr(g.vm, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	assert_int_equal(wait_kicks(&g, 1), 1);
+	be_complete(&g, 9);
+	wait_stopped(g.vm);
+	assert_int_equal(g.vm->status, VM_STATUS_CRASH);
+	assert_non_null(strstr(g.vm->reason, "completed head 9, which is not in flight"));
 	rig_down(&g);
 }
 
@@ -880,6 +1016,9 @@ int main(void)
 		cmocka_unit_test(test_hangup_seen_by_device_thread),
 		cmocka_unit_test(test_stall_at_driver_ok),
 		cmocka_unit_test(test_ring_stall),
+		cmocka_unit_test(test_malformed_chain_needs_reset),
+		cmocka_unit_test(test_pin_cap_forwarded_by_completion),
+		cmocka_unit_test(test_bad_used_id_stops),
 		cmocka_unit_test(test_postcopy_fault),
 		cmocka_unit_test(test_postcopy_echoed_reply),
 		cmocka_unit_test(test_postcopy_fault_outside),

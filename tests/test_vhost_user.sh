@@ -10,6 +10,12 @@
 #   dma VCPUS     dmastress through the back-end, every byte verified; the
 #                 back-end runs in postcopy mode (its mapping of guest RAM is
 #                 on its userfaultfd, read by hvswap)
+#   swap4x VCPUS [ARGS]  dmastress with the swapper on at 4x
+#                 oversubscription (256M guest, 64M resident): every buffer
+#                 the back-end touches is pinned from the notify to its
+#                 completion (the shadow queue, vmm/vhost_shadow.c), every
+#                 byte verified; ARGS go to dmastress (poison=0: reads into
+#                 buffers that are swapped out)
 #   faults        the in-guest swap model with a balloon: frames the guest
 #                 gives back are punched out of the memfd, and the back-end
 #                 then writes swapped-in data into them - each such write is a
@@ -89,6 +95,30 @@ case_dma() {
 	kill -0 "$QSD_PID" 2>/dev/null || fail "the back-end did not survive the VM"
 }
 
+case_swap4x() {
+	local vcpus=$1
+	shift
+	need_kvm; need_python; need_qsd
+	start_qsd 64M
+	hv run --mem 256M --mem-limit 64M --mem-backing memfd --vcpus "$vcpus" \
+		--vhost-user-blk "$SOCK" --stats "$STATS" --timeout 500 \
+		dmastress ws=192M ops=1000 maxlen=64 "$@"
+	expect_rc 0
+	expect_out "dmastress: OK"
+	expect_json metrics.ops -eq 1000
+	expect_json metrics.errors -eq 0
+	expect_backend_ok
+	# every chain went through the shadow queue pinned, and came back
+	expect_json devices.vhost_user_blk.shadow.chains -ge 1000
+	expect_json devices.vhost_user_blk.shadow.broken -eq 0
+	expect_json devices.vhost_user_blk.shadow.pinned_bytes -eq 0
+	expect_json devices.guestmem.active -eq 0
+	# the guest really was swapped: pages went out and came back
+	expect_json swap.evictions.written -gt 10000
+	expect_json swap.faults.from_swap -gt 0
+	kill -0 "$QSD_PID" 2>/dev/null || fail "the back-end did not survive the VM"
+}
+
 case_faults() {
 	need_kvm; need_python; need_qsd
 	start_qsd 64M
@@ -160,7 +190,7 @@ case_usage() {
 }
 
 case "$CASE" in
-dma|faults|dies|stalls|usage) "case_$CASE" "$@" ;;
+dma|swap4x|faults|dies|stalls|usage) "case_$CASE" "$@" ;;
 *) echo "unknown case $CASE" >&2; exit 2 ;;
 esac
 

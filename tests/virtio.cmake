@@ -11,6 +11,12 @@ hv_add_test(NAME test_virtio LABELS unit SOURCES test_virtio.c LIBS hvswap_vmm)
 # fake back-end thread, well-behaved and not (no KVM; userfaultfd for the
 # postcopy cases).
 hv_add_test(NAME test_vhost_user LABELS unit SOURCES test_vhost_user.c LIBS hvswap_vmm)
+# The shadow virtqueue (pin at notify, unpin at completion) on memfd guest
+# memory under a real swapper: validation, the pin cap, and the race with
+# eviction held between copy and hole punch (HOOK_EVICT_COPIED).
+hv_add_test(NAME test_vhost_shadow LABELS unit
+            SOURCES test_vhost_shadow.c swapper_testlib.c
+            LIBS hvswap_vmm hvswap_swapper TIMEOUT 300)
 
 # hv_add_dma_test(NAME n TIMEOUT s [LABELS ...] ARGS case args...)
 function(hv_add_dma_test)
@@ -54,6 +60,11 @@ function(hv_add_vhost_test)
 endfunction()
 hv_add_vhost_test(NAME dma TIMEOUT 600 ARGS dma 1)
 hv_add_vhost_test(NAME dma_2vcpu TIMEOUT 600 ARGS dma 2)
+# the same with the swapper on at 4x oversubscription (issue 14 item 2's
+# target): buffers pinned from notify to completion by the shadow queue
+hv_add_vhost_test(NAME swap4x TIMEOUT 600 ARGS swap4x 1)
+hv_add_vhost_test(NAME swap4x_2vcpu TIMEOUT 600 ARGS swap4x 2)
+hv_add_vhost_test(NAME swap4x_fill TIMEOUT 600 ARGS swap4x 1 poison=0)
 hv_add_vhost_test(NAME faults TIMEOUT 600 ARGS faults)
 hv_add_vhost_test(NAME dies TIMEOUT 600 ARGS dies)
 hv_add_vhost_test(NAME stalls TIMEOUT 600 ARGS stalls)

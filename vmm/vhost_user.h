@@ -203,4 +203,13 @@ int vhost_user_check_mem_reply(const struct vhost_user_memory *sent,
 			       const void *reply, size_t len, uint64_t *client_base,
 			       char *err, size_t errlen);
 
+/*
+ * vhost_user_peer.c: where the peer of Unix socket `sock` mapped `memfd`
+ * (the mapping of its inode at offset 0 and `size` bytes, from
+ * /proc/PID/maps, PID by SO_PEERCRED; `ours` is skipped when the peer is
+ * this process).  0 and *base, -ENOENT (none or several), or -errno.
+ */
+int vhost_user_peer_mapping(int sock, int memfd, uint64_t size, uint64_t ours,
+			    uint64_t *base);
+
 #endif

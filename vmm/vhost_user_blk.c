@@ -39,6 +39,7 @@
 
 #include "hvswap/guest_abi.h"
 #include "hvswap/log.h"
+#include "vhost_shadow.h"
 #include "vhost_user.h"
 #include "vhost_user_blk.h"
 #include "virtio_blk.h"
@@ -55,11 +56,17 @@
 
 /* Device features a guest may see: what the ring and config we expose
  * cover (no MQ, TOPOLOGY, WCE, DISCARD or WRITE_ZEROES: their config
- * fields lie beyond CONFIG_BYTES).  VERSION_1 is the transport's. */
+ * fields lie beyond CONFIG_BYTES).  VERSION_1 is the transport's.  Not
+ * INDIRECT_DESC (the shadow queue pins what a chain names; an indirect
+ * table would be one more level to copy) nor EVENT_IDX (the guest's used
+ * ring is hvswap's, so the guest notifies every time: each notify is
+ * where its chains are pinned; vhost_shadow.h). */
 #define GUEST_FEATURES ((1ull << 1) /* SIZE_MAX */ | (1ull << VIRTIO_BLK_F_SEG_MAX) | \
 			(1ull << 4) /* GEOMETRY */ | (1ull << 5) /* RO */ |    \
-			(1ull << 6) /* BLK_SIZE */ | (1ull << VIRTIO_BLK_F_FLUSH) | \
-			(1ull << 28) /* INDIRECT_DESC */ | (1ull << 29) /* EVENT_IDX */)
+			(1ull << 6) /* BLK_SIZE */ | (1ull << VIRTIO_BLK_F_FLUSH))
+/* The longest chain accepted: the in-process device's data limit, plus
+ * header and status. */
+#define MAX_CHAIN_BYTES (VIRTIO_BLK_MAX_DATA + 64)
 
 struct vhost_user_blk {
 	struct vm *vm;
@@ -69,6 +76,9 @@ struct vhost_user_blk {
 	uint8_t config[CONFIG_BYTES];
 	uint64_t capacity;
 	int kick[NR_QUEUES], call[NR_QUEUES];
+	/* the rings the back-end sees: buffers pinned while it can reach
+	 * them (vhost_shadow.h) */
+	struct vhost_shadow *sh[NR_QUEUES];
 	bool started;                   /* rings handed to the back-end */
 	int timeout_ms;
 	/* The started ring's avail and used idx in our mapping, for the stall
@@ -81,6 +91,7 @@ struct vhost_user_blk {
 	/* postcopy: constant once set up */
 	int uffd;                       /* back-end's userfaultfd (vu owns it), or -1 */
 	uint64_t client_base;           /* back-end's address of HV_RAM_BASE */
+	uint64_t client_shadow;         /* ... of the shadow region (unused) */
 	/* the device thread */
 	struct virtio_mmio_dev *mmio;
 	pthread_t thread;
@@ -127,6 +138,7 @@ static int blk_start(void *dev, uint64_t features, const struct virtio_queue_cfg
 		     unsigned int nq)
 {
 	struct vhost_user_blk *b = dev;
+	struct vhost_shadow_rings sr = { 0 };
 	struct vhost_user_vring r;
 	unsigned int i;
 	int ret;
@@ -139,36 +151,55 @@ static int blk_start(void *dev, uint64_t features, const struct virtio_queue_cfg
 	ret = vhost_user_set_features(b->vu, features |
 				      (1ull << VHOST_USER_F_PROTOCOL_FEATURES));
 	for (i = 0; ret == 0 && i < nq; i++) {
+		/* the back-end gets the shadow rings, never the guest's */
+		vhost_shadow_start(b->sh[q[i].index], &q[i], &sr);
 		r = (struct vhost_user_vring){
 			.index = q[i].index, .num = q[i].num, .base = 0,
-			.desc = (uintptr_t)vm_ram_ptr(b->vm, q[i].desc_gpa, 1),
-			.avail = (uintptr_t)vm_ram_ptr(b->vm, q[i].avail_gpa, 1),
-			.used = (uintptr_t)vm_ram_ptr(b->vm, q[i].used_gpa, 1),
+			.desc = sr.desc, .avail = sr.avail, .used = sr.used,
 			.kick_fd = b->kick[q[i].index], .call_fd = b->call[q[i].index],
 		};
 		ret = vhost_user_vring_start(b->vu, &r);
 	}
 	if (ret < 0) {
+		for (i = 0; i < NR_QUEUES; i++)
+			vhost_shadow_stop(b->sh[i]);
 		backend_failed(b, "cannot start the ring");
 		return ret;
 	}
 	b->started = true;
-	atomic_store(&b->avail_idx, r.avail + 2);       /* struct { flags, idx, ... } */
-	atomic_store(&b->used_idx, r.used + 2);
+	atomic_store(&b->avail_idx, sr.avail_idx);
+	atomic_store(&b->used_idx, sr.used_idx);
 	atomic_fetch_add(&b->st.rings_started, 1);
 	return 0;
 }
 
-static void blk_notify(void *dev, unsigned int queue)
+static void kick(struct vhost_user_blk *b, unsigned int queue)
 {
-	struct vhost_user_blk *b = dev;
 	uint64_t one = 1;
 
-	if (queue >= NR_QUEUES || !b->started)
-		return;
 	atomic_fetch_add(&b->st.kicks, 1);
 	if (write(b->kick[queue], &one, sizeof(one)) < 0)
 		vm_warn(b->vm, "vhost-user-blk: kick: %s", strerror(errno));
+}
+
+/* The guest's chains are pinned and copied to the shadow ring before the
+ * back-end is kicked (it can see them only from then on). */
+static int blk_notify(void *dev, unsigned int queue)
+{
+	struct vhost_user_blk *b = dev;
+	int r;
+
+	if (queue >= NR_QUEUES || !b->started)
+		return 0;
+	r = vhost_shadow_notify(b->sh[queue]);
+	if (r < 0) {
+		vm_warn(b->vm, "vhost-user-blk: queue %u: %s", queue,
+			vhost_shadow_error(b->sh[queue]));
+		return r;
+	}
+	if (r > 0)
+		kick(b, queue);
+	return 0;
 }
 
 /* GET_VRING_BASE stops the ring (the back-end finishes what it took). */
@@ -177,6 +208,7 @@ static void blk_stop(void *dev)
 	struct vhost_user_blk *b = dev;
 	uint16_t base;
 	unsigned int i;
+	bool ok = true;
 
 	if (!b->started)
 		return;
@@ -186,10 +218,15 @@ static void blk_stop(void *dev)
 	for (i = 0; i < NR_QUEUES; i++) {
 		if (vhost_user_vring_stop(b->vu, i, &base) < 0) {
 			backend_failed(b, "cannot stop the ring");
-			return;
+			ok = false;
+			break;
 		}
 	}
-	atomic_fetch_add(&b->st.rings_stopped, 1);
+	/* the back-end has let the ring go (or is gone): no more pins */
+	for (i = 0; i < NR_QUEUES; i++)
+		vhost_shadow_stop(b->sh[i]);
+	if (ok)
+		atomic_fetch_add(&b->st.rings_stopped, 1);
 }
 
 /* ---- postcopy faults (device thread) ------------------------------------- */
@@ -279,6 +316,35 @@ static int drain_uffd(struct vhost_user_blk *b)
 
 /* ---- the device thread ---------------------------------------------------- */
 
+/*
+ * The back-end called: its completed chains are unpinned and handed to the
+ * guest's used ring (vhost_shadow_complete), then the interrupt is raised;
+ * chains that waited for the pin cap are forwarded and kicked.  A back-end
+ * that names a head it was not given stops the VM; a guest chain found
+ * malformed here breaks the device (NEEDS_RESET), as at a notify.
+ */
+static void completed(struct vhost_user_blk *b, unsigned int q)
+{
+	unsigned int done, fwd;
+	int r;
+
+	atomic_fetch_add(&b->st.calls, 1);
+	r = vhost_shadow_complete(b->sh[q], &done, &fwd);
+	if (r == -EINVAL) {
+		vm_warn(b->vm, "vhost-user-blk: queue %u: %s", q,
+			vhost_shadow_error(b->sh[q]));
+		virtio_mmio_needs_reset(b->mmio, "the queue cannot be served");
+	} else if (r < 0) {
+		atomic_store(&b->failed, true);
+		vm_stop(b->vm, VM_STATUS_CRASH, "vhost-user-blk %s: %s", b->name,
+			vhost_shadow_error(b->sh[q]));
+	}
+	if (fwd)
+		kick(b, q);
+	if (done)
+		virtio_mmio_interrupt(b->mmio);
+}
+
 /* Watchdog state of the device thread. */
 struct watch {
 	uint16_t used;                  /* used idx last seen */
@@ -356,10 +422,8 @@ static void *device_thread(void *arg)
 		if (p[2].revents && drain_uffd(b) < 0)
 			p[2].fd = -1;   /* the VM is stopping: serve no more */
 		for (i = 0; i < NR_QUEUES; i++) {
-			if (p[3 + i].revents && read(b->call[i], &v, sizeof(v)) == sizeof(v)) {
-				atomic_fetch_add(&b->st.calls, 1);
-				virtio_mmio_interrupt(b->mmio);
-			}
+			if (p[3 + i].revents && read(b->call[i], &v, sizeof(v)) == sizeof(v))
+				completed(b, i);
 		}
 		if (p[1].revents) {
 			p[1].fd = -1;
@@ -373,47 +437,6 @@ static void *device_thread(void *arg)
 /* ---- set-up and teardown ---------------------------------------------------- */
 
 /*
- * Where the back-end process mapped our memfd, from /proc/PID/maps (PID by
- * SO_PEERCRED): the mapping of the memfd's inode at file offset 0 and of
- * the region's size.  Returns 0 and *base, or -ENOENT (none, or more than
- * one), or -errno (not allowed to look).  `ours`: our own mapping, skipped
- * when the peer is this process (a back-end thread in the tests).
- */
-static int peer_mapping(int sock, int memfd, uint64_t size, uint64_t ours,
-			uint64_t *base)
-{
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
-	unsigned long long start, end, off, ino;
-	unsigned int found = 0;
-	char path[64], line[512];
-	struct stat st;
-	FILE *f;
-
-	if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
-	    fstat(memfd, &st) < 0)
-		return -errno;
-	snprintf(path, sizeof(path), "/proc/%d/maps", (int)cred.pid);
-	f = fopen(path, "re");
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "%llx-%llx %*s %llx %*s %llu", &start, &end, &off,
-			   &ino) != 4)
-			continue;
-		if (cred.pid == getpid() && start == ours)
-			continue;
-		if (ino == (unsigned long long)st.st_ino && off == 0 && end - start == size &&
-		    strstr(line, "memfd:")) {
-			*base = start;
-			found++;
-		}
-	}
-	fclose(f);
-	return found == 1 ? 0 : -ENOENT;
-}
-
-/*
  * The back-end's address of guest RAM under postcopy.  The spec has the
  * back-end name it in its SET_MEM_TABLE reply; qemu-storage-daemon 7.2's
  * libvhost-user fills those addresses into a copy of the table and replies
@@ -423,10 +446,10 @@ static int peer_mapping(int sock, int memfd, uint64_t size, uint64_t ours,
  */
 static void check_client_base(struct vhost_user_blk *b)
 {
-	uint64_t seen;
+	uint64_t seen = 0;
 	int r;
 
-	r = peer_mapping(vhost_user_sock(b->vu), b->vm->ram->memfd, b->vm->cfg.mem_size,
+	r = vhost_user_peer_mapping(vhost_user_sock(b->vu), b->vm->ram->memfd, b->vm->cfg.mem_size,
 			 (uintptr_t)b->vm->ram->host, &seen);
 	if (r == 0 && seen != b->client_base) {
 		log_info("vhost-user-blk %s: the back-end replied that it mapped guest "
@@ -444,11 +467,15 @@ static void check_client_base(struct vhost_user_blk *b)
 
 static int setup_backend(struct vhost_user_blk *b, char *err, size_t errlen)
 {
-	struct vhost_user_mem m = {
+	struct vhost_user_mem m[2] = { {
 		.gpa = HV_RAM_BASE, .size = b->vm->cfg.mem_size,
 		.host = b->vm->ram->host, .fd = b->vm->ram->memfd,
-	};
-	uint64_t features;
+	}, {
+		/* the shadow rings (one queue) */
+		.gpa = VHOST_SHADOW_GPA, .size = vhost_shadow_size(b->sh[0]),
+		.host = vhost_shadow_host(b->sh[0]), .fd = vhost_shadow_memfd(b->sh[0]),
+	} };
+	uint64_t features, base[2] = { 0 };
 	int r;
 
 	r = vhost_user_negotiate(b->vu, true, &features);
@@ -457,7 +484,9 @@ static int setup_backend(struct vhost_user_blk *b, char *err, size_t errlen)
 	if (r == 0 && vhost_user_has_postcopy(b->vu))
 		r = vhost_user_postcopy_listen(b->vu, &b->uffd);
 	if (r == 0)
-		r = vhost_user_set_mem_table(b->vu, &m, 1, &b->client_base);
+		r = vhost_user_set_mem_table(b->vu, m, 2, base);
+	b->client_base = base[0];
+	b->client_shadow = base[1];
 	if (r < 0) {
 		snprintf(err, errlen, "vhost-user-blk %s: %s", b->name,
 			 vhost_user_error(b->vu));
@@ -480,9 +509,15 @@ static int setup_backend(struct vhost_user_blk *b, char *err, size_t errlen)
 static int make_eventfds(struct vhost_user_blk *b, char *err, size_t errlen)
 {
 	unsigned int i;
+	int r;
 
 	b->stop_fd = eventfd(0, EFD_CLOEXEC);
 	for (i = 0; i < NR_QUEUES; i++) {
+		r = vhost_shadow_create(b->vm, MAX_CHAIN_BYTES, &b->sh[i]);
+		if (r < 0) {
+			snprintf(err, errlen, "vhost-user-blk: shadow ring: %s", strerror(-r));
+			return r;
+		}
 		b->kick[i] = eventfd(0, EFD_CLOEXEC);
 		b->call[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (b->kick[i] < 0 || b->call[i] < 0)
@@ -560,6 +595,7 @@ int vhost_user_blk_attach(struct vhost_user_blk *b, struct virtio_mmio_dev *mmio
 void vhost_user_blk_shutdown(struct vhost_user_blk *b)
 {
 	uint64_t one = 1;
+	unsigned int i;
 
 	if (!b)
 		return;
@@ -574,6 +610,11 @@ void vhost_user_blk_shutdown(struct vhost_user_blk *b)
 				strerror(errno));
 		pthread_join(b->thread, NULL);
 		b->thread_started = false;
+	}
+	/* after a failed back-end too: the VM is going, no pin stays */
+	for (i = 0; i < NR_QUEUES; i++) {
+		if (b->sh[i])
+			vhost_shadow_stop(b->sh[i]);
 	}
 }
 
@@ -590,6 +631,7 @@ void vhost_user_blk_destroy(struct vhost_user_blk *b)
 			close(b->kick[i]);
 		if (b->call[i] >= 0)
 			close(b->call[i]);
+		vhost_shadow_destroy(b->sh[i]);
 	}
 	if (b->stop_fd >= 0)
 		close(b->stop_fd);
@@ -630,5 +672,6 @@ struct json_object *vhost_user_blk_stats_json(struct vhost_user_blk *b)
 #undef ADD
 	json_object_object_add(o, "fault_ns_avg", json_object_new_uint64(
 		faults ? atomic_load(&b->st.fault_ns) / faults : 0));
+	json_object_object_add(o, "shadow", vhost_shadow_stats_json(b->sh[0]));
 	return o;
 }

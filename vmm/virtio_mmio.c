@@ -208,10 +208,10 @@ static void process_queue(struct virtio_mmio_dev *d, unsigned int qi)
 
 	d->st.notifies++;
 	if (d->ops->notify) {
-		if (d->started)
-			d->ops->notify(d->dev, qi);
-		else
+		if (!d->started || (d->status & VIRTIO_STATUS_NEEDS_RESET))
 			d->st.ignored_notifies++;
+		else if (d->ops->notify(d->dev, qi) < 0)
+			needs_reset(d, "the queue cannot be served");
 		return;
 	}
 	if (!v->ready || !(d->status & VIRTIO_STATUS_DRIVER_OK) ||
@@ -522,6 +522,15 @@ void virtio_mmio_interrupt(struct virtio_mmio_dev *d)
 {
 	pthread_mutex_lock(&d->lock);
 	d->isr |= 1;
+	update_irq(d);
+	pthread_mutex_unlock(&d->lock);
+}
+
+void virtio_mmio_needs_reset(struct virtio_mmio_dev *d, const char *why)
+{
+	pthread_mutex_lock(&d->lock);
+	if (d->started)
+		needs_reset(d, why);
 	update_irq(d);
 	pthread_mutex_unlock(&d->lock);
 }

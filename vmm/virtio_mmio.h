@@ -103,13 +103,14 @@ struct virtio_dev_ops {
 	 * set the transport never touches the rings: ->start() runs when the
 	 * driver sets DRIVER_OK, with the negotiated features and the ready
 	 * queues (< 0: the device enters NEEDS_RESET); ->notify() on each
-	 * QueueNotify of a started device; ->stop() when a started device is
-	 * reset or destroyed.  Under the transport lock, on a vCPU thread
-	 * (->stop() also from virtio_mmio_destroy()).
+	 * QueueNotify of a started device that does not need a reset (< 0:
+	 * the device enters NEEDS_RESET; it has said why); ->stop() when a
+	 * started device is reset or destroyed.  Under the transport lock, on
+	 * a vCPU thread (->stop() also from virtio_mmio_destroy()).
 	 */
 	int (*start)(void *dev, uint64_t features, const struct virtio_queue_cfg *q,
 		     unsigned int nq);
-	void (*notify)(void *dev, unsigned int queue);
+	int (*notify)(void *dev, unsigned int queue);
 	void (*stop)(void *dev);
 };
 
@@ -129,6 +130,10 @@ void virtio_mmio_set_irq(struct virtio_mmio_dev *d,
  * eventfd): set InterruptStatus bit 0 and update the interrupt line.
  * Takes the transport lock. */
 void virtio_mmio_interrupt(struct virtio_mmio_dev *d);
+/* The device found the driver's queue unusable (from any thread, e.g. a
+ * vhost-user device thread): set DEVICE_NEEDS_RESET with a rate-limited
+ * warning naming why.  Takes the transport lock. */
+void virtio_mmio_needs_reset(struct virtio_mmio_dev *d, const char *why);
 /* After the vCPUs have stopped (no MMIO handler can be running). */
 void virtio_mmio_destroy(struct virtio_mmio_dev *d);
 

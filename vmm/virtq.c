@@ -76,6 +76,7 @@ int virtq_walk(const struct virtq_desc *table, unsigned int size, uint16_t head,
 			.addr = d.addr, .len = d.len,
 			.write = d.flags & VIRTQ_DESC_F_WRITE,
 			.in_ram = in_ram(lim, d.addr, d.len),
+			.idx = (uint16_t)i,
 		};
 		if (!c->seg[c->n].in_ram)
 			set_err(c, VIRTQ_E_RANGE);

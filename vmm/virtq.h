@@ -76,6 +76,7 @@ struct virtq_seg {
 	uint32_t len;
 	bool write;             /* device-writable */
 	bool in_ram;            /* [addr, addr+len) inside guest RAM */
+	uint16_t idx;           /* its index in the descriptor table */
 };
 
 struct virtq_chain {

@@ -207,16 +207,9 @@ static int setup_vhost_user_blk(struct vm *vm, char *err, size_t errlen)
 {
 	int r;
 
-	/* Not reached while the swapper refuses memfd memory; kept for when
-	 * it does not: evicting a page the back-end is writing loses the
-	 * write (docs/hard-cases.md, "A device process faulting ..."). */
-	if (vm->swapper) {
-		snprintf(err, errlen, "--vhost-user-blk cannot be combined with "
-			 "--mem-limit yet: a page the back-end is writing could be "
-			 "evicted under it (docs/hard-cases.md)");
-		return -ENOTSUP;
-	}
-
+	/* With a swapper too: every buffer the back-end can reach is pinned
+	 * from the notify that hands it over until its completion
+	 * (vhost_shadow.c), so eviction never races a back-end write. */
 	r = vhost_user_blk_create(vm, vm->cfg.vhost_user_blk, -1,
 				  VHOST_USER_BLK_TIMEOUT_MS, &vm->vublk, err, errlen);
 	if (r < 0)
