@@ -154,7 +154,7 @@ run() {
 	coproc HV { exec "$HVSWAP" run --mem 126M --mem-limit "$limit" \
 		--timeout "$SECONDS_MAX" --stats "$STATS" --disk "$DISK" \
 		--kernel "$KERNEL" --initrd "$TMP/initrd" \
-		--append "console=ttyS0 acpi=off panic=-1" 2>"$ERR"; }
+		--append "console=ttyS0 acpi=off panic=-1 noxsave" 2>"$ERR"; }
 	local pid=$HV_PID
 	: >"$OUT"
 	# Event-driven: the console as it comes, with the wall time of the
