@@ -27,7 +27,10 @@
 # controller's reset), the image holds the guest's pattern, and the stats
 # show the virtio-blk reads and writes (and, for the small limit, swap-outs
 # during the run).  Guest CPL0 code is emulated on nested KVM (~1 us per
-# instruction): SECONDS (default 600) bounds each run.
+# instruction): SECONDS (default 600) bounds each run.  On kvm_pvm (this
+# project's nested host) the kernel probes the disk but /init dies on its
+# first system call, so the test fails there (docs/running.md); it is
+# meant for hosts with VT-x/AMD-V.
 set -uo pipefail
 HVSWAP=$1
 CACHE=$2
@@ -196,7 +199,13 @@ run() {
 	RC=$?
 	echo "  exit $RC after $((($(date +%s%N) - t0) / 1000000)) ms of wall time"
 	grep -m1 "virtio_blk virtio0" "$OUT" | sed 's/^/  console| /'
-	grep -q "LBLK: PASS" "$OUT" || { fail "no 'LBLK: PASS' on the console"; show; }
+	if ! grep -q "LBLK: PASS" "$OUT"; then
+		fail "no 'LBLK: PASS' on the console"
+		grep -m1 "init\[1\]: segfault" "$OUT" &&
+			echo "  (a fault on /init's first system call: on kvm_pvm a" \
+			     "CPL3 syscall does not reach the guest kernel - see docs/running.md)"
+		show
+	fi
 	[ "$RC" -eq 0 ] || fail "hvswap exit status $RC (want 0: the guest's reboot)"
 	"$INIT" check "$DISK" | sed 's/^/  /'
 	[ "${PIPESTATUS[0]}" -eq 0 ] || fail "the image lacks the guest's pattern"
