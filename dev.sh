@@ -24,7 +24,8 @@ PACKAGES=(cmake gcc make pkg-config libaio-dev liburing-dev libjson-c-dev
 	  zlib1g-dev liblzma-dev   # Linux guests: bzImage payloads (+ libzstd-dev)
 	  libxml2-dev              # VM config files in libvirt's domain XML
 	  libvirt0                 # ships libvirt's domain schema: XML configs are validated
-	  qemu-system-common)      # qemu-storage-daemon: the vhost-user-blk back-end of the tests
+	  qemu-system-common       # qemu-storage-daemon: the vhost-user-blk back-end of the tests
+	  flex bison bc libelf-dev cpio xz-utils)  # linux_virtio_blk (HV_LINUX_BUILD=1): a kernel, an initramfs
 
 cd "$(dirname "$(readlink -f "$0")")"
 JOBS=${JOBS:-$(nproc)}

@@ -85,6 +85,10 @@ def elf(paddr):
     return eh + ph + code
 open(sys.argv[1], "wb").write(elf(0x1000000))
 open(sys.argv[1] + ".high", "wb").write(elf(0x40000000))
+# The reset: read the keyboard controller's status (0x64), ud2 unless it
+# is 0, then write 0xfe there (pulse reset) and ud2 if still running.
+code = bytes.fromhex("e464 84c0 7504 b0fe e664 0f0b")
+open(sys.argv[1] + ".reset", "wb").write(elf(0x1000000))
 EOF
 hv run --mem 64M --kernel "$TMP/vmlinux.high"
 expect_rc 3; expect_err "raise --mem"
@@ -114,4 +118,9 @@ expect_json swap.faults.zero -gt 0
 hv run --mem 64M --timeout 60 --kernel "$TMP/vmlinux"
 expect_rc 125; expect_out "OK "
 [ "$(wc -l <"$OUT")" -eq 1 ] || fail "want 1 console line without an initrd"
+# A reboot ends the VM with status 0: the keyboard controller's status
+# reads 0 and 0xfe written to port 0x64 resets (how Linux without ACPI
+# reboots, and powers off).
+hv run --mem 64M --timeout 60 --kernel "$TMP/vmlinux.reset"
+expect_rc 0; expect_err "guest reset through the keyboard controller"
 finish_case

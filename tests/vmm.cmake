@@ -106,6 +106,20 @@ add_test(NAME linux_boot
 math(EXPR _hv_linux_timeout "${HV_LINUX_SMOKE_SECONDS} + 360")
 set_tests_properties(linux_boot PROPERTIES LABELS "integration;linux"
                      SKIP_RETURN_CODE 77 TIMEOUT ${_hv_linux_timeout})
+# virtio-blk under a minimal Linux built from Debian's linux-source-6.1
+# (tests/test_linux_virtio_blk.sh): skipped unless HV_LINUX_BUILD=1 (the
+# build takes ~15-20 min on 2 cores, once; the kernel is kept in the build
+# tree) or HV_LINUX_MIN_KERNEL names a kernel.  Two boots, each bounded by
+# HV_LINUX_VBLK_SECONDS.
+set(HV_LINUX_VBLK_SECONDS 600 CACHE STRING
+    "linux_virtio_blk: seconds each boot may run before it is stopped")
+add_test(NAME linux_virtio_blk
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/test_linux_virtio_blk.sh
+                 $<TARGET_FILE:hvswap> ${CMAKE_BINARY_DIR}/linux-min
+                 ${HV_LINUX_VBLK_SECONDS})
+math(EXPR _hv_vblk_timeout "2 * ${HV_LINUX_VBLK_SECONDS} + 3600")
+set_tests_properties(linux_virtio_blk PROPERTIES LABELS "integration;linux"
+                     SKIP_RETURN_CODE 77 TIMEOUT ${_hv_vblk_timeout})
 
 # Issue 12: the compressed tier end to end (tests/test_ztier_vm.sh): the
 # integrity guest with every fill= kind through lz4 or zstd, and the options.

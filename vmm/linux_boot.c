@@ -90,6 +90,36 @@ static void uart_pio(struct vcpu *vcpu, uint64_t addr, uint8_t *data,
 				  data + i, is_write);
 }
 
+/*
+ * The reset line of the PC keyboard controller (i8042), the one way a guest
+ * without ACPI can end itself: Linux's reboot - and its power-off and
+ * panic=-1, which fall back to a reboot without ACPI - polls the status
+ * port (0x64) until "input buffer full" (bit 1) clears and writes 0xfe
+ * ("pulse reset") there, as Firecracker's guests do.  The status reads 0
+ * (no controller data, ready for a command), so that wait ends at once;
+ * 0xfe stops the VM with status 0.  Every other access is ignored: there
+ * is no keyboard (Linux's i8042 driver, if built in, finds no answer to
+ * its commands and gives up).
+ */
+#define I8042_STATUS_PORT       0x64u
+#define I8042_CMD_RESET         0xfeu
+
+static void i8042_pio(struct vcpu *vcpu, uint64_t addr, uint8_t *data,
+		      uint32_t len, bool is_write, void *ctx)
+{
+	struct vm *vm = ctx;
+
+	(void)vcpu;
+	(void)addr;
+	if (!is_write) {
+		memset(data, 0, len);
+		return;
+	}
+	if (data[0] == I8042_CMD_RESET)
+		vm_stop(vm, 0, "guest reset through the keyboard controller "
+			"(a Linux reboot or power-off)");
+}
+
 int linux_vm_init(struct vm *vm, char *err, size_t errlen)
 {
 	int r;
@@ -113,8 +143,14 @@ int linux_vm_init(struct vm *vm, char *err, size_t errlen)
 	serial8250_init(vm->uart, &uart_ops, vm);
 	r = iobus_register(&vm->pio, SERIAL8250_COM1_PORT, SERIAL8250_NR_REGS,
 			   uart_pio, vm->uart, "serial8250");
-	if (r < 0)
+	if (r < 0) {
 		snprintf(err, errlen, "cannot register the UART: %s", strerror(-r));
+		return r;
+	}
+	r = iobus_register(&vm->pio, I8042_STATUS_PORT, 1, i8042_pio, vm, "i8042");
+	if (r < 0)
+		snprintf(err, errlen, "cannot register the reset port: %s",
+			 strerror(-r));
 	return r;
 }
 

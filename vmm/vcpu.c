@@ -190,6 +190,31 @@ static void handle_mmio(struct vcpu *v)
 	}
 }
 
+/* KVM could not go on (e.g. an instruction its emulator lacks, which a
+ * Linux guest's CPL0 code meets under kvm_pvm): the reason, the data KVM
+ * gives (for emulation failures: the instruction bytes) and the registers,
+ * so the instruction can be found in the guest's image. */
+static void internal_error(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	char dump[1024], data[160] = "";
+	uint32_t i, n = run->internal.ndata;
+	size_t off = 0;
+
+	if (n > sizeof(run->internal.data) / sizeof(run->internal.data[0]))
+		n = 0;                  /* malformed: show none */
+	for (i = 0; i < n && off < sizeof(data); i++)
+		off += (size_t)snprintf(data + off, sizeof(data) - off, " %llx",
+					(unsigned long long)run->internal.data[i]);
+	vcpu_dump(v, dump, sizeof(dump));
+	vm_stop(v->vm, VM_STATUS_CRASH,
+		"KVM internal error on vcpu %u: suberror %u (%s), data:%s\n%s",
+		v->id, run->internal.suberror,
+		run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION ?
+		"instruction emulation failed" : "see KVM docs",
+		n ? data : " none", dump);
+}
+
 /* Returns false when the vCPU must leave its loop. */
 static bool handle_exit(struct vcpu *v)
 {
@@ -214,11 +239,7 @@ static bool handle_exit(struct vcpu *v)
 		crash(v, "triple fault");
 		return false;
 	case KVM_EXIT_INTERNAL_ERROR:
-		vm_stop(v->vm, VM_STATUS_CRASH,
-			"KVM internal error on vcpu %u: suberror %u (%s)", v->id,
-			run->internal.suberror,
-			run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION ?
-			"instruction emulation failed" : "see KVM docs");
+		internal_error(v);
 		return false;
 	case KVM_EXIT_FAIL_ENTRY:
 		vm_stop(v->vm, VM_STATUS_CRASH,

@@ -128,7 +128,7 @@ struct vm {
 	pthread_cond_t cond;
 	/* protected by lock */
 	int status;                 /* exit status once stopping */
-	char reason[512];           /* why the VM stopped, if not a guest exit */
+	char reason[1536];          /* why the VM stopped, if not a guest exit (with a register dump) */
 	unsigned int running;       /* vCPU threads not yet returned */
 	unsigned int active;        /* vCPUs not parked (barrier quorum) */
 	unsigned int barrier_arrived;
