@@ -27,10 +27,14 @@
 # controller's reset), the image holds the guest's pattern, and the stats
 # show the virtio-blk reads and writes (and, for the small limit, swap-outs
 # during the run).  Guest CPL0 code is emulated on nested KVM (~1 us per
-# instruction): SECONDS (default 600) bounds each run.  On kvm_pvm (this
-# project's nested host) the kernel probes the disk but /init dies on its
-# first system call, so the test fails there (docs/running.md); it is
-# meant for hosts with VT-x/AMD-V.
+# instruction): SECONDS (default 600) bounds each run.
+# Before any of that, the kernel's own read is checked: sector 0 of the
+# image holds an MBR with two partitions, which Linux reads through
+# virtio-blk at probe and must report as "vda: vda1 vda2" - the data path,
+# not only the probe.  On kvm_pvm (this project's nested host) /init dies
+# on its first system call (a CPL3 syscall never reaches the guest kernel,
+# docs/running.md): there the kernel-level checks must pass and the test
+# then exits 77, saying that user space cannot run on this host.
 set -uo pipefail
 HVSWAP=$1
 CACHE=$2
@@ -172,12 +176,30 @@ DISK=$TMP/disk.img
 APPEND="console=ttyS0 acpi=off panic=-1 noxsave"
 APPEND+=" clearcpuid=308,151,288,145,298,158,306"
 
+# write_mbr IMAGE: two primary partitions (Linux, 0x83) in sector 0 -
+# 1 MiB at sector 2048 and 4 MiB at sector 16384; lblk_init uses neither
+# sector 0 nor the table.
+write_mbr() {
+	python3 - "$1" <<'PYEOF'
+import struct, sys
+mbr = bytearray(512)
+for i, (start, count) in enumerate(((2048, 2048), (16384, 8192))):
+    mbr[446 + 16 * i:462 + 16 * i] = struct.pack("<B3sB3sII", 0, b"\0" * 3, 0x83,
+                                                 b"\0" * 3, start, count)
+mbr[510:512] = b"\x55\xaa"
+with open(sys.argv[1], "r+b") as f:
+    f.write(mbr)
+PYEOF
+}
+
+NO_USER=0
 FAILS=0
 # run LIMIT: boot with --mem-limit LIMIT on a fresh image, check everything.
 run() {
 	local limit=$1 t0 line
 	echo "=== --mem 126M --mem-limit $limit"
 	"$INIT" prepare "$DISK" || die "cannot prepare $DISK"
+	write_mbr "$DISK" || die "cannot write the MBR into $DISK"
 	rm -f "$STATS"
 	t0=$(date +%s%N)
 	coproc HV { exec "$HVSWAP" run --mem 126M --mem-limit "$limit" \
@@ -199,14 +221,29 @@ run() {
 	RC=$?
 	echo "  exit $RC after $((($(date +%s%N) - t0) / 1000000)) ms of wall time"
 	grep -m1 "virtio_blk virtio0" "$OUT" | sed 's/^/  console| /'
+	grep -m1 "vda:" "$OUT" | sed 's/^/  console| /'
+	grep -q "vda: vda1 vda2" "$OUT" ||
+		fail "Linux did not read the partition table through virtio-blk"
+	expect_json devices.virtio_blk.reads -gt 0
+	expect_json devices.virtio_blk.transport.needs_reset -eq 0
+	[ "$RC" -eq 0 ] || fail "hvswap exit status $RC (want 0: the guest's reboot)"
+	if [ "${2:-}" = swapped ]; then
+		expect_json swap.evictions.written -gt 0
+		expect_json swap.pages_read -gt 0
+	fi
+	if ! grep -q "LBLK: PASS" "$OUT" && grep -q "init\[1\]: segfault" "$OUT"; then
+		echo "  /init faulted on its first system call: on kvm_pvm a CPL3" \
+		     "syscall does not reach the guest kernel (docs/running.md);" \
+		     "user-space checks not possible here"
+		echo "  swap: $(jget swap.evictions.written) pages written," \
+		     "$(jget swap.pages_read) read; disk: $(jget devices.virtio_blk.reads) reads"
+		NO_USER=1
+		return
+	fi
 	if ! grep -q "LBLK: PASS" "$OUT"; then
 		fail "no 'LBLK: PASS' on the console"
-		grep -m1 "init\[1\]: segfault" "$OUT" &&
-			echo "  (a fault on /init's first system call: on kvm_pvm a" \
-			     "CPL3 syscall does not reach the guest kernel - see docs/running.md)"
 		show
 	fi
-	[ "$RC" -eq 0 ] || fail "hvswap exit status $RC (want 0: the guest's reboot)"
 	"$INIT" check "$DISK" | sed 's/^/  /'
 	[ "${PIPESTATUS[0]}" -eq 0 ] || fail "the image lacks the guest's pattern"
 	expect_json devices.virtio_blk.reads -gt 0
@@ -216,13 +253,11 @@ run() {
 	expect_json devices.guestmem.active -eq 0
 	echo "  swap: $(jget swap.evictions.written) pages written," \
 	     "$(jget swap.pages_read) read, max resident $(jget swap.max_resident_pages)"
-	if [ "${2:-}" = swapped ]; then
-		expect_json swap.evictions.written -gt 0
-		expect_json swap.pages_read -gt 0
-	fi
 }
 
 run 96M
 run "${HV_LINUX_SMALL_LIMIT:-8M}" swapped
 [ "$FAILS" -eq 0 ] || exit 1
+[ "$NO_USER" -eq 0 ] || skip "kernel-level checks passed (disk probed, partition table" \
+	"read through virtio-blk, swapped boot); this host cannot run guest user space"
 echo "PASS [$CASE]"
