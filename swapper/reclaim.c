@@ -263,12 +263,15 @@ static int evict_run(struct swapper *s, uint64_t first, unsigned int n,
 	int out = 0, r;
 
 	for (k = 0; k < n; k++) {
+		enum evict_class c;
+
 		page_lock(s, first + k);
 		w[k] = atomic_load(&s->pages[first + k]);
-		ra += classify(w[k]) != EV_SKIP && (w[k] & PG_RA);
+		c = classify(w[k]);
+		ra += c != EV_SKIP && (w[k] & PG_RA);
 		/* count-only mapper (mirror.c): an unchanged copy of a disk
 		 * block is written like a dirty page - a silent write */
-		if (classify(w[k]) == EV_CLEAN && atomic_load(&s->mirror_count) &&
+		if (c == EV_CLEAN && atomic_load(&s->mirror_count) &&
 		    swapset_is_mirror(s, gslot_dev(pg_slot(w[k])))) {
 			w[k] &= ~PG_WP;
 			silent |= 1ull << k;

@@ -74,13 +74,15 @@ static long pattern_check(const uint64_t *buf, uint64_t seed, size_t len)
 	return -1;
 }
 
-static int pread_all(int fd, void *buf, size_t len, off_t off)
+/* The whole of [off, off+len): short transfers continue, EINTR retries. */
+static int rw_all(int fd, void *buf, size_t len, off_t off, bool write)
 {
 	size_t done = 0;
 	ssize_t n;
 
 	while (done < len) {
-		n = pread(fd, (char *)buf + done, len - done, off + (off_t)done);
+		n = write ? pwrite(fd, (char *)buf + done, len - done, off + (off_t)done)
+			  : pread(fd, (char *)buf + done, len - done, off + (off_t)done);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -90,20 +92,14 @@ static int pread_all(int fd, void *buf, size_t len, off_t off)
 	return 0;
 }
 
-static int pwrite_all(int fd, const void *buf, size_t len, off_t off)
+static int pread_all(int fd, void *buf, size_t len, off_t off)
 {
-	size_t done = 0;
-	ssize_t n;
+	return rw_all(fd, buf, len, off, false);
+}
 
-	while (done < len) {
-		n = pwrite(fd, (const char *)buf + done, len - done, off + (off_t)done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		done += (size_t)n;
-	}
-	return 0;
+static int pwrite_all(int fd, void *buf, size_t len, off_t off)
+{
+	return rw_all(fd, buf, len, off, true);
 }
 
 /* ---- host side ---------------------------------------------------------- */
