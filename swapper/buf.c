@@ -27,8 +27,8 @@
 #include "hvswap/log.h"
 #include "internal.h"
 
-#define NBOUNCE 4096            /* 16 MiB: room for several 1 MiB readahead
-				   windows in flight */
+#define NBOUNCE 4096            /* 16 MiB: room for a 4 MiB readahead window,
+				   the next one and random faults */
 #define PENDING_CAP 65536
 
 static void *map_buffers(uint32_t n)
