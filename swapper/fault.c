@@ -52,6 +52,7 @@
 #include "ztier.h"
 
 #define MSG_BATCH 64
+#define AROUND_SPAN 32         /* fault-around pages mapped (and locked) at once */
 
 /* Map zeros at page idx.  A read maps the shared zero page (no memory until
  * written); a write would only COW it at once, so it gets a private page. */
@@ -141,28 +142,76 @@ static void wp_fault(struct swapper *s, uint64_t idx, uint64_t w)
  * in the host kernel (the zero page is not write-protected for uffd).  They
  * count as resident (conservative): only done with room below the low
  * watermark.  Zero-page mappings are evicted as ZERO without I/O, and
- * UFFDIO_MOVE moves them like any page.  Page locks one at a time; called
- * after the faulting vCPU was woken.
+ * UFFDIO_MOVE moves them like any page.  Called after the faulting vCPU
+ * was woken.
  */
+/* Page locks of [first, first + n) held, all NONE: map them with one ioctl
+ * where it can (a page found mapped after all - never by us - is resident
+ * as it is, as in map_zero()). */
+static void around_span(struct swapper *s, uint64_t first, unsigned int n, bool write)
+{
+	static const uint8_t zeros[AROUND_SPAN * PAGE_SIZE_4K]
+		__attribute__((aligned(4096)));
+	unsigned int i = 0;
+
+	while (i < n) {
+		int64_t r = uffd_zero_span(s->uffd, page_host(s, first + i),
+					   (uint64_t)(n - i) * PAGE_SIZE_4K, write, zeros);
+		unsigned int k, got;
+
+		if (r < 0)
+			return;         /* left NONE: faults map them later */
+		got = (unsigned int)((uint64_t)r / PAGE_SIZE_4K);
+		if (i + got < n)
+			got++;          /* already mapped: resident as it is */
+		for (k = i; k < i + got; k++) {
+			atomic_store(&s->pages[first + k], pg_make(PS_RESIDENT, 0, 0, 0));
+			page_resident_inc(s);
+			atomic_fetch_add(&s->c.zero_around, 1);
+		}
+		i += got;
+	}
+}
+
 static void fault_around(struct swapper *s, uint64_t idx, bool write)
 {
-	unsigned int n = s->cfg.fault_around;
-	uint64_t first, j;
+	unsigned int n = s->cfg.fault_around, run = 0;
+	uint64_t first, j, start = 0;
 
 	if (n <= 1 || !reclaim_room_for(s, n))
 		return;
 	first = idx & ~((uint64_t)n - 1);
-	for (j = first; j < first + n && j < s->npages; j++) {
-		if (j == idx || pg_state(atomic_load(&s->pages[j])) != PS_NONE)
-			continue;
-		page_lock(s, j);
-		if (pg_state(atomic_load(&s->pages[j])) == PS_NONE &&
-		    map_zeros(s, j, write) == 0) {
-			atomic_store(&s->pages[j], pg_make(PS_RESIDENT, 0, 0, 0));
-			page_resident_inc(s);
-			atomic_fetch_add(&s->c.zero_around, 1);
+	/* Runs of never-used pages, their locks taken in ascending order (the
+	 * block is aligned, so it never wraps the lock stripes), one ioctl
+	 * each: a 16-page block costs one UFFDIO_ZEROPAGE or UFFDIO_COPY
+	 * instead of fifteen. */
+	for (j = first; j <= first + n && j <= s->npages; j++) {
+		bool take = j < first + n && j < s->npages && j != idx &&
+			    pg_state(atomic_load(&s->pages[j])) == PS_NONE &&
+			    run < AROUND_SPAN;
+
+		if (take) {
+			page_lock(s, j);
+			if (pg_state(atomic_load(&s->pages[j])) == PS_NONE) {
+				if (!run++)
+					start = j;
+				continue;
+			}
+			page_unlock(s, j);
 		}
-		page_unlock(s, j);
+		if (run) {
+			uint64_t k;
+
+			around_span(s, start, run, write);
+			for (k = start + run; k-- > start;)
+				page_unlock(s, k);
+			run = 0;
+			if (j < first + n && j != idx && j < s->npages &&
+			    pg_state(atomic_load(&s->pages[j])) == PS_NONE) {
+				j--;    /* the span was full: start the next here */
+				continue;
+			}
+		}
 	}
 }
 

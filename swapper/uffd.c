@@ -145,6 +145,44 @@ int uffd_zeropage(int fd, void *dst, uint64_t len, bool dontwake)
 	}
 }
 
+int64_t uffd_zero_span(int fd, void *dst, uint64_t len, bool write,
+		       const void *zsrc)
+{
+	uint64_t done = 0;
+	int tries = 0;
+
+	while (done < len) {
+		uint64_t at = (uint64_t)(uintptr_t)dst + done;
+		int64_t got;
+
+		if (write) {
+			struct uffdio_copy c = {
+				.dst = at, .len = len - done,
+				.src = (uint64_t)(uintptr_t)zsrc + done,
+			};
+
+			if (ioctl(fd, UFFDIO_COPY, &c) == 0)
+				return (int64_t)len;
+			got = c.copy;
+		} else {
+			struct uffdio_zeropage z = {
+				.range = { .start = at, .len = len - done },
+			};
+
+			if (ioctl(fd, UFFDIO_ZEROPAGE, &z) == 0)
+				return (int64_t)len;
+			got = z.zeropage;
+		}
+		if (got > 0)
+			done += (uint64_t)got;
+		else if (errno == EEXIST)
+			return (int64_t)done;
+		else if (errno != EAGAIN || ++tries > UFFD_RETRIES)
+			return -errno;
+	}
+	return (int64_t)done;
+}
+
 int uffd_continue(int fd, void *dst, uint64_t len, bool wp, bool dontwake)
 {
 	uint64_t done = 0;

@@ -31,6 +31,12 @@ int uffd_register(int fd, void *addr, uint64_t len, uint64_t modes,
 int uffd_copy(int fd, void *dst, const void *src, uint64_t len, bool wp,
 	      bool dontwake);
 int uffd_zeropage(int fd, void *dst, uint64_t len, bool dontwake);
+/* Map zeros over [dst, dst + len): the shared zero page (!write) or private
+ * zeroed pages copied from zsrc (write; len bytes of zeros).  Unlike
+ * uffd_zeropage()/uffd_copy(), stops at a page that is already mapped:
+ * returns the bytes mapped before it (< len) - or len - or -errno. */
+int64_t uffd_zero_span(int fd, void *dst, uint64_t len, bool write,
+		       const void *zsrc);
 /* Map the pages already in the file at [dst, dst+len) (MINOR mode); wp:
  * write-protected (Linux 6.4+; -EINVAL before). */
 int uffd_continue(int fd, void *dst, uint64_t len, bool wp, bool dontwake);

@@ -155,6 +155,31 @@ static void test_fault_around(void **state)
 	env_teardown(&e);
 }
 
+/* Fault-around in spans: a 64-page block is mapped with one ioctl per run
+ * of never-used pages (at most 32 at once): a write at page 20 maps
+ * [0, 20), [21, 53) and [53, 64) - 63 pages, the faulting page's data
+ * intact, the others zeros, through eviction and back. */
+static void test_fault_around_spans(void **state)
+{
+	struct env e;
+	struct opts o = { .fault_around = 64, .limit_pages = 1024 };
+
+	(void)state;
+	env_setup(&e, &o);
+	write_page(&e, 20, 1);
+	assert_true(WAIT_UNTIL(C(&e, zero_around) == 63, WAIT_MS));
+	assert_int_equal(C(&e, faults_zero), 1);
+	assert_int_equal(C(&e, resident), 64);
+	assert_int_equal(verify_range(&e, 0, 64), 0);
+	write_page(&e, 52, 1);          /* the end of the full span */
+	write_page(&e, 53, 1);          /* the start of the next */
+	assert_int_equal(C(&e, faults_zero), 1);
+	trim(&e);
+	assert_int_equal(verify_range(&e, 0, 128), 0);
+	assert_int_equal(fatal_calls(&e), 0);
+	env_teardown(&e);
+}
+
 /* A trim asked for while a reclaim round is in progress (blocked on a full
  * write queue) evicts everything: the round's pages, taken out before the
  * trim's budget was set, are not charged to it.  (They were, and such a
@@ -1357,6 +1382,7 @@ int main(void)
 		cmocka_unit_test(test_basic_roundtrip_sync),
 		cmocka_unit_test(test_zero_eviction),
 		cmocka_unit_test(test_fault_around),
+		cmocka_unit_test(test_fault_around_spans),
 		cmocka_unit_test(test_trim_during_round),
 		cmocka_unit_test(test_keep_clean_auto),
 		cmocka_unit_test(test_clean_reeviction),
