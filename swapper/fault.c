@@ -285,6 +285,8 @@ static void fault_handle_ex(struct swapper *s, uint64_t addr, bool write,
 		core_wake_reclaim(s);
 		return;
 	}
+	if (pg_state(w) != PS_RESIDENT)
+		policy_fault(s, idx);   /* before the state changes (arcw's ghosts) */
 	next = fault_locked(s, idx, w, write, t0, &b);
 	page_unlock(s, idx);
 	if (next == FN_SUBMIT && swapin_submit_fault(s, idx, b) == -EAGAIN)
