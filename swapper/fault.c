@@ -124,6 +124,7 @@ static void wp_fault(struct swapper *s, uint64_t idx, uint64_t w)
 	if (w & PG_WP)
 		swapin_note_written_clean(s);
 	atomic_store(&s->pages[idx], pg_make(PS_RESIDENT, PG_REF, 0, 0));
+	policy_hit(s, idx);
 	r = uffd_writeprotect(s->uffd, host, PAGE_SIZE_4K, false, false);
 	if (r < 0 && r != -ENOENT)
 		core_fatal(s, r, "cannot unprotect gfn 0x%llx: %s",

@@ -426,6 +426,9 @@ struct policy_ops {
 	/* Page lock held, the page is not RESIDENT: a guest fault on it is
 	 * being served (it may be served again if it is queued). */
 	void (*fault)(struct swapper *s, void *state, uint64_t idx);
+	/* Page lock held, idx RESIDENT: the guest wrote it while it was
+	 * write-protected (a hit the swapper sees: fault.c's wp fault). */
+	void (*hit)(struct swapper *s, void *state, uint64_t idx);
 	/* Page lock held, reclaim thread: idx left the guest by eviction. */
 	void (*evicted)(struct swapper *s, void *state, uint64_t idx);
 	/* Page lock held: the guest gave idx up (discard.c). */
@@ -445,6 +448,11 @@ static inline void policy_fault(struct swapper *s, uint64_t idx)
 	if (s->pol->fault)
 		s->pol->fault(s, s->pol_state, idx);
 }
+static inline void policy_hit(struct swapper *s, uint64_t idx)
+{
+	if (s->pol->hit)
+		s->pol->hit(s, s->pol_state, idx);
+}
 static inline void policy_evicted(struct swapper *s, uint64_t idx)
 {
 	if (s->pol->evicted)
@@ -456,11 +464,19 @@ static inline void policy_forget(struct swapper *s, uint64_t idx)
 		s->pol->forget(s, s->pol_state, idx);
 }
 
-/* policy_clock.c: the guest's writes since the last call (KVM's dirty log)
- * become PG_REF of the resident pages; *bitmap is the caller's buffer (made
- * here at the first call, freed by the caller).  False when it cannot be
- * made (the caller stops using the log). */
-bool policy_clock_harvest(struct swapper *s, uint64_t **bitmap);
+/* policy_arcw.c, for tests: page idx's 16-bit entry (0 when the policy is
+ * not arcw or arcw-dirty). */
+#define POLICY_ARCW_GHOST 0x8000u
+#define POLICY_ARCW_LIST2 0x4000u
+uint16_t policy_arcw_entry(struct swapper *s, uint64_t idx);
+
+/* policy_clock.c: the guest's writes since the last call (KVM's dirty log):
+ * mark(s, idx) for each page written (reclaim thread, no page lock; clock
+ * sets PG_REF of resident pages); *bitmap is the caller's buffer (made here
+ * at the first call, freed by the caller).  False when it cannot be made
+ * (the caller stops using the log). */
+bool policy_clock_harvest(struct swapper *s, uint64_t **bitmap,
+			  void (*mark)(struct swapper *s, uint64_t idx));
 
 /* ---- core.c ---- */
 void core_init(struct swapper *s);

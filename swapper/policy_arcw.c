@@ -8,16 +8,23 @@
  *
  * Lists.  T1 (seen once) and T2 (seen again) are the resident pages; a
  * page's list is a bit of its entry in meta[] below.  Hand k sweeps page
- * indices and stops at the resident pages of Tk: a T1 page with REF is
- * promoted to T2 (CAR: a hit in T1), a T2 page with REF goes round again,
- * a page without REF is proposed for eviction.  The hand that moves is
- * T1's while |T1| >= max(1, p), else T2's (CAR's replace()).
- *
+ * indices and stops at the resident pages of Tk: a T1 page with a hit is
+ * promoted to T2 (CAR: a hit in T1), a T2 page with a hit goes round again,
+ * a page without one is proposed for eviction.  The hand that moves is
+ * T1's while |T1| >= max(1, p), else T2's (CAR's replace()).  A hit is
+ * what the swapper sees of an access to a resident page: a write-protect
+ * fault (the hit hook) or, with arcw-dirty, a write in KVM's dirty log.
+ * The fault that brings a page in is not a hit (it enters its list
+ * unreferenced, as in CAR and the lab), so arcw keeps its own HIT bit and
+ * leaves the page word's PG_REF (set by every fault: CLOCK's second
+ * chance) alone.
+
  * Ghosts.  B1/B2 are "the last |B1| (|B2|) pages evicted from T1 (T2)":
  * at eviction a page's entry gets which list it left and a stamp of that
- * list's eviction counter ev[k], so a refault is a B1 hit when fewer than
- * |B1| = min(c - |T1|, ev[0]) pages left T1 since, and a B2 hit when fewer
- * than |B2| = min(2c - |T1| - |T2| - |B1|, ev[1]) left T2 (ARC keeps
+ * list's eviction counter ev[k], so a refault is a B1 hit when it is among
+ * the last |B1| = min(c - |T1|, ev[0]) pages that left T1, and a B2 hit
+ * when among the last |B2| = min(2c - |T1| - |T2| - |B1|, ev[1]) that left
+ * T2 (ARC keeps
  * |T1| + |B1| <= c and the four lists <= 2c; c = the resident limit).  A
  * hit adapts p as ARC does (B1: p += max(1, |B2|/|B1|), B2: p -= max(1,
  * |B1|/|B2|)) and brings the page into T2; any other fault into T1.
@@ -27,7 +34,8 @@
  * crc32c seal where the flags and buf field were, page.h):
  *   bit 15  GHOST  evicted by this policy: bits 0-13 are a stamp
  *   bit 14  LIST2  resident: in T2 (else T1); ghost: left T2 (else T1)
- *   0-13    stamp  (ev[k] >> order) mod 2^14 at eviction
+ *   bit 13  HIT    resident form: hit since the hand last passed
+ *   0-13    stamp  ghost form: (ev[k] >> order) mod 2^14 at eviction
  * 0 is "T1, no history": never-touched pages, pages the guest discarded.
  * The stamp counts in units of 2^order evictions, order the smallest with
  * 4 x npages / 2^order < 2^14: the page count, not the limit, because the
@@ -48,9 +56,11 @@
  * as T1.
  *
  * Concurrency.  meta[idx] is protected by idx's page lock for the fault,
- * evicted and forget hooks; the one writer without it is the reclaim
- * thread's promotion in select, a compare-and-swap from the value it read
- * (it loses to any locked change in between).  n2 counts the entries in
+ * hit, evicted and forget hooks; the writers without it are the reclaim
+ * thread's (select's promotions and used-up hits, the dirty log's hits),
+ * each a compare-and-swap from the value it read: it loses to any locked
+ * change in between, and a hit it marks on a page that has just left is
+ * harmless (the next fault clears it).  n2 counts the entries in
  * the resident T2 form and changes exactly with them (every change is an
  * exchange or a successful CAS), so it never drifts; |T1| = resident - n2.
  * ev[] is written by the reclaim thread only (evictions happen there), p by
@@ -64,8 +74,9 @@
 
 #include "internal.h"
 
-#define AW_GHOST 0x8000u
-#define AW_LIST2 0x4000u
+#define AW_GHOST POLICY_ARCW_GHOST
+#define AW_LIST2 POLICY_ARCW_LIST2
+#define AW_HIT 0x2000u
 #define AW_STAMP_BITS 14
 #define AW_STAMP_MASK ((1u << AW_STAMP_BITS) - 1)
 #define AW_P_ONE 256u           /* p is kept in 1/256 pages */
@@ -200,11 +211,14 @@ static void arcw_fault(struct swapper *s, void *state, uint64_t idx)
 	int k;
 
 	page_lock_assert_held(s, idx);
-	if (!(e & AW_GHOST))
-		return;         /* no history, or decided by an earlier try */
+	if (!(e & AW_GHOST)) {  /* no history, or decided by an earlier try */
+		if (e & AW_HIT) /* enters unreferenced */
+			atomic_compare_exchange_strong(&a->meta[idx], &e, e & ~AW_HIT);
+		return;
+	}
 	k = !!(e & AW_LIST2);
 	ghost_sizes(s, a, &b1, &b2);
-	if (since(a, e, k) < (k ? b2 : b1)) {
+	if (since(a, e, k) <= (k ? b2 : b1) && (k ? b2 : b1)) {
 		/* ARC's adaptation: grow T1's target on a B1 hit, shrink it
 		 * on a B2 hit, by the other ghost list's size relative. */
 		uint64_t d = k ? (b2 && b1 > b2 ? AW_P_ONE * b1 / b2 : AW_P_ONE)
@@ -216,6 +230,31 @@ static void arcw_fault(struct swapper *s, void *state, uint64_t idx)
 	}
 	if (atomic_compare_exchange_strong(&a->meta[idx], &e, ne) && ne)
 		atomic_fetch_add(&a->n2, 1);
+}
+
+/* A hit on resident page idx: HIT in its entry (a ghost entry left by a
+ * page that came in without a fault of its own becomes T1 first). */
+static void mark_hit(struct arcw_state *a, uint64_t idx)
+{
+	uint16_t e = atomic_load(&a->meta[idx]), ne;
+
+	do {
+		ne = (e & AW_GHOST) ? AW_HIT : e | AW_HIT;
+	} while (ne != e && !atomic_compare_exchange_weak(&a->meta[idx], &e, ne));
+}
+
+static void arcw_hit(struct swapper *s, void *state, uint64_t idx)
+{
+	page_lock_assert_held(s, idx);
+	mark_hit(state, idx);
+}
+
+/* The dirty log's writes (reclaim thread, no page lock): hits on the pages
+ * that are resident. */
+static void dirty_hit(struct swapper *s, uint64_t idx)
+{
+	if (pg_state(atomic_load(&s->pages[idx])) == PS_RESIDENT)
+		mark_hit(s->pol_state, idx);
 }
 
 static void arcw_evicted(struct swapper *s, void *state, uint64_t idx)
@@ -242,13 +281,13 @@ static void arcw_forget(struct swapper *s, void *state, uint64_t idx)
 		atomic_fetch_sub(&a->n2, 1);
 }
 
-/* The resident page idx (word w, entry e) is in list k and referenced:
- * REF is used up; a T1 page moves to T2.  True when it moved. */
-static bool second_chance(struct swapper *s, struct arcw_state *a, uint64_t idx,
-			  uint16_t e, int k)
+/* The resident page idx (entry e, with HIT) is in list k: the hit is used
+ * up; a T1 page moves to T2.  True when it moved. */
+static bool second_chance(struct arcw_state *a, uint64_t idx, uint16_t e, int k)
 {
-	pg_clear_unlocked(&s->pages[idx], PG_REF);
-	if (k || !atomic_compare_exchange_strong(&a->meta[idx], &e, AW_LIST2))
+	uint16_t ne = k ? (uint16_t)(e & ~AW_HIT) : AW_LIST2;
+
+	if (!atomic_compare_exchange_strong(&a->meta[idx], &e, ne) || k)
 		return false;
 	atomic_fetch_add(&a->n2, 1);
 	atomic_fetch_add(&a->promoted, 1);
@@ -287,7 +326,7 @@ static unsigned int arcw_select(struct swapper *s, void *state, uint64_t *out,
 			break;
 		if (a->dirty && a->swept++ >= s->npages / 8) {
 			a->swept = 0;
-			if (!policy_clock_harvest(s, &a->bitmap))
+			if (!policy_clock_harvest(s, &a->bitmap, dirty_hit))
 				a->dirty = false;
 		}
 		idx = a->hand[k];
@@ -299,8 +338,8 @@ static unsigned int arcw_select(struct swapper *s, void *state, uint64_t *out,
 			continue;
 		}
 		miss[k] = 0;
-		if (w & PG_REF) {
-			if (second_chance(s, a, idx, e, k)) {
+		if ((e & (AW_GHOST | AW_HIT)) == AW_HIT) {
+			if (second_chance(a, idx, e, k)) {
 				n1 -= n1 > 0;
 				n2++;
 			}
@@ -337,6 +376,15 @@ static void arcw_stats(void *state, struct json_object *o)
 	json_object_object_add(o, "arcw", d);
 }
 
+uint16_t policy_arcw_entry(struct swapper *s, uint64_t idx)
+{
+	struct arcw_state *a = s->pol_state;
+
+	if (s->pol->fault != arcw_fault || idx >= a->npages)
+		return 0;
+	return atomic_load(&a->meta[idx]);
+}
+
 const struct policy_ops policy_arcw_ops = {
 	.name = "arcw",
 	.init = arcw_init,
@@ -344,6 +392,7 @@ const struct policy_ops policy_arcw_ops = {
 	.select = arcw_select,
 	.grow = arcw_grow,
 	.fault = arcw_fault,
+	.hit = arcw_hit,
 	.evicted = arcw_evicted,
 	.forget = arcw_forget,
 	.bytes = arcw_bytes,
@@ -357,6 +406,7 @@ const struct policy_ops policy_arcw_dirty_ops = {
 	.select = arcw_select,
 	.grow = arcw_grow,
 	.fault = arcw_fault,
+	.hit = arcw_hit,
 	.evicted = arcw_evicted,
 	.forget = arcw_forget,
 	.bytes = arcw_bytes,

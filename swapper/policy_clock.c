@@ -71,7 +71,13 @@ static void clock_fini(void *state)
 }
 
 /* The guest's writes since the last harvest become references. */
-bool policy_clock_harvest(struct swapper *s, uint64_t **bitmap)
+static void mark_ref(struct swapper *s, uint64_t idx)
+{
+	pg_set_resident_unlocked(&s->pages[idx], PG_REF);
+}
+
+bool policy_clock_harvest(struct swapper *s, uint64_t **bitmap,
+			  void (*mark)(struct swapper *s, uint64_t idx))
 {
 	uint64_t most = 0;
 	unsigned int i;
@@ -103,7 +109,7 @@ bool policy_clock_harvest(struct swapper *s, uint64_t **bitmap)
 				m &= m - 1;
 				if (j >= rg->npages)
 					break;
-				pg_set_resident_unlocked(&s->pages[rg->first + j], PG_REF);
+				mark(s, rg->first + j);
 				refs++;
 			}
 		}
@@ -115,7 +121,7 @@ bool policy_clock_harvest(struct swapper *s, uint64_t **bitmap)
 static void harvest(struct swapper *s, struct clock_state *c)
 {
 	c->swept = 0;
-	if (!policy_clock_harvest(s, &c->bitmap))
+	if (!policy_clock_harvest(s, &c->bitmap, mark_ref))
 		c->dirty = false;
 }
 
