@@ -35,6 +35,8 @@
  *   bit 15  GHOST  evicted by this policy: bits 0-13 are a stamp
  *   bit 14  LIST2  resident: in T2 (else T1); ghost: left T2 (else T1)
  *   bit 13  HIT    resident form: hit since the hand last passed
+ *   0-3     hgen   resident form: dirty-log harvests done (mod 16) when
+ *                  it faulted in
  *   0-13    stamp  ghost form: (ev[k] >> order) mod 2^14 at eviction
  * 0 is "T1, no history": never-touched pages, pages the guest discarded.
  * The stamp counts in units of 2^order evictions, order the smallest with
@@ -54,6 +56,13 @@
  * Pages that come in without a fault of their own (readahead, a failed
  * write's page put back) keep their ghost entry while resident and count
  * as T1.
+ *
+ * The dirty log (arcw-dirty) cannot tell the write that faulted a page in
+ * from a later one: a page written by its faulting access would be "hit"
+ * at once, and every written page of a scan would be promoted to T2.  So
+ * a harvest gives no hit to a page that faulted in since the previous
+ * harvest (hgen equal to the harvest count; the policy lab's dlog_fresh=0,
+ * which it measured as the better choice for arcw).
  *
  * Concurrency.  meta[idx] is protected by idx's page lock for the fault,
  * hit, evicted and forget hooks; the writers without it are the reclaim
@@ -77,6 +86,7 @@
 #define AW_GHOST POLICY_ARCW_GHOST
 #define AW_LIST2 POLICY_ARCW_LIST2
 #define AW_HIT 0x2000u
+#define AW_HGEN 0xfu
 #define AW_STAMP_BITS 14
 #define AW_STAMP_MASK ((1u << AW_STAMP_BITS) - 1)
 #define AW_P_ONE 256u           /* p is kept in 1/256 pages */
@@ -92,6 +102,7 @@ struct arcw_state {
 	_Atomic uint64_t ev[2];         /* evictions from T1, T2 */
 	_Atomic uint64_t n2;            /* entries in the resident T2 form */
 	_Atomic uint64_t p;             /* target |T1|, 1/256 pages */
+	_Atomic uint32_t hgen;          /* dirty-log harvests done */
 	_Atomic uint64_t hits[2];       /* refaults found in B1, B2 */
 	_Atomic uint64_t promoted;      /* T1 -> T2 by the hand */
 };
@@ -206,17 +217,20 @@ static void adapt_p(struct arcw_state *a, int64_t d, uint64_t c)
 static void arcw_fault(struct swapper *s, void *state, uint64_t idx)
 {
 	struct arcw_state *a = state;
-	uint16_t e = atomic_load(&a->meta[idx]), ne = 0;
+	uint16_t e = atomic_load(&a->meta[idx]), ne;
+	uint16_t gen = (uint16_t)(atomic_load(&a->hgen) & AW_HGEN);
 	uint64_t b1, b2, c = cache_pages(s, a);
 	int k;
 
 	page_lock_assert_held(s, idx);
 	if (!(e & AW_GHOST)) {  /* no history, or decided by an earlier try */
-		if (e & AW_HIT) /* enters unreferenced */
-			atomic_compare_exchange_strong(&a->meta[idx], &e, e & ~AW_HIT);
+		ne = (uint16_t)((e & AW_LIST2) | gen);  /* enters unreferenced */
+		if (ne != e)
+			atomic_compare_exchange_strong(&a->meta[idx], &e, ne);
 		return;
 	}
 	k = !!(e & AW_LIST2);
+	ne = gen;
 	ghost_sizes(s, a, &b1, &b2);
 	if (since(a, e, k) <= (k ? b2 : b1) && (k ? b2 : b1)) {
 		/* ARC's adaptation: grow T1's target on a B1 hit, shrink it
@@ -226,9 +240,9 @@ static void arcw_fault(struct swapper *s, void *state, uint64_t idx)
 
 		adapt_p(a, k ? -(int64_t)d : (int64_t)d, c);
 		atomic_fetch_add(&a->hits[k], 1);
-		ne = AW_LIST2;
+		ne |= AW_LIST2;
 	}
-	if (atomic_compare_exchange_strong(&a->meta[idx], &e, ne) && ne)
+	if (atomic_compare_exchange_strong(&a->meta[idx], &e, ne) && (ne & AW_LIST2))
 		atomic_fetch_add(&a->n2, 1);
 }
 
@@ -250,11 +264,17 @@ static void arcw_hit(struct swapper *s, void *state, uint64_t idx)
 }
 
 /* The dirty log's writes (reclaim thread, no page lock): hits on the pages
- * that are resident. */
+ * that are resident and did not fault in since the previous harvest. */
 static void dirty_hit(struct swapper *s, uint64_t idx)
 {
-	if (pg_state(atomic_load(&s->pages[idx])) == PS_RESIDENT)
-		mark_hit(s->pol_state, idx);
+	struct arcw_state *a = s->pol_state;
+	uint16_t e = atomic_load(&a->meta[idx]);
+
+	if (pg_state(atomic_load(&s->pages[idx])) != PS_RESIDENT)
+		return;
+	if (!(e & AW_GHOST) && (e & AW_HGEN) == (atomic_load(&a->hgen) & AW_HGEN))
+		return;
+	mark_hit(a, idx);
 }
 
 static void arcw_evicted(struct swapper *s, void *state, uint64_t idx)
@@ -328,6 +348,7 @@ static unsigned int arcw_select(struct swapper *s, void *state, uint64_t *out,
 			a->swept = 0;
 			if (!policy_clock_harvest(s, &a->bitmap, dirty_hit))
 				a->dirty = false;
+			atomic_fetch_add(&a->hgen, 1);
 		}
 		idx = a->hand[k];
 		a->hand[k] = (idx + 1) % s->npages;
