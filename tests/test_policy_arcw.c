@@ -293,7 +293,8 @@ static void test_b2_hit_shrinks_p(void **state)
 /*
  * arcw-dirty: the dirty log cannot tell a page's faulting write from a
  * later one, so a harvest gives no hit to a page that faulted in since the
- * previous harvest.  64 pages (a harvest every 8 steps of the hands), 15
+ * previous harvest.  64 pages, limit 16 (a harvest every 2 pages the hands
+ * look at), 15
  * resident and written: the first harvest finds them all fresh (no hit,
  * the hand proposes them as they are); written again, the next harvest
  * makes each a hit, and the T1 hand promotes all 15.  select() is called
