@@ -246,14 +246,17 @@ static void arcw_fault(struct swapper *s, void *state, uint64_t idx)
 		atomic_fetch_add(&a->n2, 1);
 }
 
-/* A hit on resident page idx: HIT in its entry (a ghost entry left by a
- * page that came in without a fault of its own becomes T1 first). */
+/* A hit on resident page idx: HIT in its entry.  A page that came in
+ * without a fault of its own (readahead, a failed write's page put back)
+ * still has its ghost entry: the first access seen is its first use, as a
+ * fault would have been - it becomes T1, unreferenced. */
 static void mark_hit(struct arcw_state *a, uint64_t idx)
 {
 	uint16_t e = atomic_load(&a->meta[idx]), ne;
 
 	do {
-		ne = (e & AW_GHOST) ? AW_HIT : e | AW_HIT;
+		ne = (e & AW_GHOST) ? (uint16_t)(atomic_load(&a->hgen) & AW_HGEN)
+				    : (uint16_t)(e | AW_HIT);
 	} while (ne != e && !atomic_compare_exchange_weak(&a->meta[idx], &e, ne));
 }
 
