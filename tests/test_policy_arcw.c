@@ -44,7 +44,8 @@ static int fake_dirty_log(void *opaque, uint64_t gpa, uint64_t npages,
 	if (gpa != GPA || npages > 128)
 		return -EINVAL;
 	bitmap[0] |= g_written[0];
-	bitmap[1] |= g_written[1];
+	if (npages > 64)
+		bitmap[1] |= g_written[1];
 	g_written[0] = g_written[1] = 0;
 	g_harvests++;
 	return 0;
