@@ -208,8 +208,8 @@ static void test_scan_keeps_hot_set(void **state)
  * Ghost hits, step by step (limit 16, evictions down to 12; the hands
  * sweep page indices):
  *  - pages 0..15 fault in (T1, unreferenced): at the limit 0..3 leave T1;
- *  - page 3 faults back among the last |B1| = 16 - |T1| = 4 evicted: a B1
- *    hit, into T2, p up by one page;
+ *  - page 3 faults back among the last |B1| = 4 evicted (all there are): a
+ *    B1 hit, into T2, p up by one page;
  *  - page 4, hit while in T1, is promoted by the T1 hand, not evicted;
  *  - a stream of new pages turns T1 over many times: T2 stays (|T1| >= p),
  *    and page 0, evicted long ago, is no ghost any more: back into T1.
@@ -253,6 +253,34 @@ static void test_ghost_hits(void **state)
 	assert_int_equal(arcw_stat(m.s, "b1_hits"), 1);
 	assert_int_equal(policy_arcw_entry(m.s, 0), 0);         /* T1 */
 	sim_teardown(&m);
+}
+
+/*
+ * B1's size: ARC's c - |T1| (arcw-dirty), or the last c pages evicted from
+ * T1 (arcw, which without the dirty log sees few hits).  Limit 16, down to
+ * 12: pages 0..3 leave T1 at page 15's fault, 4..7 at page 19's; page 1
+ * is then 7 T1 evictions back, while c - |T1| = 4 but c = 16.
+ */
+static void wide_b1(enum swapper_policy pol, uint64_t want_hits)
+{
+	struct sim m;
+	uint64_t i;
+
+	g_written[0] = g_written[1] = 0;
+	sim_setup(&m, pol, 1024, 16, 4);
+	for (i = 0; i < 20; i++)
+		sim_access(&m, i);
+	assert_int_equal(arcw_stat(m.s, "t1_evictions"), 8);
+	sim_access(&m, 1);
+	assert_int_equal(arcw_stat(m.s, "b1_hits"), want_hits);
+	sim_teardown(&m);
+}
+
+static void test_wide_b1(void **state)
+{
+	(void)state;
+	wide_b1(SWAPPER_POLICY_ARCW, 1);
+	wide_b1(SWAPPER_POLICY_ARCW_DIRTY, 0);
 }
 
 /*
@@ -437,6 +465,7 @@ int main(void)
 		cmocka_unit_test(test_scan_keeps_hot_set),
 		cmocka_unit_test(test_ghost_hits),
 		cmocka_unit_test(test_b2_hit_shrinks_p),
+		cmocka_unit_test(test_wide_b1),
 		cmocka_unit_test(test_dirty_log_fresh),
 		cmocka_unit_test(test_metadata),
 		cmocka_unit_test(test_stamp_survives_writeback),
