@@ -50,8 +50,6 @@
  *   bit 15  GHOST  evicted by this policy: bits 0-13 are a stamp
  *   bit 14  LIST2  resident: in T2 (else T1); ghost: left T2 (else T1)
  *   bit 13  HIT    resident form: hit since the hand last passed
- *   0-3     hgen   resident form: dirty-log harvests done (mod 16) when
- *                  it faulted in
  *   0-13    stamp  ghost form: (ev[k] >> order) mod 2^14 at eviction
  * 0 is "T1, no history": never-touched pages, pages the guest discarded.
  * The stamp counts in units of 2^order evictions, order the smallest with
@@ -73,11 +71,13 @@
  * as T1.
  *
  * The dirty log (arcw-dirty) cannot tell the write that faulted a page in
- * from a later one: a page written by its faulting access would be "hit"
- * at once, and every written page of a scan would be promoted to T2.  So
- * a harvest gives no hit to a page that faulted in since the previous
- * harvest (hgen equal to the harvest count; the policy lab's dlog_fresh=0,
- * which it measured as the better choice for arcw).
+ * from a later one, so a page written by its faulting access is hit at
+ * the next harvest.  The policy lab measured ignoring such writes (its
+ * dlog_fresh=0) as better for arcw; hvswap measured it as worse (4-26 %
+ * more swap-ins at 128 MiB, 8 passes, 50 %: zipf, hot-cold, scan+hot - a
+ * harvest here comes only every limit / 8 pages the hands look at, and a
+ * page's first interval is then most of its time in T1), so every write
+ * the log shows is a hit (docs/benchmarks.md).
  *
  * Concurrency.  meta[idx] is protected by idx's page lock for the fault,
  * hit, evicted and forget hooks; the writers without it are the reclaim
@@ -101,7 +101,6 @@
 #define AW_GHOST POLICY_ARCW_GHOST
 #define AW_LIST2 POLICY_ARCW_LIST2
 #define AW_HIT 0x2000u
-#define AW_HGEN 0xfu
 #define AW_STAMP_BITS 14
 #define AW_STAMP_MASK ((1u << AW_STAMP_BITS) - 1)
 #define AW_P_ONE 256u           /* p is kept in 1/256 pages */
@@ -118,7 +117,6 @@ struct arcw_state {
 	_Atomic uint64_t ev[2];         /* evictions from T1, T2 */
 	_Atomic uint64_t n2;            /* entries in the resident T2 form */
 	_Atomic uint64_t p;             /* target |T1|, 1/256 pages */
-	_Atomic uint32_t hgen;          /* dirty-log harvests done */
 	_Atomic uint64_t hits[2];       /* refaults found in B1, B2 */
 	_Atomic uint64_t promoted;      /* T1 -> T2 by the hand */
 };
@@ -234,20 +232,18 @@ static void adapt_p(struct arcw_state *a, int64_t d, uint64_t c)
 static void arcw_fault(struct swapper *s, void *state, uint64_t idx)
 {
 	struct arcw_state *a = state;
-	uint16_t e = atomic_load(&a->meta[idx]), ne;
-	uint16_t gen = (uint16_t)(atomic_load(&a->hgen) & AW_HGEN);
+	uint16_t e = atomic_load(&a->meta[idx]), ne = 0;
 	uint64_t b1, b2, c = cache_pages(s, a);
 	int k;
 
 	page_lock_assert_held(s, idx);
 	if (!(e & AW_GHOST)) {  /* no history, or decided by an earlier try */
-		ne = (uint16_t)((e & AW_LIST2) | gen);  /* enters unreferenced */
+		ne = (uint16_t)(e & AW_LIST2);  /* enters unreferenced */
 		if (ne != e)
 			atomic_compare_exchange_strong(&a->meta[idx], &e, ne);
 		return;
 	}
 	k = !!(e & AW_LIST2);
-	ne = gen;
 	ghost_sizes(s, a, &b1, &b2);
 	if (a->wide)            /* arcw: see "Without the dirty log" above */
 		b1 = c < atomic_load(&a->ev[0]) ? c : atomic_load(&a->ev[0]);
@@ -274,8 +270,7 @@ static void mark_hit(struct arcw_state *a, uint64_t idx)
 	uint16_t e = atomic_load(&a->meta[idx]), ne;
 
 	do {
-		ne = (e & AW_GHOST) ? (uint16_t)(atomic_load(&a->hgen) & AW_HGEN)
-				    : (uint16_t)(e | AW_HIT);
+		ne = (e & AW_GHOST) ? 0 : (uint16_t)(e | AW_HIT);
 	} while (ne != e && !atomic_compare_exchange_weak(&a->meta[idx], &e, ne));
 }
 
@@ -286,17 +281,11 @@ static void arcw_hit(struct swapper *s, void *state, uint64_t idx)
 }
 
 /* The dirty log's writes (reclaim thread, no page lock): hits on the pages
- * that are resident and did not fault in since the previous harvest. */
+ * that are resident (see above on the faulting write). */
 static void dirty_hit(struct swapper *s, uint64_t idx)
 {
-	struct arcw_state *a = s->pol_state;
-	uint16_t e = atomic_load(&a->meta[idx]);
-
-	if (pg_state(atomic_load(&s->pages[idx])) != PS_RESIDENT)
-		return;
-	if (!(e & AW_GHOST) && (e & AW_HGEN) == (atomic_load(&a->hgen) & AW_HGEN))
-		return;
-	mark_hit(a, idx);
+	if (pg_state(atomic_load(&s->pages[idx])) == PS_RESIDENT)
+		mark_hit(s->pol_state, idx);
 }
 
 static void arcw_evicted(struct swapper *s, void *state, uint64_t idx)
@@ -349,7 +338,6 @@ static void harvest(struct swapper *s, struct arcw_state *a)
 	a->swept = 0;
 	if (!policy_clock_harvest(s, &a->bitmap, dirty_hit))
 		a->dirty = false;
-	atomic_fetch_add(&a->hgen, 1);
 }
 
 /*
