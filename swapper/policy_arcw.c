@@ -18,14 +18,14 @@
  * unreferenced, as in CAR and the lab), so arcw keeps its own HIT bit and
  * leaves the page word's PG_REF (set by every fault: CLOCK's second
  * chance) alone.
-
+ *
  * Ghosts.  B1/B2 are "the last |B1| (|B2|) pages evicted from T1 (T2)":
  * at eviction a page's entry gets which list it left and a stamp of that
  * list's eviction counter ev[k], so a refault is a B1 hit when it is among
  * the last |B1| = min(c - |T1|, ev[0]) pages that left T1, and a B2 hit
  * when among the last |B2| = min(2c - |T1| - |T2| - |B1|, ev[1]) that left
- * T2 (ARC keeps
- * |T1| + |B1| <= c and the four lists <= 2c; c = the resident limit).  A
+ * T2 (ARC keeps |T1| + |B1| <= c and the four lists <= 2c; c = the
+ * resident limit).  A
  * hit adapts p as ARC does (B1: p += max(1, |B2|/|B1|), B2: p -= max(1,
  * |B1|/|B2|)) and brings the page into T2; any other fault into T1.
  *
@@ -68,16 +68,15 @@
  * form: a queued fault served again finds no ghost and changes nothing.
  * Pages that come in without a fault of their own (readahead, a failed
  * write's page put back) keep their ghost entry while resident and count
- * as T1.
+ * as T1; the first access seen (wp fault, dirty log) is their first use:
+ * it makes them T1 pages, unreferenced.
  *
  * The dirty log (arcw-dirty) cannot tell the write that faulted a page in
  * from a later one, so a page written by its faulting access is hit at
  * the next harvest.  The policy lab measured ignoring such writes (its
- * dlog_fresh=0) as better for arcw; hvswap measured it as worse (4-26 %
- * more swap-ins at 128 MiB, 8 passes, 50 %: zipf, hot-cold, scan+hot - a
- * harvest here comes only every limit / 8 pages the hands look at, and a
- * page's first interval is then most of its time in T1), so every write
- * the log shows is a hit (docs/benchmarks.md).
+ * dlog_fresh=0) as better for arcw; in hvswap it read 4-26 % more pages
+ * (128 MiB, 8 passes, 50 %: zipf, hot-cold, scan+hot), so every write the
+ * log shows is a hit (docs/benchmarks.md).
  *
  * Concurrency.  meta[idx] is protected by idx's page lock for the fault,
  * hit, evicted and forget hooks; the writers without it are the reclaim
