@@ -75,6 +75,7 @@ static enum dc_result discard_locked(struct swapper *s, uint64_t idx)
 	}
 	if (pg_holds_slot(w))
 		swapset_put(s, idx, pg_slot(w));
+	policy_forget(s, idx);
 	atomic_store(&s->pages[idx], pg_make(PS_ZERO, 0, 0, 0));
 	return DC_DONE;
 }

@@ -125,6 +125,7 @@ static void wp_fault(struct swapper *s, uint64_t idx, uint64_t w)
 	if (w & PG_WP)
 		swapin_note_written_clean(s);
 	atomic_store(&s->pages[idx], pg_make(PS_RESIDENT, PG_REF, 0, 0));
+	policy_hit(s, idx);
 	r = uffd_writeprotect(s->uffd, host, PAGE_SIZE_4K, false, false);
 	if (r < 0 && r != -ENOENT)
 		core_fatal(s, r, "cannot unprotect gfn 0x%llx: %s",
@@ -334,6 +335,8 @@ static void fault_handle_ex(struct swapper *s, uint64_t addr, bool write,
 		core_wake_reclaim(s);
 		return;
 	}
+	if (pg_state(w) != PS_RESIDENT)
+		policy_fault(s, idx);   /* before the state changes (arcw's ghosts) */
 	next = fault_locked(s, idx, w, write, t0, &b);
 	page_unlock(s, idx);
 	if (next == FN_SUBMIT && swapin_submit_fault(s, idx, b) == -EAGAIN)

@@ -238,6 +238,7 @@ struct swapper_counters {
 };
 
 struct policy_ops;
+struct json_object;
 struct seal;
 struct seal_entry;
 struct seal_cluster;
@@ -413,7 +414,10 @@ struct swapper {
 
 /* Policy interface: picks eviction victims among resident pages.  The core
  * keeps the REF bit in the page word (set on fault-in and on write faults);
- * a policy may keep its own state too.  Called only from the reclaim thread. */
+ * a policy may keep its own state too.  init, fini and select are called
+ * only from the reclaim thread (init/fini: create/destroy); the optional
+ * per-page hooks below (NULL: not needed) from wherever the page changes,
+ * under its page lock. */
 struct policy_ops {
 	const char *name;
 	int (*init)(struct swapper *s, void **state);
@@ -422,9 +426,63 @@ struct policy_ops {
 	 * Candidates are hints: the caller re-checks them under the page lock. */
 	unsigned int (*select)(struct swapper *s, void *state, uint64_t *out,
 			       unsigned int n);
+	/* Per-page state for npages pages (swapper_add_region, before the
+	 * threads start).  0 or -ENOMEM. */
+	int (*grow)(struct swapper *s, void *state, uint64_t npages);
+	/* Page lock held, the page is not RESIDENT: a guest fault on it is
+	 * being served (it may be served again if it is queued). */
+	void (*fault)(struct swapper *s, void *state, uint64_t idx);
+	/* Page lock held, idx RESIDENT: the guest wrote it while it was
+	 * write-protected (a hit the swapper sees: fault.c's wp fault). */
+	void (*hit)(struct swapper *s, void *state, uint64_t idx);
+	/* Page lock held, reclaim thread: idx left the guest by eviction. */
+	void (*evicted)(struct swapper *s, void *state, uint64_t idx);
+	/* Page lock held: the guest gave idx up (discard.c). */
+	void (*forget)(struct swapper *s, void *state, uint64_t idx);
+	/* Bytes of per-page state (stats: metadata_bytes). */
+	size_t (*bytes)(void *state);
+	/* Add the policy's figures to the stats object o. */
+	void (*stats)(void *state, struct json_object *o);
 };
 
-extern const struct policy_ops policy_clock_ops, policy_clock_dirty_ops;
+extern const struct policy_ops policy_clock_ops, policy_clock_dirty_ops,
+	policy_arcw_ops, policy_arcw_dirty_ops;
+
+/* The hooks, for the callers (no-ops for policies without them). */
+static inline void policy_fault(struct swapper *s, uint64_t idx)
+{
+	if (s->pol->fault)
+		s->pol->fault(s, s->pol_state, idx);
+}
+static inline void policy_hit(struct swapper *s, uint64_t idx)
+{
+	if (s->pol->hit)
+		s->pol->hit(s, s->pol_state, idx);
+}
+static inline void policy_evicted(struct swapper *s, uint64_t idx)
+{
+	if (s->pol->evicted)
+		s->pol->evicted(s, s->pol_state, idx);
+}
+static inline void policy_forget(struct swapper *s, uint64_t idx)
+{
+	if (s->pol && s->pol->forget)
+		s->pol->forget(s, s->pol_state, idx);
+}
+
+/* policy_arcw.c, for tests: page idx's 16-bit entry (0 when the policy is
+ * not arcw or arcw-dirty). */
+#define POLICY_ARCW_GHOST 0x8000u
+#define POLICY_ARCW_LIST2 0x4000u
+uint16_t policy_arcw_entry(struct swapper *s, uint64_t idx);
+
+/* policy_clock.c: the guest's writes since the last call (KVM's dirty log):
+ * mark(s, idx) for each page written (reclaim thread, no page lock; clock
+ * sets PG_REF of resident pages); *bitmap is the caller's buffer (made here
+ * at the first call, freed by the caller).  False when it cannot be made
+ * (the caller stops using the log). */
+bool policy_clock_harvest(struct swapper *s, uint64_t **bitmap,
+			  void (*mark)(struct swapper *s, uint64_t idx));
 
 /* ---- core.c ---- */
 void core_init(struct swapper *s);

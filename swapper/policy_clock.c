@@ -71,34 +71,37 @@ static void clock_fini(void *state)
 }
 
 /* The guest's writes since the last harvest become references. */
-static void harvest(struct swapper *s, struct clock_state *c)
+static void mark_ref(struct swapper *s, uint64_t idx)
+{
+	pg_set_resident_unlocked(&s->pages[idx], PG_REF);
+}
+
+bool policy_clock_harvest(struct swapper *s, uint64_t **bitmap,
+			  void (*mark)(struct swapper *s, uint64_t idx))
 {
 	uint64_t most = 0;
 	unsigned int i;
 
-	c->swept = 0;
-	if (!c->bitmap) {
+	if (!*bitmap) {
 		for (i = 0; i < s->nr_regions; i++)
 			if (s->regions[i].npages > most)
 				most = s->regions[i].npages;
-		c->bitmap = core_zalloc(s, (most + 63) / 64 * sizeof(uint64_t));
-		if (!c->bitmap) {
-			c->dirty = false;       /* counted in alloc_failures */
-			return;
-		}
+		*bitmap = core_zalloc(s, (most + 63) / 64 * sizeof(uint64_t));
+		if (!*bitmap)
+			return false;   /* counted in alloc_failures */
 	}
 	atomic_fetch_add(&s->c.dirty_harvests, 1);
 	for (i = 0; i < s->nr_regions; i++) {
 		const struct region *rg = &s->regions[i];
-		uint64_t nw = (rg->npages + 63) / 64, k, refs = 0;
+		uint64_t nw = (rg->npages + 63) / 64, k, refs = 0, *bm = *bitmap;
 
-		memset(c->bitmap, 0, nw * sizeof(uint64_t));
-		if (s->cfg.dirty_log(s->cfg.opaque, rg->gpa, rg->npages, c->bitmap) < 0) {
+		memset(bm, 0, nw * sizeof(uint64_t));
+		if (s->cfg.dirty_log(s->cfg.opaque, rg->gpa, rg->npages, bm) < 0) {
 			atomic_fetch_add(&s->c.dirty_log_errors, 1);
 			continue;
 		}
 		for (k = 0; k < nw; k++) {
-			uint64_t m = c->bitmap[k];
+			uint64_t m = bm[k];
 
 			while (m) {
 				uint64_t j = k * 64 + (uint64_t)__builtin_ctzll(m);
@@ -106,12 +109,20 @@ static void harvest(struct swapper *s, struct clock_state *c)
 				m &= m - 1;
 				if (j >= rg->npages)
 					break;
-				pg_set_resident_unlocked(&s->pages[rg->first + j], PG_REF);
+				mark(s, rg->first + j);
 				refs++;
 			}
 		}
 		atomic_fetch_add(&s->c.dirty_pages, refs);
 	}
+	return true;
+}
+
+static void harvest(struct swapper *s, struct clock_state *c)
+{
+	c->swept = 0;
+	if (!policy_clock_harvest(s, &c->bitmap, mark_ref))
+		c->dirty = false;
 }
 
 static unsigned int clock_select(struct swapper *s, void *state, uint64_t *out,

@@ -147,6 +147,7 @@ static unsigned int evict_clean(struct swapper *s, uint64_t start, unsigned int 
 		return 0;
 	}
 	for (i = 0; i < m; i++) {
+		policy_evicted(s, start + i);
 		atomic_store(&s->pages[start + i],
 			     pg_make_swapped(pg_slot(w[i]), crc[i]));
 		if (swapset_is_mirror(s, gslot_dev(pg_slot(w[i]))))
@@ -233,6 +234,7 @@ static int evict_dirty(struct swapper *s, uint64_t start, unsigned int m,
 			swapset_put(s, idx, pg_slot(w[i]));
 		}
 		page_resident_dec(s, 1);
+		policy_evicted(s, idx);
 		if (page_is_zero(buf_stage_ptr(s, b + i))) {
 			atomic_store(&s->pages[idx], pg_make(PS_ZERO, 0, 0, 0));
 			atomic_fetch_add(&s->c.evict_zero, 1);

@@ -18,7 +18,7 @@
 static size_t metadata_bytes(struct swapper *s)
 {
 	return s->npages * sizeof(uint64_t) + swapset_metadata_bytes(s) +
-	       rmap_bytes(s);
+	       rmap_bytes(s) + (s->pol->bytes ? s->pol->bytes(s->pol_state) : 0);
 }
 
 #define J_U64(o, k, v) json_object_object_add(o, k, json_object_new_uint64(v))
@@ -228,6 +228,8 @@ struct json_object *swapper_stats_json(struct swapper *s)
 	json_object_object_add(feat, "integrity", json_object_new_string(
 				       s->seal ? seal_name(s->seal) : "none"));
 	json_object_object_add(o, "features", feat);
+	if (s->pol->stats)      /* the policy's own figures ("arcw") */
+		s->pol->stats(s->pol_state, o);
 	lock_mutex(&s->pin_lock, LK_LEAF);
 	J_U64(o, "pinned_pages", s->pin_pages);
 	J_U64(o, "longterm_pinned_pages", s->pin_longterm_pages);

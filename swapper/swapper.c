@@ -214,8 +214,12 @@ int swapper_create(const struct swapper_config *cfg, struct swapper **out)
 		r = ztier_create(s);
 	if (r < 0)
 		goto fail;
-	s->pol = s->cfg.policy == SWAPPER_POLICY_CLOCK_DIRTY ?
-		 &policy_clock_dirty_ops : &policy_clock_ops;
+	switch (s->cfg.policy) {
+	case SWAPPER_POLICY_CLOCK_DIRTY: s->pol = &policy_clock_dirty_ops; break;
+	case SWAPPER_POLICY_ARCW: s->pol = &policy_arcw_ops; break;
+	case SWAPPER_POLICY_ARCW_DIRTY: s->pol = &policy_arcw_dirty_ops; break;
+	default: s->pol = &policy_clock_ops; break;
+	}
 	r = s->pol->init(s, &s->pol_state);
 	if (r == -EINVAL)
 		log_err("policy %s needs the guest's dirty log (a VMM with KVM)",
@@ -333,6 +337,11 @@ int swapper_add_region(struct swapper *s, struct gmem *m, uint64_t gpa)
 	r = check_region_ioctls(s, ioctls, alias != NULL);
 	if (r < 0)
 		goto err_alias;
+	if (s->pol->grow) {     /* the policy's per-page state (policy_arcw.c) */
+		r = s->pol->grow(s, s->pol_state, s->npages + np);
+		if (r < 0)
+			goto err_alias;
+	}
 	pages = realloc((void *)s->pages, (s->npages + np) * sizeof(*pages));
 	if (!pages) {
 		r = -ENOMEM;

@@ -14,6 +14,18 @@ set_tests_properties(test_swapper PROPERTIES RUN_SERIAL TRUE)
 add_test(NAME test_swapper_polled COMMAND test_swapper)
 set_tests_properties(test_swapper_polled PROPERTIES LABELS unit TIMEOUT 300
   SKIP_RETURN_CODE 77 RUN_SERIAL TRUE ENVIRONMENT HV_TEST_POLLED=1)
+# The arcw eviction policy (issue 12): scripted access sequences with known
+# outcomes (scan resistance, ghost hits, p), stamps through write-out, the
+# per-page array's cost.
+hv_add_test(NAME test_policy_arcw LABELS unit
+            SOURCES test_policy_arcw.c swapper_testlib.c
+            LIBS hvswap_swapper TIMEOUT 300)
+# The core suites under --policy arcw (every page verified as with clock).
+foreach(t test_swapper test_hardcases)
+  add_test(NAME ${t}_arcw COMMAND ${t})
+  set_tests_properties(${t}_arcw PROPERTIES LABELS unit TIMEOUT 300
+    SKIP_RETURN_CODE 77 RUN_SERIAL TRUE ENVIRONMENT HV_TEST_POLICY=arcw)
+endforeach()
 # The fast fault path: the loop, spinning, watermarks, readahead (issue 10).
 hv_add_test(NAME test_faultpath LABELS unit
             SOURCES test_faultpath.c swapper_testlib.c

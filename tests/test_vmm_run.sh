@@ -142,6 +142,8 @@ case_cli() {
 	cli_err 2 "missing GUEST" run
 	cli_err 2 "need --mem-limit" run --io-engine sync memtouch
 	cli_err 2 "unknown command" frob
+	cli_err 2 "--policy must be clock, clock-dirty, arcw or arcw-dirty" \
+		run --mem-limit 64M --policy lru memtouch
 	# issue 11 finding 8: 1e11 s overflowed the conversion to ns (the
 	# guest timed out at once); now refused, like NaN and negatives
 	cli_err 2 "--timeout" run --timeout 1e11 hang
@@ -212,6 +214,22 @@ case_policy_dirty() {
 	expect_json swap.dirty_log.harvests -gt 0
 	expect_json swap.dirty_log.pages_written -gt 0
 	expect_json swap.dirty_log.errors -eq 0
+}
+
+# policy_arcw POLICY ARGS...: the swap case with --policy arcw or arcw-dirty
+# (policy_arcw.c): data verified, the policy's ghosts were hit, and its
+# per-page entries kept the metadata within 12 bytes per guest page.
+case_policy_arcw() {
+	local pol=$1
+	shift
+	case_swap "$@" --policy "$pol"
+	expect_json swap.features.policy == "$pol"
+	expect_json swap.arcw.t1_evictions -gt 0
+	expect_json swap.arcw.b1_hits -gt 0
+	python3 -c 'import json,sys; v=json.load(open(sys.argv[1]))["swap"]["metadata_bytes_per_page"]; sys.exit(0 if v <= 12 else 1)' \
+		"$STATS" || fail "metadata_bytes_per_page > 12"
+	[ "$pol" = arcw-dirty ] && expect_json swap.dirty_log.harvests -gt 0
+	return 0
 }
 
 case_memfd() {
@@ -487,7 +505,7 @@ EOF
 }
 
 case "$CASE" in
-memtouch|integrity|crash|badptr|hang|cli|swap|policy_dirty|memfd|swaptarget|hostile|signals|statsfile|once|fuzzguest|config)
+memtouch|integrity|crash|badptr|hang|cli|swap|policy_dirty|policy_arcw|memfd|swaptarget|hostile|signals|statsfile|once|fuzzguest|config)
 	"case_$CASE" "$@" ;;
 *) echo "unknown case '$CASE'" >&2; exit 2 ;;
 esac

@@ -49,6 +49,12 @@ hv_add_run_test(NAME swap CASE swap TIMEOUT 300 ARGS ${HV_SWAP_SMOKE_ARGS})
 # Issue 12: the clock-dirty policy at 4x with 2 vCPUs.
 hv_add_run_test(NAME policy_dirty CASE policy_dirty TIMEOUT 300
                 ARGS 128M 32M 124M 2 --vcpus 2)
+# Issue 12: the arcw policies at 4x with 2 vCPUs, every byte verified.
+foreach(pol arcw arcw-dirty)
+  string(REPLACE "-" "_" _pn ${pol})
+  hv_add_run_test(NAME policy_${_pn} CASE policy_arcw TIMEOUT 300
+                  ARGS ${pol} 128M 32M 124M 2 --vcpus 2)
+endforeach()
 hv_add_run_test(NAME memfd CASE memfd TIMEOUT 60)
 hv_add_run_test(NAME swaptarget CASE swaptarget TIMEOUT 60)
 # Issue 11 (hardening): hostile guest output, signals, planted links,

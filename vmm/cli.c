@@ -112,8 +112,10 @@ void cli_usage(FILE *f)
 "                        get written), always or never\n"
 "  --fault-spin MODE     the fault thread polls before it sleeps: auto (default:\n"
 "                        adaptive), off, or a fixed budget in microseconds\n"
-"  --policy NAME         eviction policy: clock (default: CLOCK over faults) or\n"
-"                        clock-dirty (also KVM's dirty log of guest writes)\n"
+"  --policy NAME         eviction policy: clock (default: CLOCK over faults),\n"
+"                        clock-dirty (also KVM's dirty log of guest writes),\n"
+"                        arcw (ARC: scan-resistant, +2 bytes per page) or\n"
+"                        arcw-dirty (arcw and the dirty log)\n"
 "  --swap-encrypt        encrypt swap data (AES-256-GCM, a key held only in\n"
 "                        memory); default: a crc32c per swapped page\n"
 "  --ztier ALGO          compressed tier in front of swap: lz4, zstd or off\n"
@@ -203,7 +205,9 @@ static int parse_swap_opt(struct run_opts *o, int c, const char *arg, const char
 	static const char *const full[] = { "overcommit", "stop", NULL };
 	static const char *const clean[] = { "auto", "always", "never", NULL };
 	static const char *const zt[] = { "lz4", "zstd", "off", NULL };
-	static const char *const policy[] = { "clock", "clock-dirty", NULL };
+	/* indexed by enum swapper_policy */
+	static const char *const policy[] = { "clock", "clock-dirty", "arcw",
+					      "arcw-dirty", NULL };
 	unsigned int k;
 	uint64_t v;
 	int r;
@@ -254,8 +258,9 @@ static int parse_swap_opt(struct run_opts *o, int c, const char *arg, const char
 		return 0;
 	case OPT_POLICY:
 		if (parse_policy(arg, policy, &k) < 0)
-			return usage_err(err, errlen, "%s must be clock or clock-dirty", w);
-		o->swap.policy = k ? SWAPPER_POLICY_CLOCK_DIRTY : SWAPPER_POLICY_CLOCK;
+			return usage_err(err, errlen, "%s must be clock, clock-dirty, "
+					 "arcw or arcw-dirty", w);
+		o->swap.policy = (enum swapper_policy)k;
 		return 0;
 	case OPT_FAULT_SPIN:
 		if (!strcmp(arg, "auto")) {

@@ -324,7 +324,8 @@ static struct json_object *swap_value(const struct run_opts *o, int opt)
 {
 	static const char *const full[] = { "overcommit", "stop" };
 	static const char *const clean[] = { "auto", "always", "never" };
-	static const char *const policy[] = { "clock", "clock-dirty" };
+	static const char *const policy[] = { "clock", "clock-dirty", "arcw",
+					      "arcw-dirty" };
 	const struct swapper_config *s = &o->swap;
 	struct json_object *a;
 	unsigned int i;

@@ -79,10 +79,11 @@ static bool want_devices(const struct vm_config *cfg)
 }
 
 /* The eviction policy reads KVM's dirty log of guest RAM (--policy
- * clock-dirty): the RAM memslot logs writes. */
+ * clock-dirty, arcw-dirty): the RAM memslot logs writes. */
 static bool uses_dirty_log(const struct vm_config *cfg)
 {
-	return cfg->swap && cfg->swap->policy == SWAPPER_POLICY_CLOCK_DIRTY;
+	return cfg->swap && (cfg->swap->policy == SWAPPER_POLICY_CLOCK_DIRTY ||
+			     cfg->swap->policy == SWAPPER_POLICY_ARCW_DIRTY);
 }
 
 /* swapper_config.dirty_log: RAM is one memslot (SLOT_RAM). */

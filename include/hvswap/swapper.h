@@ -55,6 +55,11 @@ enum swapper_policy {
 	SWAPPER_POLICY_CLOCK_DIRTY = 1, /* ... and KVM's dirty log: a page the
 				     * guest wrote counts as referenced
 				     * (needs swapper_config.dirty_log) */
+	SWAPPER_POLICY_ARCW = 2,    /* ARC over what faults tell: CAR's two
+				     * clocks, ghost lists as eviction stamps
+				     * (+2 bytes per guest page) */
+	SWAPPER_POLICY_ARCW_DIRTY = 3, /* ... and KVM's dirty log, as
+				     * clock-dirty (needs dirty_log) */
 };
 
 struct swapper_config {

@@ -122,7 +122,7 @@ struct lab {
 };
 
 extern const struct lab_policy lab_min, lab_lru, lab_clock, lab_stage,
-	lab_shadow, lab_clockpro, lab_arc, lab_arcw, lab_freq;
+	lab_shadow, lab_clockpro, lab_arc, lab_arcw, lab_arcwr, lab_freq;
 
 /* All policies, NULL-terminated (lab_table.c). */
 extern const struct lab_policy *const lab_policies[];

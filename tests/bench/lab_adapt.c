@@ -22,6 +22,8 @@
  *
  *   arcw      ARC in the page word (below): CAR's two clocks as index
  *             sweeps, the ghost lists as eviction stamps.  +0 bytes.
+ *   arcwr     arcw with B1 = the last c pages evicted from T1 (hvswap's
+ *             --policy arcw without the dirty log, issue 12 item 2).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -343,6 +345,7 @@ struct arcw {
 	uint64_t hand[2], n1, n2, ev[2];
 	double p;
 	unsigned order;
+	bool wide;              /* arcwr: a B1 hit is any refault within c */
 };
 
 static int aw_init(struct lab *l, void **ps)
@@ -406,6 +409,10 @@ static void aw_fault(struct lab *l, void *ps, uint32_t p, enum lab_fault k)
 
 	(void)k;
 	aw_ghosts(l, s, &b1, &b2);
+	if (s->wide && (double)s->ev[0] < c)
+		b1 = (double)s->ev[0];
+	else if (s->wide)
+		b1 = c;
 	s->ref[p] = 0;
 	if (s->list[p] == AW_G1 && (double)aw_since(s, p, 0) < b1) {
 		s->p += b2 > b1 ? b2 / b1 : 1.0;
@@ -481,6 +488,27 @@ static void aw_reclaim(struct lab *l, void *ps, uint32_t incoming)
 	}
 	l->err = -EDEADLK;
 }
+
+static int awr_init(struct lab *l, void **ps)
+{
+	int r = aw_init(l, ps);
+
+	if (!r)
+		((struct arcw *)*ps)->wide = true;
+	return r;
+}
+
+/* arcwr: arcw whose B1 is the last c pages evicted from T1 (not c - |T1|):
+ * a page refaulting soon after it left T1 - a new hot page of a moving hot
+ * set - is promoted and grows p even while T1 fills the cache (issue 12's
+ * suggestion for the moving hot set; tried in hvswap's item 2). */
+const struct lab_policy lab_arcwr = {
+	.name = "arcwr",
+	.meta = "as arcw: +0",
+	.meta_bytes = clock_meta_zero, .init = awr_init, .fini = aw_fini,
+	.fault = aw_fault, .reclaim = aw_reclaim,
+	.wp = aw_touch, .dirty = aw_touch,
+};
 
 const struct lab_policy lab_arcw = {
 	.name = "arcw",

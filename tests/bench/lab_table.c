@@ -7,7 +7,7 @@
 
 const struct lab_policy *const lab_policies[] = {
 	&lab_min, &lab_lru, &lab_clock, &lab_stage, &lab_shadow, &lab_clockpro,
-	&lab_arc, &lab_arcw, &lab_freq, NULL,
+	&lab_arc, &lab_arcw, &lab_arcwr, &lab_freq, NULL,
 };
 
 const struct lab_policy *lab_policy_find(const char *name)
