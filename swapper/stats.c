@@ -267,9 +267,9 @@ void swapper_status_live(struct swapper *s, char *buf, size_t len)
 	unlock_rw(&s->dev_lock);
 	snprintf(buf, len, "resident %llu/%llu MiB  swapped %llu MiB  "
 		 "faults %.0f/s  in %.1f MB/s  out %.1f MB/s",
-		 (unsigned long long)(atomic_load(&c->resident) * PAGE_SIZE_4K >> 20),
-		 (unsigned long long)(atomic_load(&s->limit_pages) * PAGE_SIZE_4K >> 20),
-		 (unsigned long long)(swapped * PAGE_SIZE_4K >> 20),
+		 (unsigned long long)(atomic_load(&c->resident) * s->psz >> 20),
+		 (unsigned long long)(atomic_load(&s->limit_pages) * s->psz >> 20),
+		 (unsigned long long)(swapped * s->psz >> 20),
 		 dt > 0 ? (double)(f - s->live.faults) / dt : 0.0,
 		 dt > 0 ? (double)(rd - s->live.rd) / dt / 1e6 : 0.0,
 		 dt > 0 ? (double)(wr - s->live.wr) / dt / 1e6 : 0.0);
