@@ -259,6 +259,159 @@ static void test_read_error(void **state)
 	env_teardown(&e);
 }
 
+/* A fault on a subpage of a unit whose 2 MiB write is held is served from
+ * staging at once (read or write), with no read; the held write then
+ * completes and the unit's data is the guest's latest. */
+static void test_fault_during_write(void **state)
+{
+	struct opts o = { 0 };
+	static struct bg_op tr;         /* static: outlive a failed test */
+	struct env e;
+	unsigned int held;
+	uint64_t u, st0;
+
+	(void)state;
+	huge_setup(&e, &o);
+	hold(&e, IO_WRITE, 0, 0, 0);
+	write_range(&e, 0, 8 * SUB, 1);         /* below the low watermark */
+	assert_int_equal(C(&e, evict_written), 0);
+	bg_trim_start(&tr, &e);
+	wait_held(&e, 1);
+	assert_true(WAIT_UNTIL(C(&e, staged) == 8 && C(&e, resident) == 0, WAIT_MS));
+	held = io_inject_held(e.inj);
+	for (u = 0; u < 8; u++)
+		assert_int_equal(state_of(&e, u), PS_STAGED);
+	st0 = C(&e, faults_staging);
+	assert_true(page_is(&e, 2 * SUB + 511, 1, true));      /* read */
+	settle(&e, 2);
+	write_page(&e, 5 * SUB + 3, 2);                          /* write */
+	settle(&e, 5);
+	assert_int_equal(C(&e, faults_staging), st0 + 2);
+	assert_int_equal(state_of(&e, 2), PS_RESIDENT);
+	assert_int_equal(state_of(&e, 5), PS_RESIDENT);
+	assert_int_equal(C(&e, reads), 0);
+	assert_int_equal(io_inject_held(e.inj), held);
+	io_inject_clear_rules(e.inj);
+	assert_int_equal(io_inject_release(e.inj, -1), (int)held);
+	bg_trim_join(&tr, TRIM_WAIT_MS);
+	assert_true(WAIT_UNTIL(C(&e, staged) == 0, WAIT_MS));
+	assert_int_equal(C(&e, bytes_written) % (2 * MiB), 0);
+	assert_int_equal(verify_range(&e, 0, e.npages), 0);
+	trim(&e);
+	assert_int_equal(verify_range(&e, 0, e.npages), 0);
+	assert_int_equal(fatal_calls(&e), 0);
+	env_teardown(&e);
+}
+
+/* Two faults on different subpages of a unit whose read is held: the
+ * second finds the unit READING and waits; one 2 MiB read serves both. */
+static void test_fault_during_read(void **state)
+{
+	struct opts o = { 0 };
+	static struct bg_op r1, r2;     /* static: outlive a failed test */
+	struct env e;
+	uint64_t u = 7, reads0;
+
+	(void)state;
+	huge_setup(&e, &o);
+	write_range(&e, 0, e.npages, 1);
+	trim(&e);
+	assert_int_equal(state_of(&e, u), PS_SWAPPED);
+	hold(&e, IO_READ, slot_off(&e, u), slot_off(&e, u) + 2 * MiB, 1);
+	reads0 = C(&e, bytes_read);
+	reader_start(&r1, &e, u * SUB + 10);
+	wait_held(&e, 1);
+	wait_state(&e, u, PS_READING);
+	reader_start(&r2, &e, u * SUB + 400);
+	if (!WAIT_UNTIL((word_of(&e, u) & PG_WAITER) && C(&e, faults_dup) != 0,
+			WAIT_MS))
+		fail_msg("second faulter never arrived");
+	io_inject_clear_rules(e.inj);
+	io_inject_release(e.inj, -1);
+	bg_join(&r1, WAIT_MS);
+	bg_join(&r2, WAIT_MS);
+	settle(&e, u);
+	assert_int_equal(state_of(&e, u), PS_RESIDENT);
+	/* the unit's read, and readahead of its neighbours, all whole units */
+	assert_int_equal((C(&e, bytes_read) - reads0) % (2 * MiB), 0);
+	assert_int_equal(verify_range(&e, u * SUB, (u + 1) * SUB), 0);
+	assert_int_equal(fatal_calls(&e), 0);
+	env_teardown(&e);
+}
+
+static void huge_two_devs(struct env *e)
+{
+	struct opts o = { .ndevs = 2, .dev_bytes = 1024 * MiB };
+
+	huge_setup(e, &o);
+	write_range(e, 0, e->npages, 1);
+	trim(e);
+}
+
+static void assert_none_on(struct env *e, int dev)
+{
+	uint64_t u, w;
+
+	for (u = 0; u < UNITS; u++) {
+		w = word_of(e, u);
+		if (pg_holds_slot(w))
+			assert_int_not_equal(gslot_dev(pg_slot(w)), dev);
+	}
+	assert_int_equal(dev_usage(e, dev).used, 0);
+}
+
+/* Migration moves 2 MiB units between devices (one read and one write per
+ * unit) and nothing changes for the guest. */
+static void test_migrate_units(void **state)
+{
+	struct env e;
+	int64_t moved;
+
+	(void)state;
+	huge_two_devs(&e);
+	moved = swapper_migrate(e.s, 0, 1);
+	assert_true(moved >= UNITS - LIMIT_UNITS);
+	assert_none_on(&e, 0);
+	assert_int_equal(verify_range(&e, 0, e.npages), 0);
+	assert_int_equal(fatal_calls(&e), 0);
+	env_teardown(&e);
+}
+
+/* Swapoff while its read-back of unit u is held, and a fault on a subpage
+ * of u arrives during that read: the fault waits for the read, gets the
+ * unit, and swapoff finishes with device 0 empty. */
+static void test_swapoff_fault_during_readback(void **state)
+{
+	static struct bg_op off, rd;    /* static: outlive a failed test */
+	struct env e;
+	uint64_t u = 11;
+	int dev;
+
+	(void)state;
+	huge_two_devs(&e);
+	assert_int_equal(state_of(&e, u), PS_SWAPPED);
+	dev = (int)gslot_dev(pg_slot(word_of(&e, u)));
+	hold(&e, IO_READ, slot_off(&e, u), slot_off(&e, u) + 2 * MiB, 1);
+	bg_start(&off, &e, BG_SWAPOFF, 0, dev, 0);
+	wait_held(&e, 1);
+	wait_state(&e, u, PS_READING);
+	reader_start(&rd, &e, u * SUB + 257);
+	if (!WAIT_UNTIL(word_of(&e, u) & PG_WAITER, WAIT_MS))
+		fail_msg("the fault never found the unit under read");
+	assert_false(atomic_load(&rd.done));
+	io_inject_clear_rules(e.inj);
+	io_inject_release(e.inj, -1);
+	bg_join(&rd, WAIT_MS);
+	bg_join(&off, WAIT_MS);
+	assert_int_equal(off.ret, 0);
+	assert_null(e.s->devs[dev]);
+	/* (u may be out again by now: reclaim runs on; on the other device) */
+	assert_none_on(&e, dev);
+	assert_int_equal(verify_range(&e, 0, e.npages), 0);
+	assert_int_equal(fatal_calls(&e), 0);
+	env_teardown(&e);
+}
+
 /* Huge units need hugetlbfs memory and the reverse. */
 static void test_refusals(void **state)
 {
@@ -294,6 +447,10 @@ int main(void)
 		cmocka_unit_test(test_pin_subpage),
 		cmocka_unit_test(test_write_error),
 		cmocka_unit_test(test_read_error),
+		cmocka_unit_test(test_fault_during_write),
+		cmocka_unit_test(test_fault_during_read),
+		cmocka_unit_test(test_migrate_units),
+		cmocka_unit_test(test_swapoff_fault_during_readback),
 		cmocka_unit_test(test_refusals),
 	};
 	struct uffd_caps caps;
