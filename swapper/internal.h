@@ -47,7 +47,9 @@
  *                 sleeping lock (flag + condition), held across the whole
  *                 operation; anything below may be taken under it.
  *   page locks    page.c: s->locks[idx & (NR_PAGE_LOCKS-1)], protect the
- *                 page word (page.h) and what it owns.  One at a time, except
+ *                 page word (page.h) and what it owns.  idx is a unit: with
+ *                 huge units (s->psz = 2 MiB) one lock covers a whole 2 MiB
+ *                 page, all 512 subpages.  One at a time, except
  *                 the reclaim thread's eviction of a run (reclaim.c), which
  *                 holds up to PG_EVICT_RUN in ascending stripe order.
  *   dev_lock      swapset.c (rwlock): the device table's shape.  Read under a

@@ -94,6 +94,10 @@ void reclaim_set_limit(struct swapper *s, uint64_t lim)
 		gap = 2 * s->cfg.write_batch;
 	if (gap < s->ra_max && lim >= 64 * s->ra_max)
 		gap = s->ra_max;   /* room for a readahead window (large limits) */
+	/* Huge units: a limit of few units (32 MiB = 16) must still leave
+	 * high > 0; their write batches are 8 units (16 MiB) */
+	if (s->pshift > 12 && gap > lim / 4)
+		gap = lim / 4 ? lim / 4 : 1;
 	atomic_store(&s->limit_pages, lim);
 	atomic_store(&s->high_wmark, lim ? lim - 2 * gap : 0);
 	atomic_store(&s->low_wmark, lim ? lim - gap : 0);

@@ -27,6 +27,7 @@
 #define DEFAULT_BATCH 64
 #define NSTAGING 4096
 #define HUGE_BATCH 8            /* 2 MiB units: 16 MiB per write */
+#define HUGE_MIN_LIMIT 8        /* units (16 MiB): room for the watermarks */
 #define HUGE_STAGING 64         /* 128 MiB of address space, filled only
 				   while units are being written */
 
@@ -121,6 +122,11 @@ static int check_huge(struct swapper *s)
 	if (!s->cfg.staging_pages)
 		s->cfg.staging_pages = HUGE_STAGING;
 	s->cfg.fault_around = 0;        /* a unit is 2 MiB already */
+	if (s->cfg.mem_limit && s->cfg.mem_limit < HUGE_MIN_LIMIT * (2ull << 20)) {
+		log_err("a resident limit of huge-page guest memory must be at "
+			"least %u MiB", HUGE_MIN_LIMIT * 2);
+		return -EINVAL;
+	}
 	if (s->cfg.ztier && *s->cfg.ztier && strcmp(s->cfg.ztier, "off"))
 		no = "the compressed tier (--ztier)";
 	else if (s->cfg.policy == SWAPPER_POLICY_CLOCK_DIRTY)
@@ -592,7 +598,7 @@ int swapper_set_limit(struct swapper *s, uint64_t bytes)
 {
 	uint64_t lim = bytes / s->psz;
 
-	if (bytes && lim < 4 * s->cfg.write_batch)
+	if (bytes && lim < (s->pshift > 12 ? HUGE_MIN_LIMIT : 4 * s->cfg.write_batch))
 		return -EINVAL;
 	reclaim_set_limit(s, lim);
 	return 0;

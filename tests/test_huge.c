@@ -30,7 +30,7 @@
 #define NR_PATH "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
 #define FREE_PATH "/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages"
 
-static long nr_saved = -1;
+static long nr_added;           /* pages this run added to the pool */
 
 static long read_long(const char *path)
 {
@@ -58,10 +58,14 @@ static int write_long(const char *path, long v)
 	return r;
 }
 
+/* Give back what we added (not a saved absolute value: another run that
+ * reserved meanwhile keeps its pages). */
 static void restore_nr(void)
 {
-	if (nr_saved >= 0)
-		write_long(NR_PATH, nr_saved);
+	long nr = read_long(NR_PATH);
+
+	if (nr_added > 0 && nr >= nr_added)
+		write_long(NR_PATH, nr - nr_added);
 }
 
 /* Make `need` free 2 MiB pages: 0, or 77 with the reason printed. */
@@ -81,7 +85,7 @@ static int reserve_huge(long need)
 			"root): skipping\n", need, NR_PATH, strerror(errno));
 		return 77;
 	}
-	nr_saved = nr;
+	nr_added = need - fr;
 	fr = read_long(FREE_PATH);
 	if (fr < need) {
 		fprintf(stderr, "the kernel found only %ld of %ld free huge pages: "

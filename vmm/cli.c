@@ -622,8 +622,6 @@ static int check_huge(const struct run_opts *o, char *err, size_t errlen)
 		return 0;
 	if (o->vm.vhost_user_blk)
 		no = "--vhost-user-blk";
-	else if (o->vm.locked)
-		no = "--locked";
 	else if (o->swap_on && s->ztier && strcmp(s->ztier, "off"))
 		no = "--ztier";
 	else if (o->swap_on && s->policy == SWAPPER_POLICY_CLOCK_DIRTY)
@@ -633,9 +631,9 @@ static int check_huge(const struct run_opts *o, char *err, size_t errlen)
 	if (no)
 		return usage_err(err, errlen, "huge-page guest RAM (--hugepages, "
 				 "--mem-backing hugetlb) does not work with %s", no);
-	if (o->swap_on && s->mem_limit % (2u << 20))
+	if (o->swap_on && (s->mem_limit % (2u << 20) || s->mem_limit < (16u << 20)))
 		return usage_err(err, errlen, "--mem-limit must be a multiple of 2M "
-				 "with huge-page guest RAM");
+				 "and at least 16M with huge-page guest RAM");
 	return 0;
 }
 
