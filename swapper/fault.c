@@ -60,9 +60,12 @@ static int map_zeros(struct swapper *s, uint64_t idx, bool write)
 {
 	static const uint8_t zero[PAGE_SIZE_4K] __attribute__((aligned(4096)));
 	void *dst = page_host(s, idx);
+	int r;
 
-	if (s->zero_unit)
-		return uffd_copy(s->uffd, dst, s->zero_unit, s->psz, false, false);
+	if (s->zero_unit) {
+		r = uffd_copy(s->uffd, dst, s->zero_unit, s->psz, false, false);
+		return r < 0 ? r : page_check_filled(s, idx, 1);
+	}
 	return write ? uffd_copy(s->uffd, dst, zero, s->psz, false, false)
 		     : uffd_zeropage(s->uffd, dst, s->psz, false);
 }
@@ -75,7 +78,7 @@ static bool map_zero(struct swapper *s, uint64_t idx, bool write)
 
 	if (r < 0 && r != -EEXIST) {
 		core_fatal(s, r, "cannot map zero page at gfn 0x%llx: %s",
-			   (unsigned long long)page_gfn(s, idx), strerror(-r));
+			   (unsigned long long)page_gfn(s, idx), page_strerror(s, r));
 		return false;
 	}
 	/* -EEXIST: something is mapped there already (never by us: the state
@@ -96,9 +99,11 @@ static bool from_staging(struct swapper *s, uint64_t idx, uint64_t w)
 	 * swap-in read the slot before the write lands (or after it fails). */
 	r = uffd_copy(s->uffd, page_host(s, idx), buf_stage_ptr(s, pg_buf(w)),
 		      s->psz, false, false);
+	if (r == 0)
+		r = page_check_filled(s, idx, 1);
 	if (r < 0) {
 		core_fatal(s, r, "cannot restore staged gfn 0x%llx: %s",
-			   (unsigned long long)page_gfn(s, idx), strerror(-r));
+			   (unsigned long long)page_gfn(s, idx), page_strerror(s, r));
 		return false;
 	}
 	if (w & PG_SLOT)

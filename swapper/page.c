@@ -17,6 +17,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <string.h>
 #include <sys/mman.h>
 
 #include "internal.h"
@@ -99,6 +100,30 @@ int page_drop(struct swapper *s, uint64_t idx, uint64_t n)
 		return 0;
 	}
 	return madvise(r->host + off, n * s->psz, MADV_DONTNEED) < 0 ? -errno : 0;
+}
+
+int page_check_filled(struct swapper *s, uint64_t idx, uint64_t n)
+{
+	uint8_t *host = page_host(s, idx);
+	unsigned char v;
+	uint64_t i;
+
+	if (s->pshift == 12)
+		return 0;
+	for (i = 0; i < n; i++) {
+		/* hugetlbfs: mincore() reports whether the huge PTE is present */
+		if (mincore(host + i * s->psz, PAGE_SIZE_4K, &v) < 0 || !(v & 1))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+const char *page_strerror(struct swapper *s, int err)
+{
+	if (err == -ENOMEM && s->pshift > 12)
+		return "no free 2 MiB page in the host's huge-page pool "
+		       "(HugePages_Free in /proc/meminfo)";
+	return strerror(-err);
 }
 
 void *page_alias(struct swapper *s, uint64_t idx)

@@ -195,9 +195,11 @@ static int map_in(struct swapper *s, struct rd *rd, unsigned int n, bool *keep)
 	uint64_t len = (uint64_t)n * s->psz;
 	int r;
 
-	if (!rd_zc(s, rd))
-		return uffd_copy(s->uffd, dst, buf_bounce_ptr(s, rd->bounce), len,
-				 *keep, false);
+	if (!rd_zc(s, rd)) {
+		r = uffd_copy(s->uffd, dst, buf_bounce_ptr(s, rd->bounce), len,
+			      *keep, false);
+		return r < 0 ? r : page_check_filled(s, rd->idx, n);
+	}
 	r = uffd_continue(s->uffd, dst, len, *keep, false);
 	if (r == -EINVAL && *keep) {
 		*keep = false;
@@ -478,7 +480,7 @@ static void install(struct swapper *s, struct rd *rd, uint64_t w)
 	if (r < 0) {
 		atomic_store(&s->pages[rd->idx], rd_swapped(rd));
 		core_fatal(s, r, "cannot install swapped-in gfn 0x%llx: %s",
-			   (unsigned long long)page_gfn(s, rd->idx), strerror(-r));
+			   (unsigned long long)page_gfn(s, rd->idx), page_strerror(s, r));
 		return;
 	}
 	installed(s, rd, keep);
@@ -626,7 +628,7 @@ static void install_span(struct swapper *s, struct rd **rds, const bool *keep,
 			atomic_store(&s->pages[rds[k]->idx], rd_swapped(rds[k]));
 			core_fatal(s, r, "cannot install swapped-in gfn 0x%llx: %s",
 				   (unsigned long long)page_gfn(s, rds[k]->idx),
-				   strerror(-r));
+				   page_strerror(s, r));
 		}
 		a = b;
 	}

@@ -416,6 +416,44 @@ static void test_swapoff_fault_during_readback(void **state)
 	env_teardown(&e);
 }
 
+/* The pool runs dry: an eviction's hole punch gave the unit's page (and
+ * its reservation) back to the pool, and another hugetlbfs user took every
+ * free page.  The swap-in cannot install the unit: the VM stops with a
+ * message naming the pool, the unit stays on swap, the faulting thread is
+ * never handed zeros. */
+static void test_pool_exhausted(void **state)
+{
+	struct opts o = { 0 };
+	struct bg_op rd;
+	struct gmem *hog = NULL;
+	struct env e;
+	uint64_t u = 4, free_pages;
+	long fr;
+
+	(void)state;
+	huge_setup(&e, &o);
+	write_range(&e, 0, e.npages, 1);
+	trim(&e);
+	assert_int_equal(state_of(&e, u), PS_SWAPPED);
+	fr = read_long(FREE_PATH);
+	assert_true(fr > 0);
+	free_pages = (uint64_t)fr;
+	assert_int_equal(gmem_create(GMEM_HUGETLB, free_pages * 2 * MiB, "hog", &hog), 0);
+	memset(hog->host, 1, free_pages * 2 * MiB);     /* take them all */
+	assert_int_equal(read_long(FREE_PATH), 0);
+	reader_start(&rd, &e, u * SUB + 99);
+	assert_true(WAIT_UNTIL(fatal_calls(&e) == 1, WAIT_MS));
+	assert_non_null(strstr(fatal_get(&e).msg, "huge-page pool"));
+	assert_true(WAIT_UNTIL(state_of(&e, u) == PS_SWAPPED, WAIT_MS));
+	/* Negative check: the reader must not have been let through. */
+	negative_check_window(100);
+	assert_false(atomic_load(&rd.done));
+	gmem_destroy(hog);
+	swapper_release_faults(e.s);
+	assert_true(bg_try_join(&rd, WAIT_MS));
+	env_teardown(&e);
+}
+
 /* Huge units need hugetlbfs memory and the reverse. */
 static void test_refusals(void **state)
 {
@@ -455,6 +493,7 @@ int main(void)
 		cmocka_unit_test(test_fault_during_read),
 		cmocka_unit_test(test_migrate_units),
 		cmocka_unit_test(test_swapoff_fault_during_readback),
+		cmocka_unit_test(test_pool_exhausted),
 		cmocka_unit_test(test_refusals),
 	};
 	struct uffd_caps caps;
