@@ -281,8 +281,11 @@ static void test_fault_during_write(void **state)
 	assert_int_equal(C(&e, evict_written), 0);
 	bg_trim_start(&tr, &e);
 	wait_held(&e, 1);
-	assert_true(WAIT_UNTIL(C(&e, staged) == 8 && C(&e, resident) == 0, WAIT_MS));
+	/* the trim's round done: every write of the 8 units is submitted */
+	assert_true(WAIT_UNTIL(C(&e, staged) == 8 && C(&e, resident) == 0 &&
+			       trim_gen_done(e.s) >= 1, WAIT_MS));
 	held = io_inject_held(e.inj);
+	assert_int_equal(held_of_op(&e, IO_WRITE), held);
 	for (u = 0; u < 8; u++)
 		assert_int_equal(state_of(&e, u), PS_STAGED);
 	st0 = C(&e, faults_staging);
