@@ -27,8 +27,8 @@
 #include "hvswap/log.h"
 #include "internal.h"
 
-#define NBOUNCE 4096            /* 16 MiB: room for several 1 MiB readahead
-				   windows in flight */
+#define NBOUNCE 4096            /* 16 MiB: room for a 4 MiB readahead window,
+				   the next one and random faults */
 #define NBOUNCE_HUGE 16          /* 32 MiB of 2 MiB units: readahead
 				   windows of huge units are 4 units */
 #define PENDING_CAP 65536

@@ -103,7 +103,10 @@
 #define PG_EVICT_RUN 32          /* pages per eviction range operation (page
 				    locks held at once: keep well under 64,
 				    TSan's deadlock detector limit) */
-#define RA_MAX 256               /* largest readahead window, pages (1 MiB) */
+#define RA_MAX 1024              /* largest readahead window, pages (4 MiB) */
+#define RA_IO_MAX 256            /* largest swap-in read, pages (1 MiB): a
+				    window beyond it is several reads
+				    submitted together */
 #define RA_STREAMS 8
 #define RA_HIST 8                /* recent faults for stride detection */
 
@@ -313,9 +316,12 @@ struct swapper {
 	struct swap_dev *devs[SWAPPER_MAX_DEVS];
 	int dev_prio[SWAPPER_MAX_DEVS];         /* protected by dev_lock */
 	bool dev_draining[SWAPPER_MAX_DEVS];    /* protected by dev_lock */
-	bool dev_mirror[SWAPPER_MAX_DEVS];      /* a disk image (mirror.c): never
-						 * allocated from, never drained;
-						 * dev_lock */
+	_Atomic bool dev_mirror[SWAPPER_MAX_DEVS]; /* a disk image (mirror.c):
+						 * never allocated from, never
+						 * drained, never removed; written
+						 * under dev_lock when a device is
+						 * added, read without it by
+						 * swapset_is_mirror() */
 	_Atomic bool mirror_count;              /* mirror.c count-only mode */
 	unsigned int dev_order[SWAPPER_MAX_DEVS];   /* by priority; dev_lock */
 	unsigned int nr_order;                  /* protected by dev_lock */

@@ -14,8 +14,11 @@
  * window of RA_MARKER_MIN+ pages leaves unread for this purpose (installed
  * pages fault no more): the guest is about to run out, so the next window
  * is requested now, asynchronously, while it consumes the rest.  Windows
- * are capped by ra_cap (RA_MAX = 256 pages = 1 MiB) and by an eighth of
- * the resident limit.
+ * are capped by ra_cap (RA_MAX = 1024 pages = 4 MiB) and by an eighth of
+ * the resident limit; swapin.c reads a window in reads of at most
+ * RA_IO_MAX pages (1 MiB), submitted together.  One 1 MiB read at a time
+ * reached half of the disk's sequential bandwidth here (a read's latency
+ * is not hidden); four in flight keep the disk busy.
  *
  * Stride (Leap, ATC'20): the deltas between the last RA_HIST faults are put
  * to a majority vote; a delta other than +1 that wins a majority and is

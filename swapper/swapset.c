@@ -335,7 +335,7 @@ static int add(struct swapper *s, struct swap_dev *d, int prio, bool mirror)
 	}
 	s->dev_prio[i] = prio;
 	s->dev_draining[i] = false;
-	s->dev_mirror[i] = mirror;
+	atomic_store_explicit(&s->dev_mirror[i], mirror, memory_order_release);
 	rebuild_order_locked(s);
 	unlock_rw(&s->dev_lock);
 	return (int)i;
@@ -351,14 +351,15 @@ int swapset_add_mirror(struct swapper *s, struct swap_dev *d)
 	return add(s, d, INT_MIN, true);
 }
 
+/* Lock-free: called per page on the swap-in and eviction paths.  A caller
+ * asks about the device of a slot some page still references, so that
+ * device stays in the table while it asks; its flag was set when it was
+ * added and only changes if the index is reused after a swapoff, which
+ * needs every reference gone first. */
 bool swapset_is_mirror(struct swapper *s, unsigned int dev)
 {
-	bool r;
-
-	lock_read(&s->dev_lock);
-	r = dev < SWAPPER_MAX_DEVS && s->dev_mirror[dev];
-	unlock_rw(&s->dev_lock);
-	return r;
+	return dev < SWAPPER_MAX_DEVS &&
+	       atomic_load_explicit(&s->dev_mirror[dev], memory_order_acquire);
 }
 
 void swapset_remove(struct swapper *s, int dev)

@@ -299,6 +299,41 @@ static void test_readahead_marker(void **state)
 	env_teardown(&e);
 }
 
+/* Large windows: a sequential scan over 8192 swapped-out pages with a limit
+ * whose eighth allows RA_MAX (4 MiB) windows.  Each window after the
+ * ramp-up (the limit is above the scan: nothing is evicted under it) is
+ * requested by its predecessor's marker, so the scan's own
+ * swap-in faults are the ramp (1, 2, ... pages) plus one marker per window:
+ * about 20 with 1024-page windows, over 40 if windows stopped at 256
+ * pages.  No read is larger than RA_IO_MAX pages (the group arrays are
+ * that size: ASan would see an overflow), and every page reads back. */
+static void test_readahead_large_window(void **state)
+{
+	struct opts o = { .limit_pages = 16 * RA_MAX, .npages = 8 * RA_MAX };
+	struct env e;
+	uint64_t i, f0, r0, p0, faults, ios, pages;
+
+	(void)state;
+	env_setup(&e, &o);
+	write_range(&e, 0, o.npages, 1);
+	trim(&e);
+	f0 = C(&e, faults_swap);
+	r0 = C(&e, read_ios);
+	p0 = C(&e, reads);
+	for (i = 0; i < o.npages; i++)
+		assert_true(check_page(&e, i));
+	faults = C(&e, faults_swap) - f0;
+	ios = C(&e, read_ios) - r0;
+	pages = C(&e, reads) - p0;
+	print_message("  %llu swap-in faults, %llu reads for %llu pages\n",
+		      (unsigned long long)faults, (unsigned long long)ios,
+		      (unsigned long long)pages);
+	assert_true(faults < o.npages / RA_IO_MAX);
+	assert_true(ios * RA_IO_MAX >= pages);
+	assert_int_equal(verify_range(&e, 0, o.npages), 0);
+	env_teardown(&e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -311,6 +346,7 @@ int main(void)
 		cmocka_unit_test(test_readahead_waste),
 		cmocka_unit_test(test_readahead_stride),
 		cmocka_unit_test(test_readahead_marker),
+		cmocka_unit_test(test_readahead_large_window),
 	};
 
 	return TL_MAIN(tests);
