@@ -203,9 +203,12 @@ out:
 
 static void judge_locked(struct swapper *s)
 {
-	if (s->ra_judged < RA_JUDGE)
+	/* huge units: judged every 16 units (32 MiB), down to 1 unit */
+	bool huge = s->pshift > 12;
+
+	if (s->ra_judged < (huge ? 16u : RA_JUDGE))
 		return;
-	if (s->ra_judged_waste * 4 > s->ra_judged && s->ra_cap > RA_CAP_MIN)
+	if (s->ra_judged_waste * 4 > s->ra_judged && s->ra_cap > (huge ? 1u : RA_CAP_MIN))
 		s->ra_cap /= 2;
 	else if (s->ra_judged_waste * 16 < s->ra_judged && s->ra_cap < s->ra_max)
 		s->ra_cap *= 2;
