@@ -29,16 +29,19 @@
 
 #define NBOUNCE 4096            /* 16 MiB: room for a 4 MiB readahead window,
 				   the next one and random faults */
+#define NBOUNCE_HUGE 16          /* 32 MiB of 2 MiB units: readahead
+				   windows of huge units are 4 units */
 #define PENDING_CAP 65536
 
-static void *map_buffers(uint32_t n)
+static void *map_buffers(struct swapper *s, uint32_t n)
 {
-	void *p = mmap(NULL, (size_t)n * PAGE_SIZE_4K, PROT_READ | PROT_WRITE,
+	void *p = mmap(NULL, (size_t)n * s->psz, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 
 	if (p == MAP_FAILED)
 		return NULL;
-	madvise(p, (size_t)n * PAGE_SIZE_4K, MADV_NOHUGEPAGE);
+	/* 2 MiB units are copied whole: THP suits them */
+	madvise(p, (size_t)n * s->psz, s->pshift > 12 ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
 	return p;
 }
 
@@ -108,9 +111,9 @@ int buf_init(struct swapper *s)
 {
 	pthread_mutex_init(&s->buf_lock, NULL);
 	s->nstaging = s->cfg.staging_pages;
-	s->nbounce = NBOUNCE;
-	s->staging = map_buffers(s->nstaging);
-	s->bounce = map_buffers(s->nbounce);
+	s->nbounce = s->pshift > 12 ? NBOUNCE_HUGE : NBOUNCE;
+	s->staging = map_buffers(s, s->nstaging);
+	s->bounce = map_buffers(s, s->nbounce);
 	s->stage_owner = calloc(s->nstaging, sizeof(uint32_t));
 	s->pend_cap = PENDING_CAP;
 	s->pending = calloc(s->pend_cap, sizeof(*s->pending));
@@ -119,16 +122,16 @@ int buf_init(struct swapper *s)
 	    pool_init(&s->bounce_pool, s->nbounce) < 0)
 		return -ENOMEM;
 	/* Bounce buffers are DMA targets: populate them now, once. */
-	memset(s->bounce, 0, (size_t)s->nbounce * PAGE_SIZE_4K);
+	memset(s->bounce, 0, (size_t)s->nbounce * s->psz);
 	return 0;
 }
 
 void buf_fini(struct swapper *s)
 {
 	if (s->staging)
-		munmap(s->staging, (size_t)s->nstaging * PAGE_SIZE_4K);
+		munmap(s->staging, (size_t)s->nstaging * s->psz);
 	if (s->bounce)
-		munmap(s->bounce, (size_t)s->nbounce * PAGE_SIZE_4K);
+		munmap(s->bounce, (size_t)s->nbounce * s->psz);
 	free(s->stage_pool.map);
 	free(s->bounce_pool.map);
 	free(s->stage_owner);
@@ -156,7 +159,7 @@ void buf_stage_put(struct swapper *s, uint32_t buf)
 void buf_stage_release_run(struct swapper *s, uint32_t b, uint32_t n)
 {
 	if (s->use_move)
-		madvise(buf_stage_ptr(s, b), (size_t)n * PAGE_SIZE_4K, MADV_DONTNEED);
+		madvise(buf_stage_ptr(s, b), (size_t)n * s->psz, MADV_DONTNEED);
 	lock_mutex(&s->buf_lock, LK_LEAF);
 	mark_locked(&s->stage_pool, b, n, false);
 	unlock_mutex(&s->buf_lock, LK_LEAF);

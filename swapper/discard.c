@@ -109,6 +109,29 @@ static int discard_one(struct swapper *s, uint64_t idx)
 }
 
 /*
+ * The units wholly inside [gpa, gpa+len) (4 KiB aligned): 1 with
+ * [*first, *last], 0 when there is none, -EINVAL, -EFAULT.  With huge units
+ * a range that covers only part of a unit leaves that unit alone: a
+ * hugetlbfs page cannot be split, so it keeps all its data (the guest's
+ * discarded part included) until the rest is discarded or overwritten too.
+ */
+static int whole_units(struct swapper *s, uint64_t gpa, uint64_t len,
+		       uint64_t *first, uint64_t *last)
+{
+	uint64_t a, b;
+
+	if (!len || gpa % PAGE_SIZE_4K || len % PAGE_SIZE_4K)
+		return -EINVAL;
+	if (page_range_of_gpa(s, gpa, len, first, last) < 0)
+		return -EFAULT;
+	a = (gpa + s->psz - 1) & ~(s->psz - 1);
+	b = (gpa + len) & ~(s->psz - 1);
+	if (a >= b)
+		return 0;
+	return page_range_of_gpa(s, a, b - a, first, last) < 0 ? -EFAULT : 1;
+}
+
+/*
  * The false-reads preventer for CPU writes: the guest says it is about to
  * overwrite [gpa, gpa+len) whole (HV_HC_OVERWRITE).  A page whose only copy
  * is out of memory (SWAPPED, STAGED, ZPOOL) becomes ZERO as a discard makes
@@ -121,11 +144,11 @@ int64_t swapper_overwrite(struct swapper *s, uint64_t gpa, uint64_t len)
 {
 	uint64_t first, last, idx, w;
 	int64_t done = 0;
+	int r;
 
-	if (!len || gpa % PAGE_SIZE_4K || len % PAGE_SIZE_4K)
-		return -EINVAL;
-	if (page_range_of_gpa(s, gpa, len, &first, &last) < 0)
-		return -EFAULT;
+	r = whole_units(s, gpa, len, &first, &last);
+	if (r <= 0)
+		return r;
 	for (idx = first; idx <= last; idx++) {
 		page_lock(s, idx);
 		w = atomic_load(&s->pages[idx]);
@@ -145,10 +168,9 @@ int64_t swapper_discard(struct swapper *s, uint64_t gpa, uint64_t len)
 	int64_t done = 0;
 	int r;
 
-	if (!len || gpa % PAGE_SIZE_4K || len % PAGE_SIZE_4K)
-		return -EINVAL;
-	if (page_range_of_gpa(s, gpa, len, &first, &last) < 0)
-		return -EFAULT;
+	r = whole_units(s, gpa, len, &first, &last);
+	if (r <= 0)
+		return r;
 	for (idx = first; idx <= last; idx++) {
 		r = discard_one(s, idx);
 		if (r == -EIO)

@@ -55,14 +55,20 @@
 #define AROUND_SPAN 32         /* fault-around pages mapped (and locked) at once */
 
 /* Map zeros at page idx.  A read maps the shared zero page (no memory until
- * written); a write would only COW it at once, so it gets a private page. */
+ * written); a write would only COW it at once, so it gets a private page.
+ * hugetlbfs has no UFFDIO_ZEROPAGE: a huge unit is copied from zeros. */
 static int map_zeros(struct swapper *s, uint64_t idx, bool write)
 {
 	static const uint8_t zero[PAGE_SIZE_4K] __attribute__((aligned(4096)));
 	void *dst = page_host(s, idx);
+	int r;
 
-	return write ? uffd_copy(s->uffd, dst, zero, PAGE_SIZE_4K, false, false)
-		     : uffd_zeropage(s->uffd, dst, PAGE_SIZE_4K, false);
+	if (s->zero_unit) {
+		r = uffd_copy(s->uffd, dst, s->zero_unit, s->psz, false, false);
+		return r < 0 ? r : page_check_filled(s, idx, 1);
+	}
+	return write ? uffd_copy(s->uffd, dst, zero, s->psz, false, false)
+		     : uffd_zeropage(s->uffd, dst, s->psz, false);
 }
 
 /* Page lock held, state NONE or ZERO.  False when nothing was mapped (the
@@ -73,7 +79,7 @@ static bool map_zero(struct swapper *s, uint64_t idx, bool write)
 
 	if (r < 0 && r != -EEXIST) {
 		core_fatal(s, r, "cannot map zero page at gfn 0x%llx: %s",
-			   (unsigned long long)page_gfn(s, idx), strerror(-r));
+			   (unsigned long long)page_gfn(s, idx), page_strerror(s, r));
 		return false;
 	}
 	/* -EEXIST: something is mapped there already (never by us: the state
@@ -93,10 +99,12 @@ static bool from_staging(struct swapper *s, uint64_t idx, uint64_t w)
 	 * still pending or in flight, so a clean eviction now would let a
 	 * swap-in read the slot before the write lands (or after it fails). */
 	r = uffd_copy(s->uffd, page_host(s, idx), buf_stage_ptr(s, pg_buf(w)),
-		      PAGE_SIZE_4K, false, false);
+		      s->psz, false, false);
+	if (r == 0)
+		r = page_check_filled(s, idx, 1);
 	if (r < 0) {
 		core_fatal(s, r, "cannot restore staged gfn 0x%llx: %s",
-			   (unsigned long long)page_gfn(s, idx), strerror(-r));
+			   (unsigned long long)page_gfn(s, idx), page_strerror(s, r));
 		return false;
 	}
 	if (w & PG_SLOT)
@@ -117,7 +125,7 @@ static void wp_fault(struct swapper *s, uint64_t idx, uint64_t w)
 	if (pg_state(w) != PS_RESIDENT) {
 		/* Evicted between the write and now: the writer retries and
 		 * takes a MISSING fault. */
-		uffd_wake(s->uffd, host, PAGE_SIZE_4K);
+		uffd_wake(s->uffd, host, s->psz);
 		return;
 	}
 	if (w & PG_SLOT)
@@ -126,7 +134,7 @@ static void wp_fault(struct swapper *s, uint64_t idx, uint64_t w)
 		swapin_note_written_clean(s);
 	atomic_store(&s->pages[idx], pg_make(PS_RESIDENT, PG_REF, 0, 0));
 	policy_hit(s, idx);
-	r = uffd_writeprotect(s->uffd, host, PAGE_SIZE_4K, false, false);
+	r = uffd_writeprotect(s->uffd, host, s->psz, false, false);
 	if (r < 0 && r != -ENOENT)
 		core_fatal(s, r, "cannot unprotect gfn 0x%llx: %s",
 			   (unsigned long long)page_gfn(s, idx), strerror(-r));
@@ -247,14 +255,14 @@ static bool minor_fault(struct swapper *s, uint64_t idx, uint64_t w)
 	default:
 		break;
 	}
-	r = uffd_continue(s->uffd, host, PAGE_SIZE_4K, wp, false);
+	r = uffd_continue(s->uffd, host, s->psz, wp, false);
 	if (r == -EINVAL && wp) {
 		/* No CONTINUE_MODE_WP (< 6.4): writable, so no longer clean */
 		if (w & PG_SLOT)
 			swapset_put(s, idx, pg_slot(w));
 		w &= ~(PG_WP | PG_SLOT);
 		atomic_store(&s->pages[idx], w);
-		r = uffd_continue(s->uffd, host, PAGE_SIZE_4K, false, false);
+		r = uffd_continue(s->uffd, host, s->psz, false, false);
 	}
 	if (r < 0) {
 		core_fatal(s, r, "cannot map gfn 0x%llx from the memfd: %s",
@@ -280,7 +288,7 @@ static enum fault_next fault_locked(struct swapper *s, uint64_t idx, uint64_t w,
 	case PS_ZERO:
 		return map_zero(s, idx, write) ? FN_DONE : FN_NONE;
 	case PS_RESIDENT:
-		uffd_wake(s->uffd, page_host(s, idx), PAGE_SIZE_4K);
+		uffd_wake(s->uffd, page_host(s, idx), s->psz);
 		atomic_fetch_add(&s->c.faults_spurious, 1);
 		return FN_NONE;
 	case PS_STAGED:
@@ -317,7 +325,7 @@ static void fault_handle_ex(struct swapper *s, uint64_t addr, bool write,
 		 * nothing may touch an empty staging buffer.  If something
 		 * does (a bug), unblock it rather than deadlock. */
 		log_err("fault at 0x%llx outside every region", (unsigned long long)addr);
-		uffd_zeropage(s->uffd, (void *)(uintptr_t)addr, PAGE_SIZE_4K, false);
+		uffd_zeropage(s->uffd, (void *)(uintptr_t)addr, s->psz, false);
 		return;
 	}
 	page_lock(s, idx);
@@ -388,7 +396,7 @@ static int serve_uffd(struct swapper *s, struct uffd_msg *msgs)
 		if (m->event != UFFD_EVENT_PAGEFAULT)
 			continue;
 		fl = m->arg.pagefault.flags;
-		fault_handle(s, m->arg.pagefault.address & ~(PAGE_SIZE_4K - 1),
+		fault_handle(s, m->arg.pagefault.address & ~(s->psz - 1),
 			     fl & UFFD_PAGEFAULT_FLAG_WRITE,
 			     fl & UFFD_PAGEFAULT_FLAG_WP,
 			     fl & UFFD_PAGEFAULT_FLAG_MINOR, io_now_ns());

@@ -47,7 +47,9 @@
  *                 sleeping lock (flag + condition), held across the whole
  *                 operation; anything below may be taken under it.
  *   page locks    page.c: s->locks[idx & (NR_PAGE_LOCKS-1)], protect the
- *                 page word (page.h) and what it owns.  One at a time, except
+ *                 page word (page.h) and what it owns.  idx is a unit: with
+ *                 huge units (s->psz = 2 MiB) one lock covers a whole 2 MiB
+ *                 page, all 512 subpages.  One at a time, except
  *                 the reclaim thread's eviction of a run (reclaim.c), which
  *                 holds up to PG_EVICT_RUN in ascending stripe order.
  *   dev_lock      swapset.c (rwlock): the device table's shape.  Read under a
@@ -262,6 +264,15 @@ struct swapper {
 	void *pol_state;        /* the reclaim thread's */
 	pthread_t fault_thread, reclaim_thread;
 	bool threads_started;
+	/* The unit of everything below (page word, page lock, slot, staging
+	 * and bounce buffer, seal, uffd ioctl): 4 KiB, or 2 MiB for hugetlbfs
+	 * guest memory (swapper_config.huge_pages; docs/hard-cases.md "Huge
+	 * pages").  "Page" in the swapper means one unit. */
+	uint64_t psz;
+	unsigned int pshift;
+	void *zero_unit;        /* huge units: psz bytes of zeros (read-only),
+				   the source of a zero fill (no UFFDIO_ZEROPAGE
+				   on hugetlbfs) */
 	_Atomic bool fault_stop;        /* the fault thread exits (checked while
 					   it spins; stop_efd wakes its poll) */
 
@@ -347,6 +358,8 @@ struct swapper {
 	uint64_t ra_hist[RA_HIST];      /* recent faults; ra_lock */
 	unsigned int ra_hpos;           /* protected by ra_lock */
 	unsigned int ra_cap;            /* window cap; ra_lock */
+	unsigned int ra_max;            /* largest window (RA_MAX, fewer for huge
+					   units); set at init */
 	unsigned int ra_judged, ra_judged_waste;    /* ra_lock */
 	/* keep_clean() estimate (decaying): pages installed clean, how many
 	 * of those took a write-protect fault and how many were dropped clean
@@ -534,7 +547,7 @@ void buf_stage_put(struct swapper *s, uint32_t buf);
 void buf_stage_release_run(struct swapper *s, uint32_t b, uint32_t n);
 static inline void *buf_stage_ptr(struct swapper *s, uint32_t b)
 {
-	return s->staging + (uint64_t)b * PAGE_SIZE_4K;
+	return s->staging + (uint64_t)b * s->psz;
 }
 int buf_bounce_get(struct swapper *s, uint32_t *b);
 /* Up to n contiguous bounce buffers (at least 1): returns how many, or
@@ -544,7 +557,7 @@ int buf_bounce_get_run(struct swapper *s, uint32_t n, uint32_t *first);
 void buf_bounce_put(struct swapper *s, uint32_t b);
 static inline void *buf_bounce_ptr(struct swapper *s, uint32_t b)
 {
-	return s->bounce + (uint64_t)b * PAGE_SIZE_4K;
+	return s->bounce + (uint64_t)b * s->psz;
 }
 /* Queued faults: -ENOSPC when the ring is full. */
 int buf_pending_push(struct swapper *s, uint64_t idx, bool write, uint64_t t0);

@@ -96,9 +96,9 @@ static int mig_take(struct swapper *s, struct rd *rd, uint64_t w)
 	 * touching it.  Without MOVE (memfd memory, old kernels) it is plain
 	 * memory, which UFFDIO_COPY refuses: copy. */
 	if (!s->use_move)
-		memcpy(buf_stage_ptr(s, b), buf_bounce_ptr(s, rd->bounce), PAGE_SIZE_4K);
+		memcpy(buf_stage_ptr(s, b), buf_bounce_ptr(s, rd->bounce), s->psz);
 	else if (uffd_copy(s->uffd, buf_stage_ptr(s, b), buf_bounce_ptr(s, rd->bounce),
-			   PAGE_SIZE_4K, false, true) < 0) {
+			   s->psz, false, true) < 0) {
 		buf_stage_put(s, b);
 		return -EAGAIN;
 	}

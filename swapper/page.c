@@ -17,6 +17,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <string.h>
 #include <sys/mman.h>
 
 #include "internal.h"
@@ -76,7 +77,7 @@ void *page_host(struct swapper *s, uint64_t idx)
 {
 	struct region *r = idx_region(s, idx);
 
-	return r->host + (idx - r->first) * PAGE_SIZE_4K;
+	return r->host + (idx - r->first) * s->psz;
 }
 
 /*
@@ -90,29 +91,54 @@ void *page_host(struct swapper *s, uint64_t idx)
 int page_drop(struct swapper *s, uint64_t idx, uint64_t n)
 {
 	struct region *r = idx_region(s, idx);
-	uint64_t off = (idx - r->first) * PAGE_SIZE_4K;
+	uint64_t off = (idx - r->first) * s->psz;
 
-	if (r->mem->backing == GMEM_MEMFD) {
+	if (r->mem->backing != GMEM_ANON) {        /* memfd, hugetlbfs */
 		if (fallocate(r->mem->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-			      (off_t)off, (off_t)(n * PAGE_SIZE_4K)) < 0)
+			      (off_t)off, (off_t)(n * s->psz)) < 0)
 			return -errno;
 		return 0;
 	}
-	return madvise(r->host + off, n * PAGE_SIZE_4K, MADV_DONTNEED) < 0 ? -errno : 0;
+	return madvise(r->host + off, n * s->psz, MADV_DONTNEED) < 0 ? -errno : 0;
+}
+
+int page_check_filled(struct swapper *s, uint64_t idx, uint64_t n)
+{
+	uint8_t *host = page_host(s, idx);
+	unsigned char v;
+	uint64_t i;
+
+	if (s->pshift == 12)
+		return 0;
+	for (i = 0; i < n; i++) {
+		/* hugetlbfs: mincore() reports whether the huge PTE is present */
+		if (mincore(host + i * s->psz, PAGE_SIZE_4K, &v) < 0 || !(v & 1))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+const char *page_strerror(struct swapper *s, int err)
+{
+	if (err == -ENOMEM && s->pshift > 12)
+		return "no free 2 MiB page in the host's huge-page pool "
+		       "(HugePages_Free in /proc/meminfo)";
+	return strerror(-err);
 }
 
 void *page_alias(struct swapper *s, uint64_t idx)
 {
 	struct region *r = idx_region(s, idx);
 
-	return r->alias ? r->alias + (idx - r->first) * PAGE_SIZE_4K : NULL;
+	return r->alias ? r->alias + (idx - r->first) * s->psz : NULL;
 }
 
 uint64_t page_gfn(struct swapper *s, uint64_t idx)
 {
 	struct region *r = idx_region(s, idx);
 
-	return r->gpa / PAGE_SIZE_4K + (idx - r->first);
+	/* A gfn names a 4 KiB frame whatever the unit (a huge unit: its first) */
+	return (r->gpa + (idx - r->first) * s->psz) / PAGE_SIZE_4K;
 }
 
 int page_idx(struct swapper *s, uint64_t addr, uint64_t *idx)
@@ -123,8 +149,8 @@ int page_idx(struct swapper *s, uint64_t addr, uint64_t *idx)
 		struct region *r = &s->regions[i];
 		uint64_t base = (uint64_t)(uintptr_t)r->host;
 
-		if (addr >= base && addr - base < r->npages * PAGE_SIZE_4K) {
-			*idx = r->first + (addr - base) / PAGE_SIZE_4K;
+		if (addr >= base && addr - base < r->npages * s->psz) {
+			*idx = r->first + (addr - base) / s->psz;
 			return 0;
 		}
 	}
@@ -140,11 +166,11 @@ int page_range_of_gpa(struct swapper *s, uint64_t gpa, uint64_t len,
 		return -EFAULT;
 	for (i = 0; i < s->nr_regions; i++) {
 		struct region *rg = &s->regions[i];
-		uint64_t end = rg->gpa + rg->npages * PAGE_SIZE_4K;
+		uint64_t end = rg->gpa + rg->npages * s->psz;
 
 		if (gpa >= rg->gpa && gpa < end && len <= end - gpa) {
-			*first = rg->first + (gpa - rg->gpa) / PAGE_SIZE_4K;
-			*last = rg->first + (gpa + len - 1 - rg->gpa) / PAGE_SIZE_4K;
+			*first = rg->first + (gpa - rg->gpa) / s->psz;
+			*last = rg->first + (gpa + len - 1 - rg->gpa) / s->psz;
 			return 0;
 		}
 	}

@@ -206,6 +206,16 @@ void *page_alias(struct swapper *s, uint64_t idx);
  * their next access is a userfaultfd MISSING fault.  0 or -errno (nothing
  * is known to be dropped then). */
 int page_drop(struct swapper *s, uint64_t idx, uint64_t n);
+/*
+ * After a UFFDIO_COPY of n units at idx that reported success (uffd.c turns
+ * -EEXIST into 0): 0 if they are mapped, -ENOMEM if not.  Huge units only
+ * (4 KiB units: always 0): measured on Linux 6.18, a UFFDIO_COPY into
+ * hugetlbfs when the huge-page pool has no free page fails with EEXIST,
+ * not ENOMEM, and maps nothing, so the faulting thread would wait forever.
+ */
+int page_check_filled(struct swapper *s, uint64_t idx, uint64_t n);
+/* strerror(-err), or for -ENOMEM with huge units what it means there. */
+const char *page_strerror(struct swapper *s, int err);
 /* The resident counter (and its high-water mark). */
 void page_resident_inc(struct swapper *s);
 void page_resident_dec(struct swapper *s, uint64_t n);

@@ -224,8 +224,8 @@ static int pin(struct swapper *s, uint64_t gpa, uint64_t len, bool write,
 	/* first the pages wholly inside [gpa, gpa+len), before a fault on a
 	 * neighbour can read them ahead */
 	for (idx = first; fill && idx <= last; idx++) {
-		if ((idx > first || gpa % PAGE_SIZE_4K == 0) &&
-		    (idx < last || (gpa + len) % PAGE_SIZE_4K == 0))
+		if ((idx > first || gpa % s->psz == 0) &&
+		    (idx < last || (gpa + len) % s->psz == 0))
 			skip_read(s, idx);
 	}
 	for (idx = first; idx <= last; idx++) {
@@ -241,7 +241,7 @@ static int pin(struct swapper *s, uint64_t gpa, uint64_t len, bool write,
 	}
 	atomic_fetch_add(&s->c.pins, 1);
 	if (host)
-		*host = (uint8_t *)page_host(s, first) + gpa % PAGE_SIZE_4K;
+		*host = (uint8_t *)page_host(s, first) + gpa % s->psz;
 	return 0;
 }
 

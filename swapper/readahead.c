@@ -41,13 +41,16 @@
 #define RA_MAX_STRIDE 64
 #define RA_STRIDE_PAGES 8
 #define RA_CAP_MIN 8
+#define RA_MAX_HUGE 4          /* units of 2 MiB */
 #define RA_JUDGE 1024          /* readahead pages per waste judgement */
 #define RA_MARKER_MIN 32       /* windows this large carry a marker hole */
 
 void ra_init(struct swapper *s)
 {
 	pthread_mutex_init(&s->ra_lock, NULL);
-	s->ra_cap = RA_MAX;
+	/* huge units: 2 MiB each, so a window of RA_MAX_HUGE is 8 MiB */
+	s->ra_max = s->pshift > 12 ? RA_MAX_HUGE : RA_MAX;
+	s->ra_cap = s->ra_max;
 }
 
 void ra_fini(struct swapper *s)
@@ -200,11 +203,14 @@ out:
 
 static void judge_locked(struct swapper *s)
 {
-	if (s->ra_judged < RA_JUDGE)
+	/* huge units: judged every 16 units (32 MiB), down to 1 unit */
+	bool huge = s->pshift > 12;
+
+	if (s->ra_judged < (huge ? 16u : RA_JUDGE))
 		return;
-	if (s->ra_judged_waste * 4 > s->ra_judged && s->ra_cap > RA_CAP_MIN)
+	if (s->ra_judged_waste * 4 > s->ra_judged && s->ra_cap > (huge ? 1u : RA_CAP_MIN))
 		s->ra_cap /= 2;
-	else if (s->ra_judged_waste * 16 < s->ra_judged && s->ra_cap < RA_MAX)
+	else if (s->ra_judged_waste * 16 < s->ra_judged && s->ra_cap < s->ra_max)
 		s->ra_cap *= 2;
 	s->ra_judged = s->ra_judged_waste = 0;
 }

@@ -61,7 +61,11 @@ bool reclaim_over_hard_limit(struct swapper *s)
 
 	if (!lim || atomic_load(&s->swap_full))
 		return false;   /* reclaim cannot help: do not hold the guest */
-	margin = lim / 32 > 512 ? lim / 32 : 512;
+	margin = 512 >> (s->pshift - 12);       /* 2 MiB of 4 KiB pages */
+	if (margin < 2)
+		margin = 2;
+	if (lim / 32 > margin)
+		margin = lim / 32;
 	return used_pages(s) >= lim + margin;
 }
 
@@ -88,8 +92,12 @@ void reclaim_set_limit(struct swapper *s, uint64_t lim)
 
 	if (gap < 2 * s->cfg.write_batch)
 		gap = 2 * s->cfg.write_batch;
-	if (gap < RA_MAX && lim >= 64 * RA_MAX)
-		gap = RA_MAX;   /* room for a readahead window (large limits) */
+	if (gap < s->ra_max && lim >= 64 * s->ra_max)
+		gap = s->ra_max;   /* room for a readahead window (large limits) */
+	/* Huge units: a limit of few units (32 MiB = 16) must still leave
+	 * high > 0; their write batches are 8 units (16 MiB) */
+	if (s->pshift > 12 && gap > lim / 4)
+		gap = lim / 4 ? lim / 4 : 1;
 	atomic_store(&s->limit_pages, lim);
 	atomic_store(&s->high_wmark, lim ? lim - 2 * gap : 0);
 	atomic_store(&s->low_wmark, lim ? lim - gap : 0);
@@ -102,12 +110,12 @@ static void wait_progress(struct swapper *s, long ms)
 	core_progress_wait(s, core_progress_gen(s), ms);
 }
 
-static bool page_is_zero(const void *p)
+static bool page_is_zero(const struct swapper *s, const void *p)
 {
 	const uint64_t *q = p;
-	unsigned int i;
+	uint64_t i;
 
-	for (i = 0; i < PAGE_SIZE_4K / 8; i += 8) {
+	for (i = 0; i < s->psz / 8; i += 8) {
 		if (q[i] | q[i + 1] | q[i + 2] | q[i + 3] | q[i + 4] | q[i + 5] |
 		    q[i + 6] | q[i + 7])
 			return false;
@@ -139,7 +147,7 @@ static unsigned int evict_clean(struct swapper *s, uint64_t start, unsigned int 
 	/* The seal goes back into the word (page.h): recomputed from the
 	 * page, which write protection kept identical to its slot. */
 	for (i = 0; i < m; i++)
-		crc[i] = swapset_word_seal(s, pg_slot(w[i]), host + i * PAGE_SIZE_4K);
+		crc[i] = swapset_word_seal(s, pg_slot(w[i]), host + i * s->psz);
 	r = page_drop(s, start, m);
 	if (r < 0) {
 		log_warn("cannot drop clean gfn 0x%llx+%u: %s",
@@ -171,20 +179,20 @@ static unsigned int take_out(struct swapper *s, uint64_t start, unsigned int m,
 
 	if (s->use_move) {
 		moved = uffd_move(s->uffd, buf_stage_ptr(s, b), host,
-				  m * PAGE_SIZE_4K, true);
+				  m * s->psz, true);
 		if (moved < 0) {
 			log_warn("UFFDIO_MOVE of gfn 0x%llx+%u failed: %s",
 				 (unsigned long long)page_gfn(s, start), m,
 				 strerror((int)-moved));
 			return 0;
 		}
-		return (unsigned int)((uint64_t)moved / PAGE_SIZE_4K);
+		return (unsigned int)((uint64_t)moved / s->psz);
 	}
 	/* Fallback without MOVE: write-protect first, so a racing guest
 	 * write traps (to a fault thread that needs our page locks) instead
 	 * of landing after the copy; then copy and drop.  (No DONTWAKE:
 	 * the kernel refuses WP|DONTWAKE with EINVAL; protecting wakes no one.) */
-	r = uffd_writeprotect(s->uffd, host, m * PAGE_SIZE_4K, true, false);
+	r = uffd_writeprotect(s->uffd, host, m * s->psz, true, false);
 	if (r < 0) {
 		log_warn("write-protect for eviction failed: %s", strerror(-r));
 		return 0;
@@ -193,7 +201,7 @@ static unsigned int take_out(struct swapper *s, uint64_t start, unsigned int m,
 	 * the guest's mapping could take a MINOR fault (a page the kernel
 	 * unmapped) that the fault thread serves only with our page locks. */
 	memcpy(buf_stage_ptr(s, b), page_alias(s, start) ? page_alias(s, start) : host,
-	       m * PAGE_SIZE_4K);
+	       m * s->psz);
 	/* A writer that is not on our mapping (a vhost-user back-end) and
 	 * wrote now would be lost by the drop: it may only write pinned
 	 * pages, which never get here (test_vhost_shadow holds this point). */
@@ -205,7 +213,7 @@ static unsigned int take_out(struct swapper *s, uint64_t start, unsigned int m,
 		 * are; a writer waiting on the protection is woken. */
 		log_warn("cannot drop gfn 0x%llx+%u for eviction: %s",
 			 (unsigned long long)page_gfn(s, start), m, strerror(-r));
-		uffd_writeprotect(s->uffd, host, m * PAGE_SIZE_4K, false, false);
+		uffd_writeprotect(s->uffd, host, m * s->psz, false, false);
 		return 0;
 	}
 	return m;
@@ -235,7 +243,7 @@ static int evict_dirty(struct swapper *s, uint64_t start, unsigned int m,
 		}
 		page_resident_dec(s, 1);
 		policy_evicted(s, idx);
-		if (page_is_zero(buf_stage_ptr(s, b + i))) {
+		if (page_is_zero(s, buf_stage_ptr(s, b + i))) {
 			atomic_store(&s->pages[idx], pg_make(PS_ZERO, 0, 0, 0));
 			atomic_fetch_add(&s->c.evict_zero, 1);
 			buf_stage_release_run(s, b + i, 1);
@@ -327,7 +335,7 @@ static bool run_breaks(struct swapper *s, uint64_t prev, uint64_t idx,
 {
 	return idx != prev + 1 || len == PG_EVICT_RUN ||
 	       (idx & (NR_PAGE_LOCKS - 1)) == 0 ||
-	       (uint8_t *)page_host(s, idx) != (uint8_t *)page_host(s, prev) + PAGE_SIZE_4K;
+	       (uint8_t *)page_host(s, idx) != (uint8_t *)page_host(s, prev) + s->psz;
 }
 
 /* One reclaim round: returns the number of pages taken out of the guest, or

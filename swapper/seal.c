@@ -53,6 +53,7 @@
 
 struct seal {
 	enum seal_mode mode;
+	size_t bytes;                   /* per seal: 4096 or a 2 MiB unit */
 	bool hw_crc;                    /* SSE4.2 crc32 instruction */
 	uint32_t shift[4][256];         /* raw CRC register -> the register
 					   after LANE_BYTES more zero bytes,
@@ -294,6 +295,7 @@ int seal_create(bool encrypt, struct seal **out)
 	if (!sl)
 		return -ENOMEM;
 	sl->mode = encrypt ? SEAL_AES256GCM : SEAL_CRC32C;
+	sl->bytes = PAGE_BYTES;
 	sl->hw_crc = cpu_has_crc();
 	shift_init(sl);
 	pthread_mutex_init(&sl->ctx_lock, NULL);
@@ -325,6 +327,11 @@ void seal_destroy(struct seal *sl)
 	EVP_CIPHER_free(sl->cipher);
 	pthread_mutex_destroy(&sl->ctx_lock);
 	free(sl);
+}
+
+void seal_set_unit(struct seal *sl, size_t bytes)
+{
+	sl->bytes = bytes;
 }
 
 enum seal_mode seal_mode(const struct seal *sl)
@@ -372,8 +379,12 @@ void seal_entry_unpack(const struct seal *sl, const void *src, struct seal_entry
 static uint32_t page_crc(const struct seal *sl, uint64_t g, const void *page)
 {
 	uint32_t c = ~crc_run(sl->hw_crc, 0, &g, sizeof(g));
+	const uint8_t *p = page;
+	size_t off;
 
-	c = sl->hw_crc ? page_hw(sl, c, page) : crc_sw(c, page, PAGE_BYTES);
+	/* a huge unit: its 4 KiB pages in order, one running CRC */
+	for (off = 0; off < sl->bytes; off += PAGE_BYTES)
+		c = sl->hw_crc ? page_hw(sl, c, p + off) : crc_sw(c, p + off, PAGE_BYTES);
 	return ~c;
 }
 
@@ -429,11 +440,11 @@ static int gcm(struct seal *sl, bool enc, uint64_t g, uint64_t ctr,
 	make_nonce(ctr, nonce);
 	ok = EVP_CipherInit_ex2(c, NULL, NULL, nonce, enc ? 1 : 0, NULL) &&
 	     EVP_CipherUpdate(c, NULL, &len, (const uint8_t *)&g, sizeof(g)) &&
-	     EVP_CipherUpdate(c, out, &len, in, PAGE_BYTES) && len == PAGE_BYTES;
+	     EVP_CipherUpdate(c, out, &len, in, (int)sl->bytes) && len == (int)sl->bytes;
 	if (ok && !enc)
 		ok = EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, SEAL_TAG_BYTES, tag);
 	if (ok)
-		ok = EVP_CipherFinal_ex(c, (uint8_t *)out + PAGE_BYTES, &len) > 0;
+		ok = EVP_CipherFinal_ex(c, (uint8_t *)out + sl->bytes, &len) > 0;
 	if (ok && enc)
 		ok = EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, SEAL_TAG_BYTES, tag);
 	if (ok)

@@ -56,6 +56,9 @@ struct seal;
 int seal_create(bool encrypt, struct seal **out);
 /* Wipes the key.  NULL is allowed. */
 void seal_destroy(struct seal *sl);
+/* The bytes each seal covers: 4096 (the default) or a huge unit's 2 MiB.
+ * Set once, before the first seal_page. */
+void seal_set_unit(struct seal *sl, size_t bytes);
 enum seal_mode seal_mode(const struct seal *sl);
 /* "crc32c" or "aes-256-gcm" (the stats' features.integrity). */
 const char *seal_name(const struct seal *sl);

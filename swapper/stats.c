@@ -217,8 +217,12 @@ struct json_object *swapper_stats_json(struct swapper *s)
 	 * its pages are dropped by hole punch and kept clean with uffd-wp on
 	 * shmem, which the swapper requires for it. */
 	json_object_object_add(feat, "memory_backing", json_object_new_string(
-				       !s->nr_memfd ? "anon" :
+				       s->pshift > 12 ? "hugetlb" : !s->nr_memfd ? "anon" :
 				       s->nr_memfd == s->nr_regions ? "memfd" : "mixed"));
+	/* The unit of every count in pages (page_states, resident, faults,
+	 * slots): 4096, or 2097152 with hugetlb memory (one 2 MiB unit each,
+	 * so bytes_read / read_ios is the read size). */
+	J_U64(feat, "unit_bytes", s->psz);
 	json_object_object_add(feat, "uffd_wp_shmem",
 			       json_object_new_boolean(s->caps.wp_shmem));
 	json_object_object_add(feat, "zero_copy_swapin",
@@ -269,9 +273,9 @@ void swapper_status_live(struct swapper *s, char *buf, size_t len)
 	unlock_rw(&s->dev_lock);
 	snprintf(buf, len, "resident %llu/%llu MiB  swapped %llu MiB  "
 		 "faults %.0f/s  in %.1f MB/s  out %.1f MB/s",
-		 (unsigned long long)(atomic_load(&c->resident) * PAGE_SIZE_4K >> 20),
-		 (unsigned long long)(atomic_load(&s->limit_pages) * PAGE_SIZE_4K >> 20),
-		 (unsigned long long)(swapped * PAGE_SIZE_4K >> 20),
+		 (unsigned long long)(atomic_load(&c->resident) * s->psz >> 20),
+		 (unsigned long long)(atomic_load(&s->limit_pages) * s->psz >> 20),
+		 (unsigned long long)(swapped * s->psz >> 20),
 		 dt > 0 ? (double)(f - s->live.faults) / dt : 0.0,
 		 dt > 0 ? (double)(rd - s->live.rd) / dt / 1e6 : 0.0,
 		 dt > 0 ? (double)(wr - s->live.wr) / dt / 1e6 : 0.0);
@@ -286,11 +290,12 @@ void swapper_status_line(struct swapper *s, char *buf, size_t len)
 	struct swapper_counters *c = &s->c;
 
 	snprintf(buf, len,
-		 "swap: resident %llu/%llu pages (max %llu), staged %llu, "
+		 "swap: resident %llu/%llu %s (max %llu), staged %llu, "
 		 "in %llu (zero %llu, staging %llu), out %llu written + %llu clean + "
 		 "%llu zero, fault p50 %llu us p99 %llu us",
 		 (unsigned long long)atomic_load(&c->resident),
 		 (unsigned long long)atomic_load(&s->limit_pages),
+		 s->pshift > 12 ? "2M units" : "pages",
 		 (unsigned long long)atomic_load(&c->max_resident),
 		 (unsigned long long)atomic_load(&c->staged),
 		 (unsigned long long)atomic_load(&c->faults_swap),

@@ -418,6 +418,7 @@ size_t swap_dev_metadata_bytes(struct swap_dev *d)
 
 int swap_dev_fd(const struct swap_dev *d) { return d->fd; }
 uint64_t swap_dev_nslots(const struct swap_dev *d) { return d->nslots; }
+uint64_t swap_dev_slot_size(const struct swap_dev *d) { return d->slot_size; }
 const char *swap_dev_path(const struct swap_dev *d) { return d->path; }
 int swap_dev_prio(const struct swap_dev *d) { return d->prio; }
 bool swap_dev_direct(const struct swap_dev *d) { return d->direct; }
@@ -451,24 +452,24 @@ static int meta_init(struct swap_dev *d)
 	return 0;
 }
 
-static int check_size(const char *what, uint64_t size)
+static int check_size(const struct swap_dev *d, const char *what, uint64_t size)
 {
-	if (size / SWAP_SLOT_SIZE >= MIN_SLOTS)
+	if (size / d->slot_size >= MIN_SLOTS)
 		return 0;
-	log_err("swap device %s: size %llu bytes is too small (minimum %u bytes, "
+	log_err("swap device %s: size %llu bytes is too small (minimum %llu bytes, "
 		"two clusters)", what, (unsigned long long)size,
-		MIN_SLOTS * SWAP_SLOT_SIZE);
+		(unsigned long long)(MIN_SLOTS * d->slot_size));
 	return -EINVAL;
 }
 
 /* Slots of a target of size bytes, capped at SWAP_DEV_MAX_SLOTS. */
-static uint64_t size_slots(const char *what, uint64_t size)
+static uint64_t size_slots(const struct swap_dev *d, const char *what, uint64_t size)
 {
-	if (size / SWAP_SLOT_SIZE <= SWAP_DEV_MAX_SLOTS)
-		return size / SWAP_SLOT_SIZE;
+	if (size / d->slot_size <= SWAP_DEV_MAX_SLOTS)
+		return size / d->slot_size;
 	log_warn("swap device %s: %llu bytes; using the first %llu (the most "
 		 "one device can hold)", what, (unsigned long long)size,
-		 (unsigned long long)(SWAP_DEV_MAX_SLOTS * SWAP_SLOT_SIZE));
+		 (unsigned long long)(SWAP_DEV_MAX_SLOTS * d->slot_size));
 	return SWAP_DEV_MAX_SLOTS;
 }
 
@@ -548,14 +549,14 @@ static int open_temp(struct swap_dev *d, const struct swap_dev_config *cfg)
 		log_err("a temp swap file needs a size (swap_dev_config.size)");
 		return -EINVAL;
 	}
-	ret = check_size(dir, cfg->size);
+	ret = check_size(d, dir, cfg->size);
 	if (ret)
 		return ret;
 	ret = create_tmp(d, dir);
 	if (ret)
 		return ret;
-	d->nslots = size_slots(dir, cfg->size);
-	ret = swap_target_prealloc(d->fd, d->path, d->nslots * SWAP_SLOT_SIZE, 0);
+	d->nslots = size_slots(d, dir, cfg->size);
+	ret = swap_target_prealloc(d->fd, d->path, d->nslots * d->slot_size, 0);
 	if (ret)
 		return ret;
 	return set_direct(d, cfg);
@@ -649,7 +650,7 @@ static int open_existing(struct swap_dev *d, const struct swap_dev_config *cfg)
 	if (ret)
 		return ret;
 	size = cfg->size ? cfg->size : have;
-	ret = check_size(d->path, size);
+	ret = check_size(d, d->path, size);
 	if (!ret && size > have && S_ISBLK(st.st_mode)) {
 		log_err("swap device %s: size %llu exceeds the device (%llu)",
 			d->path, (unsigned long long)size, (unsigned long long)have);
@@ -660,10 +661,10 @@ static int open_existing(struct swap_dev *d, const struct swap_dev_config *cfg)
 	if (ret)
 		return ret;
 	check_mode(d, &st);
-	d->nslots = size_slots(d->path, size);
+	d->nslots = size_slots(d, d->path, size);
 	if (S_ISREG(st.st_mode)) {
 		ret = swap_target_prealloc(d->fd, d->path,
-					   d->nslots * SWAP_SLOT_SIZE, have);
+					   d->nslots * d->slot_size, have);
 		if (ret)
 			return ret;
 	}
@@ -694,6 +695,11 @@ int swap_dev_open(const struct swap_dev_config *cfg, struct swap_dev **out)
 		return -ENOMEM;
 	d->fd = -1;
 	d->prio = cfg->prio;
+	if (cfg->slot_shift && cfg->slot_shift != 12 && cfg->slot_shift != 21) {
+		free(d);
+		return -EINVAL;
+	}
+	d->slot_size = cfg->slot_shift ? 1ull << cfg->slot_shift : SWAP_SLOT_SIZE;
 	pthread_mutex_init(&d->lock, NULL);
 	ret = cfg->path ? open_existing(d, cfg) : open_temp(d, cfg);
 	if (ret)
@@ -719,6 +725,7 @@ int swap_dev_open_mirror(const char *path, struct swap_dev **out)
 	if (!d)
 		return -ENOMEM;
 	pthread_mutex_init(&d->lock, NULL);
+	d->slot_size = SWAP_SLOT_SIZE;
 	d->prio = INT_MIN;
 	d->fd = open(path, O_RDONLY | O_CLOEXEC);
 	ret = d->fd < 0 ? open_error(path) : 0;
@@ -732,9 +739,9 @@ int swap_dev_open_mirror(const char *path, struct swap_dev **out)
 		ret = dev_size(d, &st, &size);
 	}
 	if (!ret)
-		ret = check_size(path, size);
+		ret = check_size(d, path, size);
 	if (!ret) {
-		d->nslots = size_slots(path, size);
+		d->nslots = size_slots(d, path, size);
 		ret = meta_init(d);
 	}
 	if (ret) {

@@ -2,7 +2,9 @@
  * swap_dev.h - a swap device (temp file, regular file or block device) and
  * its slot allocator (private to swapper/ and tests).
  *
- * A slot is one 4 KiB page of the device; slot N lives at byte N * 4096.
+ * A slot is one 4 KiB page of the device; slot N lives at byte N * 4096
+ * (or one 2 MiB unit at N * 2 MiB, swap_dev_config.slot_shift = 21: a
+ * swapper of huge units, whose every slot holds one 2 MiB page).
  * Slot 0 is reserved and never handed out, so 0 can mean "no slot".
  * Each slot has a count: 0 = free, 1..SWAP_SLOT_COUNT_MAX = references,
  * SWAP_SLOT_BAD = retired after an I/O error, never handed out again.
@@ -47,6 +49,8 @@ struct swap_dev_config {
 	bool force;            /* take a target carrying a known signature
 				  or another hvswap's in-use header (never
 				  one that is locked, mounted or busy) */
+	unsigned int slot_shift;       /* log2 of the slot size: 0/12 = 4 KiB,
+					  21 = 2 MiB (huge units) */
 };
 
 /*
@@ -96,6 +100,7 @@ void swap_dev_close(struct swap_dev *d);
 
 int swap_dev_fd(const struct swap_dev *d);
 uint64_t swap_dev_nslots(const struct swap_dev *d);
+uint64_t swap_dev_slot_size(const struct swap_dev *d);
 const char *swap_dev_path(const struct swap_dev *d);
 int swap_dev_prio(const struct swap_dev *d);
 /* True if the device is opened with O_DIRECT (false only with allow_buffered). */

@@ -31,6 +31,7 @@ struct swap_dev {
 	ino_t st_ino;
 	struct swap_dev_hdr hdr;   /* ours, as written */
 	uint64_t nslots;
+	uint64_t slot_size;        /* SWAP_SLOT_SIZE, or 2 MiB (slot_shift) */
 	uint32_t nclusters;
 	pthread_mutex_t lock;
 	uint8_t **cmap;            /* per cluster: its slots' counts, NULL

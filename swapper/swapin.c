@@ -192,12 +192,14 @@ static void *rd_buf(struct swapper *s, const struct rd *rd)
 static int map_in(struct swapper *s, struct rd *rd, unsigned int n, bool *keep)
 {
 	void *dst = page_host(s, rd->idx);
-	uint64_t len = (uint64_t)n * PAGE_SIZE_4K;
+	uint64_t len = (uint64_t)n * s->psz;
 	int r;
 
-	if (!rd_zc(s, rd))
-		return uffd_copy(s->uffd, dst, buf_bounce_ptr(s, rd->bounce), len,
-				 *keep, false);
+	if (!rd_zc(s, rd)) {
+		r = uffd_copy(s->uffd, dst, buf_bounce_ptr(s, rd->bounce), len,
+			      *keep, false);
+		return r < 0 ? r : page_check_filled(s, rd->idx, n);
+	}
 	r = uffd_continue(s->uffd, dst, len, *keep, false);
 	if (r == -EINVAL && *keep) {
 		*keep = false;
@@ -214,10 +216,10 @@ static int rd_submit(struct swapper *s, struct rd *rd)
 
 	memset(req, 0, sizeof(*req));
 	rd->iov.iov_base = rd_buf(s, rd);
-	rd->iov.iov_len = PAGE_SIZE_4K;
+	rd->iov.iov_len = s->psz;
 	req->op = IO_READ;
 	req->fd = swap_dev_fd(swapset_dev(s, rd->gslot));
-	req->off = gslot_off(rd->gslot) * PAGE_SIZE_4K;
+	req->off = gslot_off(rd->gslot) * s->psz;
 	req->iov = &rd->iov;
 	req->iovcnt = 1;
 	req->done = rd_done;
@@ -263,11 +265,11 @@ static void rg_prepare(struct swapper *s, struct rgroup *g)
 
 	for (i = 0; i < g->n; i++) {
 		g->iov[i].iov_base = rd_buf(s, &s->rds[g->bounce[i]]);
-		g->iov[i].iov_len = PAGE_SIZE_4K;
+		g->iov[i].iov_len = s->psz;
 	}
 	req->op = IO_READ;
 	req->fd = swap_dev_fd(swapset_dev(s, rd0->gslot));
-	req->off = gslot_off(rd0->gslot) * PAGE_SIZE_4K;
+	req->off = gslot_off(rd0->gslot) * s->psz;
 	req->iov = g->iov;
 	req->iovcnt = (int)g->n;
 	req->done = rg_done;
@@ -478,7 +480,7 @@ static void install(struct swapper *s, struct rd *rd, uint64_t w)
 	if (r < 0) {
 		atomic_store(&s->pages[rd->idx], rd_swapped(rd));
 		core_fatal(s, r, "cannot install swapped-in gfn 0x%llx: %s",
-			   (unsigned long long)page_gfn(s, rd->idx), strerror(-r));
+			   (unsigned long long)page_gfn(s, rd->idx), page_strerror(s, r));
 		return;
 	}
 	installed(s, rd, keep);
@@ -502,7 +504,7 @@ static void read_failed(struct swapper *s, struct rd *rd, uint64_t w, ssize_t re
 	/* Anyone who faulted while it was READING retries now, and that
 	 * fault's own read decides. */
 	if (rd->optional) {
-		uffd_wake(s->uffd, page_host(s, rd->idx), PAGE_SIZE_4K);
+		uffd_wake(s->uffd, page_host(s, rd->idx), s->psz);
 		return;
 	}
 	core_fatal(s, res < 0 ? (int)res : -EIO,
@@ -522,22 +524,22 @@ static ssize_t rd_check(struct swapper *s, struct rd *rd)
 
 	if (swapset_seal_get(s, rd->gslot, rd->crc, &e) == 0 &&
 	    seal_open(s->seal, rd->gslot, rd_buf(s, rd), &e) == 0)
-		return (ssize_t)PAGE_SIZE_4K;
+		return (ssize_t)s->psz;
 	atomic_fetch_add(seal_mode(s->seal) == SEAL_AES256GCM ?
 			 &s->c.decrypt_failures : &s->c.checksum_errors, 1);
 	return -EBADMSG;
 }
 
 /* Count a read's outcome and check the page against its seal: the
- * read's final result (PAGE_SIZE_4K, or an error). */
+ * read's final result (s->psz, or an error). */
 static ssize_t rd_result(struct swapper *s, struct rd *rd, ssize_t res)
 {
-	if (res != (ssize_t)PAGE_SIZE_4K) {
+	if (res != (ssize_t)s->psz) {
 		atomic_fetch_add(&s->c.read_errors, 1);
 		return res;
 	}
 	atomic_fetch_add(&s->c.reads, 1);
-	atomic_fetch_add(&s->c.bytes_read, PAGE_SIZE_4K);
+	atomic_fetch_add(&s->c.bytes_read, s->psz);
 	return rd_check(s, rd);
 }
 
@@ -546,7 +548,7 @@ static ssize_t rd_result(struct swapper *s, struct rd *rd, ssize_t res)
 static bool rd_finish_locked(struct swapper *s, struct rd *rd, uint64_t w,
 			     ssize_t res)
 {
-	if (res == (ssize_t)PAGE_SIZE_4K) {
+	if (res == (ssize_t)s->psz) {
 		if (!rd->ops || (w & PG_WAITER) || rd->ops->take(s, rd, w) < 0)
 			install(s, rd, w);
 		return true;
@@ -598,7 +600,7 @@ static unsigned int run_len(struct swapper *s, struct rgroup *g, unsigned int i)
 
 		if (b != a + 1 || g->bounce[j] != g->bounce[j - 1] + 1 ||
 		    (b & (NR_PAGE_LOCKS - 1)) == 0 ||
-		    (uint8_t *)page_host(s, b) != (uint8_t *)page_host(s, a) + PAGE_SIZE_4K)
+		    (uint8_t *)page_host(s, b) != (uint8_t *)page_host(s, a) + s->psz)
 			break;
 	}
 	return j - i;
@@ -626,7 +628,7 @@ static void install_span(struct swapper *s, struct rd **rds, const bool *keep,
 			atomic_store(&s->pages[rds[k]->idx], rd_swapped(rds[k]));
 			core_fatal(s, r, "cannot install swapped-in gfn 0x%llx: %s",
 				   (unsigned long long)page_gfn(s, rds[k]->idx),
-				   strerror(-r));
+				   page_strerror(s, r));
 		}
 		a = b;
 	}
@@ -651,10 +653,10 @@ static void rg_complete_run(struct swapper *s, struct rgroup *g, unsigned int i,
 	for (k = 0; k < n; k++) {
 		struct rd *rd = rds[k];
 		uint64_t w = atomic_load(&s->pages[rd->idx]);
-		ssize_t res = rd_result(s, rd, (ssize_t)PAGE_SIZE_4K);
+		ssize_t res = rd_result(s, rd, (ssize_t)s->psz);
 
 		over[k] = true;
-		if (res == (ssize_t)PAGE_SIZE_4K && !rd->ops) {
+		if (res == (ssize_t)s->psz && !rd->ops) {
 			keep[np] = install_clean(s, rd);
 			plain[np++] = rd;
 			continue;
@@ -686,13 +688,13 @@ static void rg_done(struct io_req *req, ssize_t res)
 	unsigned int i, n;
 
 	hist_record(&s->read_lat, t_done - req->submit_ns);
-	if (res == (ssize_t)(g->n * PAGE_SIZE_4K))
+	if (res == (ssize_t)(g->n * s->psz))
 		atomic_fetch_add(&s->c.read_ios, 1);    /* one I/O: the group */
 	for (i = 0; i < g->n; i++) {
 		s->rds[g->bounce[i]].req.submit_ns = req->submit_ns;
 		s->rds[g->bounce[i]].req.priv = &s->rds[g->bounce[i]];
 	}
-	if (res != (ssize_t)(g->n * PAGE_SIZE_4K)) {
+	if (res != (ssize_t)(g->n * s->psz)) {
 		for (i = 0; i < g->n; i++)
 			rd_done(&s->rds[g->bounce[i]].req, -EIO);
 	} else {

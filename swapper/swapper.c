@@ -26,6 +26,10 @@
 #define DEFAULT_QD 128
 #define DEFAULT_BATCH 64
 #define NSTAGING 4096
+#define HUGE_BATCH 8            /* 2 MiB units: 16 MiB per write */
+#define HUGE_MIN_LIMIT 8        /* units (16 MiB): room for the watermarks */
+#define HUGE_STAGING 64         /* 128 MiB of address space, filled only
+				   while units are being written */
 
 static int probe_features(struct swapper *s)
 {
@@ -65,7 +69,7 @@ static int register_staging(struct swapper *s)
 
 	if (!s->use_move)
 		return 0;
-	r = uffd_register(s->uffd, s->staging, (uint64_t)s->nstaging * PAGE_SIZE_4K,
+	r = uffd_register(s->uffd, s->staging, (uint64_t)s->nstaging * s->psz,
 			  uffd_modes(s), NULL);
 	if (r < 0)
 		log_err("cannot register the staging area: %s", strerror(-r));
@@ -86,7 +90,13 @@ static int open_devices(struct swapper *s)
 			.prio = s->cfg.nr_devs ? s->cfg.devs[i].prio : 0,
 			.allow_buffered = s->cfg.allow_buffered,
 			.force = s->cfg.nr_devs ? s->cfg.devs[i].force : false,
+			.slot_shift = s->pshift,
 		};
+
+		/* A device has at least two clusters of 256 slots: with 2 MiB
+		 * slots a temporary one is 1 GiB at least, whatever the guest */
+		if (!dc.path && dc.size < 512 * s->psz && s->pshift > 12)
+			dc.size = 512 * s->psz;
 
 		r = swap_dev_open(&dc, &d);
 		if (r < 0)
@@ -100,8 +110,43 @@ static int open_devices(struct swapper *s)
 	return 0;
 }
 
+/* Huge units (hugetlbfs guest memory): what does not apply to them. */
+static int check_huge(struct swapper *s)
+{
+	const char *no = NULL;
+
+	if (!s->cfg.huge_pages)
+		return 0;
+	if (!s->cfg.write_batch)
+		s->cfg.write_batch = HUGE_BATCH;
+	if (!s->cfg.staging_pages)
+		s->cfg.staging_pages = HUGE_STAGING;
+	s->cfg.fault_around = 0;        /* a unit is 2 MiB already */
+	if (s->cfg.mem_limit && s->cfg.mem_limit < HUGE_MIN_LIMIT * (2ull << 20)) {
+		log_err("a resident limit of huge-page guest memory must be at "
+			"least %u MiB", HUGE_MIN_LIMIT * 2);
+		return -EINVAL;
+	}
+	if (s->cfg.ztier && *s->cfg.ztier && strcmp(s->cfg.ztier, "off"))
+		no = "the compressed tier (--ztier)";
+	else if (s->cfg.policy == SWAPPER_POLICY_CLOCK_DIRTY)
+		no = "the dirty-log policy (--policy clock-dirty)";
+	else if (s->cfg.policy == SWAPPER_POLICY_ARCW_DIRTY)
+		no = "the dirty-log policy (--policy arcw-dirty)";
+	if (no) {
+		log_err("huge-page guest memory cannot be swapped with %s: it "
+			"works on 4 KiB pages", no);
+		return -ENOTSUP;
+	}
+	return 0;
+}
+
 static int check_config(struct swapper *s)
 {
+	int r = check_huge(s);
+
+	if (r < 0)
+		return r;
 	if (!s->cfg.queue_depth)
 		s->cfg.queue_depth = DEFAULT_QD;
 	if (!s->cfg.write_batch || s->cfg.write_batch > IO_MAX_IOV)
@@ -188,6 +233,8 @@ int swapper_create(const struct swapper_config *cfg, struct swapper **out)
 	if (!s)
 		return -ENOMEM;
 	s->cfg = *cfg;
+	s->pshift = cfg->huge_pages ? 21 : 12;
+	s->psz = 1ull << s->pshift;
 	s->uffd = -1;
 	s->stop_efd = -1;
 	s->io = cfg->engine;
@@ -202,6 +249,14 @@ int swapper_create(const struct swapper_config *cfg, struct swapper **out)
 	if (r < 0)
 		goto fail;
 	r = buf_init(s);
+	if (r == 0 && s->cfg.huge_pages) {
+		s->zero_unit = mmap(NULL, s->psz, PROT_READ, MAP_PRIVATE |
+				    MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (s->zero_unit == MAP_FAILED) {
+			s->zero_unit = NULL;
+			r = -ENOMEM;
+		}
+	}
 	if (r == 0)
 		r = swapin_init(s);
 	if (r == 0)
@@ -235,9 +290,10 @@ fail:
 
 static int check_region_ioctls(struct swapper *s, uint64_t ioctls, bool minor)
 {
-	uint64_t need = (1ull << _UFFDIO_COPY) | (1ull << _UFFDIO_ZEROPAGE) |
-			(1ull << _UFFDIO_WAKE);
+	uint64_t need = (1ull << _UFFDIO_COPY) | (1ull << _UFFDIO_WAKE);
 
+	if (!s->zero_unit)      /* hugetlbfs has none: zeros are copied */
+		need |= 1ull << _UFFDIO_ZEROPAGE;
 	if (minor)
 		need |= 1ull << _UFFDIO_CONTINUE;
 	if (s->use_wp)
@@ -282,7 +338,7 @@ static int memfd_region_setup(struct swapper *s, struct gmem *m, uint8_t **alias
 		/* The staging area was registered for UFFDIO_MOVE only; the
 		 * copy path writes it with memcpy, which must not fault. */
 		uffd_unregister(s->uffd, s->staging,
-				(uint64_t)s->nstaging * PAGE_SIZE_4K);
+				(uint64_t)s->nstaging * s->psz);
 		s->use_move = false;
 		log_info("memfd guest memory: evicting by write-protect, copy "
 			 "and hole punch (UFFDIO_MOVE works on anonymous memory only)");
@@ -304,9 +360,52 @@ static int memfd_region_setup(struct swapper *s, struct gmem *m, uint8_t **alias
 	return 0;
 }
 
+/* A hugetlbfs region needs a swapper of huge units, and only it. */
+static int huge_region_check(struct swapper *s, const struct gmem *m, uint64_t gpa)
+{
+	if ((m->backing == GMEM_HUGETLB) != s->cfg.huge_pages) {
+		log_err("%s guest memory needs a swapper %s huge units "
+			"(swapper_config.huge_pages)", gmem_backing_name(m->backing),
+			s->cfg.huge_pages ? "without" : "with");
+		return -EINVAL;
+	}
+	if (s->cfg.huge_pages && (gpa % s->psz || m->size % s->psz ||
+				  (uintptr_t)m->host % s->psz))
+		return -EINVAL;
+	return 0;
+}
+
+/*
+ * hugetlbfs guest memory: faults arrive per 2 MiB, UFFDIO_COPY fills a whole
+ * 2 MiB page, and UFFDIO_MOVE does not work on it, so eviction takes the
+ * write-protect + copy + hole-punch path (as memfd) and needs uffd-wp on
+ * hugetlbfs (UFFD_FEATURE_WP_HUGETLBFS_SHMEM).  Swap-in goes through bounce
+ * buffers (no zero-copy MINOR path for hugetlbfs yet).
+ */
+static int hugetlb_region_setup(struct swapper *s)
+{
+	if (!s->caps.hugetlb || !s->caps.wp_shmem || s->cfg.no_wp) {
+		log_err("%s: hugetlb guest memory cannot be swapped; use "
+			"--mem-backing anon or memfd",
+			!s->caps.hugetlb ? "this kernel's userfaultfd cannot serve "
+			"faults on hugetlbfs (no UFFD_FEATURE_MISSING_HUGETLBFS)" :
+			s->cfg.no_wp ? "write-protect is switched off (no_wp)" :
+			"this kernel lacks userfaultfd write-protect on hugetlbfs "
+			"(UFFD_FEATURE_WP_HUGETLBFS_SHMEM, Linux >= 5.19)");
+		return -ENOTSUP;
+	}
+	if (s->use_move) {
+		uffd_unregister(s->uffd, s->staging,
+				(uint64_t)s->nstaging * s->psz);
+		s->use_move = false;
+	}
+	s->nr_memfd++;  /* drops are hole punches, as for memfd (page_drop) */
+	return 0;
+}
+
 int swapper_add_region(struct swapper *s, struct gmem *m, uint64_t gpa)
 {
-	uint64_t np = m->size / PAGE_SIZE_4K, ioctls = 0, modes = uffd_modes(s);
+	uint64_t np = m->size / s->psz, ioctls = 0, modes = uffd_modes(s);
 	_Atomic uint64_t *pages;
 	uint8_t *alias = NULL;
 	struct region *rg;
@@ -314,7 +413,14 @@ int swapper_add_region(struct swapper *s, struct gmem *m, uint64_t gpa)
 
 	if (s->threads_started || s->nr_regions == SWAPPER_MAX_REGIONS)
 		return -EBUSY;
-	if (m->backing == GMEM_MEMFD) {
+	r = huge_region_check(s, m, gpa);
+	if (r < 0)
+		return r;
+	if (m->backing == GMEM_HUGETLB) {
+		r = hugetlb_region_setup(s);
+		if (r < 0)
+			return r;
+	} else if (m->backing == GMEM_MEMFD) {
 		r = memfd_region_setup(s, m, &alias);
 		if (r < 0)
 			return r;
@@ -398,9 +504,9 @@ int swapper_start(struct swapper *s)
 		return 0;
 	if (!s->nr_regions)
 		return -EINVAL;
-	reclaim_set_limit(s, s->cfg.mem_limit / PAGE_SIZE_4K);
+	reclaim_set_limit(s, s->cfg.mem_limit / s->psz);
 	s->pin_longterm_max = s->cfg.max_longterm_pin_bytes ?
-		s->cfg.max_longterm_pin_bytes / PAGE_SIZE_4K : s->npages / 4;
+		s->cfg.max_longterm_pin_bytes / s->psz : s->npages / 4;
 	r = pthread_create(&s->fault_thread, NULL, fault_thread_start, s);
 	if (r)
 		return -r;
@@ -456,7 +562,7 @@ void swapper_destroy(struct swapper *s)
 		close(s->uffd);
 	for (i = 0; i < s->nr_regions; i++) {
 		if (s->regions[i].alias)
-			munmap(s->regions[i].alias, s->regions[i].npages * PAGE_SIZE_4K);
+			munmap(s->regions[i].alias, s->regions[i].npages * s->psz);
 	}
 	if (s->stop_efd >= 0)
 		close(s->stop_efd);
@@ -469,6 +575,8 @@ void swapper_destroy(struct swapper *s)
 	if (s->rds)
 		swapin_fini(s);
 	buf_fini(s);
+	if (s->zero_unit)
+		munmap(s->zero_unit, s->psz);
 	free((void *)s->pages);
 	destroy_locks(s);
 	free(s);
@@ -489,19 +597,19 @@ void swapper_release_faults(struct swapper *s)
 	atomic_store(&s->released, true);
 	for (i = 0; i < s->nr_regions; i++)
 		uffd_unregister(s->uffd, s->regions[i].host,
-				s->regions[i].npages * PAGE_SIZE_4K);
+				s->regions[i].npages * s->psz);
 }
 
 uint64_t swapper_resident_bytes(struct swapper *s)
 {
-	return atomic_load(&s->c.resident) * PAGE_SIZE_4K;
+	return atomic_load(&s->c.resident) * s->psz;
 }
 
 int swapper_set_limit(struct swapper *s, uint64_t bytes)
 {
-	uint64_t lim = bytes / PAGE_SIZE_4K;
+	uint64_t lim = bytes / s->psz;
 
-	if (bytes && lim < 4 * s->cfg.write_batch)
+	if (bytes && lim < (s->pshift > 12 ? HUGE_MIN_LIMIT : 4 * s->cfg.write_batch))
 		return -EINVAL;
 	reclaim_set_limit(s, lim);
 	return 0;

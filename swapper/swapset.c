@@ -70,6 +70,7 @@ static int seal_setup(struct swapper *s)
 			"encryption" : "checksums", strerror(-r));
 		return r;
 	}
+	seal_set_unit(s->seal, s->psz);
 	pthread_mutex_init(&s->seal_lock, NULL);
 	s->seal_ready = true;
 	return 0;
@@ -294,6 +295,12 @@ static int add(struct swapper *s, struct swap_dev *d, int prio, bool mirror)
 	unsigned int i;
 	int r;
 
+	if (mirror ? s->pshift > 12 : swap_dev_slot_size(d) != s->psz) {
+		log_err("swap device %s: its slots are not the swapper's %llu-byte "
+			"units%s", swap_dev_path(d), (unsigned long long)s->psz,
+			mirror ? " (the swap mapper needs 4 KiB pages)" : "");
+		return -EINVAL;
+	}
 	r = seal_setup(s);
 	if (r < 0)
 		return r;
@@ -509,7 +516,7 @@ int swapper_swapon_dev(struct swapper *s, const struct swapper_dev_config *dev)
 	struct swap_dev_config dc = {
 		.path = dev->path, .tmpdir = s->cfg.tmpdir, .size = dev->size,
 		.prio = dev->prio, .allow_buffered = s->cfg.allow_buffered,
-		.force = dev->force,
+		.force = dev->force, .slot_shift = s->pshift,
 	};
 	int prio = dev->prio;
 	struct swap_dev *d;

@@ -81,6 +81,7 @@ int uffd_probe(struct uffd_caps *caps)
 	caps->shmem = api.features & UFFD_FEATURE_MISSING_SHMEM;
 	caps->wp_shmem = caps->wp && (api.features & UFFD_FEATURE_WP_HUGETLBFS_SHMEM);
 	caps->minor_shmem = api.features & UFFD_FEATURE_MINOR_SHMEM;
+	caps->hugetlb = api.features & UFFD_FEATURE_MISSING_HUGETLBFS;
 	return 0;
 }
 

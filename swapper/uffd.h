@@ -17,6 +17,8 @@ struct uffd_caps {
 	bool shmem;             /* MISSING faults on shmem/memfd (4.11+) */
 	bool wp_shmem;          /* write-protect on shmem/memfd (5.19+) */
 	bool minor_shmem;       /* MINOR faults + UFFDIO_CONTINUE on shmem (5.14+) */
+	bool hugetlb;           /* MISSING faults on hugetlbfs (4.11+); its
+				   write-protect is wp_shmem's feature bit */
 };
 
 /* Probe the kernel with a throw-away uffd.  -ENOSYS/-EPERM when userfaultfd

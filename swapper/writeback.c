@@ -78,7 +78,7 @@ static uint8_t *ct_get(struct swapper *s)
 		b = s->ct_free[--s->nct_free];
 	unlock_mutex(&s->wb_lock, LK_LEAF);
 	if (!b)
-		b = aligned_alloc(PAGE_SIZE_4K, s->cfg.write_batch * PAGE_SIZE_4K);
+		b = aligned_alloc(s->psz, s->cfg.write_batch * s->psz);
 	return b;
 }
 
@@ -142,7 +142,7 @@ static void restore(struct swapper *s, uint64_t idx, uint32_t b)
 	w = atomic_load(&s->pages[idx]);
 	if (pg_state(w) == PS_STAGED && pg_buf(w) == b) {
 		if (uffd_copy(s->uffd, page_host(s, idx), buf_stage_ptr(s, b),
-			      PAGE_SIZE_4K, false, false) < 0) {
+			      s->psz, false, false) < 0) {
 			page_unlock(s, idx);
 			core_fatal(s, -EIO, "cannot restore staged gfn 0x%llx",
 				   (unsigned long long)page_gfn(s, idx));
@@ -296,14 +296,14 @@ static void wb_done(struct io_req *req, ssize_t res)
 {
 	struct wbatch *wb = req->priv;
 	struct swapper *s = wb->s;
-	bool ok = res == (ssize_t)(wb->n * PAGE_SIZE_4K);
+	bool ok = res == (ssize_t)(wb->n * s->psz);
 	unsigned int k;
 
 	hist_record(&s->write_lat, io_now_ns() - req->submit_ns);
 	if (ok) {
 		atomic_store(&s->write_fail_streak, 0);
 		atomic_fetch_add(&s->c.writes, 1);
-		atomic_fetch_add(&s->c.bytes_written, wb->n * PAGE_SIZE_4K);
+		atomic_fetch_add(&s->c.bytes_written, wb->n * s->psz);
 	} else {
 		uint64_t dropped;
 		bool say;
@@ -355,14 +355,14 @@ static int batch_seal(struct swapper *s, struct wbatch *wb)
 			return -ENOMEM;
 	}
 	for (k = 0; k < wb->n; k++) {
-		uint8_t *dst = wb->ct ? wb->ct + k * PAGE_SIZE_4K : NULL;
+		uint8_t *dst = wb->ct ? wb->ct + k * s->psz : NULL;
 
 		r = seal_page(s->seal, gslot(wb->dev, wb->slot + k),
 			      buf_stage_ptr(s, wb->buf[k]), dst, &wb->seal[k]);
 		if (r < 0)
 			return r;
 		wb->iov[k].iov_base = dst ? dst : buf_stage_ptr(s, wb->buf[k]);
-		wb->iov[k].iov_len = PAGE_SIZE_4K;
+		wb->iov[k].iov_len = s->psz;
 	}
 	return 0;
 }
@@ -412,7 +412,7 @@ static struct wbatch *batch_build(struct swapper *s, struct wb_ent *ents,
 	}
 	wb->req.op = IO_WRITE;
 	wb->req.fd = swap_dev_fd(s->devs[dev]);
-	wb->req.off = first * PAGE_SIZE_4K;
+	wb->req.off = first * s->psz;
 	wb->req.iov = wb->iov;
 	wb->req.iovcnt = (int)got;
 	wb->req.done = wb_done;

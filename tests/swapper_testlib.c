@@ -112,7 +112,8 @@ static void config(struct env *e, const struct opts *o, struct swapper_config *c
 	}
 	c->engine = io_inject_engine(e->inj);
 	c->queue_depth = o->queue_depth;
-	c->write_batch = TL_BATCH;
+	c->write_batch = o->huge ? 2 : TL_BATCH;
+	c->huge_pages = o->huge;
 	c->staging_pages = o->staging_pages;
 	c->max_longterm_pin_bytes = o->longterm_pin_bytes;
 	c->allow_buffered = !o->no_buffered;
@@ -181,7 +182,8 @@ void env_setup(struct env *e, const struct opts *o)
 	pthread_mutex_init(&e->fatal->lock, NULL);
 	e->gen = calloc(e->npages, sizeof(*e->gen));
 	assert_non_null(e->gen);
-	assert_int_equal(gmem_create(e->o.memfd ? GMEM_MEMFD : test_backing(),
+	assert_int_equal(gmem_create(e->o.huge ? GMEM_HUGETLB :
+				     e->o.memfd ? GMEM_MEMFD : test_backing(),
 				     e->npages * PG, "test-swapper", &e->mem), 0);
 	e->base = e->mem->host;
 	engine_create(e, &e->o);
@@ -364,7 +366,7 @@ enum page_state state_of(struct env *e, uint64_t idx)
 
 uint64_t slot_off(struct env *e, uint64_t idx)
 {
-	return gslot_off(pg_slot(word_of(e, idx))) * PG;
+	return gslot_off(pg_slot(word_of(e, idx))) * e->s->psz;
 }
 
 void wait_state(struct env *e, uint64_t idx, enum page_state st)

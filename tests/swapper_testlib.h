@@ -110,6 +110,12 @@ struct opts {
 	bool no_move, no_wp;
 	bool memfd;                    /* memfd guest memory whatever
 					  HV_TEST_BACKING says */
+	bool huge;                     /* hugetlbfs guest memory, 2 MiB units
+					  (npages still counts 4 KiB pages,
+					  the stamps' unit; a page word's
+					  index is npages / 512); write batch 2
+					  units.  The caller reserves the huge
+					  pages (test_huge.c) */
 	bool no_zero_copy;             /* memfd: bounce buffers (also
 					  HV_TEST_ZERO_COPY=0) */
 	bool no_buffered;              /* O_DIRECT only (default: buffered

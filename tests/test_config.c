@@ -193,8 +193,8 @@ static void test_json_values(void **state)
 	assert_string_equal(o.vm.guest_args, "a=1 b=2");
 	assert_true(o.vm.locked);
 	cli_run_opts_free(&o);
-	ok("{\"mem_limit\": \"8M\", \"fault_spin\": \"auto\", \"quiet\": true, "
-	   "\"hugepages\": true, \"mem\": \"8M\", \"timeout\": \"3\"}", &o);
+	ok("{\"mem_limit\": \"16M\", \"fault_spin\": \"auto\", \"quiet\": true, "
+	   "\"hugepages\": true, \"mem\": \"32M\", \"timeout\": \"3\"}", &o);
 	assert_int_equal(o.swap.fault_spin_us, 0);
 	assert_true(o.vm.hugepages && o.timeout_s == 3.0);
 	assert_int_equal(config_load_buf("t", "{\"quiet\": false}", 16, &o, err,
@@ -258,7 +258,11 @@ static void test_json_errors(void **state)
 	bad("{\"args\": \"\xc0\xaf\"}", "args: control characters or invalid UTF-8");
 	bad("{\"args\": \"\xc2\x85\"}", "args: control characters or invalid UTF-8");
 	bad("{\"args\": [1]}", "args must be a string or a list of strings");
-	bad("{\"mem_backing\": \"hugetlb\"}", "mem_backing must be anon or memfd");
+	bad("{\"mem_backing\": \"huge\"}", "mem_backing must be anon, memfd or hugetlb");
+	bad("{\"hugepages\": true, \"mem_limit\": \"64M\", \"ztier\": \"lz4\"}",
+	    "huge-page guest RAM (--hugepages, --mem-backing hugetlb) does not work with --ztier");
+	bad("{\"mem_backing\": \"hugetlb\", \"mem_limit\": \"63M\"}",
+	    "--mem-limit must be a multiple of 2M and at least 16M with huge-page guest RAM");
 	bad("{\"locked\": \"yes\"}", "locked must be true or false");
 	bad("{\"mem_limit\": \"8M\",\n\"swap\": [\"/a\",\n\"\"]}", "t:3: swap: an empty path");
 	bad("{\"mem_limit\": \"8M\", \"swap\": [\"/a\", 2]}", "swap must be a list of strings");
@@ -284,8 +288,6 @@ static void test_json_errors(void **state)
 	bad("{\"io_engine\": \"sync\"}", "swap options need --mem-limit");
 	bad("{\"mem\": \"64M\", \"mem_limit\": \"16M\", \"locked\": true}",
 	    "locked memory is never swapped");
-	bad("{\"mem\": \"64M\", \"mem_limit\": \"16M\", \"hugepages\": true}",
-	    "huge-page memory is never swapped");
 	bad("{\"mem\": \"64M\", \"mem_limit\": \"16M\", \"min_guarantee\": \"32M\"}",
 	    "min_guarantee above the resident limit");
 	bad("{\"mem\": \"64M\", \"soft_limit\": \"128M\"}", "soft_limit above the guest's RAM");

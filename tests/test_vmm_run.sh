@@ -138,7 +138,10 @@ case_cli() {
 	cli_err 2 "--vcpus" run --vcpus 0 memtouch
 	cli_err 2 "--vcpus" run --vcpus 65 memtouch
 	cli_err 2 "--timeout" run --timeout -1 hang
-	cli_err 2 "--mem-backing" run --mem-backing hugetlb memtouch
+	cli_err 2 "--mem-backing" run --mem-backing huge memtouch
+	cli_err 2 "does not work with --ztier" run --hugepages --mem-limit 64M --ztier lz4 memtouch
+	cli_err 2 "does not work with --vhost-user-blk" \
+		run --mem-backing hugetlb --vhost-user-blk "$TMP/vu.sock" dmastress
 	cli_err 2 "missing GUEST" run
 	cli_err 2 "need --mem-limit" run --io-engine sync memtouch
 	cli_err 2 "unknown command" frob
@@ -230,6 +233,53 @@ case_policy_arcw() {
 		"$STATS" || fail "metadata_bytes_per_page > 12"
 	[ "$pol" = arcw-dirty ] && expect_json swap.dirty_log.harvests -gt 0
 	return 0
+}
+# huge MEM LIMIT WS PASSES [options]: guest RAM on 2 MiB hugetlbfs pages
+# (--hugepages), swapped in 2 MiB units: integrity at the given
+# oversubscription, every read and write a whole unit.  Reserves the huge
+# pages it needs (root: /proc/sys/vm/nr_hugepages, given back at exit) and
+# skips (77) when it cannot have them.  Then, with the pool short, the run
+# is refused before it starts (status 3, one line naming nr_hugepages).
+HUGE_NR=/proc/sys/vm/nr_hugepages
+HUGE_ADDED=0
+huge_restore() {        # give back what we added (others may hold some too)
+	local nr
+	nr=$(cat "$HUGE_NR")
+	(( HUGE_ADDED > 0 && nr >= HUGE_ADDED )) && echo $((nr - HUGE_ADDED)) >"$HUGE_NR"
+	return 0
+}
+huge_reserve() {        # huge_reserve PAGES: that many free, or skip
+	local need=$1 nr fr
+	nr=$(cat "$HUGE_NR" 2>/dev/null) || { echo "SKIP: no hugetlbfs"; exit 77; }
+	fr=$(awk '/^HugePages_Free:/ {print $2}' /proc/meminfo)
+	(( fr >= need )) && return 0
+	{ echo $((nr + need - fr)) >"$HUGE_NR"; } 2>/dev/null ||
+		{ echo "SKIP: cannot raise $HUGE_NR (needs root)"; exit 77; }
+	HUGE_ADDED=$((need - fr))
+	trap 'huge_restore; rm -rf "$TMP"' EXIT     # testlib.sh's clean-up too
+	fr=$(awk '/^HugePages_Free:/ {print $2}' /proc/meminfo)
+	(( fr >= need )) || { echo "SKIP: only $fr of $need huge pages could be had"; exit 77; }
+}
+case_huge() {
+	local mem=$1 limit=$2 ws=$3 passes=$4 units
+	shift 4
+	need_kvm; need_python
+	units=$(( ${mem%M} / 2 ))
+	huge_reserve "$units"
+	case_swap "$mem" "$limit" "$ws" "$passes" --hugepages "$@"
+	expect_json swap.features.memory_backing == hugetlb
+	expect_json swap.features.unit_bytes -eq 2097152
+	local br bw ri wi
+	br=$(jget swap.bytes_read); bw=$(jget swap.bytes_written)
+	ri=$(jget swap.read_ios); wi=$(jget swap.write_ios)
+	(( br % 2097152 == 0 && bw % 2097152 == 0 )) ||
+		fail "reads ($br bytes) or writes ($bw bytes) not whole 2 MiB units"
+	echo "  $ri reads of $(( br / (ri ? ri : 1) >> 20 )) MiB, $wi writes of $(( bw / (wi ? wi : 1) >> 20 )) MiB on average"
+	# a pool too small for the guest: refused before it starts
+	local free
+	free=$(awk '/^HugePages_Free:/ {print $2}' /proc/meminfo)
+	cli_err 3 "raise /proc/sys/vm/nr_hugepages" \
+		run --mem $(( (free + 1) * 2 ))M --hugepages memtouch ws=4M
 }
 
 case_memfd() {
@@ -505,7 +555,7 @@ EOF
 }
 
 case "$CASE" in
-memtouch|integrity|crash|badptr|hang|cli|swap|policy_dirty|policy_arcw|memfd|swaptarget|hostile|signals|statsfile|once|fuzzguest|config)
+memtouch|integrity|crash|badptr|hang|cli|swap|policy_dirty|policy_arcw|memfd|huge|swaptarget|hostile|signals|statsfile|once|fuzzguest|config)
 	"case_$CASE" "$@" ;;
 *) echo "unknown case '$CASE'" >&2; exit 2 ;;
 esac

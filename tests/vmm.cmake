@@ -84,6 +84,15 @@ foreach(n 1 2)
                   ARGS 128M 32M 124M 2 --mem-backing memfd --vcpus ${n})
 endforeach()
 
+# Issue 14 item 3: integrity at 4x on 2 MiB hugetlbfs pages swapped in 2 MiB
+# units (reserves its huge pages as root; skips without them).
+foreach(n 1 2)
+  hv_add_run_test(NAME swap4x_huge_${n}vcpu CASE huge TIMEOUT 300
+                  ARGS 128M 32M 124M 2 --vcpus ${n})
+endforeach()
+set_tests_properties(vmm_run_swap4x_huge_1vcpu vmm_run_swap4x_huge_2vcpu
+                     PROPERTIES RUN_SERIAL TRUE)
+
 # Seccomp (issue 11, item 7): forbidden calls kill a filtered child with
 # SIGSYS; allowed work survives.  Skips (77) in sanitizer builds.
 hv_add_test(NAME test_sandbox LABELS unit SOURCES test_sandbox.c LIBS hvswap_vmm)

@@ -95,7 +95,8 @@ void cli_usage(FILE *f)
 "  --vcpus N             number of vCPUs (default 1, max %u)\n"
 "  --timeout S           stop the guest after S seconds (status 124; default: none;\n"
 "                        at most 1e9)\n"
-"  --mem-backing TYPE    anon (default) or memfd\n"
+"  --mem-backing TYPE    anon (default), memfd or hugetlb (2 MiB huge pages,\n"
+"                        swapped in 2 MiB units; needs reserved huge pages)\n"
 "  --mem-limit SIZE      resident limit: enables the swapper (default: no swap)\n"
 "  --swap PATH           swap file or block device (repeatable; default: a\n"
 "                        temporary unlinked file)\n"
@@ -149,7 +150,7 @@ void cli_usage(FILE *f)
 "  --soft-limit SIZE     share under host pressure (hvswap host: the weight)\n"
 "  --min-guarantee SIZE  resident memory hvswap host never takes away\n"
 "  --locked              never swap the guest's RAM (locked as touched)\n"
-"  --hugepages           back guest RAM with transparent huge pages (no swap)\n"
+"  --hugepages           the same as --mem-backing hugetlb\n"
 "  --on-poweroff ACTION  destroy (default) or restart (done by hvswap host)\n"
 "  --on-crash ACTION     destroy (default) or restart (done by hvswap host)\n"
 "  -q, --quiet           do not print guest output\n"
@@ -438,7 +439,7 @@ int cli_set_opt(struct run_opts *o, int c, const char *arg, const char *w,
 		return r < 0 ? bad_value(err, errlen, w, arg, r) : 0;
 	case OPT_BACKING:
 		if (gmem_backing_parse(arg, &o->vm.backing) < 0)
-			return usage_err(err, errlen, "%s must be anon or memfd", w);
+			return usage_err(err, errlen, "%s must be anon, memfd or hugetlb", w);
 		return 0;
 	case OPT_STATS:
 		o->stats_path = arg;
@@ -613,12 +614,45 @@ static int check_linux(const struct run_opts *o, char *err, size_t errlen)
 }
 
 
+/* --hugepages (<memoryBacking><hugepages/>) is --mem-backing hugetlb: guest
+ * RAM on 2 MiB hugetlbfs pages (a memfd of hugetlbfs, so with memfd too, as
+ * libvirt's <hugepages/> + <source type='memfd'/>), swapped in 2 MiB units.  What the swapper
+ * cannot do on them is refused here, before anything is set up. */
+static int check_huge(const struct run_opts *o, char *err, size_t errlen)
+{
+	const struct swapper_config *s = &o->swap;
+	const char *no = NULL;
+
+	if (!o->vm.hugepages && o->vm.backing != GMEM_HUGETLB)
+		return 0;
+	if (o->vm.vhost_user_blk)
+		no = "--vhost-user-blk";
+	else if (o->swap_on && s->ztier && strcmp(s->ztier, "off"))
+		no = "--ztier";
+	else if (o->swap_on && s->policy == SWAPPER_POLICY_CLOCK_DIRTY)
+		no = "--policy clock-dirty";
+	else if (o->swap_on && s->policy == SWAPPER_POLICY_ARCW_DIRTY)
+		no = "--policy arcw-dirty";
+	else if (o->vm.swap_mapper || o->vm.swap_mapper_count)
+		no = "--swap-mapper";
+	if (no)
+		return usage_err(err, errlen, "huge-page guest RAM (--hugepages, "
+				 "--mem-backing hugetlb) does not work with %s", no);
+	if (o->swap_on && (s->mem_limit % (2u << 20) || s->mem_limit < (16u << 20)))
+		return usage_err(err, errlen, "--mem-limit must be a multiple of 2M "
+				 "and at least 16M with huge-page guest RAM");
+	return 0;
+}
+
 int cli_check(const struct run_opts *o, char *err, size_t errlen)
 {
 	const struct swapper_config *s = &o->swap;
 	uint64_t cap = o->swap_on ? s->mem_limit : o->vm.mem_size;
 	int r = check_linux(o, err, errlen);
 
+	if (r < 0)
+		return r;
+	r = check_huge(o, err, errlen);
 	if (r < 0)
 		return r;
 	if (o->vm.vhost_user_blk && o->vm.backing != GMEM_MEMFD)
@@ -633,11 +667,9 @@ int cli_check(const struct run_opts *o, char *err, size_t errlen)
 				 "exclude each other");
 	if (o->swap_on && s->ztier_bytes >= s->mem_limit)
 		return usage_err(err, errlen, "--ztier-size must be below --mem-limit");
-	if ((o->vm.locked || o->vm.hugepages) && o->swap_on &&
-	    s->mem_limit < o->vm.mem_size)
-		return usage_err(err, errlen, "%s memory is never swapped: no resident "
-				 "limit below the guest's RAM",
-				 o->vm.locked ? "locked" : "huge-page");
+	if (o->vm.locked && o->swap_on && s->mem_limit < o->vm.mem_size)
+		return usage_err(err, errlen, "locked memory is never swapped: no "
+				 "resident limit below the guest's RAM");
 	if (o->min_guarantee > cap || o->soft_limit > o->vm.mem_size)
 		return usage_err(err, errlen, "%s above the %s",
 				 o->min_guarantee > cap ? "min_guarantee" : "soft_limit",
@@ -652,9 +684,12 @@ int cli_finish(struct run_opts *o, char *err, size_t errlen)
 
 	if (r < 0)
 		return r;
-	/* Locked or huge-page RAM with a limit not below it: nothing to swap. */
-	if (o->vm.locked || o->vm.hugepages)
+	/* Locked RAM with a limit not below it: nothing to swap. */
+	if (o->vm.locked)
 		o->swap_on = false;
+	if (o->vm.hugepages)
+		o->vm.backing = GMEM_HUGETLB;
+	o->swap.huge_pages = o->vm.backing == GMEM_HUGETLB;
 	if (o->swap_on && !o->swap.nr_devs && !o->swap.swap_size)
 		o->swap.swap_size = o->vm.mem_size;
 	if (o->swap_on) {

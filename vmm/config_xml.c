@@ -641,9 +641,9 @@ static void add_memory(xmlNode *root, const struct run_opts *o)
 	}
 	if (o->vm.hugepages || o->vm.locked || o->vm.backing != GMEM_ANON) {
 		n = xmlNewChild(root, NULL, (const xmlChar *)"memoryBacking", NULL);
-		if (o->vm.hugepages)
+		if (o->vm.hugepages || o->vm.backing == GMEM_HUGETLB)
 			xmlNewChild(n, NULL, (const xmlChar *)"hugepages", NULL);
-		if (o->vm.backing != GMEM_ANON)
+		if (o->vm.backing == GMEM_MEMFD)
 			xmlNewProp(xmlNewChild(n, NULL, (const xmlChar *)"source", NULL),
 				   (const xmlChar *)"type", (const xmlChar *)"memfd");
 		if (o->vm.locked)

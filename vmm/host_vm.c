@@ -93,7 +93,7 @@ int host_vm_load(struct host *h, struct host_vm *v, const char *config,
 		name_from_path(v->config, v->name, sizeof(v->name));
 	v->mem = o.vm.mem_size;
 	v->vcpus = o.vm.nr_vcpus;
-	v->fixed = o.vm.locked || o.vm.hugepages;
+	v->fixed = o.vm.locked;
 	v->on_poweroff = o.on_poweroff;
 	v->on_crash = o.on_crash;
 	v->in.cap = o.swap_on && o.swap.mem_limit < v->mem ? o.swap.mem_limit : v->mem;

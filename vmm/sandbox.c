@@ -91,6 +91,8 @@ static const char *const base_calls[] = {
 	"brk", "exit", "exit_group", "getrandom", "poll", "ppoll", "rseq",
 	"set_robust_list", "fcntl", "getrusage", "membarrier",
 	"sysinfo",      /* glibc qsort() sizes its buffer by physical memory */
+	"mincore",      /* huge units: is a unit mapped after UFFDIO_COPY
+			   (page_check_filled, any thread that installs) */
 };
 /* sendmsg/recvmsg: a vhost-user-blk device talks to its back-end from the
  * vCPU that starts or resets it (vhost_user.c), on the socket it has. */

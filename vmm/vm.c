@@ -108,15 +108,22 @@ static int setup_memory(struct vm *vm, char *err, size_t errlen)
 		return r;
 	}
 	r = gmem_create(vm->cfg.backing, vm->cfg.mem_size, "hvswap-ram", &vm->ram);
+	if (r < 0 && vm->cfg.backing == GMEM_HUGETLB) {
+		snprintf(err, errlen, "cannot map %llu bytes of guest RAM on 2 MiB "
+			 "huge pages: %s (it needs %llu free huge pages: see "
+			 "HugePages_Free in /proc/meminfo; as root, raise "
+			 "/proc/sys/vm/nr_hugepages)",
+			 (unsigned long long)vm->cfg.mem_size, strerror(-r),
+			 (unsigned long long)(vm->cfg.mem_size >> 21));
+		return r;
+	}
 	if (r < 0) {
 		snprintf(err, errlen, "cannot map %llu bytes of guest RAM: %s",
 			 (unsigned long long)vm->cfg.mem_size, strerror(-r));
 		return r;
 	}
-	/* <memoryBacking><hugepages/> and <locked/> (config files): advice
-	 * only; the swapper never runs with them (cli_check()). */
-	if (vm->cfg.hugepages && madvise(vm->ram->host, vm->cfg.mem_size, MADV_HUGEPAGE) < 0)
-		log_warn("guest RAM: transparent huge pages unavailable: %s", strerror(errno));
+	/* <memoryBacking><locked/> (config files): the swapper never runs
+	 * with it (cli_check()).  <hugepages/> is GMEM_HUGETLB (cli_finish) */
 	if (vm->cfg.locked && mlock2(vm->ram->host, vm->cfg.mem_size, MLOCK_ONFAULT) < 0)
 		log_warn("guest RAM: cannot lock it in memory: %s (RLIMIT_MEMLOCK?)",
 			 strerror(errno));

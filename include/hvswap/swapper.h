@@ -98,6 +98,13 @@ struct swapper_config {
 	 * mem_limit, -EINVAL otherwise). */
 	const char *ztier;
 	uint64_t ztier_bytes;
+	bool huge_pages;            /* 2 MiB units: every page word, slot,
+				     * read, write and uffd ioctl covers one
+				     * 2 MiB page; required by (and only
+				     * for) GMEM_HUGETLB regions.  write_batch
+				     * and staging_pages count units then
+				     * (0: 8 and 64); no fault-around,
+				     * compressed tier or dirty-log policy */
 	bool no_move;               /* force the WP+copy eviction path */
 	bool no_wp;                 /* force "no write tracking" */
 	bool no_zero_copy;          /* memfd memory: swap-in through a bounce
