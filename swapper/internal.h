@@ -90,6 +90,27 @@
 #include "hvswap/ratelimit.h"
 #include "hvswap/swapper.h"
 #include "io.h"
+
+/* ThreadSanitizer cannot see orderings made by the kernel (userfaultfd
+ * write-protect): code that relies on one wraps its accesses in these.
+ * Its dynamic annotations make the thread ignore reads and writes, the
+ * interceptors' (memcpy) included. */
+#if defined(__SANITIZE_THREAD__)
+#define HV_UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define HV_UNDER_TSAN 1
+#endif
+#endif
+#ifdef HV_UNDER_TSAN
+void AnnotateIgnoreReadsBegin(const char *file, int line);
+void AnnotateIgnoreReadsEnd(const char *file, int line);
+#define tsan_ignore_begin() AnnotateIgnoreReadsBegin(__FILE__, __LINE__)
+#define tsan_ignore_end() AnnotateIgnoreReadsEnd(__FILE__, __LINE__)
+#else
+#define tsan_ignore_begin() do { } while (0)
+#define tsan_ignore_end() do { } while (0)
+#endif
 #include "lock.h"
 #include "page.h"
 #include "swap_dev.h"
