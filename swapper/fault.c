@@ -164,20 +164,21 @@ static void around_span(struct swapper *s, uint64_t first, unsigned int n, bool 
 	unsigned int i = 0;
 
 	while (i < n) {
-		int64_t r = uffd_zero_span(s->uffd, page_host(s, first + i),
-					   (uint64_t)(n - i) * PAGE_SIZE_4K, write, zeros);
-		unsigned int k, got;
+		uint64_t done;
+		int r = uffd_zero_span(s->uffd, page_host(s, first + i),
+				       (uint64_t)(n - i) * PAGE_SIZE_4K, write,
+				       zeros, &done);
+		unsigned int k, got = (unsigned int)(done / PAGE_SIZE_4K);
 
-		if (r < 0)
-			return;         /* left NONE: faults map them later */
-		got = (unsigned int)((uint64_t)r / PAGE_SIZE_4K);
-		if (i + got < n)
+		if (r == -EEXIST)
 			got++;          /* already mapped: resident as it is */
 		for (k = i; k < i + got; k++) {
 			atomic_store(&s->pages[first + k], pg_make(PS_RESIDENT, 0, 0, 0));
 			page_resident_inc(s);
 			atomic_fetch_add(&s->c.zero_around, 1);
 		}
+		if (r < 0 && r != -EEXIST)
+			return;         /* the rest left NONE: faults map them */
 		i += got;
 	}
 }

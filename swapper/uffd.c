@@ -146,42 +146,44 @@ int uffd_zeropage(int fd, void *dst, uint64_t len, bool dontwake)
 	}
 }
 
-int64_t uffd_zero_span(int fd, void *dst, uint64_t len, bool write,
-		       const void *zsrc)
+int uffd_zero_span(int fd, void *dst, uint64_t len, bool write,
+		   const void *zsrc, uint64_t *done)
 {
-	uint64_t done = 0;
 	int tries = 0;
 
-	while (done < len) {
-		uint64_t at = (uint64_t)(uintptr_t)dst + done;
+	*done = 0;
+	while (*done < len) {
+		uint64_t at = (uint64_t)(uintptr_t)dst + *done;
 		int64_t got;
 
 		if (write) {
 			struct uffdio_copy c = {
-				.dst = at, .len = len - done,
-				.src = (uint64_t)(uintptr_t)zsrc + done,
+				.dst = at, .len = len - *done,
+				.src = (uint64_t)(uintptr_t)zsrc + *done,
 			};
 
-			if (ioctl(fd, UFFDIO_COPY, &c) == 0)
-				return (int64_t)len;
+			if (ioctl(fd, UFFDIO_COPY, &c) == 0) {
+				*done = len;
+				break;
+			}
 			got = c.copy;
 		} else {
 			struct uffdio_zeropage z = {
-				.range = { .start = at, .len = len - done },
+				.range = { .start = at, .len = len - *done },
 			};
 
-			if (ioctl(fd, UFFDIO_ZEROPAGE, &z) == 0)
-				return (int64_t)len;
+			if (ioctl(fd, UFFDIO_ZEROPAGE, &z) == 0) {
+				*done = len;
+				break;
+			}
 			got = z.zeropage;
 		}
 		if (got > 0)
-			done += (uint64_t)got;
-		else if (errno == EEXIST)
-			return (int64_t)done;
+			*done += (uint64_t)got;
 		else if (errno != EAGAIN || ++tries > UFFD_RETRIES)
 			return -errno;
 	}
-	return (int64_t)done;
+	return 0;
 }
 
 int uffd_continue(int fd, void *dst, uint64_t len, bool wp, bool dontwake)

@@ -34,11 +34,12 @@ int uffd_copy(int fd, void *dst, const void *src, uint64_t len, bool wp,
 	      bool dontwake);
 int uffd_zeropage(int fd, void *dst, uint64_t len, bool dontwake);
 /* Map zeros over [dst, dst + len): the shared zero page (!write) or private
- * zeroed pages copied from zsrc (write; len bytes of zeros).  Unlike
- * uffd_zeropage()/uffd_copy(), stops at a page that is already mapped:
- * returns the bytes mapped before it (< len) - or len - or -errno. */
-int64_t uffd_zero_span(int fd, void *dst, uint64_t len, bool write,
-		       const void *zsrc);
+ * zeroed pages copied from zsrc (write; len bytes of zeros).  *done is set
+ * to the bytes mapped from dst on.  Unlike uffd_zeropage()/uffd_copy(),
+ * returns -EEXIST when it stops at a page that is already mapped (the one
+ * at dst + *done); 0 when all is mapped; another -errno on failure. */
+int uffd_zero_span(int fd, void *dst, uint64_t len, bool write,
+		   const void *zsrc, uint64_t *done);
 /* Map the pages already in the file at [dst, dst+len) (MINOR mode); wp:
  * write-protected (Linux 6.4+; -EINVAL before). */
 int uffd_continue(int fd, void *dst, uint64_t len, bool wp, bool dontwake);
