@@ -15,7 +15,8 @@
  *   4 IN                  the same ports and sizes
  *   5 RAM store 64-bit    val sign-extended (lengths like -1, huge sizes)
  * HV_HC_VCPU_DONE is not issued: it parks the (only) caller until the VM
- * stops, which a single-threaded harness cannot do; everything else is.
+ * stops, which a single-threaded harness cannot do; nor is HV_HC_SLEEP for
+ * more than 1 ms; everything else is.
  * After HV_HC_EXIT or an exception report the VM is un-stopped so the rest
  * of the input still runs.
  */
@@ -50,14 +51,20 @@ static void port(struct vm *vm, uint16_t p, void *buf, uint32_t len, bool wr)
 	fake_vm_unstop(vm);
 }
 
-/* Would this block park the caller forever? */
+/* Would this block park the caller forever, or for longer than a fuzz
+ * run may take?  HV_HC_SLEEP blocks the vCPU for what it asks (up to
+ * 600 s, hcall.c refuses more): that is its contract, not a hang, so
+ * sleeps over 1 ms are not issued (found by a CI fuzz slice: a 10 s
+ * sleep ran into libFuzzer's timeout). */
 static bool parks(struct vm *vm, uint32_t gpa)
 {
 	struct hcall_mem m = { vm->ram->host, HV_RAM_BASE, FAKE_RAM_SIZE };
 	struct hv_hcall *blk;
 
-	return hcall_decode(&m, (const uint8_t *)&gpa, 4, &blk) == 0 &&
-	       blk->nr == HV_HC_VCPU_DONE;
+	if (hcall_decode(&m, (const uint8_t *)&gpa, 4, &blk) != 0)
+		return false;
+	return blk->nr == HV_HC_VCPU_DONE ||
+	       (blk->nr == HV_HC_SLEEP && blk->args[0] > 1000000);
 }
 
 static void run_op(struct vm *vm, uint8_t kind, uint8_t arg, uint16_t off,
