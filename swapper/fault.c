@@ -57,9 +57,11 @@
 /* Map zeros at page idx.  A read maps the shared zero page (no memory until
  * written); a write would only COW it at once, so it gets a private page.
  * hugetlbfs has no UFFDIO_ZEROPAGE: a huge unit is copied from zeros. */
+/* Zeros to copy from: one page's worth for a fault, a span for fault-around. */
+static const uint8_t zeros[AROUND_SPAN * PAGE_SIZE_4K] __attribute__((aligned(4096)));
+
 static int map_zeros(struct swapper *s, uint64_t idx, bool write)
 {
-	static const uint8_t zero[PAGE_SIZE_4K] __attribute__((aligned(4096)));
 	void *dst = page_host(s, idx);
 	int r;
 
@@ -67,7 +69,7 @@ static int map_zeros(struct swapper *s, uint64_t idx, bool write)
 		r = uffd_copy(s->uffd, dst, s->zero_unit, s->psz, false, false);
 		return r < 0 ? r : page_check_filled(s, idx, 1);
 	}
-	return write ? uffd_copy(s->uffd, dst, zero, s->psz, false, false)
+	return write ? uffd_copy(s->uffd, dst, zeros, s->psz, false, false)
 		     : uffd_zeropage(s->uffd, dst, s->psz, false);
 }
 
@@ -159,8 +161,6 @@ static void wp_fault(struct swapper *s, uint64_t idx, uint64_t w)
  * as it is, as in map_zero()). */
 static void around_span(struct swapper *s, uint64_t first, unsigned int n, bool write)
 {
-	static const uint8_t zeros[AROUND_SPAN * PAGE_SIZE_4K]
-		__attribute__((aligned(4096)));
 	unsigned int i = 0;
 
 	while (i < n) {
