@@ -65,6 +65,8 @@ static int map_zeros(struct swapper *s, uint64_t idx, bool write)
 	void *dst = page_host(s, idx);
 	int r;
 
+	if (s->thp)             /* a fresh THP moved in (thp.c) */
+		return thp_map_zero(s, dst);
 	if (s->zero_unit) {
 		r = uffd_copy(s->uffd, dst, s->zero_unit, s->psz, false, false);
 		return r < 0 ? r : page_check_filled(s, idx, 1);

@@ -232,6 +232,9 @@ struct swapper_counters {
 	/* memfd zero-copy: pages read straight into the memfd and mapped with
 	 * UFFDIO_CONTINUE; MINOR faults (a page in the memfd, not mapped) */
 	_Atomic uint64_t swapin_zero_copy, faults_minor;
+	/* THP guest memory (thp.c): units installed by UFFDIO_MOVE of a
+	 * 2 MiB page (swap-ins and zero fills; a THP when the kernel had one) */
+	_Atomic uint64_t thp_moved_in;
 	_Atomic uint64_t evict_written, evict_clean, evict_zero, evict_restored;
 	/* reads: pages read whole (before the seal check); read_ios: read
 	 * I/Os completed (a window's group read is one) */
@@ -276,6 +279,7 @@ struct swapper {
 	unsigned int nr_memfd;  /* memfd (shmem) regions: no MOVE, drops are
 				   hole punches (page_drop) */
 	unsigned int nr_zero_copy;      /* of them, with zero-copy swap-in */
+	bool thp;               /* GMEM_THP regions (all of them: thp.c) */
 	int stop_efd;           /* wakes the fault thread for shutdown */
 	struct region regions[SWAPPER_MAX_REGIONS];
 	unsigned int nr_regions;
@@ -294,6 +298,10 @@ struct swapper {
 	void *zero_unit;        /* huge units: psz bytes of zeros (read-only),
 				   the source of a zero fill (no UFFDIO_ZEROPAGE
 				   on hugetlbfs) */
+	/* thp.c: one 2 MiB-aligned unit of unregistered THP memory whose
+	 * fresh (kernel-zeroed) page a zero fill moves into the guest */
+	pthread_mutex_t thp_lock;       /* a leaf: protects thp_zero */
+	uint8_t *thp_zero, *thp_zero_map;
 	_Atomic bool fault_stop;        /* the fault thread exits (checked while
 					   it spins; stop_efd wakes its poll) */
 
@@ -714,6 +722,12 @@ void fault_handle(struct swapper *s, uint64_t addr, bool write, bool wp,
  * nothing was queued.  THE BACK EDGE: called by swap-in and write
  * completions and by the reclaim thread. */
 bool fault_queue_run_one(struct swapper *s, bool force);
+
+/* ---- thp.c ---- */
+int thp_region_setup(struct swapper *s);
+void thp_fini(struct swapper *s);
+int thp_map_zero(struct swapper *s, void *dst);
+int thp_map_in(struct swapper *s, void *dst, void *src, uint64_t n);
 
 /* ---- migrate.c ---- */
 void migrate_init(struct swapper *s);

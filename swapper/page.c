@@ -93,7 +93,7 @@ int page_drop(struct swapper *s, uint64_t idx, uint64_t n)
 	struct region *r = idx_region(s, idx);
 	uint64_t off = (idx - r->first) * s->psz;
 
-	if (r->mem->backing != GMEM_ANON) {        /* memfd, hugetlbfs */
+	if (r->mem->memfd >= 0) {        /* memfd, hugetlbfs (not anon, thp) */
 		if (fallocate(r->mem->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 			      (off_t)off, (off_t)(n * s->psz)) < 0)
 			return -errno;

@@ -80,6 +80,7 @@ static struct json_object *counters_json(struct swapper *s)
 	J_U64(f, "spurious", atomic_load(&c->faults_spurious));
 	J_U64(f, "minor", atomic_load(&c->faults_minor));
 	J_U64(f, "swapin_zero_copy", atomic_load(&c->swapin_zero_copy));
+	J_U64(f, "thp_moved_in", atomic_load(&c->thp_moved_in));
 	J_U64(f, "write_protect", atomic_load(&c->faults_wp));
 	J_U64(f, "installed_clean", atomic_load(&c->installed_clean));
 	J_U64(f, "written_after_clean", atomic_load(&c->written_clean));
@@ -217,10 +218,10 @@ struct json_object *swapper_stats_json(struct swapper *s)
 	 * its pages are dropped by hole punch and kept clean with uffd-wp on
 	 * shmem, which the swapper requires for it. */
 	json_object_object_add(feat, "memory_backing", json_object_new_string(
-				       s->pshift > 12 ? "hugetlb" : !s->nr_memfd ? "anon" :
+				       s->thp ? "thp" : s->pshift > 12 ? "hugetlb" : !s->nr_memfd ? "anon" :
 				       s->nr_memfd == s->nr_regions ? "memfd" : "mixed"));
 	/* The unit of every count in pages (page_states, resident, faults,
-	 * slots): 4096, or 2097152 with hugetlb memory (one 2 MiB unit each,
+	 * slots): 4096, or 2097152 with hugetlb or thp memory (one 2 MiB unit each,
 	 * so bytes_read / read_ios is the read size). */
 	J_U64(feat, "unit_bytes", s->psz);
 	json_object_object_add(feat, "uffd_wp_shmem",

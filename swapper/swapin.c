@@ -187,7 +187,7 @@ static void *rd_buf(struct swapper *s, const struct rd *rd)
 
 /* Map n consecutive pages, rd's first, into the guest from where they were
  * read: the memfd (UFFDIO_CONTINUE) or consecutive bounce buffers
- * (UFFDIO_COPY).  *keep: write-protected; cleared where the kernel cannot
+ * (UFFDIO_COPY; UFFDIO_MOVE for THP memory unless write-protected: thp.c).  *keep: write-protected; cleared where the kernel cannot
  * continue write-protected (before Linux 6.4): then installed writable. */
 static int map_in(struct swapper *s, struct rd *rd, unsigned int n, bool *keep)
 {
@@ -195,6 +195,8 @@ static int map_in(struct swapper *s, struct rd *rd, unsigned int n, bool *keep)
 	uint64_t len = (uint64_t)n * s->psz;
 	int r;
 
+	if (s->thp && !*keep)    /* the THP itself into the guest */
+		return thp_map_in(s, dst, buf_bounce_ptr(s, rd->bounce), n);
 	if (!rd_zc(s, rd)) {
 		r = uffd_copy(s->uffd, dst, buf_bounce_ptr(s, rd->bounce), len,
 			      *keep, false);

@@ -360,10 +360,12 @@ static int memfd_region_setup(struct swapper *s, struct gmem *m, uint8_t **alias
 	return 0;
 }
 
-/* A hugetlbfs region needs a swapper of huge units, and only it. */
+/* A hugetlbfs or THP region needs a swapper of huge units, and only it. */
 static int huge_region_check(struct swapper *s, const struct gmem *m, uint64_t gpa)
 {
-	if ((m->backing == GMEM_HUGETLB) != s->cfg.huge_pages) {
+	bool huge = m->backing == GMEM_HUGETLB || m->backing == GMEM_THP;
+
+	if (huge != s->cfg.huge_pages) {
 		log_err("%s guest memory needs a swapper %s huge units "
 			"(swapper_config.huge_pages)", gmem_backing_name(m->backing),
 			s->cfg.huge_pages ? "without" : "with");
@@ -384,6 +386,10 @@ static int huge_region_check(struct swapper *s, const struct gmem *m, uint64_t g
  */
 static int hugetlb_region_setup(struct swapper *s)
 {
+	if (s->thp) {
+		log_err("thp and hugetlb guest memory cannot be swapped by one swapper");
+		return -ENOTSUP;
+	}
 	if (!s->caps.hugetlb || !s->caps.wp_shmem || s->cfg.no_wp) {
 		log_err("%s: hugetlb guest memory cannot be swapped; use "
 			"--mem-backing anon or memfd",
@@ -418,6 +424,10 @@ int swapper_add_region(struct swapper *s, struct gmem *m, uint64_t gpa)
 		return r;
 	if (m->backing == GMEM_HUGETLB) {
 		r = hugetlb_region_setup(s);
+		if (r < 0)
+			return r;
+	} else if (m->backing == GMEM_THP) {
+		r = thp_region_setup(s);        /* thp.c */
 		if (r < 0)
 			return r;
 	} else if (m->backing == GMEM_MEMFD) {
@@ -577,6 +587,7 @@ void swapper_destroy(struct swapper *s)
 	buf_fini(s);
 	if (s->zero_unit)
 		munmap(s->zero_unit, s->psz);
+	thp_fini(s);
 	free((void *)s->pages);
 	destroy_locks(s);
 	free(s);

@@ -74,3 +74,9 @@ hv_add_test(NAME test_huge LABELS unit
             SOURCES test_huge.c swapper_testlib.c
             LIBS hvswap_swapper TIMEOUT 300)
 set_tests_properties(test_huge PROPERTIES RUN_SERIAL TRUE)
+# The same cases on transparent huge pages (GMEM_THP, no pool); skips (77)
+# when the host's THP mode is "never" or the kernel lacks UFFDIO_MOVE.
+hv_add_test(NAME test_thp LABELS unit
+            SOURCES test_huge.c swapper_testlib.c
+            LIBS hvswap_swapper TIMEOUT 300)
+target_compile_definitions(test_thp PRIVATE HV_TEST_THP)

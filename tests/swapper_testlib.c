@@ -182,7 +182,7 @@ void env_setup(struct env *e, const struct opts *o)
 	pthread_mutex_init(&e->fatal->lock, NULL);
 	e->gen = calloc(e->npages, sizeof(*e->gen));
 	assert_non_null(e->gen);
-	assert_int_equal(gmem_create(e->o.huge ? GMEM_HUGETLB :
+	assert_int_equal(gmem_create(e->o.huge ? (e->o.thp ? GMEM_THP : GMEM_HUGETLB) :
 				     e->o.memfd ? GMEM_MEMFD : test_backing(),
 				     e->npages * PG, "test-swapper", &e->mem), 0);
 	e->base = e->mem->host;
@@ -196,7 +196,7 @@ void env_setup(struct env *e, const struct opts *o)
 	assert_int_equal(swapper_start(e->s), 0);
 	/* memfd memory has no UFFDIO_MOVE: the write-protect path always */
 	assert_int_equal(e->s->use_move, !e->o.no_move && e->s->caps.move &&
-			 e->mem->backing == GMEM_ANON);
+			 (e->mem->backing == GMEM_ANON || e->mem->backing == GMEM_THP));
 	assert_int_equal(e->s->use_wp, !e->o.no_wp && e->s->caps.wp);
 }
 

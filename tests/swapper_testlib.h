@@ -116,6 +116,9 @@ struct opts {
 					  index is npages / 512); write batch 2
 					  units.  The caller reserves the huge
 					  pages (test_huge.c) */
+	bool thp;                      /* with huge: anonymous memory on
+					  transparent huge pages (GMEM_THP)
+					  instead of hugetlbfs; no pool */
 	bool no_zero_copy;             /* memfd: bounce buffers (also
 					  HV_TEST_ZERO_COPY=0) */
 	bool no_buffered;              /* O_DIRECT only (default: buffered

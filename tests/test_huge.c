@@ -12,6 +12,12 @@
  * and puts it back at exit; it exits 77 (skip) saying why when it cannot
  * have them (not root, or the kernel could not find the memory).
  *
+ * Built a second time as test_thp (-DHV_TEST_THP): the same cases on
+ * anonymous memory on transparent huge pages (GMEM_THP), which needs no
+ * pool, plus that an installed unit is a THP (smaps AnonHugePages) when the
+ * kernel has free 2 MiB pages; that one check alone may skip, with the
+ * reason, on fragmented memory.  The correctness checks never depend on it.
+ *
  * Stamps are per 4 KiB subpage (the testlib's pages): env->npages counts
  * 4 KiB pages; the swapper's unit index of subpage p is p / SUB.
  */
@@ -30,6 +36,7 @@
 #define NR_PATH "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
 #define FREE_PATH "/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages"
 
+#ifndef HV_TEST_THP    /* the hugetlbfs pool: test_huge only */
 static long nr_added;           /* pages this run added to the pool */
 
 static long read_long(const char *path)
@@ -95,9 +102,14 @@ static int reserve_huge(long need)
 	return 0;
 }
 
+#endif
+
 static void huge_setup(struct env *e, struct opts *o)
 {
 	o->huge = true;
+#ifdef HV_TEST_THP
+	o->thp = true;
+#endif
 	o->npages = UNITS * SUB;
 	o->limit_pages = LIMIT_UNITS * SUB;
 	env_setup(e, o);
@@ -163,8 +175,9 @@ static void test_subpage_fault(void **state)
 	env_teardown(&e);
 }
 
-/* A discard of part of a unit keeps it (a hugetlbfs page cannot be split);
- * a discard of the whole unit drops it. */
+/* A discard of part of a unit keeps it (a hugetlbfs page cannot be split;
+ * a THP unit is kept whole too: units only); a discard of the whole unit
+ * drops it. */
 static void test_partial_discard(void **state)
 {
 	struct opts o = { 0 };
@@ -419,6 +432,7 @@ static void test_swapoff_fault_during_readback(void **state)
 	env_teardown(&e);
 }
 
+#ifndef HV_TEST_THP    /* hugetlbfs only */
 /* The pool runs dry: an eviction's hole punch gave the unit's page (and
  * its reservation) back to the pool, and another hugetlbfs user took every
  * free page.  The swap-in cannot install the unit: the VM stops with a
@@ -483,8 +497,142 @@ static void test_refusals(void **state)
 	assert_int_equal(swapper_create(&c, &s), -ENOTSUP);
 }
 
+#endif
+
+#ifdef HV_TEST_THP
+/* kB of AnonHugePages in the mapping that holds p (/proc/self/smaps). */
+static long anon_huge_kb(const void *p)
+{
+	char line[512];
+	unsigned long a, b;
+	long kb = -1, v;
+	bool in = false;
+	FILE *f = fopen("/proc/self/smaps", "r");
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx ", &a, &b) == 2 && strchr(line, ' ') &&
+		    line[strspn(line, "0123456789abcdef")] == '-') {
+			in = (uintptr_t)p >= a && (uintptr_t)p < b;
+			continue;
+		}
+		if (in && sscanf(line, "AnonHugePages: %ld kB", &v) == 1)
+			kb = v;
+	}
+	fclose(f);
+	return kb;
+}
+
+/* Can the kernel give this process a THP now (not fragmented)? */
+static bool kernel_has_thp(void)
+{
+	struct gmem *m;
+	bool huge;
+
+	if (gmem_create(GMEM_THP, 2 * MiB, NULL, &m) < 0)
+		return false;
+	memset(m->host, 1, 2 * MiB);
+	huge = anon_huge_kb(m->host) == 2048;
+	gmem_destroy(m);
+	return huge;
+}
+
+/* Installed units are THPs: a zero fill, and a swap-in by a write fault
+ * (moved in from its bounce buffer); out again, nothing huge is left. */
+static void test_thp_is_huge(void **state)
+{
+	struct opts o = { 0 };
+	struct env e;
+	uint64_t u, moved0;
+
+	(void)state;
+	huge_setup(&e, &o);
+	moved0 = C(&e, thp_moved_in);
+	for (u = 0; u < 4; u++)
+		write_page(&e, u * SUB + 5, 1);         /* zero fills */
+	assert_int_equal(C(&e, thp_moved_in) - moved0, 4);
+	assert_int_equal(C(&e, faults_zero), 4);
+	trim(&e);
+	assert_int_equal(C(&e, resident), 0);
+	assert_int_equal(anon_huge_kb(e.base), 0);
+	moved0 = C(&e, thp_moved_in);
+	write_page(&e, 2 * SUB + 300, 2);               /* a swap-in by write */
+	settle(&e, 2);
+	assert_int_equal(state_of(&e, 2), PS_RESIDENT);
+	assert_true(C(&e, thp_moved_in) - moved0 >= 1);
+	assert_int_equal(verify_range(&e, 0, 4 * SUB), 0);
+	if (anon_huge_kb(e.base) < 2048) {
+		bool frag = !kernel_has_thp();
+
+		env_teardown(&e);
+		if (frag) {
+			fprintf(stderr, "hugeness not checked: the kernel has no "
+				"free 2 MiB page now (fragmented memory)\n");
+			skip();
+		}
+		fail_msg("the swapped-in unit is not a THP though the kernel "
+			 "has free ones");
+	}
+	assert_int_equal(fatal_calls(&e), 0);
+	env_teardown(&e);
+}
+
+/* THP units need UFFDIO_MOVE, a swapper of huge units, and no hugetlbfs
+ * beside them; a THP size must be whole units. */
+static void test_thp_refusals(void **state)
+{
+	struct swapper_config c = { .swap_size = 1024 * MiB, .tmpdir = "/var/tmp",
+				    .allow_buffered = true, .huge_pages = true };
+	struct swapper *s;
+	struct gmem *m;
+
+	(void)state;
+	assert_int_equal(gmem_create(GMEM_THP, 3 * MiB, NULL, &m), -EINVAL);
+	assert_int_equal(gmem_create(GMEM_THP, 4 * MiB, NULL, &m), 0);
+	assert_int_equal((uintptr_t)m->host % (2 * MiB), 0);
+	c.no_move = true;
+	assert_int_equal(swapper_create(&c, &s), 0);
+	assert_int_equal(swapper_add_region(s, m, GPA), -ENOTSUP);
+	swapper_destroy(s);
+	c.no_move = false;
+	c.huge_pages = false;
+	assert_int_equal(swapper_create(&c, &s), 0);
+	assert_int_equal(swapper_add_region(s, m, GPA), -EINVAL);
+	swapper_destroy(s);
+	gmem_destroy(m);
+}
+#endif
+
 int main(void)
 {
+#ifdef HV_TEST_THP
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_roundtrip),
+		cmocka_unit_test(test_subpage_fault),
+		cmocka_unit_test(test_partial_discard),
+		cmocka_unit_test(test_pin_subpage),
+		cmocka_unit_test(test_write_error),
+		cmocka_unit_test(test_read_error),
+		cmocka_unit_test(test_fault_during_write),
+		cmocka_unit_test(test_fault_during_read),
+		cmocka_unit_test(test_migrate_units),
+		cmocka_unit_test(test_swapoff_fault_during_readback),
+		cmocka_unit_test(test_thp_is_huge),
+		cmocka_unit_test(test_thp_refusals),
+	};
+	struct uffd_caps caps;
+
+	if (!strcmp(gmem_thp_mode(), "never")) {
+		fprintf(stderr, "transparent huge pages are off on this host "
+			"(/sys/kernel/mm/transparent_hugepage/enabled): skipping\n");
+		return 77;
+	}
+	if (uffd_probe(&caps) == 0 && !caps.move) {
+		fprintf(stderr, "this kernel's userfaultfd lacks UFFDIO_MOVE: skipping\n");
+		return 77;
+	}
+	return TL_MAIN(tests);
+#else
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_subpage_fault),
@@ -524,4 +672,5 @@ int main(void)
 	if (WIFSIGNALED(st))
 		fprintf(stderr, "tests killed by signal %d\n", WTERMSIG(st));
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
+#endif
 }

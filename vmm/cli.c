@@ -95,8 +95,10 @@ void cli_usage(FILE *f)
 "  --vcpus N             number of vCPUs (default 1, max %u)\n"
 "  --timeout S           stop the guest after S seconds (status 124; default: none;\n"
 "                        at most 1e9)\n"
-"  --mem-backing TYPE    anon (default), memfd or hugetlb (2 MiB huge pages,\n"
-"                        swapped in 2 MiB units; needs reserved huge pages)\n"
+"  --mem-backing TYPE    anon (default), memfd, hugetlb (2 MiB huge pages,\n"
+"                        swapped in 2 MiB units; needs reserved huge pages) or\n"
+"                        thp (anonymous on transparent huge pages, swapped in\n"
+"                        2 MiB units; THP mode madvise or always)\n"
 "  --mem-limit SIZE      resident limit: enables the swapper (default: no swap)\n"
 "  --swap PATH           swap file or block device (repeatable; default: a\n"
 "                        temporary unlinked file)\n"
@@ -439,7 +441,7 @@ int cli_set_opt(struct run_opts *o, int c, const char *arg, const char *w,
 		return r < 0 ? bad_value(err, errlen, w, arg, r) : 0;
 	case OPT_BACKING:
 		if (gmem_backing_parse(arg, &o->vm.backing) < 0)
-			return usage_err(err, errlen, "%s must be anon, memfd or hugetlb", w);
+			return usage_err(err, errlen, "%s must be anon, memfd, hugetlb or thp", w);
 		return 0;
 	case OPT_STATS:
 		o->stats_path = arg;
@@ -616,15 +618,26 @@ static int check_linux(const struct run_opts *o, char *err, size_t errlen)
 
 /* --hugepages (<memoryBacking><hugepages/>) is --mem-backing hugetlb: guest
  * RAM on 2 MiB hugetlbfs pages (a memfd of hugetlbfs, so with memfd too, as
- * libvirt's <hugepages/> + <source type='memfd'/>), swapped in 2 MiB units.  What the swapper
- * cannot do on them is refused here, before anything is set up. */
+ * libvirt's <hugepages/> + <source type='memfd'/>), swapped in 2 MiB units.
+ * --mem-backing thp is anonymous RAM on transparent huge pages, swapped in
+ * the same units.  What the swapper cannot do on them is refused here,
+ * before anything is set up. */
 static int check_huge(const struct run_opts *o, char *err, size_t errlen)
 {
 	const struct swapper_config *s = &o->swap;
 	const char *no = NULL;
 
-	if (!o->vm.hugepages && o->vm.backing != GMEM_HUGETLB)
+	if (!o->vm.hugepages && o->vm.backing != GMEM_HUGETLB &&
+	    o->vm.backing != GMEM_THP)
 		return 0;
+	if (o->vm.hugepages && o->vm.backing == GMEM_THP)
+		return usage_err(err, errlen, "--hugepages and --mem-backing thp "
+				 "exclude each other");
+	if (o->vm.backing == GMEM_THP && !strcmp(gmem_thp_mode(), "never"))
+		return usage_err(err, errlen, "--mem-backing thp: the host's "
+				 "transparent huge pages are off (/sys/kernel/mm/"
+				 "transparent_hugepage/enabled is \"never\"); set it "
+				 "to madvise or always");
 	if (o->vm.vhost_user_blk)
 		no = "--vhost-user-blk";
 	else if (o->swap_on && s->ztier && strcmp(s->ztier, "off"))
@@ -637,7 +650,7 @@ static int check_huge(const struct run_opts *o, char *err, size_t errlen)
 		no = "--swap-mapper";
 	if (no)
 		return usage_err(err, errlen, "huge-page guest RAM (--hugepages, "
-				 "--mem-backing hugetlb) does not work with %s", no);
+				 "--mem-backing hugetlb or thp) does not work with %s", no);
 	if (o->swap_on && (s->mem_limit % (2u << 20) || s->mem_limit < (16u << 20)))
 		return usage_err(err, errlen, "--mem-limit must be a multiple of 2M "
 				 "and at least 16M with huge-page guest RAM");
@@ -689,7 +702,8 @@ int cli_finish(struct run_opts *o, char *err, size_t errlen)
 		o->swap_on = false;
 	if (o->vm.hugepages)
 		o->vm.backing = GMEM_HUGETLB;
-	o->swap.huge_pages = o->vm.backing == GMEM_HUGETLB;
+	o->swap.huge_pages = o->vm.backing == GMEM_HUGETLB ||
+			     o->vm.backing == GMEM_THP;
 	if (o->swap_on && !o->swap.nr_devs && !o->swap.swap_size)
 		o->swap.swap_size = o->vm.mem_size;
 	if (o->swap_on) {
