@@ -282,6 +282,29 @@ case_huge() {
 		run --mem $(( (free + 1) * 2 ))M --hugepages memtouch ws=4M
 }
 
+# thp MEM LIMIT WS PASSES [options]: guest RAM on transparent huge pages
+# (--mem-backing thp), swapped in 2 MiB units: integrity at the given
+# oversubscription, every read and write a whole unit, units installed by
+# moving a 2 MiB page in.  No pool needed; skips when THP is "never".
+case_thp() {
+	local mem=$1 limit=$2 ws=$3 passes=$4
+	shift 4
+	need_kvm; need_python
+	grep -q '\[never\]' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null &&
+		{ echo "SKIP: transparent huge pages are off on this host"; exit 77; }
+	case_swap "$mem" "$limit" "$ws" "$passes" --mem-backing thp "$@"
+	expect_json swap.features.memory_backing == thp
+	expect_json swap.features.unit_bytes -eq 2097152
+	expect_json swap.faults.thp_moved_in -gt 0
+	local br bw
+	br=$(jget swap.bytes_read); bw=$(jget swap.bytes_written)
+	(( br % 2097152 == 0 && bw % 2097152 == 0 )) ||
+		fail "reads ($br bytes) or writes ($bw bytes) not whole 2 MiB units"
+	cli_err 2 "does not work with --ztier" \
+		run --mem-backing thp --mem-limit 64M --ztier lz4 memtouch
+	cli_err 2 "multiple of 2M" run --mem 63M --mem-backing thp memtouch
+}
+
 case_memfd() {
 	need_kvm; need_python
 	hv run --mem-backing memfd --stats "$STATS" memtouch ws=64M
@@ -555,7 +578,7 @@ EOF
 }
 
 case "$CASE" in
-memtouch|integrity|crash|badptr|hang|cli|swap|policy_dirty|policy_arcw|memfd|huge|swaptarget|hostile|signals|statsfile|once|fuzzguest|config)
+memtouch|integrity|crash|badptr|hang|cli|swap|policy_dirty|policy_arcw|memfd|huge|thp|swaptarget|hostile|signals|statsfile|once|fuzzguest|config)
 	"case_$CASE" "$@" ;;
 *) echo "unknown case '$CASE'" >&2; exit 2 ;;
 esac

@@ -92,6 +92,11 @@ foreach(n 1 2)
 endforeach()
 set_tests_properties(vmm_run_swap4x_huge_1vcpu vmm_run_swap4x_huge_2vcpu
                      PROPERTIES RUN_SERIAL TRUE)
+# The same on transparent huge pages (--mem-backing thp; no pool needed).
+foreach(n 1 2)
+  hv_add_run_test(NAME swap4x_thp_${n}vcpu CASE thp TIMEOUT 300
+                  ARGS 128M 32M 124M 2 --vcpus ${n})
+endforeach()
 
 # Seccomp (issue 11, item 7): forbidden calls kill a filtered child with
 # SIGSYS; allowed work survives.  Skips (77) in sanitizer builds.
