@@ -258,9 +258,9 @@ static void test_json_errors(void **state)
 	bad("{\"args\": \"\xc0\xaf\"}", "args: control characters or invalid UTF-8");
 	bad("{\"args\": \"\xc2\x85\"}", "args: control characters or invalid UTF-8");
 	bad("{\"args\": [1]}", "args must be a string or a list of strings");
-	bad("{\"mem_backing\": \"huge\"}", "mem_backing must be anon, memfd or hugetlb");
+	bad("{\"mem_backing\": \"huge\"}", "mem_backing must be anon, memfd, hugetlb or thp");
 	bad("{\"hugepages\": true, \"mem_limit\": \"64M\", \"ztier\": \"lz4\"}",
-	    "huge-page guest RAM (--hugepages, --mem-backing hugetlb) does not work with --ztier");
+	    "huge-page guest RAM (--hugepages, --mem-backing hugetlb or thp) does not work with --ztier");
 	bad("{\"mem_backing\": \"hugetlb\", \"mem_limit\": \"63M\"}",
 	    "--mem-limit must be a multiple of 2M and at least 16M with huge-page guest RAM");
 	bad("{\"locked\": \"yes\"}", "locked must be true or false");
@@ -575,6 +575,17 @@ static void test_round_trip(void **state)
 	xml = config_to_xml(&a);
 	ok(xml, &b);
 	same(&a, &b);
+	free(xml);
+	cli_run_opts_free(&a);
+	cli_run_opts_free(&b);
+	/* THP guest RAM has no libvirt element: hvswap's metadata carries it */
+	ok("{\"mem\": \"128M\", \"mem_backing\": \"thp\"}", &a);
+	assert_int_equal(a.vm.backing, GMEM_THP);
+	xml = config_to_xml(&a);
+	assert_non_null(strstr(xml, "<hvswap:mem_backing>thp</hvswap:mem_backing>"));
+	assert_null(strstr(xml, "memoryBacking"));
+	ok(xml, &b);
+	assert_int_equal(b.vm.backing, GMEM_THP);
 	free(xml);
 	cli_run_opts_free(&a);
 	cli_run_opts_free(&b);

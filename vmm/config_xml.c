@@ -600,7 +600,11 @@ static void add_metadata(xmlNode *root, const struct run_opts *o)
 		struct json_object *v;
 		size_t i, n;
 
-		if (f->xml || !(v = config_field_value(o, f)))
+		/* THP guest RAM has no libvirt element (libvirt leaves THP to
+		 * the host's settings): mem_backing thp goes here */
+		bool thp = f->opt == OPT_BACKING && o->vm.backing == GMEM_THP;
+
+		if ((f->xml && !thp) || !(v = config_field_value(o, f)))
 			continue;
 		if (!cfg) {
 			xmlNode *m = xmlNewChild(root, NULL, (const xmlChar *)"metadata", NULL);
@@ -639,7 +643,8 @@ static void add_memory(xmlNode *root, const struct run_opts *o)
 		if (o->min_guarantee)
 			add_size(n, "min_guarantee", o->min_guarantee);
 	}
-	if (o->vm.hugepages || o->vm.locked || o->vm.backing != GMEM_ANON) {
+	if (o->vm.hugepages || o->vm.locked ||
+	    (o->vm.backing != GMEM_ANON && o->vm.backing != GMEM_THP)) {
 		n = xmlNewChild(root, NULL, (const xmlChar *)"memoryBacking", NULL);
 		if (o->vm.hugepages || o->vm.backing == GMEM_HUGETLB)
 			xmlNewChild(n, NULL, (const xmlChar *)"hugepages", NULL);
