@@ -22,6 +22,8 @@
  * 4 KiB pages; the swapper's unit index of subpage p is p / SUB.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -577,6 +579,62 @@ static void test_thp_is_huge(void **state)
 	env_teardown(&e);
 }
 
+struct writer {
+	pthread_t t;
+	struct env *e;
+	uint64_t idx;
+	atomic_bool done;
+};
+
+static void *writer_main(void *arg)
+{
+	struct writer *w = arg;
+
+	write_page(w->e, w->idx, 2);
+	atomic_store(&w->done, true);
+	return NULL;
+}
+
+/* A write fault on a unit on swap (installed by moving its THP in from the
+ * bounce buffer) while its read is held, and a read fault on another
+ * subpage arriving meanwhile: the reader waits (WAITER), one 2 MiB read
+ * serves both, the unit is moved in once, both see their data. */
+static void test_thp_move_in_race(void **state)
+{
+	struct opts o = { 0 };
+	static struct writer w;         /* static: outlive a failed test */
+	static struct bg_op rd;
+	struct env e;
+	uint64_t u = 7, moved0;
+
+	(void)state;
+	huge_setup(&e, &o);
+	write_range(&e, 0, e.npages, 1);
+	trim(&e);
+	assert_int_equal(state_of(&e, u), PS_SWAPPED);
+	hold(&e, IO_READ, slot_off(&e, u), slot_off(&e, u) + 2 * MiB, 1);
+	moved0 = C(&e, thp_moved_in);
+	w = (struct writer){ .e = &e, .idx = u * SUB + 10 };
+	assert_int_equal(pthread_create(&w.t, NULL, writer_main, &w), 0);
+	wait_held(&e, 1);
+	wait_state(&e, u, PS_READING);
+	reader_start(&rd, &e, u * SUB + 400);
+	if (!WAIT_UNTIL(word_of(&e, u) & PG_WAITER, WAIT_MS))
+		fail_msg("the reader never found the unit under read");
+	assert_false(atomic_load(&w.done));
+	io_inject_clear_rules(e.inj);
+	io_inject_release(e.inj, -1);
+	assert_true(WAIT_UNTIL(atomic_load(&w.done), WAIT_MS));
+	pthread_join(w.t, NULL);
+	bg_join(&rd, WAIT_MS);
+	settle(&e, u);
+	assert_int_equal(state_of(&e, u), PS_RESIDENT);
+	assert_true(C(&e, thp_moved_in) - moved0 >= 1);
+	assert_int_equal(verify_range(&e, u * SUB, (u + 1) * SUB), 0);
+	assert_int_equal(fatal_calls(&e), 0);
+	env_teardown(&e);
+}
+
 /* THP units need UFFDIO_MOVE, a swapper of huge units, and no hugetlbfs
  * beside them; a THP size must be whole units. */
 static void test_thp_refusals(void **state)
@@ -618,6 +676,7 @@ int main(void)
 		cmocka_unit_test(test_migrate_units),
 		cmocka_unit_test(test_swapoff_fault_during_readback),
 		cmocka_unit_test(test_thp_is_huge),
+		cmocka_unit_test(test_thp_move_in_race),
 		cmocka_unit_test(test_thp_refusals),
 	};
 	struct uffd_caps caps;
