@@ -651,9 +651,6 @@ static int check_huge(const struct run_opts *o, char *err, size_t errlen)
 	if (no)
 		return usage_err(err, errlen, "huge-page guest RAM (--hugepages, "
 				 "--mem-backing hugetlb or thp) does not work with %s", no);
-	if (o->vm.mem_size % (2u << 20))
-		return usage_err(err, errlen, "--mem must be a multiple of 2M with "
-				 "huge-page guest RAM");
 	if (o->swap_on && (s->mem_limit % (2u << 20) || s->mem_limit < (16u << 20)))
 		return usage_err(err, errlen, "--mem-limit must be a multiple of 2M "
 				 "and at least 16M with huge-page guest RAM");
