@@ -19,6 +19,16 @@
  *  - zero fill (first touch): a fresh THP is faulted into thp_zero (the
  *    kernel zeroes it) and moved into the guest (thp_map_zero).
  *
+ * Empty page tables: a unit once mapped with 4 KiB PTEs (a write-protected
+ * copy, a fragmented-memory fill) keeps its PTE table after its pages are
+ * moved out, and UFFDIO_MOVE of a THP onto a PMD that holds a table splits
+ * the THP (measured on 6.18) - and leaves the source with a table too, so
+ * every later read into that bounce buffer faults 4 KiB pages: left alone,
+ * the guest drifts to 4 KiB pages under swapping.  So before a move in,
+ * the (empty) destination gets MADV_DONTNEED, and after it the (empty)
+ * source: on this kernel that frees an empty PTE table, and on a PMD that
+ * is none it costs a page-table walk.
+ *
  * When the kernel has no free 2 MiB page (fragmented memory), the same
  * paths move 512 4 KiB pages instead: the unit is still whole and correct,
  * only not huge.  Nothing here depends on hugeness for correctness.
@@ -90,6 +100,41 @@ void thp_fini(struct swapper *s)
 	pthread_mutex_destroy(&s->thp_lock);
 }
 
+/* Is any 4 KiB page of the n units at p mapped? */
+static bool any_mapped(struct swapper *s, uint8_t *p, uint64_t n)
+{
+	unsigned char vec[512];         /* one unit's 4 KiB pages */
+	uint64_t u, i;
+
+	for (u = 0; u < n; u++) {
+		if (mincore(p + u * s->psz, s->psz, vec) < 0)
+			return true;    /* cannot tell: drop nothing */
+		for (i = 0; i < s->psz / PAGE_SIZE_4K; i++)
+			if (vec[i] & 1)
+				return true;
+	}
+	return false;
+}
+
+/* Move n units from src into the guest at dst (both empty of pages after
+ * it), dropping empty page tables on both sides (the header says why).
+ * The page locks of dst's units are held and their state says unmapped, so
+ * the MADV_DONTNEED of dst can only drop an empty table. */
+static int64_t move_in(struct swapper *s, void *dst, void *src, uint64_t n)
+{
+	int64_t moved;
+
+	/* Never drop a page that is there against the state (uffd.c's
+	 * EEXIST rule: what is mapped is what the guest sees); the move
+	 * then fails with EEXIST. */
+	if (!any_mapped(s, dst, n))
+		madvise(dst, n * s->psz, MADV_DONTNEED);
+	moved = uffd_move(s->uffd, dst, src, n * s->psz, false);
+	if (moved == (int64_t)(n * s->psz))     /* src all moved: empty */
+		madvise(src, n * s->psz, MADV_DONTNEED);
+	return moved;
+}
+
 /* n units moved in at dst from src; -EEXIST when the first was mapped
  * already (nothing moved), -EIO when only part of them moved. */
 static int moved_result(struct swapper *s, int64_t moved, uint64_t n)
@@ -116,7 +161,7 @@ int thp_map_zero(struct swapper *s, void *dst)
 	 * skips holes). */
 	for (i = 0; i < s->psz; i += PAGE_SIZE_4K)
 		z[i] = 0;
-	moved = uffd_move(s->uffd, dst, s->thp_zero, s->psz, false);
+	moved = move_in(s, dst, s->thp_zero, 1);
 	pthread_mutex_unlock(&s->thp_lock);
 	return moved_result(s, moved, 1);
 }
@@ -125,5 +170,5 @@ int thp_map_zero(struct swapper *s, void *dst)
  * bounce buffers from src: move them into the guest at dst. */
 int thp_map_in(struct swapper *s, void *dst, void *src, uint64_t n)
 {
-	return moved_result(s, uffd_move(s->uffd, dst, src, n * s->psz, false), n);
+	return moved_result(s, move_in(s, dst, src, n), n);
 }

@@ -580,6 +580,53 @@ static void test_thp_is_huge(void **state)
 	env_teardown(&e);
 }
 
+/* Units stay THPs round after round: a unit installed as 4 KiB pages (a
+ * clean read-fault swap-in, write-protected), written and evicted leaves a
+ * PTE table behind, onto which a THP move would split; thp.c drops it, so the
+ * next write-fault swap-in of that unit is a THP again, and the bounce
+ * buffers keep faulting THPs in (checked over rounds on a few units). */
+static void test_thp_stays_huge(void **state)
+{
+	struct opts o = { 0 };
+	struct env e;
+	unsigned int round;
+	uint64_t u;
+
+	(void)state;
+	huge_setup(&e, &o);
+	write_range(&e, 0, e.npages, 1);
+	trim(&e);
+	for (round = 0; round < 12; round++) {
+		u = 20 + 3 * (round % 4);
+		assert_true(page_is(&e, u * SUB + 1, e.gen[u * SUB + 1], true));
+		settle(&e, u);
+		/* dirtied (a write-protect fault): evicted by moving its
+		 * 512 PTEs out, which leaves the unit's PTE table */
+		write_page(&e, u * SUB + 2, 2 + round);
+		settle(&e, u);
+		trim(&e);
+		assert_int_equal(C(&e, resident), 0);
+		write_page(&e, u * SUB + 3, 2 + round);
+		settle(&e, u);
+		if (anon_huge_kb(e.base) < 2048) {
+			bool frag = !kernel_has_thp();
+
+			env_teardown(&e);
+			if (frag) {
+				fprintf(stderr, "hugeness not checked: the kernel has "
+					"no free 2 MiB page now (fragmented memory)\n");
+				skip();
+			}
+			fail_msg("round %u: unit %llu came back as 4 KiB pages", round,
+				 (unsigned long long)u);
+		}
+		trim(&e);
+	}
+	assert_int_equal(verify_range(&e, 0, e.npages), 0);
+	assert_int_equal(fatal_calls(&e), 0);
+	env_teardown(&e);
+}
+
 struct writer {
 	pthread_t t;
 	struct env *e;
@@ -678,6 +725,7 @@ int main(void)
 		cmocka_unit_test(test_swapoff_fault_during_readback),
 		cmocka_unit_test(test_thp_is_huge),
 		cmocka_unit_test(test_thp_move_in_race),
+		cmocka_unit_test(test_thp_stays_huge),
 		cmocka_unit_test(test_thp_refusals),
 	};
 	struct uffd_caps caps;

@@ -78,7 +78,7 @@ int64_t gm_discard(struct vm *vm, uint64_t gpa, uint64_t len)
 		return -EFAULT;
 	if (vm->swapper)
 		return swapper_discard(vm->swapper, gpa, len);
-	if (vm->ram->backing != GMEM_ANON) {     /* memfd, hugetlbfs */
+	if (vm->ram->memfd >= 0) {      /* memfd, hugetlbfs (not anon, thp) */
 		if (fallocate(vm->ram->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 			      (off_t)(p - (uint8_t *)vm->ram->host), (off_t)len) < 0)
 			return -errno;
