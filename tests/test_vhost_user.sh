@@ -16,6 +16,8 @@
 #                 completion (the shadow queue, vmm/vhost_shadow.c), every
 #                 byte verified; ARGS go to dmastress (poison=0: reads into
 #                 buffers that are swapped out)
+#   swap4x_huge VCPUS  the same on 2 MiB hugetlbfs pages swapped in 2 MiB
+#                 units (reserves 128 huge pages as root; skips without)
 #   faults        the in-guest swap model with a balloon: frames the guest
 #                 gives back are punched out of the memfd, and the back-end
 #                 then writes swapped-in data into them - each such write is a
@@ -96,11 +98,11 @@ case_dma() {
 }
 
 case_swap4x() {
-	local vcpus=$1
+	local vcpus=$1 backing=${BACKING:-memfd}
 	shift
 	need_kvm; need_python; need_qsd
 	start_qsd 64M
-	hv run --mem 256M --mem-limit 64M --mem-backing memfd --vcpus "$vcpus" \
+	hv run --mem 256M --mem-limit 64M --mem-backing "$backing" --vcpus "$vcpus" \
 		--vhost-user-blk "$SOCK" --stats "$STATS" --timeout 500 \
 		dmastress ws=192M ops=1000 maxlen=64 "$@"
 	expect_rc 0
@@ -113,10 +115,22 @@ case_swap4x() {
 	expect_json devices.vhost_user_blk.shadow.broken -eq 0
 	expect_json devices.vhost_user_blk.shadow.pinned_bytes -eq 0
 	expect_json devices.guestmem.active -eq 0
-	# the guest really was swapped: pages went out and came back
-	expect_json swap.evictions.written -gt 10000
+	# the guest really was swapped: pages (or 2 MiB units) went out and
+	# came back
+	expect_json swap.evictions.written -gt "${MIN_WRITTEN:-10000}"
 	expect_json swap.faults.from_swap -gt 0
 	kill -0 "$QSD_PID" 2>/dev/null || fail "the back-end did not survive the VM"
+}
+
+# The same on 2 MiB hugetlbfs pages (a memfd of hugetlbfs the back-end maps
+# like any memfd), swapped in 2 MiB units: 128 huge pages reserved for the
+# guest (root; skips without them).
+case_swap4x_huge() {
+	need_kvm; need_qsd
+	# shellcheck disable=SC2016  # expanded at exit, by the trap
+	huge_reserve 128 'stop_qsd; rm -rf "$TMP"'
+	BACKING=hugetlb MIN_WRITTEN=100 case_swap4x "$@"
+	expect_json swap.features.memory_backing == hugetlb
 }
 
 case_faults() {
@@ -183,14 +197,14 @@ case_usage() {
 	need_kvm
 	hv run --mem 64M --vhost-user-blk "$SOCK" dmastress
 	expect_rc 2
-	expect_err "--vhost-user-blk needs --mem-backing memfd"
+	expect_err "--vhost-user-blk needs --mem-backing memfd or hugetlb"
 	hv run --mem 64M --mem-backing memfd --vhost-user-blk "$TMP/none.sock" dmastress
 	expect_rc 3
 	expect_err "cannot connect to the vhost-user back-end at $TMP/none.sock"
 }
 
 case "$CASE" in
-dma|swap4x|faults|dies|stalls|usage) "case_$CASE" "$@" ;;
+dma|swap4x|swap4x_huge|faults|dies|stalls|usage) "case_$CASE" "$@" ;;
 *) echo "unknown case $CASE" >&2; exit 2 ;;
 esac
 

@@ -140,8 +140,8 @@ case_cli() {
 	cli_err 2 "--timeout" run --timeout -1 hang
 	cli_err 2 "--mem-backing" run --mem-backing huge memtouch
 	cli_err 2 "does not work with --ztier" run --hugepages --mem-limit 64M --ztier lz4 memtouch
-	cli_err 2 "does not work with --vhost-user-blk" \
-		run --mem-backing hugetlb --vhost-user-blk "$TMP/vu.sock" dmastress
+	cli_err 2 "needs --mem-backing memfd or hugetlb" \
+		run --vhost-user-blk "$TMP/vu.sock" dmastress
 	cli_err 2 "missing GUEST" run
 	cli_err 2 "need --mem-limit" run --io-engine sync memtouch
 	cli_err 2 "unknown command" frob
@@ -240,26 +240,6 @@ case_policy_arcw() {
 # pages it needs (root: /proc/sys/vm/nr_hugepages, given back at exit) and
 # skips (77) when it cannot have them.  Then, with the pool short, the run
 # is refused before it starts (status 3, one line naming nr_hugepages).
-HUGE_NR=/proc/sys/vm/nr_hugepages
-HUGE_ADDED=0
-huge_restore() {        # give back what we added (others may hold some too)
-	local nr
-	nr=$(cat "$HUGE_NR")
-	(( HUGE_ADDED > 0 && nr >= HUGE_ADDED )) && echo $((nr - HUGE_ADDED)) >"$HUGE_NR"
-	return 0
-}
-huge_reserve() {        # huge_reserve PAGES: that many free, or skip
-	local need=$1 nr fr
-	nr=$(cat "$HUGE_NR" 2>/dev/null) || { echo "SKIP: no hugetlbfs"; exit 77; }
-	fr=$(awk '/^HugePages_Free:/ {print $2}' /proc/meminfo)
-	(( fr >= need )) && return 0
-	{ echo $((nr + need - fr)) >"$HUGE_NR"; } 2>/dev/null ||
-		{ echo "SKIP: cannot raise $HUGE_NR (needs root)"; exit 77; }
-	HUGE_ADDED=$((need - fr))
-	trap 'huge_restore; rm -rf "$TMP"' EXIT     # testlib.sh's clean-up too
-	fr=$(awk '/^HugePages_Free:/ {print $2}' /proc/meminfo)
-	(( fr >= need )) || { echo "SKIP: only $fr of $need huge pages could be had"; exit 77; }
-}
 case_huge() {
 	local mem=$1 limit=$2 ws=$3 passes=$4 units
 	shift 4
@@ -303,6 +283,8 @@ case_thp() {
 	cli_err 2 "does not work with --ztier" \
 		run --mem-backing thp --mem-limit 64M --ztier lz4 memtouch
 	cli_err 2 "multiple of 2M" run --mem 63M --mem-backing thp memtouch
+	cli_err 2 "needs --mem-backing memfd" \
+		run --mem-backing thp --vhost-user-blk "$TMP/vu.sock" memtouch
 }
 
 case_memfd() {

@@ -135,3 +135,30 @@ finish_case() {
 	echo "PASS [$CASE]"
 	exit 0
 }
+
+# Huge pages for a test (hugetlbfs guest RAM).
+HUGE_NR=/proc/sys/vm/nr_hugepages
+HUGE_ADDED=0
+huge_restore() {        # give back what we added (others may hold some too)
+	local nr
+	nr=$(cat "$HUGE_NR")
+	(( HUGE_ADDED > 0 && nr >= HUGE_ADDED )) && echo $((nr - HUGE_ADDED)) >"$HUGE_NR"
+	return 0
+}
+# huge_reserve PAGES [CLEANUP]: that many huge pages free, or skip (77).
+# Raises /proc/sys/vm/nr_hugepages as root and gives back what it added at
+# exit, before CLEANUP (the caller's EXIT trap; default: remove $TMP).
+huge_reserve() {
+	# shellcheck disable=SC2016  # expanded at exit, by the trap
+	local need=$1 cleanup=${2:-'rm -rf "$TMP"'} nr fr
+	nr=$(cat "$HUGE_NR" 2>/dev/null) || { echo "SKIP: no hugetlbfs"; exit 77; }
+	fr=$(awk '/^HugePages_Free:/ {print $2}' /proc/meminfo)
+	(( fr >= need )) && return 0
+	{ echo $((nr + need - fr)) >"$HUGE_NR"; } 2>/dev/null ||
+		{ echo "SKIP: cannot raise $HUGE_NR (needs root)"; exit 77; }
+	HUGE_ADDED=$((need - fr))
+	# shellcheck disable=SC2064  # the caller's clean-up, expanded now
+	trap "huge_restore; $cleanup" EXIT
+	fr=$(awk '/^HugePages_Free:/ {print $2}' /proc/meminfo)
+	(( fr >= need )) || { echo "SKIP: only $fr of $need huge pages could be had"; exit 77; }
+}

@@ -65,6 +65,10 @@ hv_add_vhost_test(NAME dma_2vcpu TIMEOUT 600 ARGS dma 2)
 hv_add_vhost_test(NAME swap4x TIMEOUT 600 ARGS swap4x 1)
 hv_add_vhost_test(NAME swap4x_2vcpu TIMEOUT 600 ARGS swap4x 2)
 hv_add_vhost_test(NAME swap4x_fill TIMEOUT 600 ARGS swap4x 1 poison=0)
+# on hugetlbfs pages (the second backing a back-end can map); the host's
+# huge-page pool is shared with test_huge and vmm_run_swap4x_huge_*
+hv_add_vhost_test(NAME swap4x_huge TIMEOUT 600 ARGS swap4x_huge 1)
+set_tests_properties(vhost_user_swap4x_huge PROPERTIES RUN_SERIAL TRUE)
 hv_add_vhost_test(NAME faults TIMEOUT 600 ARGS faults)
 hv_add_vhost_test(NAME dies TIMEOUT 600 ARGS dies)
 hv_add_vhost_test(NAME stalls TIMEOUT 600 ARGS stalls)

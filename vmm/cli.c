@@ -638,9 +638,7 @@ static int check_huge(const struct run_opts *o, char *err, size_t errlen)
 				 "transparent huge pages are off (/sys/kernel/mm/"
 				 "transparent_hugepage/enabled is \"never\"); set it "
 				 "to madvise or always");
-	if (o->vm.vhost_user_blk)
-		no = "--vhost-user-blk";
-	else if (o->swap_on && s->ztier && strcmp(s->ztier, "off"))
+	if (o->swap_on && s->ztier && strcmp(s->ztier, "off"))
 		no = "--ztier";
 	else if (o->swap_on && s->policy == SWAPPER_POLICY_CLOCK_DIRTY)
 		no = "--policy clock-dirty";
@@ -668,9 +666,10 @@ int cli_check(const struct run_opts *o, char *err, size_t errlen)
 	r = check_huge(o, err, errlen);
 	if (r < 0)
 		return r;
-	if (o->vm.vhost_user_blk && o->vm.backing != GMEM_MEMFD)
+	if (o->vm.vhost_user_blk && o->vm.backing != GMEM_MEMFD &&
+	    o->vm.backing != GMEM_HUGETLB)
 		return usage_err(err, errlen, "--vhost-user-blk needs --mem-backing memfd "
-				 "(the back-end maps guest RAM)");
+				 "or hugetlb (the back-end maps guest RAM)");
 	if (!o->swap_on && (s->nr_devs || s->swap_size || s->io_engine ||
 			    s->encrypt || s->fault_spin_us || s->policy || s->ztier_bytes ||
 			    o->vm.swap_mapper || o->vm.swap_mapper_count))

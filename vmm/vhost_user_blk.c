@@ -537,11 +537,11 @@ int vhost_user_blk_create(struct vm *vm, const char *path, int fd, int timeout_m
 	unsigned int i;
 	int r;
 
-	if (vm->ram->backing != GMEM_MEMFD || vm->ram->memfd < 0) {
+	if (vm->ram->memfd < 0) {     /* memfd or hugetlb: shared */
 		if (fd >= 0)
 			close(fd);
 		snprintf(err, errlen, "vhost-user-blk needs guest RAM the back-end can "
-			 "map: use --mem-backing memfd");
+			 "map: use --mem-backing memfd or hugetlb");
 		return -EINVAL;
 	}
 	b = calloc(1, sizeof(*b));
