@@ -187,7 +187,8 @@ static void *rd_buf(struct swapper *s, const struct rd *rd)
 
 /* Map n consecutive pages, rd's first, into the guest from where they were
  * read: the memfd (UFFDIO_CONTINUE) or consecutive bounce buffers
- * (UFFDIO_COPY; UFFDIO_MOVE for THP memory unless write-protected: thp.c).  *keep: write-protected; cleared where the kernel cannot
+ * (UFFDIO_COPY; UFFDIO_MOVE for THP memory unless write-protected:
+ * thp.c).  *keep: write-protected; cleared where the kernel cannot
  * continue write-protected (before Linux 6.4): then installed writable. */
 static int map_in(struct swapper *s, struct rd *rd, unsigned int n, bool *keep)
 {
