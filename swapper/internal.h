@@ -65,6 +65,9 @@
  *                   pin_lock (pin.c)    pin table
  *                   seal_lock (swapset.c) per-slot seal tables
  *                   zt_lock (ztier.c)   the compressed pool and its LRU
+ *                   thp_lock (thp.c)    the zero-fill THP source (held
+ *                                       across its uffd move, a non-waiting
+ *                                       ioctl)
  *                   op_mutex (migrate.c) the op_lock's flag
  *                   swap_dev's allocator mutex, the I/O engines' locks
  * No swapper lock is held across a blocking wait except a condition wait
