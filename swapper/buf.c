@@ -35,14 +35,20 @@
 
 static void *map_buffers(struct swapper *s, uint32_t n)
 {
-	size_t len = (size_t)n * s->psz;
+	size_t len = (size_t)n * s->psz, extra = s->pshift > 12 ? s->psz : 0;
+	uint8_t *p = mmap(NULL, len + extra, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	uint8_t *a;
+
+	if (p == MAP_FAILED)
+		return NULL;
 	/* 2 MiB units: each buffer on a 2 MiB boundary, so that it can be
 	 * one THP and UFFDIO_MOVE moves THPs whole (thp.c) */
-	void *a = gmem_map_aligned(len, s->psz,
-				   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
-
-	if (a == MAP_FAILED)
-		return NULL;
+	a = (uint8_t *)(((uintptr_t)p + s->psz - 1) & ~(uintptr_t)(s->psz - 1));
+	if (a > p)
+		munmap(p, (size_t)(a - p));
+	if (extra)
+		munmap(a + len, (size_t)(p + extra - a));
 	madvise(a, len, s->pshift > 12 ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
 	return a;
 }

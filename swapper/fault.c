@@ -54,20 +54,18 @@
 #define MSG_BATCH 64
 #define AROUND_SPAN 32         /* fault-around pages mapped (and locked) at once */
 
-/* Zeros to copy from: one page's worth for a fault, a span for fault-around. */
-static const uint8_t zeros[AROUND_SPAN * PAGE_SIZE_4K] __attribute__((aligned(4096)));
-
 /* Map zeros at page idx.  A read maps the shared zero page (no memory until
  * written); a write would only COW it at once, so it gets a private page.
- * hugetlbfs has no UFFDIO_ZEROPAGE: a huge unit is copied from zeros; a THP
- * unit is a fresh kernel-zeroed THP moved in (thp.c). */
+ * hugetlbfs has no UFFDIO_ZEROPAGE: a huge unit is copied from zeros. */
+/* Zeros to copy from: one page's worth for a fault, a span for fault-around. */
+static const uint8_t zeros[AROUND_SPAN * PAGE_SIZE_4K] __attribute__((aligned(4096)));
 
 static int map_zeros(struct swapper *s, uint64_t idx, bool write)
 {
 	void *dst = page_host(s, idx);
 	int r;
 
-	if (s->thp)
+	if (s->thp)             /* a fresh THP moved in (thp.c) */
 		return thp_map_zero(s, dst);
 	if (s->zero_unit) {
 		r = uffd_copy(s->uffd, dst, s->zero_unit, s->psz, false, false);

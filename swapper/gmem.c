@@ -71,27 +71,19 @@ const char *gmem_thp_mode(void)
 	return mode;
 }
 
-void *gmem_map_aligned(uint64_t size, uint64_t align, int flags)
+/* Anonymous memory at a 2 MiB boundary: map 2 MiB more, trim both ends. */
+static void *map_thp(uint64_t size, int flags)
 {
-	uint8_t *p = mmap(NULL, size + align, PROT_READ | PROT_WRITE, flags, -1, 0);
+	uint8_t *p = mmap(NULL, size + GMEM_HUGE_SIZE, PROT_READ | PROT_WRITE,
+			  flags, -1, 0);
 	uint8_t *a;
 
 	if (p == MAP_FAILED)
 		return p;
-	a = (uint8_t *)(((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1));
+	a = (uint8_t *)(((uintptr_t)p + GMEM_HUGE_SIZE - 1) & ~(GMEM_HUGE_SIZE - 1));
 	if (a > p)
 		munmap(p, (size_t)(a - p));
-	munmap(a + size, (size_t)(p + align - a));
-	return a;
-}
-
-/* THP guest RAM: 2 MiB aligned, so every 2 MiB unit can be one PMD. */
-static void *map_thp(uint64_t size, int flags)
-{
-	void *a = gmem_map_aligned(size, GMEM_HUGE_SIZE, flags);
-
-	if (a == MAP_FAILED)
-		return a;
+	munmap(a + size, (size_t)(p + GMEM_HUGE_SIZE - a));
 	if (madvise(a, size, MADV_HUGEPAGE) < 0) {
 		munmap(a, size);
 		errno = ENOTSUP;

@@ -304,7 +304,7 @@ struct swapper {
 	/* thp.c: one 2 MiB-aligned unit of unregistered THP memory whose
 	 * fresh (kernel-zeroed) page a zero fill moves into the guest */
 	pthread_mutex_t thp_lock;       /* a leaf: protects thp_zero */
-	uint8_t *thp_zero;
+	uint8_t *thp_zero, *thp_zero_map;
 	_Atomic bool fault_stop;        /* the fault thread exits (checked while
 					   it spins; stop_efd wakes its poll) */
 

@@ -75,12 +75,14 @@ int thp_region_setup(struct swapper *s)
 	}
 	if (s->thp)
 		return 0;
-	s->thp_zero = gmem_map_aligned(s->psz, s->psz, MAP_PRIVATE |
-				       MAP_ANONYMOUS | MAP_NORESERVE);
-	if (s->thp_zero == MAP_FAILED) {
-		s->thp_zero = NULL;
+	s->thp_zero_map = mmap(NULL, 2 * s->psz, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (s->thp_zero_map == MAP_FAILED) {
+		s->thp_zero_map = NULL;
 		return -ENOMEM;
 	}
+	s->thp_zero = (uint8_t *)(((uintptr_t)s->thp_zero_map + s->psz - 1) &
+				  ~(uintptr_t)(s->psz - 1));
 	madvise(s->thp_zero, s->psz, MADV_HUGEPAGE);
 	pthread_mutex_init(&s->thp_lock, NULL);
 	s->thp = true;
@@ -91,10 +93,10 @@ int thp_region_setup(struct swapper *s)
 
 void thp_fini(struct swapper *s)
 {
-	if (!s->thp_zero)
+	if (!s->thp_zero_map)
 		return;
-	munmap(s->thp_zero, s->psz);
-	s->thp_zero = NULL;
+	munmap(s->thp_zero_map, 2 * s->psz);
+	s->thp_zero_map = s->thp_zero = NULL;
 	pthread_mutex_destroy(&s->thp_lock);
 }
 
@@ -152,7 +154,7 @@ int thp_map_zero(struct swapper *s, void *dst)
 	int64_t moved;
 	uint64_t i;
 
-	lock_mutex(&s->thp_lock, LK_LEAF);
+	pthread_mutex_lock(&s->thp_lock);
 	/* Fault in a fresh page: one THP at the first store when the kernel
 	 * has one, else one 4 KiB page per store.  Every 4 KiB is touched
 	 * so that a move without a THP moves a whole unit too (the move
@@ -160,7 +162,7 @@ int thp_map_zero(struct swapper *s, void *dst)
 	for (i = 0; i < s->psz; i += PAGE_SIZE_4K)
 		z[i] = 0;
 	moved = move_in(s, dst, s->thp_zero, 1);
-	unlock_mutex(&s->thp_lock, LK_LEAF);
+	pthread_mutex_unlock(&s->thp_lock);
 	return moved_result(s, moved, 1);
 }
 

@@ -119,18 +119,6 @@ static void huge_setup(struct env *e, struct opts *o)
 	assert_int_equal(e->s->npages, UNITS);
 }
 
-/* swapper_add_region() of m on a fresh swapper of config c: its return. */
-static int add_region_ret(const struct swapper_config *c, struct gmem *m)
-{
-	struct swapper *s;
-	int r;
-
-	assert_int_equal(swapper_create(c, &s), 0);
-	r = swapper_add_region(s, m, GPA);
-	swapper_destroy(s);
-	return r;
-}
-
 static uint64_t swapped_units(struct env *e)
 {
 	uint64_t u, n = 0;
@@ -496,11 +484,15 @@ static void test_refusals(void **state)
 	(void)state;
 	assert_int_equal(gmem_create(GMEM_HUGETLB, 3 * MiB, NULL, &m), -EINVAL);
 	assert_int_equal(gmem_create(GMEM_ANON, 4 * MiB, NULL, &m), 0);
-	assert_int_equal(add_region_ret(&c, m), -EINVAL);
+	assert_int_equal(swapper_create(&c, &s), 0);
+	assert_int_equal(swapper_add_region(s, m, GPA), -EINVAL);
+	swapper_destroy(s);
 	gmem_destroy(m);
 	c.huge_pages = false;
 	assert_int_equal(gmem_create(GMEM_HUGETLB, 4 * MiB, NULL, &m), 0);
-	assert_int_equal(add_region_ret(&c, m), -EINVAL);
+	assert_int_equal(swapper_create(&c, &s), 0);
+	assert_int_equal(swapper_add_region(s, m, GPA), -EINVAL);
+	swapper_destroy(s);
 	gmem_destroy(m);
 	c.huge_pages = true;
 	c.ztier = "lz4";
@@ -697,6 +689,7 @@ static void test_thp_refusals(void **state)
 {
 	struct swapper_config c = { .swap_size = 1024 * MiB, .tmpdir = "/var/tmp",
 				    .allow_buffered = true, .huge_pages = true };
+	struct swapper *s;
 	struct gmem *m;
 
 	(void)state;
@@ -704,10 +697,14 @@ static void test_thp_refusals(void **state)
 	assert_int_equal(gmem_create(GMEM_THP, 4 * MiB, NULL, &m), 0);
 	assert_int_equal((uintptr_t)m->host % (2 * MiB), 0);
 	c.no_move = true;
-	assert_int_equal(add_region_ret(&c, m), -ENOTSUP);
+	assert_int_equal(swapper_create(&c, &s), 0);
+	assert_int_equal(swapper_add_region(s, m, GPA), -ENOTSUP);
+	swapper_destroy(s);
 	c.no_move = false;
 	c.huge_pages = false;
-	assert_int_equal(add_region_ret(&c, m), -EINVAL);
+	assert_int_equal(swapper_create(&c, &s), 0);
+	assert_int_equal(swapper_add_region(s, m, GPA), -EINVAL);
+	swapper_destroy(s);
 	gmem_destroy(m);
 }
 #endif

@@ -42,12 +42,4 @@ void gmem_destroy(struct gmem *m);
  * "always", "madvise" or "never" (also when the kernel has no THP). */
 const char *gmem_thp_mode(void);
 
-/* Anonymous-style memory (flags as for mmap(), without addr/fd) of size
- * bytes starting on an align boundary (a power of two, >= the page size):
- * maps align bytes more and trims both ends.  MAP_FAILED with errno on
- * failure; munmap(p, size) undoes it.  For 2 MiB buffers that should be
- * one THP each (guest RAM on THP, the swapper's staging and bounce
- * buffers, thp.c's zero-fill source). */
-void *gmem_map_aligned(uint64_t size, uint64_t align, int flags);
-
 #endif
